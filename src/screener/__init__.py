@@ -1,0 +1,87 @@
+"""screener: a drug interaction and precaution screener.
+
+Medications, conditions, allergies and age go in; the cautions that apply come
+out, each with its severity, the path through the knowledge graph that made it
+fire, what to do, and where the knowledge comes from.
+
+    >>> import screener
+    >>> report = screener.screen(["Soma 350 mg qid", "Xanax"], conditions=["pregnancy"])
+    >>> [(f.kind.value, f.severity.value) for f in report.findings][:1]
+    [('drug-drug', 'major')]
+
+Unrecognised inputs are never dropped: they are listed in
+`report.unrecognized` and make `report.status` "incomplete".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+__version__ = "0.1.0"
+
+from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError  # noqa: E402
+from .model import (  # noqa: E402
+    NO_FINDINGS_TEXT,
+    Counselling,
+    Finding,
+    FindingKind,
+    Medication,
+    Report,
+    Severity,
+    Status,
+    Unrecognized,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .knowledge import Knowledge
+
+
+def load_knowledge(path=None, *, use_cache: bool = True) -> "Knowledge":
+    """Load a knowledge directory (default: the bundled one). See `screener.knowledge.load_knowledge`."""
+    from .knowledge import load_knowledge as _load
+
+    return _load(path, use_cache=use_cache)
+
+
+def screen(
+    medications: Iterable[str] = (),
+    conditions: Iterable[str] = (),
+    allergies: Iterable[str] = (),
+    age: float | None = None,
+    *,
+    knowledge: "Knowledge | None" = None,
+) -> Report:
+    """Screen one patient and return a Report.
+
+    `medications` are free text as a person types them: a name, brand or
+    combination product, optionally with strength, frequency and duration
+    ("Soma 350 mg qid x 30 days"). `conditions` ("pregnancy", "cirrhosis") and
+    `allergies` ("meprobamate") are names; `age` is in years. `knowledge`
+    defaults to the bundled knowledge base. Raises `InputError` for input that
+    cannot be screened at all (an empty entry, control characters, an entry
+    longer than 200 characters, an impossible age).
+    """
+    if knowledge is None:
+        from .knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    return knowledge.screen(medications, conditions, allergies, age)
+
+
+__all__ = [
+    "Counselling",
+    "Finding",
+    "FindingKind",
+    "InputError",
+    "KnowledgeError",
+    "Medication",
+    "NO_FINDINGS_TEXT",
+    "Report",
+    "ScreenerError",
+    "Severity",
+    "Status",
+    "UnknownConceptError",
+    "Unrecognized",
+    "load_knowledge",
+    "screen",
+]

@@ -1,0 +1,39 @@
+"""Exceptions raised by the screener library.
+
+The library never prints or exits: it raises one of these, and each adapter
+(the CLI, the batch runner, the service) turns them into its own kind of error.
+Every message is one line a person can act on.
+"""
+
+from __future__ import annotations
+
+
+class ScreenerError(Exception):
+    """Base class of every error the screener raises on purpose."""
+
+
+class KnowledgeError(ScreenerError):
+    """A knowledge file is missing, unreadable or inconsistent."""
+
+    def __init__(self, problem: str, file: str | None = None, line: int | None = None):
+        self.problem = problem
+        self.file = file
+        self.line = line
+        where = file or ""
+        if file and line is not None:
+            where = f"{file}:{line}"
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class InputError(ScreenerError):
+    """A patient input (medication, condition, allergy, age) cannot be screened as given."""
+
+
+class UnknownConceptError(ScreenerError):
+    """A name asked about (e.g. by `screener explain`) is not in the knowledge base."""
+
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()):
+        self.name = name
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"'{name}' is not in the knowledge base.{hint}")

@@ -1,0 +1,18 @@
+"""JSON output: the report contract of `--format json`, as `Report.to_dict()` gives it."""
+
+from __future__ import annotations
+
+import json
+
+from ..explain import Explanation
+from ..model import Report
+
+
+def render_report(report: Report, color: bool = False) -> str:
+    """The report as indented JSON (UTF-8 text, not ASCII-escaped)."""
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+
+
+def render_explanation(explanation: Explanation, color: bool = False) -> str:
+    """The explanation as indented JSON."""
+    return json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False)

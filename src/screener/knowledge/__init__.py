@@ -1,0 +1,102 @@
+"""Knowledge: load the CSV knowledge base, compile it, cache it, and screen with it.
+
+`load_knowledge()` gives the bundled knowledge; `load_knowledge(path)` reads a
+directory of the same files instead. The returned `Knowledge` screens patients
+(`screen`) and describes concepts (`explain`). Bad files raise
+`KnowledgeError` with `file:line: problem`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from .. import __version__
+from ..model import Report
+from . import cache
+from .index import Index
+from .loader import KNOWLEDGE_FILES, read_tables
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import networkx as nx
+
+    from ..explain import Explanation
+
+
+def bundled_data_dir() -> Path:
+    """The knowledge directory that ships with screener.
+
+    In an installed wheel the CSVs live in `screener/data/`; in a source
+    checkout (editable install) they are the repository's top-level `data/`.
+    """
+    packaged = Path(__file__).resolve().parent.parent / "data"
+    if (packaged / "concepts.csv").exists():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "data"
+
+
+class Knowledge:
+    """A loaded knowledge base: screen patients with it, or ask what it knows."""
+
+    def __init__(self, index: Index):
+        self.index = index
+
+    @property
+    def version(self) -> str:
+        """The project version plus a content hash of the loaded files, e.g. `0.1.0+3f2a9c1e0b7d`."""
+        return self.index.version
+
+    @property
+    def directory(self) -> Path:
+        """Where the knowledge files were read from."""
+        return Path(self.index.directory)
+
+    def screen(
+        self,
+        medications: Iterable[str] = (),
+        conditions: Iterable[str] = (),
+        allergies: Iterable[str] = (),
+        age: float | None = None,
+    ) -> Report:
+        """Screen one patient; see `screener.screen` for the arguments."""
+        from ..screening import screen_patient
+
+        return screen_patient(self.index, medications, conditions, allergies, age)
+
+    def explain(self, name: str) -> "Explanation":
+        """What the knowledge base knows about `name` (a drug, brand, class or condition)."""
+        from ..explain import explain
+
+        return explain(self.index, name)
+
+    def graph(self) -> "nx.MultiDiGraph":
+        """The knowledge graph (networkx), rebuilt from the files."""
+        from .graph import build_graph
+
+        return build_graph(read_tables(self.directory))
+
+
+def load_knowledge(path: str | Path | None = None, *, use_cache: bool = True) -> Knowledge:
+    """Load the knowledge in `path` (default: the bundled knowledge), compiled and cached."""
+    directory = Path(path) if path is not None else bundled_data_dir()
+    if path is not None and not directory.is_dir():
+        from ..errors import KnowledgeError
+
+        raise KnowledgeError(f"knowledge directory not found: {directory}")
+    key = cache.content_hash(directory, KNOWLEDGE_FILES)
+    name = cache.slot(key, directory)
+    index = cache.read(name) if use_cache else None
+    if index is None:
+        from .compile import compile_index  # imports networkx: only when the cache is stale
+
+        index = compile_index(read_tables(directory), f"{__version__}+{key[:12]}", str(directory))
+        if use_cache:
+            cache.write(name, index)
+    return Knowledge(index)
+
+
+@lru_cache(maxsize=1)
+def default_knowledge() -> Knowledge:
+    """The bundled knowledge, loaded once per process."""
+    return load_knowledge()

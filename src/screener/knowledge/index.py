@@ -1,0 +1,95 @@
+"""The compiled knowledge: plain lookup tables that the screen walks.
+
+An `Index` is what the compiler makes from the graph and what the cache
+stores. It holds only builtins, enums and small frozen dataclasses, so loading
+it needs neither networkx nor pandas, and one screen is a handful of dict
+look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Counselling, FindingKind, Severity
+from .tables import Concept, Relation
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule with everything a finding needs, ready to use."""
+
+    id: str
+    kind: FindingKind
+    severity: Severity
+    operands: tuple[str, ...]
+    target: str
+    summary: str
+    mechanism: str
+    advice: str
+    plain: str
+    evidence: str
+    source: str
+    codes: tuple[tuple[str, str], ...]
+    file: str
+    line: int
+
+
+Chain = tuple[str, ...]
+"""An is_a path from a concept up to one of its ancestors, both ends included."""
+
+PairHit = tuple[str, str, str, str]
+"""(kind, rule id, anchor of the first ingredient, anchor of the second): the rule that
+won for a pair, and which ancestor of each ingredient it was written for."""
+
+
+@dataclass(slots=True)
+class Index:
+    """Everything the screen needs, as dicts keyed by concept ids."""
+
+    version: str
+    """Project version + content hash of the knowledge files."""
+    directory: str
+    """Where the knowledge was read from."""
+    concepts: dict[str, Concept]
+    """Every concept by id."""
+    relations: tuple[Relation, ...]
+    """Every structural edge (for explain)."""
+    names: dict[str, str]
+    """Normalised name → concept id (ids, names and synonyms)."""
+    name_text: dict[str, str]
+    """Normalised name → the name as written in the knowledge base (for suggestions)."""
+    max_name_tokens: int
+    """The most words any name has (bounds the name search)."""
+    ingredients: dict[str, tuple[str, ...]]
+    """Drug, substance or product id → the ingredient ids it is screened as."""
+    up: dict[str, dict[str, Chain]]
+    """Concept id → {ancestor id: chain} over is_a, the concept itself included."""
+    rules: dict[str, CompiledRule]
+    """Every rule by id."""
+    pairs: dict[tuple[str, str], tuple[PairHit, ...]]
+    """(ingredient, ingredient), sorted → the winning rule of each kind for that pair."""
+    same: dict[str, tuple[str, str]]
+    """Ingredient → (duplicate rule id, anchor) for the same ingredient from two inputs."""
+    combinations: tuple[tuple[str, tuple[frozenset[str], ...]], ...]
+    """(rule id, the ingredient set each operand covers)."""
+    conditions: dict[tuple[str, str], tuple[str, str, str]]
+    """(ingredient, condition) → (rule id, drug anchor, condition anchor)."""
+    allergies: dict[tuple[str, str], tuple[str, str, str]]
+    """(ingredient, allergen concept) → (rule id, drug anchor, allergen anchor)."""
+    ages: dict[str, tuple[tuple[str, str, float, str], ...]]
+    """Ingredient → ((rule id, operator, years, anchor), …)."""
+    doses: dict[str, dict[str, tuple[str, tuple[float, ...]]]]
+    """Ingredient → {limit: (rule id, values)}."""
+    counselling: dict[str, tuple[Counselling, ...]]
+    """Ingredient → the counselling points that apply to it."""
+    memo: dict = field(default_factory=dict)
+    """Parsed inputs by text, filled as inputs are seen (not stored in the cache)."""
+
+    def __getstate__(self):
+        # The memo is per process: never write it into the cache.
+        return {name: getattr(self, name) for name in self.__slots__ if name != "memo"}
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.memo = {}

@@ -1,0 +1,358 @@
+"""Read and check the knowledge CSV files of one directory.
+
+`read_tables(directory)` is the one entry point: it returns `Tables` or raises
+`KnowledgeError` naming the file, the line and the problem. Only the standard
+library is used, so this is cheap enough to run whenever the compiled cache is
+stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from ..errors import KnowledgeError
+from ..model import Severity
+from ..normalize import normalize_name
+from .tables import (
+    ANY_INGREDIENT,
+    CONCEPT_KINDS,
+    CONDITION_CONTEXTS,
+    DOSE_LIMITS,
+    EVIDENCE,
+    INTERACTION_KINDS,
+    RELATIONS,
+    Concept,
+    CounsellingPoint,
+    Relation,
+    Rule,
+    Tables,
+    Where,
+)
+
+KNOWLEDGE_FILES = (
+    "concepts.csv",
+    "relations.csv",
+    "interactions.csv",
+    "conditions.csv",
+    "dosing.csv",
+    "counselling.csv",
+)
+"""Every file a knowledge directory may hold, in load order."""
+
+REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditions.csv")
+
+COLUMNS = {
+    "concepts.csv": ("id", "kind", "name", "synonyms", "codes", "source"),
+    "relations.csv": ("subject", "relation", "object", "source"),
+    "interactions.csv": (
+        "id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence", "source",
+    ),
+    "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence", "source"),
+    "dosing.csv": ("id", "drug", "limit", "value", "severity", "summary", "advice", "plain", "evidence", "source"),
+    "counselling.csv": ("id", "concept", "topic", "text", "source"),
+}
+OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}}
+
+_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_RULE_ID = re.compile(r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$")
+"""Rule ids may also join concept ids with "+" (carisoprodol+opioids)."""
+_CODE = re.compile(r"^(rxnorm|unii|icd10|snomed):[A-Za-z0-9.\-]+$")
+AGE_EXPRESSION = re.compile(r"^(<=|>=|<|>)\s*(\d{1,3})$")
+_SEVERITIES = tuple(s.value for s in Severity)
+
+
+def read_tables(directory: Path) -> Tables:
+    """Read every knowledge file in `directory`, check each row, and return them."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise KnowledgeError(f"knowledge directory not found: {directory}")
+    rows = {name: _read_csv(directory / name, name) for name in KNOWLEDGE_FILES}
+
+    concepts = _concepts(rows["concepts.csv"])
+    by_id = {c.id: c for c in concepts}
+    relations = _relations(rows["relations.csv"], by_id)
+    rules = (
+        _interactions(rows["interactions.csv"], by_id)
+        + _condition_rules(rows["conditions.csv"], by_id)
+        + _dose_rules(rows["dosing.csv"], by_id)
+    )
+    _check_unique_rules(rules)
+    counselling = _counselling(rows["counselling.csv"], by_id)
+    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling))
+
+
+Row = tuple[Where, dict[str, str]]
+
+
+def _read_csv(path: Path, name: str) -> list[Row]:
+    """Rows of one CSV as (where, {column: stripped value}); [] for an absent optional file."""
+    if not path.exists():
+        if name in REQUIRED_FILES:
+            raise KnowledgeError("required knowledge file is missing", name)
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise KnowledgeError("file is empty (expected a header row)", name, 1)
+            header = [h.strip() for h in header]
+            _check_header(header, name)
+            out: list[Row] = []
+            for cells in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise KnowledgeError(
+                        f"expected {len(header)} cells, found {len(cells)} (check quoting and commas)", name, line
+                    )
+                out.append((Where(name, line), {h: c.strip() for h, c in zip(header, cells)}))
+            return out
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", name) from None
+    except csv.Error as exc:
+        raise KnowledgeError(f"malformed CSV: {exc}", name) from None
+    except OSError as exc:
+        raise KnowledgeError(f"cannot read: {exc.strerror}", name) from None
+
+
+def _check_header(header: list[str], name: str) -> None:
+    expected = COLUMNS[name]
+    unknown = [h for h in header if h not in expected]
+    if unknown:
+        raise KnowledgeError(f"unknown column(s) {', '.join(unknown)}; expected {', '.join(expected)}", name, 1)
+    missing = [h for h in expected if h not in header and h not in OPTIONAL_COLUMNS.get(name, ())]
+    if missing:
+        raise KnowledgeError(f"missing column(s) {', '.join(missing)}", name, 1)
+    if len(set(header)) != len(header):
+        raise KnowledgeError("a column name appears twice", name, 1)
+
+
+def _fail(where: Where, problem: str) -> KnowledgeError:
+    return KnowledgeError(problem, where.file, where.line)
+
+
+def _require(where: Where, row: dict[str, str], *columns: str) -> None:
+    for column in columns:
+        if not row.get(column):
+            raise _fail(where, f"'{column}' is empty")
+
+
+def _check_id(where: Where, value: str, column: str = "id") -> None:
+    if not _ID.match(value):
+        raise _fail(where, f"{column} '{value}' is not a valid id (lowercase letters, digits and hyphens)")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split("|") if part.strip())
+
+
+def _concepts(rows: list[Row]) -> list[Concept]:
+    concepts: list[Concept] = []
+    ids: dict[str, Where] = {}
+    names: dict[str, tuple[str, Where]] = {}
+    for where, row in rows:
+        _require(where, row, "id", "kind", "name", "source")
+        cid = row["id"]
+        _check_id(where, cid)
+        if cid in ids:
+            raise _fail(where, f"concept id '{cid}' is defined twice (first at line {ids[cid].line})")
+        ids[cid] = where
+        if row["kind"] not in CONCEPT_KINDS:
+            raise _fail(where, f"unknown kind '{row['kind']}' (expected one of {', '.join(CONCEPT_KINDS)})")
+        codes = _split(row.get("codes", ""))
+        for code in codes:
+            if not _CODE.match(code):
+                raise _fail(where, f"code '{code}' is not system:code with system rxnorm, unii, icd10 or snomed")
+        synonyms = _split(row.get("synonyms", ""))
+        for text in (cid, row["name"], *synonyms):
+            key = normalize_name(text)
+            if not key:
+                raise _fail(where, f"name '{text}' has no letters or digits")
+            owner = names.get(key)
+            if owner and owner[0] != cid:
+                raise _fail(
+                    where,
+                    f"name '{text}' of '{cid}' is already a name of '{owner[0]}' (line {owner[1].line});"
+                    " a name may belong to one concept only",
+                )
+            names[key] = (cid, where)
+        concepts.append(Concept(cid, row["kind"], row["name"], synonyms, codes, row["source"], where))
+    return concepts
+
+
+_ALLOWED_EDGES = {
+    "is_a": {("drug", "class"), ("substance", "class"), ("class", "class"), ("condition", "condition")},
+    "has_ingredient": {("product", "drug"), ("product", "substance")},
+    "metabolized_to": {("drug", "drug")},
+}
+
+
+def _relations(rows: list[Row], by_id: dict[str, Concept]) -> list[Relation]:
+    relations: list[Relation] = []
+    seen: dict[tuple[str, str, str], Where] = {}
+    for where, row in rows:
+        _require(where, row, "subject", "relation", "object", "source")
+        subject, relation, obj = row["subject"], row["relation"], row["object"]
+        if relation not in RELATIONS:
+            raise _fail(where, f"unknown relation '{relation}' (expected one of {', '.join(RELATIONS)})")
+        for column, cid in (("subject", subject), ("object", obj)):
+            if cid not in by_id:
+                raise _fail(where, f"{column} '{cid}' is not a concept in concepts.csv")
+        s_kind, o_kind = by_id[subject].kind, by_id[obj].kind
+        if (s_kind, o_kind) not in _ALLOWED_EDGES[relation]:
+            raise _fail(where, f"'{subject}' ({s_kind}) {relation} '{obj}' ({o_kind}) joins the wrong kinds of concept")
+        if subject == obj:
+            raise _fail(where, f"'{subject}' {relation} itself")
+        key = (subject, relation, obj)
+        if key in seen:
+            raise _fail(where, f"relation repeats line {seen[key].line}")
+        seen[key] = where
+        relations.append(Relation(subject, relation, obj, row["source"], where))
+    return relations
+
+
+def _rule_fields(where: Where, row: dict[str, str]) -> None:
+    _require(where, row, "id", "severity", "summary", "advice", "plain", "evidence", "source")
+    if not _RULE_ID.match(row["id"]):
+        raise _fail(where, f"rule id '{row['id']}' is not valid (lowercase letters, digits, hyphens and +)")
+    if row["severity"] not in _SEVERITIES:
+        raise _fail(where, f"unknown severity '{row['severity']}' (expected one of {', '.join(_SEVERITIES)})")
+    if row["evidence"] not in EVIDENCE:
+        raise _fail(where, f"unknown evidence '{row['evidence']}' (expected one of {', '.join(EVIDENCE)})")
+
+
+def _check_concept(where: Where, by_id: dict[str, Concept], cid: str, column: str, kinds: set[str]) -> None:
+    if cid not in by_id:
+        raise _fail(where, f"{column} '{cid}' is not a concept in concepts.csv")
+    if by_id[cid].kind not in kinds:
+        raise _fail(where, f"{column} '{cid}' is a {by_id[cid].kind}; expected {' or '.join(sorted(kinds))}")
+
+
+_SCREENABLE = {"drug", "class", "substance"}
+
+
+def _interactions(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
+    rules = []
+    for where, row in rows:
+        _rule_fields(where, row)
+        kind = row["kind"]
+        if kind not in INTERACTION_KINDS:
+            raise _fail(where, f"unknown kind '{kind}' (expected one of {', '.join(INTERACTION_KINDS)})")
+        _require(where, row, "a", "b")
+        operands = [row["a"], row["b"]]
+        if kind == "combination":
+            _require(where, row, "c")
+            operands.append(row["c"])
+        elif row.get("c"):
+            raise _fail(where, "'c' is only for combination rules")
+        if kind == "duplicate" and row["a"] != row["b"]:
+            raise _fail(where, "a duplicate rule names one concept twice (a = b)")
+        for column, cid in zip("abc", operands):
+            if kind == "duplicate" and cid == ANY_INGREDIENT:
+                continue
+            _check_concept(where, by_id, cid, column, _SCREENABLE)
+        rules.append(
+            Rule(row["id"], "interaction", kind, tuple(operands), row["severity"], row["summary"],
+                 row.get("mechanism", ""), row["advice"], row["plain"], row["evidence"], row["source"], where)
+        )
+    return rules
+
+
+def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
+    rules = []
+    for where, row in rows:
+        _rule_fields(where, row)
+        _require(where, row, "drug", "context", "target")
+        context, target = row["context"], row["target"]
+        _check_concept(where, by_id, row["drug"], "drug", _SCREENABLE)
+        if context == "condition":
+            _check_concept(where, by_id, target, "target", {"condition"})
+            kind = "drug-condition"
+        elif context == "allergy":
+            _check_concept(where, by_id, target, "target", _SCREENABLE)
+            kind = "drug-allergy"
+        elif context == "age":
+            if not AGE_EXPRESSION.match(target):
+                raise _fail(where, f"age target '{target}' is not <N, <=N, >N or >=N")
+            kind = "drug-age"
+        else:
+            raise _fail(where, f"unknown context '{context}' (expected one of {', '.join(CONDITION_CONTEXTS)})")
+        concepts = (row["drug"],) if context == "age" else (row["drug"], target)
+        rules.append(
+            Rule(row["id"], context, kind, concepts, row["severity"], row["summary"], "", row["advice"],
+                 row["plain"], row["evidence"], row["source"], where, target=target)
+        )
+    return rules
+
+
+def _dose_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
+    rules = []
+    for where, row in rows:
+        _rule_fields(where, row)
+        _require(where, row, "drug", "limit", "value")
+        _check_concept(where, by_id, row["drug"], "drug", {"drug"})
+        limit = row["limit"]
+        if limit not in DOSE_LIMITS:
+            raise _fail(where, f"unknown limit '{limit}' (expected one of {', '.join(DOSE_LIMITS)})")
+        values = _split(row["value"])
+        if not values or (limit != "strengths" and len(values) != 1):
+            raise _fail(where, f"value '{row['value']}' should be one number" + (" or several joined by |" if limit == "strengths" else ""))
+        for value in values:
+            try:
+                if float(value) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise _fail(where, f"value '{value}' is not a positive number") from None
+        kind = "duration" if limit == "max_duration" else "dose"
+        rules.append(
+            Rule(row["id"], "dose", kind, (row["drug"],), row["severity"], row["summary"], "", row["advice"],
+                 row["plain"], row["evidence"], row["source"], where, target=f"{limit}={'|'.join(values)}")
+        )
+    return rules
+
+
+def _check_unique_rules(rules: list[Rule]) -> None:
+    """Rule ids are unique, and no two rules cover the same operands in the same way."""
+    ids: dict[str, Where] = {}
+    keys: dict[tuple, Rule] = {}
+    for rule in rules:
+        if rule.id in ids:
+            first = ids[rule.id]
+            raise _fail(rule.where, f"rule id '{rule.id}' is also used at {first.file}:{first.line}")
+        ids[rule.id] = rule.where
+        key = _rule_key(rule)
+        if key in keys:
+            other = keys[key]
+            raise _fail(
+                rule.where,
+                f"rule '{rule.id}' covers the same case as '{other.id}' ({other.where.file}:{other.where.line});"
+                " keep one",
+            )
+        keys[key] = rule
+
+
+def _rule_key(rule: Rule) -> tuple:
+    """What makes two rules cover the same case: operands (unordered for interactions) and limit."""
+    if rule.family == "interaction":
+        return (rule.family, rule.kind, tuple(sorted(rule.concepts)))
+    if rule.family == "dose":
+        return (rule.family, rule.concepts, rule.target.split("=")[0])
+    return (rule.family, rule.concepts, rule.target)
+
+
+def _counselling(rows: list[Row], by_id: dict[str, Concept]) -> list[CounsellingPoint]:
+    points = []
+    ids: set[str] = set()
+    for where, row in rows:
+        _require(where, row, "id", "concept", "topic", "text", "source")
+        _check_id(where, row["id"])
+        if row["id"] in ids:
+            raise _fail(where, f"counselling id '{row['id']}' is defined twice")
+        ids.add(row["id"])
+        _check_concept(where, by_id, row["concept"], "concept", _SCREENABLE)
+        points.append(CounsellingPoint(row["id"], row["concept"], row["topic"], row["text"], row["source"], where))
+    return points

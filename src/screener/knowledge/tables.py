@@ -1,0 +1,98 @@
+"""Typed rows of the knowledge files, as read and checked by the loader.
+
+Each row keeps the file and line it came from, so any later problem (a cycle,
+a rule pointing nowhere) can still be reported as `file:line: problem`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONCEPT_KINDS = ("drug", "product", "class", "substance", "condition")
+RELATIONS = ("is_a", "has_ingredient", "metabolized_to")
+EVIDENCE = ("label", "regulator", "secondary", "article")
+INTERACTION_KINDS = ("drug-drug", "duplicate", "combination")
+CONDITION_CONTEXTS = ("condition", "allergy", "age")
+DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths")
+ANY_INGREDIENT = "*"
+"""In a duplicate rule, `*` stands for "any ingredient listed twice"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """The place a row came from."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A node: drug, product, class, substance or condition."""
+
+    id: str
+    kind: str
+    name: str
+    synonyms: tuple[str, ...]
+    codes: tuple[str, ...]
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A structural edge: is_a, has_ingredient or metabolized_to."""
+
+    subject: str
+    relation: str
+    object: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A caution: an interaction, duplicate, combination, condition, allergy, age, dose or duration rule.
+
+    `concepts` are the rule's operands: (a, b) or (a, b, c) for interactions,
+    (drug, target) for condition and allergy rules, (drug,) for age and dose
+    rules. `target` holds the age expression or the dose limit's value.
+    """
+
+    id: str
+    family: str
+    """interaction, condition, allergy, age or dose."""
+    kind: str
+    """The finding kind it produces (drug-drug, duplicate, drug-condition, …)."""
+    concepts: tuple[str, ...]
+    severity: str
+    summary: str
+    mechanism: str
+    advice: str
+    plain: str
+    evidence: str
+    source: str
+    where: Where
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CounsellingPoint:
+    """A counselling point attached to a drug or class."""
+
+    id: str
+    concept: str
+    topic: str
+    text: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """Every row of one knowledge directory, checked."""
+
+    concepts: tuple[Concept, ...]
+    relations: tuple[Relation, ...]
+    rules: tuple[Rule, ...]
+    counselling: tuple[CounsellingPoint, ...]
