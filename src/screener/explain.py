@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
+from .model import FindingKind
 from .normalize import clean_entry, normalize_name, suggest
 
 
@@ -80,7 +81,7 @@ def explain(index: Index, name: str) -> Explanation:
     text = clean_entry(name, "name")
     cid = index.names.get(normalize_name(text))
     if cid is None:
-        raise UnknownConceptError(text, suggest(text, index.name_text))
+        raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
     concept = index.concepts[cid]
     ancestors = index.up.get(cid, {cid: (cid,)})
     classes = tuple(sorted((chain for a, chain in ancestors.items() if a != cid), key=lambda c: (len(c), c)))
@@ -99,7 +100,8 @@ def explain(index: Index, name: str) -> Explanation:
         via = [c for c in rule.operands if c in scope]
         if via:
             rules.append((via[0], rule))
-    rules.sort(key=lambda vr: (-vr[1].severity.rank, vr[1].kind.value, vr[1].id))
+    kind_order = {kind: n for n, kind in enumerate(FindingKind)}
+    rules.sort(key=lambda vr: (-vr[1].severity.rank, kind_order[vr[1].kind], vr[1].id))
     return Explanation(
         id=cid,
         kind=concept.kind,

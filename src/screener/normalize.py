@@ -199,19 +199,27 @@ def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None
     return None if best is None else best[1:]
 
 
-def suggest(text: str, candidates: dict[str, str], limit: int = 5) -> tuple[str, ...]:
-    """Names from `candidates` (normalised → as written) close to `text`, best first."""
+def suggest(text: str, candidates: dict[str, str], concept_of: dict[str, str] | None = None,
+            limit: int = 5) -> tuple[str, ...]:
+    """Names from `candidates` (normalised → as written) close to `text`, best first.
+
+    With `concept_of` (normalised name → concept id), each concept is offered
+    once, under the name closest to what was typed.
+    """
     key = normalize_name(text)
     if not key:
         return ()
-    matches = difflib.get_close_matches(key, list(candidates), n=limit * 2, cutoff=0.72)
-    # A known name that the entry starts with, or that starts the entry, is a good suggestion too.
-    words = key.split()
-    if words:
-        matches += [k for k in candidates if k.startswith(words[0][:5]) and len(words[0]) >= 4][:limit]
-    seen: list[str] = []
+    matches = difflib.get_close_matches(key, list(candidates), n=limit * 3, cutoff=0.72)
+    # A known name sharing the first five letters of the entry is a useful suggestion too.
+    first = key.split()[0]
+    if len(first) >= 4:
+        matches += sorted(k for k in candidates if k.startswith(first[:5]))[:limit]
+    shown: list[str] = []
+    concepts: set[str] = set()
     for match in matches:
-        shown = candidates[match]
-        if shown not in seen:
-            seen.append(shown)
-    return tuple(seen[:limit])
+        concept = concept_of.get(match, match) if concept_of else match
+        if concept in concepts or candidates[match] in shown:
+            continue
+        concepts.add(concept)
+        shown.append(candidates[match])
+    return tuple(shown[:limit])

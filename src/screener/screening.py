@@ -203,7 +203,7 @@ def _not_a_medication(index: Index, text: str) -> Unrecognized:
         if kind == "condition":
             return Unrecognized(text, "medication", "is a condition; give it as a condition (-c)")
     pool = _pool(index, MEDICATION_KINDS)
-    return Unrecognized(text, "medication", "not in the knowledge base", suggest(text, pool))
+    return Unrecognized(text, "medication", "not in the knowledge base", suggest(text, pool, index.names))
 
 
 def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
@@ -244,7 +244,7 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
                   else f"is a {kind}; give the medication or class the patient is allergic to")
     else:
         reason = "not in the knowledge base"
-    return Unrecognized(text, field, reason, suggest(text, _pool(index, kinds)))
+    return Unrecognized(text, field, reason, suggest(text, _pool(index, kinds), index.names))
 
 
 # --- findings -----------------------------------------------------------------
