@@ -9,6 +9,7 @@ stale.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -93,30 +94,39 @@ def _read_csv(path: Path, name: str) -> list[Row]:
             raise KnowledgeError("required knowledge file is missing", name)
         return []
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise KnowledgeError("file is empty (expected a header row)", name, 1)
-            header = [h.strip() for h in header]
-            _check_header(header, name)
-            out: list[Row] = []
-            for cells in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in cells):
-                    continue
-                if len(cells) != len(header):
-                    raise KnowledgeError(
-                        f"expected {len(header)} cells, found {len(cells)} (check quoting and commas)", name, line
-                    )
-                out.append((Where(name, line), {h: c.strip() for h, c in zip(header, cells)}))
-            return out
-    except UnicodeDecodeError as exc:
-        raise KnowledgeError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", name) from None
-    except csv.Error as exc:
-        raise KnowledgeError(f"malformed CSV: {exc}", name) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise KnowledgeError(f"cannot read: {exc.strerror}", name) from None
+    try:
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark; accept it.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise KnowledgeError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", name, line) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise KnowledgeError("file is empty (expected a header row)", name, 1)
+        header = [h.strip() for h in header]
+        _check_header(header, name)
+        out: list[Row] = []
+        while True:
+            start = reader.line_num + 1  # where the next record begins, for error messages
+            cells = next(reader, None)
+            if cells is None:
+                return out
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                raise KnowledgeError(
+                    f"expected {len(header)} cells, found {len(cells)} (check quoting and commas)", name, line
+                )
+            out.append((Where(name, line), {h: c.strip() for h, c in zip(header, cells)}))
+    except csv.Error as exc:
+        raise KnowledgeError(f"malformed CSV: {exc}", name, start) from None
 
 
 def _check_header(header: list[str], name: str) -> None:
@@ -202,11 +212,11 @@ def _relations(rows: list[Row], by_id: dict[str, Concept]) -> list[Relation]:
         for column, cid in (("subject", subject), ("object", obj)):
             if cid not in by_id:
                 raise _fail(where, f"{column} '{cid}' is not a concept in concepts.csv")
+        if subject == obj:
+            raise _fail(where, f"'{subject}' {relation} itself")
         s_kind, o_kind = by_id[subject].kind, by_id[obj].kind
         if (s_kind, o_kind) not in _ALLOWED_EDGES[relation]:
             raise _fail(where, f"'{subject}' ({s_kind}) {relation} '{obj}' ({o_kind}) joins the wrong kinds of concept")
-        if subject == obj:
-            raise _fail(where, f"'{subject}' {relation} itself")
         key = (subject, relation, obj)
         if key in seen:
             raise _fail(where, f"relation repeats line {seen[key].line}")
