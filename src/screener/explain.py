@@ -9,6 +9,7 @@ rule's severity and source.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
@@ -82,14 +83,19 @@ def explain(index: Index, name: str) -> Explanation:
     cid = index.names.get(normalize_name(text))
     if cid is None:
         raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
-    concept = index.concepts[cid]
+    # Names, codes and sources are not in the compiled index (it stays small for the
+    # check path); explain is rare, so it reads them from the files.
+    from .knowledge.loader import read_tables
+
+    tables = read_tables(Path(index.directory))
+    concept = next(c for c in tables.concepts if c.id == cid)
     ancestors = index.up.get(cid, {cid: (cid,)})
     classes = tuple(sorted((chain for a, chain in ancestors.items() if a != cid), key=lambda c: (len(c), c)))
     ingredients = index.ingredients.get(cid, ()) if concept.kind == "product" else ()
     products = tuple(sorted(p for p, parts in index.ingredients.items()
-                            if cid in parts and index.concepts[p].kind == "product"))
+                            if cid in parts and index.kinds[p] == "product"))
     members = tuple(sorted(n for n, ups in index.up.items() if cid in ups and n != cid))
-    metabolites = tuple(r.object for r in index.relations if r.subject == cid and r.relation == "metabolized_to")
+    metabolites = tuple(r.object for r in tables.relations if r.subject == cid and r.relation == "metabolized_to")
 
     # Rules written for the concept, for any of its ancestors, or (for a product) for its ingredients' ancestors.
     scope = set(ancestors)

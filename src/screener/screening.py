@@ -21,6 +21,8 @@ MEDICATION_KINDS = ("drug", "product", "substance")
 NO_ALLERGY = frozenset({"nkda", "nka", "no known allergies", "no known drug allergies", "none"})
 """Allergy entries that record the absence of allergies: accepted, nothing to screen."""
 
+_NONE: dict = {}
+
 RULE_MARK = "⟷"
 """Stands in a finding's path where the rule joins its two sides."""
 
@@ -42,8 +44,8 @@ def screen_patient(
         meds.append(med)
         if problem is not None:
             unrecognized.append(problem)
-    found_conditions = _named(index, conditions, "condition", unrecognized)
-    found_allergies = _named(index, allergies, "allergy", unrecognized)
+    found_conditions = _named(index, conditions, "condition", unrecognized) if conditions else ()
+    found_allergies = _named(index, allergies, "allergy", unrecognized) if allergies else ()
     if age is not None:
         age = _check_age(age)
 
@@ -83,16 +85,24 @@ def screen_patient(
         if age is not None:
             _merge(findings, _memo(index, ("age", first, age), _entry_age, index, med_i, age))
     taken = [(i, x) for i, med in enumerate(meds) for x in med.ingredients]
-    if len(taken) >= 3 and index.combinations:
-        _combinations(index, meds, taken, findings)
+    # Only the entries that can fill a combination role matter; the result is a pure
+    # function of them, so it is memoised like the pairs.
+    relevant = tuple((meds[i].input, x) for i, x in taken if x in index.in_combinations)
+    if len(relevant) >= 3:
+        items = memo.get(("combinations", relevant))
+        if items is None:
+            items = _memo(index, ("combinations", relevant), _combinations, index, meds, taken)
+        _merge(findings, items)
     _doses(index, meds, taken, findings)
 
     ordered = sorted(findings.values(), key=_order)
-    # Points are shared objects of the index: deduplicate by identity, not by hashing their text.
-    counselling = list({id(point): point for _, x in taken for point in index.counselling.get(x, ())}.values())
+    counselled = tuple(x for _, x in taken if x in index.counselling)
+    counselling = memo.get(("counselling", counselled))
+    if counselling is None:
+        counselling = _memo(index, ("counselling", counselled), _counselling, index, counselled)
     return Report(
         findings=tuple(ordered),
-        counselling=tuple(counselling),
+        counselling=counselling,
         unrecognized=tuple(unrecognized),
         medications=tuple(meds),
         conditions=tuple(found_conditions),
@@ -100,6 +110,12 @@ def screen_patient(
         age=age,
         knowledge_version=index.version,
     )
+
+
+def _counselling(index: Index, ingredients: tuple[str, ...]) -> tuple:
+    """The counselling points for these ingredients, each once, in order."""
+    # Points are shared objects of the index: deduplicate by identity, not by hashing their text.
+    return tuple({id(point): point for x in ingredients for point in index.counselling[x]}.values())
 
 
 _KIND_ORDER = {kind: n for n, kind in enumerate(FindingKind)}
@@ -153,7 +169,7 @@ def _medication(index: Index, raw: str) -> tuple[Medication, Unrecognized | None
 
 
 def _is_medication(index: Index, cid: str) -> bool:
-    return index.concepts[cid].kind in MEDICATION_KINDS
+    return index.kinds[cid] in MEDICATION_KINDS
 
 
 def _read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized | None]:
@@ -169,8 +185,8 @@ def _read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized 
     if unparsed:
         other = find_name(prepare(unparsed), index.names, index.max_name_tokens, lambda c: _is_medication(index, c))
         if other is not None and other[0] != concept:
-            reason = (f"holds more than one medication ({index.concepts[concept].name}, "
-                      f"{index.concepts[other[0]].name}); list each medication separately")
+            reason = (f"holds more than one medication ({index.display[concept]}, "
+                      f"{index.display[other[0]]}); list each medication separately")
         else:
             reason = f"could not read '{unparsed}' (dosing text is: strength, frequency, duration)"
             if any(w.replace(".", "").isdigit() for w in unparsed.split()):
@@ -194,10 +210,10 @@ def _read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized 
 def _not_a_medication(index: Index, text: str) -> Unrecognized:
     concept = index.names.get(normalize_name(text))
     if concept is not None:
-        kind = index.concepts[concept].kind
+        kind = index.kinds[concept]
         if kind == "class":
             members = sorted(m for m, ups in index.up.items() if concept in ups and m != concept
-                             and index.concepts[m].kind in MEDICATION_KINDS)[:5]
+                             and index.kinds[m] in MEDICATION_KINDS)[:5]
             return Unrecognized(text, "medication", "is a drug class, not a medication; name the medication",
                                 tuple(members))
         if kind == "condition":
@@ -210,7 +226,7 @@ def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
     key = ("pool", kinds)
     pool = index.memo.get(key)
     if pool is None:
-        pool = {k: v for k, v in index.name_text.items() if index.concepts[index.names[k]].kind in kinds}
+        pool = {k: v for k, v in index.name_text.items() if index.kinds[index.names[k]] in kinds}
         index.memo[key] = pool
     return pool
 
@@ -236,10 +252,10 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
     if field == "allergy" and key in NO_ALLERGY:
         return ()
     concept = index.names.get(key)
-    if concept is not None and index.concepts[concept].kind in kinds:
+    if concept is not None and index.kinds[concept] in kinds:
         return (text, concept)
     if concept is not None:
-        kind = index.concepts[concept].kind
+        kind = index.kinds[concept]
         reason = (f"is a {kind}, not a condition; give it as a medication" if field == "condition"
                   else f"is a {kind}; give the medication or class the patient is allergic to")
     else:
@@ -295,7 +311,7 @@ def _merge(findings: dict, keyed: tuple[tuple[tuple, Finding], ...]) -> None:
 
 
 def _name(index: Index, cid: str) -> str:
-    return index.concepts[cid].name
+    return index.display[cid]
 
 
 def _entry_pair(index: Index, med_i: Medication, med_j: Medication) -> tuple:
@@ -315,7 +331,7 @@ def _entry_pair(index: Index, med_i: Medication, med_j: Medication) -> tuple:
                                                       f"{_name(index, x)} listed twice", path)))
                 continue
             key = (x, y) if x < y else (y, x)
-            for kind, rule_id, anchor_lo, anchor_hi in index.pairs.get(key, ()):
+            for kind, rule_id, anchor_lo, anchor_hi in index.pairs.get(key[0], _NONE).get(key[1], ()):
                 # Anchors are stored for the sorted key; show the pair in input order.
                 anchor_x, anchor_y = (anchor_lo, anchor_hi) if x < y else (anchor_hi, anchor_lo)
                 rule = index.rules[rule_id]
@@ -326,9 +342,10 @@ def _entry_pair(index: Index, med_i: Medication, med_j: Medication) -> tuple:
     return tuple(out)
 
 
-def _combinations(index: Index, meds, taken, findings: dict) -> None:
+def _combinations(index: Index, meds, taken) -> tuple:
     """Rules on three or more drugs together (the carisoprodol + opioid + benzodiazepine "triple")."""
     present = {x for _, x in taken}
+    out: list = []
     for rule_id, roles in index.combinations:
         candidates = [role & present for role in roles]
         if not all(candidates):
@@ -339,9 +356,8 @@ def _combinations(index: Index, meds, taken, findings: dict) -> None:
         first_entry: dict[str, Medication] = {}
         for i, x in taken:
             first_entry.setdefault(x, meds[i])
-        chosen = [(first_entry[x], x) for x in picked]
-        key = ("combination", rule_id, *[(med.input, x) for med, x in chosen])
-        _merge(findings, _memo(index, key, _combination_finding, index, rule_id, chosen))
+        out.extend(_combination_finding(index, rule_id, [(first_entry[x], x) for x in picked]))
+    return tuple(out)
 
 
 def _combination_finding(index: Index, rule_id: str, chosen: list[tuple[Medication, str]]) -> tuple:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from ..explain import Explanation
 from ..model import Report
+
+if TYPE_CHECKING:  # explain is not imported on the check path
+    from ..explain import Explanation
 
 
 def render_report(report: Report, color: bool = False) -> str:
@@ -13,6 +16,6 @@ def render_report(report: Report, color: bool = False) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
 
 
-def render_explanation(explanation: Explanation, color: bool = False) -> str:
+def render_explanation(explanation: "Explanation", color: bool = False) -> str:
     """The explanation as indented JSON."""
     return json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False)

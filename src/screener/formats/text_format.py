@@ -7,12 +7,15 @@ true only for a terminal).
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import click
 
-from ..explain import Explanation
 from ..model import NO_FINDINGS_TEXT, Finding, Report, Severity
 from ..screening import RULE_MARK
+
+if TYPE_CHECKING:  # explain is not imported on the check path
+    from ..explain import Explanation
 
 _COLOURS = {
     Severity.CONTRAINDICATED: "magenta",
@@ -118,7 +121,7 @@ def render_report(report: Report, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_explanation(explanation: Explanation, color: bool = False) -> str:
+def render_explanation(explanation: "Explanation", color: bool = False) -> str:
     """The explanation as text."""
     e = explanation
     lines = [_style(f"{e.name} ({e.kind}, id {e.id})", color, bold=True)]

@@ -24,6 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..explain import Explanation
 
 
+@lru_cache(maxsize=1)
+def _screen_patient():
+    # Imported on first use (screening imports this package), then kept: one screen
+    # takes microseconds, so even an import statement per call would show.
+    from ..screening import screen_patient
+
+    return screen_patient
+
+
 def bundled_data_dir() -> Path:
     """The knowledge directory that ships with screener.
 
@@ -60,9 +69,7 @@ class Knowledge:
         age: float | None = None,
     ) -> Report:
         """Screen one patient; see `screener.screen` for the arguments."""
-        from ..screening import screen_patient
-
-        return screen_patient(self.index, medications, conditions, allergies, age)
+        return _screen_patient()(self.index, medications, conditions, allergies, age)
 
     def explain(self, name: str) -> "Explanation":
         """What the knowledge base knows about `name` (a drug, brand, class or condition)."""

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from .. import __version__
 from .index import Index
 
-FORMAT = 1
+FORMAT = 3
 """Bump when the Index layout changes, so old cache files are ignored."""
 
 
@@ -61,6 +60,8 @@ def read(name: str) -> Index | None:
 
 def write(name: str, index: Index) -> None:
     """Store `index` in file `name`; silently skip when the cache directory is not writable."""
+    import tempfile  # only when writing: keeps the read path's imports small
+
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)

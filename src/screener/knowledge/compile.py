@@ -79,10 +79,13 @@ def compile_index(tables: Tables, version: str, directory: str) -> Index:
                 key, anchors = ((x, y), (a, b)) if x < y else ((y, x), (b, a))
                 _keep(best[key], rule.kind, (d, -rank[rule.id], rule.id, *anchors))
 
-    pairs = {
-        key: tuple((kind, hit[2], hit[3], hit[4]) for kind, hit in sorted(by_kind.items()))
-        for key, by_kind in best.items()
-    }
+    # Nested by ingredient, with each distinct hit stored once: the pickle shares repeated
+    # objects, which keeps the cache small and quick to load.
+    shared: dict[tuple, tuple] = {}
+    pairs: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for (x, y), by_kind in best.items():
+        hits = tuple(_share(shared, (kind, hit[2], hit[3], hit[4])) for kind, hit in sorted(by_kind.items()))
+        pairs[x][y] = _share(shared, hits)
 
     conditions: dict[tuple[str, str], tuple] = {}
     allergies: dict[tuple[str, str], tuple] = {}
@@ -128,23 +131,29 @@ def compile_index(tables: Tables, version: str, directory: str) -> Index:
     return Index(
         version=version,
         directory=directory,
-        concepts={c.id: c for c in tables.concepts},
-        relations=tables.relations,
+        kinds={c.id: c.kind for c in tables.concepts},
+        display={c.id: c.name for c in tables.concepts},
         names=names,
         name_text=name_text,
         max_name_tokens=max(len(k.split()) for k in names) if names else 1,
         ingredients=ingredients,
         up=up,
         rules=rules,
-        pairs=pairs,
+        pairs=dict(pairs),
         same={x: (hit[2], hit[3]) for x, hit in same.items()},
         combinations=tuple(combinations),
+        in_combinations=frozenset(x for _, roles in combinations for role in roles for x in role),
         conditions={k: v[2:] for k, v in conditions.items()},
         allergies={k: v[2:] for k, v in allergies.items()},
         ages={k: tuple(v) for k, v in ages.items()},
         doses=dict(doses),
         counselling={k: tuple(v) for k, v in counselling.items()},
     )
+
+
+def _share(pool: dict, value):
+    """One object for equal values."""
+    return pool.setdefault(value, value)
 
 
 def _keep(table: dict, key, candidate: tuple) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model import Counselling, FindingKind, Severity
-from .tables import Concept, Relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +49,10 @@ class Index:
     """Project version + content hash of the knowledge files."""
     directory: str
     """Where the knowledge was read from."""
-    concepts: dict[str, Concept]
-    """Every concept by id."""
-    relations: tuple[Relation, ...]
-    """Every structural edge (for explain)."""
+    kinds: dict[str, str]
+    """Concept id → kind (drug, product, class, substance, condition)."""
+    display: dict[str, str]
+    """Concept id → display name. (Synonyms, codes and sources stay in the CSVs: `explain` reads them.)"""
     names: dict[str, str]
     """Normalised name → concept id (ids, names and synonyms)."""
     name_text: dict[str, str]
@@ -66,12 +65,14 @@ class Index:
     """Concept id → {ancestor id: chain} over is_a, the concept itself included."""
     rules: dict[str, CompiledRule]
     """Every rule by id."""
-    pairs: dict[tuple[str, str], tuple[PairHit, ...]]
-    """(ingredient, ingredient), sorted → the winning rule of each kind for that pair."""
+    pairs: dict[str, dict[str, tuple[PairHit, ...]]]
+    """pairs[x][y] with x < y → the winning rule of each kind for that pair of ingredients."""
     same: dict[str, tuple[str, str]]
     """Ingredient → (duplicate rule id, anchor) for the same ingredient from two inputs."""
     combinations: tuple[tuple[str, tuple[frozenset[str], ...]], ...]
     """(rule id, the ingredient set each operand covers)."""
+    in_combinations: frozenset[str]
+    """Every ingredient that fills a role in some combination rule."""
     conditions: dict[tuple[str, str], tuple[str, str, str]]
     """(ingredient, condition) → (rule id, drug anchor, condition anchor)."""
     allergies: dict[tuple[str, str], tuple[str, str, str]]
