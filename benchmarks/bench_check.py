@@ -308,9 +308,9 @@ def generated_patients(index, n: int, seed: int) -> tuple[list[tuple[list[str], 
     """
     by_kind: dict[str, list[str]] = {}
     for norm, text in index.name_text.items():
-        concept = index.concepts.get(index.names.get(norm, ""))
+        concept = index.names.get(norm)
         if concept is not None:
-            by_kind.setdefault(concept.kind, []).append(text)
+            by_kind.setdefault(index.kinds[concept], []).append(text)
     meds = sorted(by_kind.get("drug", []) + by_kind.get("product", []))
     conds = sorted(by_kind.get("condition", []))
     rng = random.Random(seed)

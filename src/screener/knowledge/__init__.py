@@ -16,7 +16,7 @@ from .. import __version__
 from ..model import Report
 from . import cache
 from .index import Index
-from .loader import KNOWLEDGE_FILES, read_tables
+from .files import KNOWLEDGE_FILES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
@@ -80,6 +80,7 @@ class Knowledge:
     def graph(self) -> "nx.MultiDiGraph":
         """The knowledge graph (networkx), rebuilt from the files."""
         from .graph import build_graph
+        from .loader import read_tables
 
         return build_graph(read_tables(self.directory))
 
@@ -96,6 +97,7 @@ def load_knowledge(path: str | Path | None = None, *, use_cache: bool = True) ->
     index = cache.read(name) if use_cache else None
     if index is None:
         from .compile import compile_index  # imports networkx: only when the cache is stale
+        from .loader import read_tables
 
         index = compile_index(read_tables(directory), f"{__version__}+{key[:12]}", str(directory))
         if use_cache:

@@ -10,7 +10,7 @@ index is simply rebuilt in memory each time.
 
 from __future__ import annotations
 
-import hashlib
+from _blake2 import blake2b  # hashlib would also load OpenSSL (~3 ms) on every check
 import os
 import pickle
 from pathlib import Path
@@ -18,13 +18,13 @@ from pathlib import Path
 from .. import __version__
 from .index import Index
 
-FORMAT = 3
+FORMAT = 4
 """Bump when the Index layout changes, so old cache files are ignored."""
 
 
 def content_hash(directory: Path, files: tuple[str, ...]) -> str:
-    """sha256 over the project version, the cache format and each present file's name and bytes."""
-    digest = hashlib.sha256(f"screener {__version__} format {FORMAT}\n".encode())
+    """BLAKE2b over the project version, the cache format and each present file's name and bytes."""
+    digest = blake2b(f"screener {__version__} format {FORMAT}\n".encode())
     for name in files:
         path = directory / name
         if path.exists():
@@ -34,7 +34,7 @@ def content_hash(directory: Path, files: tuple[str, ...]) -> str:
 
 def slot(key: str, directory: Path) -> str:
     """The cache file name for the knowledge with content hash `key` read from `directory`."""
-    where = hashlib.sha256(f"{key}\0{Path(directory).resolve()}".encode()).hexdigest()
+    where = blake2b(f"{key}\0{Path(directory).resolve()}".encode()).hexdigest()
     return f"index-{where[:32]}.pickle"
 
 

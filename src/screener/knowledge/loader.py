@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import KnowledgeError
 from ..model import Severity
 from ..normalize import normalize_name
+from .files import KNOWLEDGE_FILES, REQUIRED_FILES
 from .tables import (
     ANY_INGREDIENT,
     CONCEPT_KINDS,
@@ -31,18 +32,6 @@ from .tables import (
     Tables,
     Where,
 )
-
-KNOWLEDGE_FILES = (
-    "concepts.csv",
-    "relations.csv",
-    "interactions.csv",
-    "conditions.csv",
-    "dosing.csv",
-    "counselling.csv",
-)
-"""Every file a knowledge directory may hold, in load order."""
-
-REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditions.csv")
 
 COLUMNS = {
     "concepts.csv": ("id", "kind", "name", "synonyms", "codes", "source"),

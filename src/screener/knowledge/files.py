@@ -1,0 +1,14 @@
+"""The files a knowledge directory holds (kept apart so the check path need not import the loader)."""
+
+KNOWLEDGE_FILES = (
+    "concepts.csv",
+    "relations.csv",
+    "interactions.csv",
+    "conditions.csv",
+    "dosing.csv",
+    "counselling.csv",
+)
+"""Every file a knowledge directory may hold, in load order."""
+
+REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditions.csv")
+"""The files a knowledge directory must hold; the others are optional."""
