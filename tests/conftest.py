@@ -95,6 +95,11 @@ TINY = {
         ["id", "concept", "topic", "text", "source"],
         ["a-drive", "drug-a", "driving", "Do not drive.", "S11"],
     ],
+    "condition_codes.csv": [
+        ["system", "code", "match", "condition", "source"],
+        ["icd10", "K74", "prefix", "liver-disease", "S12"],
+        ["icd10", "K74.60", "exact", "cirrhosis", "S13"],
+    ],
 }
 
 

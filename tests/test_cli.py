@@ -45,7 +45,7 @@ MODERATE (2)
     Source:   S8 [label; rule a-single; ncpdp:HD v3:DOSEH]
 
 NOT RECOGNISED: this screen is incomplete
-  ? "xx" (medication): not in the knowledge base
+  ? "xx" (medication): not found in the knowledge base or the FDA vocabulary
 
 COUNSEL THE PATIENT
   - [driving] Do not drive. (S11)
@@ -86,8 +86,8 @@ def test_json_report_contract(runner, tiny_dir):
         "unrecognized": [],
         "screened": {
             "medications": [
-                {"input": "drug-a", "concept": "drug-a", "concepts": ["drug-a"]},
-                {"input": "drug-c", "concept": "drug-c", "concepts": ["drug-c"]},
+                {"input": "drug-a", "concept": "drug-a", "concepts": ["drug-a"], "via": "knowledge base"},
+                {"input": "drug-c", "concept": "drug-c", "concepts": ["drug-c"], "via": "knowledge base"},
             ],
             "conditions": [],
             "allergies": [],
@@ -184,11 +184,25 @@ def test_accented_name_is_not_silently_corrected(runner):
     assert report["unrecognized"][0]["input"] == "Sóma"
 
 
-def test_suggestions_for_a_misspelling(runner):
-    result = runner.invoke(cli, ["check", "carisoprodal", "-f", "json"])
+def test_an_unambiguous_misspelling_is_assumed_and_said(runner):
+    result = runner.invoke(cli, ["check", "carisoprodal 350 mg qid", "alprazalam", "-f", "json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [(m["assumed"], m["concepts"]) for m in report["screened"]["medications"]] == [
+        ("carisoprodol", ["carisoprodol"]), ("alprazolam", ["alprazolam"])]
+    assert report["screened"]["medications"][0]["doses_per_day"] == 4
+    text = runner.invoke(cli, ["check", "carisoprodal", "alprazalam"]).stdout
+    assert ('NAMES ASSUMED: check them\n'
+            '  ~ "carisoprodal" was read as carisoprodol (near match (knowledge base))\n'
+            '  ~ "alprazalam" was read as alprazolam (near match (knowledge base))\n') in text
+
+
+def test_an_ambiguous_misspelling_is_unrecognised_with_suggestions(runner):
+    result = runner.invoke(cli, ["check", "zanax", "-f", "json"])  # too short to assume: Xanax? Zantac?
     assert result.exit_code == 3
     [problem] = json.loads(result.stdout)["unrecognized"]
-    assert problem["suggestions"][0] == "carisoprodol"
+    assert problem["input"] == "zanax"
+    assert "Xanax" in problem["suggestions"]
 
 
 def test_bad_knowledge_directory_is_one_line(runner, tmp_path):

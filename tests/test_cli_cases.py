@@ -95,6 +95,7 @@ def test_labelled_dose_gives_no_dose_finding(runner):
         "input": "carisoprodol 350 mg qid",
         "concept": "carisoprodol",
         "concepts": ["carisoprodol"],
+        "via": "knowledge base",
         "strength_mg": 350,
         "doses_per_day": 4,
         "dose_mg": 350,
@@ -133,7 +134,7 @@ def test_unknown_name_is_reported_and_exits_3(runner):
     assert result.exit_code == 3
     assert report["status"] == "incomplete"
     assert report["unrecognized"] == [
-        {"input": "xyzzymab", "field": "medication", "reason": "not in the knowledge base", "suggestions": []}
+        {"input": "xyzzymab", "field": "medication", "reason": "not found in the knowledge base or the FDA vocabulary", "suggestions": []}
     ]
 
 

@@ -605,6 +605,7 @@ HEADERS = {
     "conditions.csv": "id,drug,context,target,severity,summary,advice,plain,evidence,source",
     "dosing.csv": "id,drug,limit,value,severity,summary,advice,plain,evidence,source",
     "counselling.csv": "id,concept,topic,text,source",
+    "condition_codes.csv": "system,code,match,condition,source",
 }
 
 

@@ -206,8 +206,14 @@ class Medication:
     """Doses a day from the frequency ("qid" → 4), when given."""
     duration_days: float | None = None
     """Intended or actual duration in days ("x 30 days", "for 4 weeks"), when given."""
+    quantity: float | None = None
+    """Quantity dispensed ("#84", "qty 84"), when given."""
     unparsed: str = ""
     """Any part of the text the screener could not read (also reported as unrecognised)."""
+    via: str = ""
+    """How the name was recognised: "knowledge base", "FDA vocabulary", "rxnorm code", "near match (…)"."""
+    assumed: str = ""
+    """For a near miss: the name the screener assumed was meant (shown in every report)."""
 
     @property
     def dose_mg(self) -> float | None:
@@ -219,7 +225,11 @@ class Medication:
     def to_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready data (the `screened.medications[]` items)."""
         out: dict[str, Any] = {"input": self.input, "concept": self.concept, "concepts": list(self.ingredients)}
-        for key in ("strength_mg", "units_per_dose", "doses_per_day", "duration_days"):
+        if self.via:
+            out["via"] = self.via
+        if self.assumed:
+            out["assumed"] = self.assumed
+        for key in ("strength_mg", "units_per_dose", "doses_per_day", "duration_days", "quantity"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = _number(value)

@@ -81,6 +81,8 @@ _UNITS = re.compile(
 _EVERY_HOURS = re.compile(
     r"\b(?:q\s*|every\s+)(\d+)(?:\s*(?:-|to)\s*(\d+))?\s*(?:h|hr|hrs|hours?)\b"
 )
+_QUANTITY = re.compile(r"(?:#\s*|\b(?:qty|quantity|disp|dispense|dispensed)\s*[:#]?\s*)(\d+(?:\.\d+)?)\b")
+_ROUTE_COUNT = re.compile(rf"\b{_NUM}(?:\s*(?:-|to|or)\s*{_NUM})?(?=\s*(?:po|by mouth|orally|sl|pr)\b)")
 _TIMES_A_DAY = re.compile(
     r"\b(\d+|one|two|three|four|five|six)\s*(?:x|times)\s*(?:a|per|/|each)?\s*(?:day|daily|d)\b"
 )
@@ -97,20 +99,22 @@ _FILLER = {
     "po", "by", "mouth", "orally", "oral", "prn", "as", "needed", "take", "takes", "taking", "tab", "tabs",
     "tablet", "tablets", "cap", "caps", "capsule", "capsules", "with", "without", "food", "meals", "and", "of",
     "the", "dose", "doses", "sig", "then", "a", "per", "for", "pain", "spasm", "spasms", "muscle", "up", "to",
-    "&", "+", ",", ";", "(", ")", ".", "/", "-", "x", "and/or", "#",
+    "&", "+", ",", ";", "(", ")", ".", "/", "-", "x", "and/or", "#", "sl", "pr", "every", "usual", "unit",
+    "units", "daily,", "sig:", "rx", "refills", "refill",
 }
 
 
 class Sig:
     """What the dosing text of one entry says (None where it says nothing)."""
 
-    __slots__ = ("strength_mg", "units_per_dose", "doses_per_day", "duration_days", "unparsed")
+    __slots__ = ("strength_mg", "units_per_dose", "doses_per_day", "duration_days", "quantity", "unparsed")
 
     def __init__(self) -> None:
         self.strength_mg: float | None = None
         self.units_per_dose: float | None = None
         self.doses_per_day: float | None = None
         self.duration_days: float | None = None
+        self.quantity: float | None = None
         self.unparsed = ""
 
 
@@ -119,7 +123,7 @@ def _number(text: str) -> float:
 
 
 def parse_sig(text: str) -> Sig:
-    """Read strength, units per dose, frequency and duration from dosing text.
+    """Read strength, units per dose, frequency, duration and quantity from dosing text.
 
     Ranges count by their upper bound ("1-2 tabs" → 2, "q4-6h" → 6 a day),
     frequencies joined by "and" add up ("tid and hs" → 4), and whatever is
@@ -145,9 +149,15 @@ def parse_sig(text: str) -> Sig:
     def units(m: re.Match) -> None:
         sig.units_per_dose = _number(m.group(2) or m.group(1))
 
+    def quantity(m: re.Match) -> None:
+        sig.quantity = float(m.group(1))
+
     take(_DURATION, duration)
+    take(_QUANTITY, quantity)
     take(_STRENGTH, strength)
     take(_UNITS, units)
+    if sig.units_per_dose is None:
+        take(_ROUTE_COUNT, units)  # "1 po tid": a count straight before the route is tablets per dose
 
     per_day = 0.0
     for pattern, count in [(_EVERY_HOURS, None), (_TIMES_A_DAY, None)] + _FREQUENCY_WORDS:

@@ -15,11 +15,9 @@ from typing import Iterable
 from .errors import InputError
 from .knowledge.index import CompiledRule, Index
 from .model import Finding, FindingKind, Medication, Report, Severity, Unrecognized
-from .normalize import clean_entry, find_name, normalize_name, parse_sig, prepare, suggest
+from .normalize import clean_entry
+from .recognize import display_name, read_medication, read_named
 
-MEDICATION_KINDS = ("drug", "product", "substance")
-NO_ALLERGY = frozenset({"nkda", "nka", "no known allergies", "no known drug allergies", "none"})
-"""Allergy entries that record the absence of allergies: accepted, nothing to screen."""
 
 _NONE: dict = {}
 
@@ -168,71 +166,12 @@ def _medication(index: Index, raw: str) -> tuple[Medication, Unrecognized | None
     return hit
 
 
-def _is_medication(index: Index, cid: str) -> bool:
-    return index.kinds[cid] in MEDICATION_KINDS
-
-
 def _read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized | None]:
-    prepared = prepare(text)
-    found = find_name(prepared, index.names, index.max_name_tokens, lambda c: _is_medication(index, c))
-    if found is None:
-        return Medication(text, None), _not_a_medication(index, text)
-    concept, start, end = found
-    rest = prepared[:start] + " " + prepared[end:]
-    sig = parse_sig(rest)
-    unparsed = sig.unparsed
-    problem = None
-    if unparsed:
-        other = find_name(prepare(unparsed), index.names, index.max_name_tokens, lambda c: _is_medication(index, c))
-        if other is not None and other[0] != concept:
-            reason = (f"holds more than one medication ({index.display[concept]}, "
-                      f"{index.display[other[0]]}); list each medication separately")
-        else:
-            reason = f"could not read '{unparsed}' (dosing text is: strength, frequency, duration)"
-            if any(w.replace(".", "").isdigit() for w in unparsed.split()):
-                reason += "; give units, e.g. '350 mg'"
-        problem = Unrecognized(text, "medication", reason)
-    ingredients = index.ingredients.get(concept, ())
-    strength = sig.strength_mg
-    med = Medication(
-        input=text,
-        concept=concept,
-        ingredients=ingredients,
-        strength_mg=strength,
-        units_per_dose=sig.units_per_dose,
-        doses_per_day=sig.doses_per_day,
-        duration_days=sig.duration_days,
-        unparsed=unparsed,
-    )
-    return med, problem
-
-
-def _not_a_medication(index: Index, text: str) -> Unrecognized:
-    concept = index.names.get(normalize_name(text))
-    if concept is not None:
-        kind = index.kinds[concept]
-        if kind == "class":
-            members = sorted(m for m, ups in index.up.items() if concept in ups and m != concept
-                             and index.kinds[m] in MEDICATION_KINDS)[:5]
-            return Unrecognized(text, "medication", "is a drug class, not a medication; name the medication",
-                                tuple(members))
-        if kind == "condition":
-            return Unrecognized(text, "medication", "is a condition; give it as a condition (-c)")
-    pool = _pool(index, MEDICATION_KINDS)
-    return Unrecognized(text, "medication", "not in the knowledge base", suggest(text, pool, index.names))
-
-
-def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
-    key = ("pool", kinds)
-    pool = index.memo.get(key)
-    if pool is None:
-        pool = {k: v for k, v in index.name_text.items() if index.kinds[index.names[k]] in kinds}
-        index.memo[key] = pool
-    return pool
+    return read_medication(index, text)
 
 
 def _named(index: Index, entries: Iterable[str], field: str, unrecognized: list) -> list[tuple[str, str]]:
-    """Resolve condition or allergy entries to concept ids; report the rest."""
+    """Resolve condition or allergy entries to concept ids (memoised per text); report the rest."""
     found = []
     for raw in entries:
         hit = index.memo.get((field, raw))
@@ -246,21 +185,7 @@ def _named(index: Index, entries: Iterable[str], field: str, unrecognized: list)
 
 
 def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Unrecognized:
-    """(text, concept) for a recognised entry, () for "no known allergies", or an Unrecognized."""
-    kinds = ("condition",) if field == "condition" else ("drug", "product", "substance", "class")
-    key = normalize_name(text)
-    if field == "allergy" and key in NO_ALLERGY:
-        return ()
-    concept = index.names.get(key)
-    if concept is not None and index.kinds[concept] in kinds:
-        return (text, concept)
-    if concept is not None:
-        kind = index.kinds[concept]
-        reason = (f"is a {kind}, not a condition; give it as a medication" if field == "condition"
-                  else f"is a {kind}; give the medication or class the patient is allergic to")
-    else:
-        reason = "not in the knowledge base"
-    return Unrecognized(text, field, reason, suggest(text, _pool(index, kinds), index.names))
+    return read_named(index, text, field)
 
 
 # --- findings -----------------------------------------------------------------
@@ -275,7 +200,7 @@ def _lead(index: Index, med: Medication, x: str, anchor: str) -> list[str]:
     path = [_quote(med.input)]
     if med.concept != x:
         path.append(med.concept)
-    path.extend(index.up[x][anchor])
+    path.extend(index.up[x][anchor] if x in index.up else (x,))  # vocabulary ingredients have no classes
     return path
 
 
@@ -311,7 +236,7 @@ def _merge(findings: dict, keyed: tuple[tuple[tuple, Finding], ...]) -> None:
 
 
 def _name(index: Index, cid: str) -> str:
-    return index.display[cid]
+    return display_name(index, cid)
 
 
 def _entry_pair(index: Index, med_i: Medication, med_j: Medication) -> tuple:
@@ -323,7 +248,7 @@ def _entry_pair(index: Index, med_i: Medication, med_j: Medication) -> tuple:
     for x in med_i.ingredients:
         for y in med_j.ingredients:
             if x == y:
-                hit = index.same.get(x)
+                hit = index.same.get(x) or ((index.any_duplicate, x) if index.any_duplicate else None)
                 if hit is not None:
                     rule = index.rules[hit[0]]
                     path = _lead(index, med_i, x, hit[1]) + [f"{RULE_MARK} rule:{rule.id}"] + _lead(index, med_j, x, hit[1])[::-1]

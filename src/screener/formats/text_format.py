@@ -94,6 +94,11 @@ def render_report(report: Report, color: bool = False) -> str:
             if item.suggestions:
                 text += f". Did you mean: {', '.join(item.suggestions)}?"
             lines += textwrap.wrap(text, width=_WIDTH, subsequent_indent="    ", break_long_words=False)
+    assumed = [m for m in report.medications if m.assumed]
+    if assumed:
+        lines += ["", _style("NAMES ASSUMED: check them", color, fg="yellow", bold=True)]
+        for med in assumed:
+            lines.append(f'  ~ "{med.input}" was read as {med.assumed} ({med.via})')
     if report.counselling:
         lines += ["", _style("COUNSEL THE PATIENT", color, bold=True)]
         for point in report.counselling:

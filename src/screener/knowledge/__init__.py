@@ -16,7 +16,7 @@ from .. import __version__
 from ..model import Report
 from . import cache
 from .index import Index
-from .files import KNOWLEDGE_FILES
+from .files import HASHED_FILES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
@@ -92,17 +92,31 @@ def load_knowledge(path: str | Path | None = None, *, use_cache: bool = True) ->
         from ..errors import KnowledgeError
 
         raise KnowledgeError(f"knowledge directory not found: {directory}")
-    key = cache.content_hash(directory, KNOWLEDGE_FILES)
+    key = cache.content_hash(directory, HASHED_FILES)
     name = cache.slot(key, directory)
     index = cache.read(name) if use_cache else None
     if index is None:
         from .compile import compile_index  # imports networkx: only when the cache is stale
         from .loader import read_tables
 
-        index = compile_index(read_tables(directory), f"{__version__}+{key[:12]}", str(directory))
+        index = compile_index(read_tables(directory), _version(directory, key), str(directory))
         if use_cache:
             cache.write(name, index)
     return Knowledge(index)
+
+
+def _version(directory: Path, key: str) -> str:
+    """`<project version>+<content hash>[.unii<date of the FDA list>]`: what produced a report."""
+    from ..vocabulary import VOCABULARY_DIR
+
+    version = f"{__version__}+{key[:12]}"
+    manifest = directory / VOCABULARY_DIR / "manifest.json"
+    if manifest.exists():
+        import json
+
+        date = json.loads(manifest.read_text(encoding="utf-8")).get("source_date", "")
+        version += ".unii" + date.replace("-", "")
+    return version
 
 
 @lru_cache(maxsize=1)

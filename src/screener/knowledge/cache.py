@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from .index import Index
 
-FORMAT = 4
+FORMAT = 5
 """Bump when the Index layout changes, so old cache files are ignored."""
 
 

@@ -148,6 +148,10 @@ def compile_index(tables: Tables, version: str, directory: str) -> Index:
         ages={k: tuple(v) for k, v in ages.items()},
         doses=dict(doses),
         counselling={k: tuple(v) for k, v in counselling.items()},
+        codes={code: c.id for c in tables.concepts for code in c.codes},
+        condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
+        any_duplicate=next((r.id for r in tables.rules if r.kind == "duplicate" and r.concepts[0] == ANY_INGREDIENT),
+                           None),
     )
 
 

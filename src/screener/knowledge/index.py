@@ -83,14 +83,25 @@ class Index:
     """Ingredient → {limit: (rule id, values)}."""
     counselling: dict[str, tuple[Counselling, ...]]
     """Ingredient → the counselling points that apply to it."""
+    codes: dict[str, str]
+    """"system:code" → concept id, for the codes in concepts.csv (rxnorm:2101 → carisoprodol)."""
+    condition_codes: dict[str, tuple[str, str]]
+    """"system:code" → (condition id, exact|prefix), from condition_codes.csv."""
+    any_duplicate: str | None
+    """The `*` duplicate rule (any ingredient listed twice), if the knowledge has one."""
     memo: dict = field(default_factory=dict)
     """Parsed inputs by text, filled as inputs are seen (not stored in the cache)."""
+    external: dict = field(default_factory=dict)
+    """Ingredients met through the FDA vocabulary, id → display name (per process, not cached)."""
+
+    _PER_PROCESS = ("memo", "external")
 
     def __getstate__(self):
-        # The memo is per process: never write it into the cache.
-        return {name: getattr(self, name) for name in self.__slots__ if name != "memo"}
+        # The memo and the vocabulary's ingredients are per process: never write them into the cache.
+        return {name: getattr(self, name) for name in self.__slots__ if name not in self._PER_PROCESS}
 
     def __setstate__(self, state):
         for name, value in state.items():
             setattr(self, name, value)
         self.memo = {}
+        self.external = {}

@@ -19,6 +19,7 @@ from ..normalize import normalize_name
 from .files import KNOWLEDGE_FILES, REQUIRED_FILES
 from .tables import (
     ANY_INGREDIENT,
+    CODE_MATCHES,
     CONCEPT_KINDS,
     CONDITION_CONTEXTS,
     DOSE_LIMITS,
@@ -26,6 +27,7 @@ from .tables import (
     INTERACTION_KINDS,
     RELATIONS,
     Concept,
+    ConditionCode,
     CounsellingPoint,
     Relation,
     Rule,
@@ -42,6 +44,7 @@ COLUMNS = {
     "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence", "source"),
     "dosing.csv": ("id", "drug", "limit", "value", "severity", "summary", "advice", "plain", "evidence", "source"),
     "counselling.csv": ("id", "concept", "topic", "text", "source"),
+    "condition_codes.csv": ("system", "code", "match", "condition", "source"),
 }
 OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}}
 
@@ -49,6 +52,13 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$")
 """Rule ids may also join concept ids with "+" (carisoprodol+opioids)."""
 _CODE = re.compile(r"^(rxnorm|unii|icd10|snomed):[A-Za-z0-9.\-]+$")
+CODE_FORMATS = {
+    "rxnorm": re.compile(r"^\d{1,9}$"),
+    "unii": re.compile(r"^[0-9A-Z]{10}$"),
+    "icd10": re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$"),
+    "snomed": re.compile(r"^\d{6,18}$"),
+}
+"""What a code of each system looks like (RXCUI, UNII, ICD-10-CM with its dot, SNOMED CT concept id)."""
 AGE_EXPRESSION = re.compile(r"^(<=|>=|<|>)\s*(\d{1,3})$")
 _SEVERITIES = tuple(s.value for s in Severity)
 
@@ -70,7 +80,8 @@ def read_tables(directory: Path) -> Tables:
     )
     _check_unique_rules(rules)
     counselling = _counselling(rows["counselling.csv"], by_id)
-    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling))
+    codes = _condition_codes(rows["condition_codes.csv"], by_id)
+    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling), tuple(codes))
 
 
 Row = tuple[Where, dict[str, str]]
@@ -164,8 +175,10 @@ def _concepts(rows: list[Row]) -> list[Concept]:
             raise _fail(where, f"unknown kind '{row['kind']}' (expected one of {', '.join(CONCEPT_KINDS)})")
         codes = _split(row.get("codes", ""))
         for code in codes:
-            if not _CODE.match(code):
-                raise _fail(where, f"code '{code}' is not system:code with system rxnorm, unii, icd10 or snomed")
+            system, _, value = code.partition(":")
+            if not _CODE.match(code) or not CODE_FORMATS[system].match(value):
+                raise _fail(where, f"code '{code}' is not system:code with system rxnorm, unii, icd10 or snomed"
+                                   " in that system's format")
         synonyms = _split(row.get("synonyms", ""))
         for text in (cid, row["name"], *synonyms):
             key = normalize_name(text)
@@ -355,3 +368,27 @@ def _counselling(rows: list[Row], by_id: dict[str, Concept]) -> list[Counselling
         _check_concept(where, by_id, row["concept"], "concept", _SCREENABLE)
         points.append(CounsellingPoint(row["id"], row["concept"], row["topic"], row["text"], row["source"], where))
     return points
+
+
+def _condition_codes(rows: list[Row], by_id: dict[str, Concept]) -> list[ConditionCode]:
+    codes = []
+    seen: dict[tuple[str, str], Where] = {}
+    for where, row in rows:
+        _require(where, row, "system", "code", "match", "condition", "source")
+        system, code = row["system"], row["code"]
+        if system not in CODE_FORMATS:
+            raise _fail(where, f"unknown code system '{system}' (expected one of {', '.join(CODE_FORMATS)})")
+        if system == "icd10" and row["match"] == "prefix":
+            valid = re.match(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?$", code)
+        else:
+            valid = CODE_FORMATS[system].match(code)
+        if not valid:
+            raise _fail(where, f"code '{code}' is not in {system} format")
+        if row["match"] not in CODE_MATCHES:
+            raise _fail(where, f"unknown match '{row['match']}' (expected exact or prefix)")
+        _check_concept(where, by_id, row["condition"], "condition", {"condition"})
+        if (system, code) in seen:
+            raise _fail(where, f"code {system}:{code} repeats line {seen[(system, code)].line}")
+        seen[(system, code)] = where
+        codes.append(ConditionCode(system, code, row["match"], row["condition"], row["source"], where))
+    return codes

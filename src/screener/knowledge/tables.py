@@ -13,6 +13,8 @@ RELATIONS = ("is_a", "has_ingredient", "metabolized_to")
 EVIDENCE = ("label", "regulator", "secondary", "article")
 INTERACTION_KINDS = ("drug-drug", "duplicate", "combination")
 CONDITION_CONTEXTS = ("condition", "allergy", "age")
+CODE_SYSTEMS = ("rxnorm", "unii", "icd10", "snomed")
+CODE_MATCHES = ("exact", "prefix")
 DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths")
 ANY_INGREDIENT = "*"
 """In a duplicate rule, `*` stands for "any ingredient listed twice"."""
@@ -89,6 +91,19 @@ class CounsellingPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionCode:
+    """A diagnosis code (or code prefix) that means a knowledge-base condition."""
+
+    system: str
+    code: str
+    match: str
+    """exact, or prefix (the code and every code under it)."""
+    condition: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     """Every row of one knowledge directory, checked."""
 
@@ -96,3 +111,4 @@ class Tables:
     relations: tuple[Relation, ...]
     rules: tuple[Rule, ...]
     counselling: tuple[CounsellingPoint, ...]
+    condition_codes: tuple[ConditionCode, ...] = ()

@@ -1,0 +1,398 @@
+"""Recognise what people type: knowledge-base names, codes, the FDA vocabulary, near misses.
+
+A medication entry is tried, in order, as
+1. a code (`rxnorm:2101`, `unii:21925K482H`, or the FHIR `system|code` form);
+2. a name the knowledge base knows (its brands, synonyms and products), anywhere in the entry;
+3. a name in the FDA vocabulary (every UNII substance, brand and combination
+   product), at the start of the entry — salts resolve to their parent and
+   combination products to all their ingredients;
+4. a near miss: accepted only when it is unambiguous (see `NEAR_MISS`), and then
+   the report says which name was assumed; otherwise it is unrecognised, with
+   ranked suggestions.
+What follows the name is read as dosing text (`normalize.parse_sig`); anything
+not understood is reported. Conditions are knowledge-base names or diagnosis
+codes (ICD-10-CM by prefix, SNOMED CT where verified); allergies are names,
+codes or vocabulary substances. Nothing is ever dropped: every entry comes back
+recognised or as an `Unrecognized` with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .knowledge.index import Index
+from .model import Medication, Unrecognized
+from .normalize import find_name, normalize_name, parse_sig, prepare, suggest
+
+MEDICATION_KINDS = ("drug", "product", "substance")
+ALLERGEN_KINDS = ("drug", "product", "substance", "class")
+NO_ALLERGY = frozenset({"nkda", "nka", "no known allergies", "no known drug allergies", "none"})
+"""Allergy entries that record the absence of allergies: accepted, nothing to screen."""
+
+SYSTEM_URIS = {
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "rxnorm",
+    "http://fdasis.nlm.nih.gov": "unii",
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd10",
+    "http://hl7.org/fhir/sid/icd-10": "icd10",
+    "http://snomed.info/sct": "snomed",
+}
+"""FHIR code-system URIs accepted in `system|code` entries."""
+_PREFIXES = {"rxnorm": "rxnorm", "rxcui": "rxnorm", "unii": "unii", "icd10": "icd10", "icd-10": "icd10",
+             "icd10cm": "icd10", "icd-10-cm": "icd10", "snomed": "snomed", "sct": "snomed", "snomedct": "snomed"}
+_PREFIXED = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*:\s*(\S+)\s*$")
+_BARE_ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+
+NEAR_MISS = {"min_length": 6, "max_distance": 1, "max_distance_long": 2, "long": 10, "margin": 2}
+"""When a misspelling is accepted as a name: the entry has at least 6 letters, is at most 1 edit
+(2 from 10 letters) from exactly one known name, and every other known name is at least 2 edits
+further away. Anything less certain is unrecognised with suggestions: a screener must not turn one
+drug into another."""
+
+
+# --- codes -----------------------------------------------------------------------
+
+
+def parse_code(text: str, field: str) -> tuple[str, str] | None:
+    """(system, code) when `text` is written as a code, else None.
+
+    Accepted: `rxnorm:2101`, `unii:21925K482H`, `icd10:K74.60`, `snomed:…`,
+    `<FHIR system URI>|<code>`, and for conditions a bare ICD-10-CM code (`Z33.1`).
+    """
+    text = text.strip()
+    if "|" in text:
+        uri, _, code = text.partition("|")
+        system = SYSTEM_URIS.get(uri.strip().rstrip("/"))
+        return (system, _canonical(system, code.strip())) if system else None
+    match = _PREFIXED.match(text)
+    if match and match.group(1).lower() in _PREFIXES:
+        system = _PREFIXES[match.group(1).lower()]
+        return system, _canonical(system, match.group(2))
+    if field == "condition" and _BARE_ICD10.match(text.upper()):
+        return "icd10", text.upper()
+    return None
+
+
+def _canonical(system: str, code: str) -> str:
+    return code.upper() if system in ("unii", "icd10") else code
+
+
+def condition_for_code(index: Index, system: str, code: str) -> str | None:
+    """The condition a diagnosis code means: an exact row, else the longest prefix row."""
+    hit = index.condition_codes.get(f"{system}:{code}")
+    if hit is not None:
+        return hit[0]
+    if system != "icd10":
+        return None
+    for end in range(len(code) - 1, 2, -1):
+        hit = index.condition_codes.get(f"icd10:{code[:end].rstrip('.')}")
+        if hit is not None and hit[1] == "prefix":
+            return hit[0]
+    return None
+
+
+# --- the FDA vocabulary -------------------------------------------------------------
+
+
+def vocabulary(index: Index):
+    """The FDA vocabulary that goes with this knowledge (None if it has none)."""
+    from .knowledge import bundled_data_dir
+    from .vocabulary import VOCABULARY_DIR, load_vocabulary
+
+    own = f"{index.directory}/{VOCABULARY_DIR}"
+    import os
+
+    return load_vocabulary(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+
+
+def ingredient_for_unii(index: Index, unii: str) -> str | None:
+    """The concept id for an ingredient UNII: the knowledge base's concept when it has one, else a
+    vocabulary ingredient named after the FDA display name (registered in `index.external`)."""
+    concept = index.codes.get(f"unii:{unii}")
+    if concept is not None:
+        return concept
+    vocab = vocabulary(index)
+    display = vocab.display(unii) if vocab else None
+    if display is None:
+        return None
+    key = normalize_name(display)
+    known = index.names.get(key)
+    if known is not None and index.kinds[known] in ("drug", "substance"):
+        return known
+    cid = key.replace(" ", "-")
+    if cid in index.kinds:
+        cid = f"unii-{unii.lower()}"
+    index.external[cid] = display.lower()
+    return cid
+
+
+# --- medications ---------------------------------------------------------------------
+
+
+def read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized | None]:
+    """Read one (clean) medication entry: what it names, and its dosing text."""
+    code = parse_code(text, "medication")
+    if code is not None:
+        return _coded_medication(index, text, *code)
+    prepared = prepare(text)
+    found = find_name(prepared, index.names, index.max_name_tokens, lambda c: index.kinds[c] in MEDICATION_KINDS)
+    vocab_hit = None
+    if found is not None:
+        concept, start, end = found
+        med, problem = _with_sig(index, text, prepared, start, end, concept, index.ingredients.get(concept, ()),
+                                 "knowledge base")
+        if problem is None or start != 0:
+            return med, problem
+        # Words left over after a known name may make a longer FDA name ("oxycodone hydrochloride").
+        vocab_hit = _vocabulary_prefix(index, prepared)
+        if vocab_hit is None or vocab_hit[1] <= end:
+            return med, problem
+    else:
+        vocab_hit = _vocabulary_prefix(index, prepared)
+    if vocab_hit is not None:
+        entry, end = vocab_hit
+        if entry.ambiguous:
+            options = [" + ".join(filter(None, (ingredient_for_unii(index, u) for u in option)))
+                       for option in entry.ingredients]
+            return Medication(text, None), Unrecognized(
+                text, "medication", f"'{entry.name}' names different substances in FDA records", tuple(options))
+        ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
+        if ingredients:
+            name_id = entry.name.replace(" ", "-")
+            concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
+            if concept != ingredients[0] or len(ingredients) > 1:
+                index.external.setdefault(concept, entry.name)
+            return _with_sig(index, text, prepared, 0, end, concept, ingredients, "FDA vocabulary")
+    return _near_miss(index, text, prepared)
+
+
+def _coded_medication(index: Index, text: str, system: str, code: str) -> tuple[Medication, Unrecognized | None]:
+    concept = index.codes.get(f"{system}:{code}")
+    if concept is not None and index.kinds[concept] in MEDICATION_KINDS:
+        return Medication(text, concept, index.ingredients.get(concept, ()), via=f"{system} code"), None
+    if system == "unii":
+        ingredient = ingredient_for_unii(index, code)
+        if ingredient is not None:
+            return Medication(text, ingredient, (ingredient,), via="unii code"), None
+    return Medication(text, None), Unrecognized(
+        text, "medication", f"{system} code {code} is not in the knowledge base (codes are never guessed)")
+
+
+def _vocabulary_prefix(index: Index, prepared: str):
+    """The longest run of leading words that the FDA vocabulary knows: (entry, end offset) or None."""
+    vocab = vocabulary(index)
+    if vocab is None:
+        return None
+    tokens = list(re.finditer(r"[^\W_]+", prepared))
+    for j in range(min(len(tokens), 6), 0, -1):
+        entry = vocab.lookup(" ".join(t.group() for t in tokens[:j]))
+        if entry is not None:
+            return entry, tokens[j - 1].end()
+    return None
+
+
+def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, concept: str,
+              ingredients: tuple[str, ...], via: str, assumed: str = "") -> tuple[Medication, Unrecognized | None]:
+    sig = parse_sig(prepared[:start] + " " + prepared[end:])
+    problem = None
+    if sig.unparsed:
+        other = find_name(prepare(sig.unparsed), index.names, index.max_name_tokens,
+                          lambda c: index.kinds[c] in MEDICATION_KINDS)
+        if other is not None and other[0] != concept:
+            reason = (f"holds more than one medication ({display_name(index, concept)}, "
+                      f"{display_name(index, other[0])}); list each medication separately")
+        else:
+            reason = f"could not read '{sig.unparsed}' (dosing text is: strength, frequency, duration)"
+            if any(w.replace(".", "").isdigit() for w in sig.unparsed.split()):
+                reason += "; give units, e.g. '350 mg'"
+        problem = Unrecognized(text, "medication", reason)
+    med = Medication(
+        input=text,
+        concept=concept,
+        ingredients=ingredients,
+        strength_mg=sig.strength_mg,
+        units_per_dose=sig.units_per_dose,
+        doses_per_day=sig.doses_per_day,
+        duration_days=sig.duration_days,
+        quantity=sig.quantity,
+        unparsed=sig.unparsed,
+        via=via,
+        assumed=assumed,
+    )
+    return med, problem
+
+
+def display_name(index: Index, cid: str) -> str:
+    """A concept's display name, for knowledge-base and vocabulary concepts alike."""
+    return index.display.get(cid) or index.external.get(cid) or cid
+
+
+# --- near misses and suggestions ------------------------------------------------------
+
+
+def _near_miss(index: Index, text: str, prepared: str) -> tuple[Medication, Unrecognized | None]:
+    concept = index.names.get(normalize_name(text))
+    if concept is not None:
+        kind = index.kinds[concept]
+        if kind == "class":
+            members = sorted(m for m, ups in index.up.items() if concept in ups and m != concept
+                             and index.kinds[m] in MEDICATION_KINDS)[:5]
+            return Medication(text, None), Unrecognized(
+                text, "medication", "is a drug class, not a medication; name the medication", tuple(members))
+        if kind == "condition":
+            return Medication(text, None), Unrecognized(
+                text, "medication", "is a condition; give it as a condition (-c)")
+    tokens = normalize_name(text).split()
+    # Try the first word, then the first two, as the misspelt name (the rest is dosing text).
+    for n in (2, 1):
+        if len(tokens) < n:
+            continue
+        guess = " ".join(tokens[:n])
+        accepted = _accept_near_miss(index, guess)
+        if accepted is not None:
+            name, concept, ingredients, via = accepted
+            start = 0
+            end = _end_of_words(prepared, n)
+            med, problem = _with_sig(index, text, prepared, start, end, concept, ingredients, via, assumed=name)
+            return med, problem
+    return Medication(text, None), Unrecognized(
+        text, "medication", "not found in the knowledge base or the FDA vocabulary", medication_suggestions(index, text))
+
+
+def _end_of_words(prepared: str, n: int) -> int:
+    tokens = list(re.finditer(r"[^\W_]+", prepared))
+    return tokens[min(n, len(tokens)) - 1].end() if tokens else 0
+
+
+def _accept_near_miss(index: Index, guess: str):
+    """(name, concept, ingredients, via) when `guess` is unambiguously one known name, else None."""
+    if len(guess.replace(" ", "")) < NEAR_MISS["min_length"]:
+        return None
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    limit = NEAR_MISS["max_distance_long"] if len(guess) >= NEAR_MISS["long"] else NEAR_MISS["max_distance"]
+    pool = _suggestion_pool(index)
+    close = process.extract(guess, pool, scorer=Levenshtein.distance, limit=5,
+                            score_cutoff=limit + NEAR_MISS["margin"])
+    if not close:
+        return None
+    best, d1 = close[0][0], close[0][1]
+    if d1 > limit or any(d < d1 + NEAR_MISS["margin"] for _, d, _ in close[1:]):
+        return None
+    concept = index.names.get(best)
+    if concept is not None and index.kinds[concept] in MEDICATION_KINDS:
+        return best, concept, index.ingredients.get(concept, ()), "near match (knowledge base)"
+    vocab = vocabulary(index)
+    entry = vocab.lookup(best) if vocab else None
+    if entry is None or entry.ambiguous:
+        return None
+    ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
+    if not ingredients:
+        return None
+    name_id = best.replace(" ", "-")
+    concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
+    if concept not in index.kinds:
+        index.external.setdefault(concept, best)
+    return best, concept, ingredients, "near match (FDA vocabulary)"
+
+
+def _suggestion_pool(index: Index) -> list[str]:
+    """Knowledge-base medication names and the vocabulary's official, brand and product names."""
+    key = ("suggestion-pool",)
+    pool = index.memo.get(key)
+    if pool is None:
+        names = [k for k, cid in index.names.items() if index.kinds[cid] in MEDICATION_KINDS]
+        vocab = vocabulary(index)
+        pool = sorted(set(names) | set(_vocabulary_pool(vocab) if vocab else ()))
+        index.memo[key] = pool
+    return pool
+
+
+@lru_cache(maxsize=2)
+def _vocabulary_pool(vocab) -> tuple[str, ...]:
+    return tuple(vocab.names(kinds=("of", "bn", "product")))
+
+
+KNOWN_BONUS = 10
+"""Suggestion score bonus for names the knowledge base has rules for: among similar spellings,
+the drug the screener knows most about is the likeliest to matter."""
+
+
+def medication_suggestions(index: Index, text: str, limit: int = 5) -> tuple[str, ...]:
+    """Known medication names close to `text`, best first, each meaning a different thing."""
+    from rapidfuzz import fuzz, process
+
+    key = normalize_name(text)
+    if not key:
+        return ()
+    first = key.split()[0] if len(key.split()) > 1 else key
+    known = [k for k, cid in index.names.items() if index.kinds[cid] in MEDICATION_KINDS]
+    scored = [(name, score + KNOWN_BONUS) for name, score, _ in
+              process.extract(first, known, scorer=fuzz.ratio, limit=limit * 3, score_cutoff=60)]
+    scored += [(name, score) for name, score, _ in
+               process.extract(first, _suggestion_pool(index), scorer=fuzz.ratio, limit=limit * 4, score_cutoff=70)]
+    scored.sort(key=lambda pair: -pair[1])
+    shown: list[str] = []
+    seen: set[str] = set()
+    for name, _ in scored:
+        concept = index.names.get(name, name)
+        if concept in seen:
+            continue
+        seen.add(concept)
+        shown.append(index.name_text.get(name, name))
+        if len(shown) == limit:
+            break
+    return tuple(shown)
+
+
+# --- conditions and allergies --------------------------------------------------------
+
+
+def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Unrecognized:
+    """(text, concept) for a recognised condition or allergy, () for "no known allergies", or an Unrecognized."""
+    kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
+    key = normalize_name(text)
+    if field == "allergy" and key in NO_ALLERGY:
+        return ()
+    code = parse_code(text, field)
+    if code is not None:
+        system, value = code
+        if field == "condition":
+            condition = condition_for_code(index, system, value)
+            if condition is not None:
+                return (text, condition)
+        else:
+            concept = index.codes.get(f"{system}:{value}")
+            if concept is None and system == "unii":
+                concept = ingredient_for_unii(index, value)
+            if concept is not None:
+                return (text, concept)
+        return Unrecognized(text, field, f"{system} code {value} is not in the knowledge base (codes are never guessed)")
+    concept = index.names.get(key)
+    if concept is not None and index.kinds[concept] in kinds:
+        return (text, concept)
+    if concept is not None:
+        kind = index.kinds[concept]
+        reason = (f"is a {kind}, not a condition; give it as a medication" if field == "condition"
+                  else f"is a {kind}; give the medication or class the patient is allergic to")
+        return Unrecognized(text, field, reason, suggest(text, _pool(index, kinds), index.names))
+    if field == "allergy":
+        entry = _vocabulary_prefix(index, prepare(text))
+        vocab_entry = entry[0] if entry and entry[1] >= len(prepare(text).rstrip()) else None
+        if vocab_entry is not None and not vocab_entry.ambiguous:
+            ingredients = [i for i in (ingredient_for_unii(index, u) for u in vocab_entry.ingredients[0]) if i]
+            if len(ingredients) == 1:
+                return (text, ingredients[0])
+        return Unrecognized(text, field, "not recognised as a medication, class or substance",
+                            medication_suggestions(index, text))
+    return Unrecognized(text, field, "not in the knowledge base", suggest(text, _pool(index, kinds), index.names))
+
+
+def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
+    key = ("pool", kinds)
+    pool = index.memo.get(key)
+    if pool is None:
+        pool = {k: v for k, v in index.name_text.items() if index.kinds[index.names[k]] in kinds}
+        index.memo[key] = pool
+    return pool
