@@ -31,12 +31,31 @@ from screener.normalize import normalize_name, parse_sig
         ("250-350 mg tid", 350, None, 3, None),
         ("350 mg 4x/day", 350, None, 4, None),
         ("1 tab po tid prn", None, 1, 3, None),
+        ("350mg q6h", 350, None, 4, None),
+        ("1-2 tabs qid", None, 2, 4, None),
+        ("BID", None, None, 2, None),
+        ("1 po tid", None, 1, 3, None),
+        ("take 2 tablets by mouth every 8 hours as needed for pain", None, 2, 3, None),
+        ("350 mg 1 tablet three times daily x 14 days", 350, 1, 3, 14),
     ],
 )
 def test_dosing_text(text, strength, units, per_day, days):
     sig = parse_sig(text)
     assert (sig.strength_mg, sig.units_per_dose, sig.doses_per_day, sig.duration_days, sig.unparsed) == (
         strength, units, per_day, days, "")
+
+
+@pytest.mark.parametrize("text, quantity", [("#84", 84), ("qty 30", 30), ("disp: 120", 120), ("tid #90", 90)])
+def test_quantity(text, quantity):
+    sig = parse_sig(text)
+    assert (sig.quantity, sig.unparsed) == (quantity, "")
+
+
+def test_tablets_times_strength_and_range_upper_bound_reach_the_dose_checks(kb):
+    report = kb.screen(["carisoprodol 250 mg 1-2 tabs qid #84"])
+    titles = [f.title for f in report.findings]
+    assert titles == ["carisoprodol 2,000 mg a day (limit 1,400 mg)", "carisoprodol 500 mg per dose (limit 350 mg)"]
+    assert report.medications[0].quantity == 84
 
 
 @pytest.mark.parametrize("text, leftover", [("350 qid", "350"), ("as directed", "directed"), ("q6h sometimes", "sometimes")])
