@@ -48,6 +48,9 @@ HEAVY_MEDS = ["Soma 350 mg qid", "Xanax", "Norco", "gabapentin", "omeprazole"]
 TYPICAL_MEDS = ["Soma 350 mg qid", "ibuprofen", "omeprazole", "acetaminophen", "naproxen"]
 CONDITIONS = ["pregnancy", "cirrhosis"]
 CHECK_ARGS = ["check", *HEAVY_MEDS, "-c", CONDITIONS[0], "-c", CONDITIONS[1]]
+VOCABULARY_MEDS = ["Soma 350 mg qid", "Xanax", "lisinopril 10 mg daily", "Lipitor 20 mg", "metformin 500 mg bid"]
+"""Three names only the FDA vocabulary knows: the check then also maps and searches the vocabulary."""
+VOCABULARY_ARGS = ["check", *VOCABULARY_MEDS, "-c", CONDITIONS[0], "-c", CONDITIONS[1]]
 
 TARGET_CLI_RATIO = 2.5  # issue target: screener check <= 2.5x `python -c "import click"`
 TARGET_SCREEN_US = 20.0  # issue target: <= 20 µs per library screen (memo warm)
@@ -174,6 +177,7 @@ def bench_cli(runs: int, env: dict, cache_dir: Path) -> dict:
         "python -c pass": [PY, "-c", "pass"],
         'python -c "import click"': [PY, "-c", "import click"],
         "python -m screener check": [PY, "-m", "screener", *CHECK_ARGS],
+        "python -m screener check (3 FDA-vocabulary names)": [PY, "-m", "screener", *VOCABULARY_ARGS],
     }
     for label, argv in scripts.items():
         commands[f"{label} check"] = [*argv, *CHECK_ARGS]
