@@ -199,3 +199,42 @@ def test_real_misspellings_are_never_turned_into_another_drug_and_are_suggested(
             missed.append((row["misspelling"], row["intended"], problem.suggestions))
     assert wrong == []                                   # never silently another drug
     assert len(missed) <= len(rows) // 10, missed        # at least 90% suggest the intended drug
+
+
+@pytest.mark.parametrize("code, condition", [
+    ("O09.90", "pregnancy"),
+    ("icd10:O09.90", "pregnancy"),
+    ("Z33.1", "pregnancy"),
+    ("K74.60", "cirrhosis"),
+    ("icd10:K74.60", "cirrhosis"),
+    ("N18.4", "ckd-stage-4"),
+    ("E80.21", "acute-intermittent-porphyria"),
+    ("F10.20", "alcohol-use-disorder"),
+    ("http://hl7.org/fhir/sid/icd-10-cm|F11.20", "opioid-use-disorder"),
+    ("Z39.1", "lactation"),
+    ("snomed:5602001", "opioid-use-disorder"),
+])
+def test_condition_codes_map_by_prefix(kb, code, condition):
+    report = kb.screen(["carisoprodol"], conditions=[code])
+    assert report.conditions == ((code, condition),)
+    assert report.findings and report.findings[0].concepts == ("carisoprodol", condition)
+
+
+@pytest.mark.parametrize("code", ["F17.210", "Z99.99", "icd10:K74.6X9Q", "snomed:123456789"])
+def test_unmapped_condition_codes_are_reported(kb, code):
+    report = kb.screen(["carisoprodol"], conditions=[code])
+    assert report.status is Status.INCOMPLETE
+    assert "never guessed" in report.unrecognized[0].reason
+
+
+@pytest.mark.parametrize("code, concept", [("2670", "codeine"), ("3322", "diazepam"), ("448", "alcohol"),
+                                           ("4337", "fentanyl"), ("1191", "aspirin"), ("704", "amitriptyline")])
+def test_field_survey_rxcuis(kb, code, concept):
+    assert kb.screen([f"rxnorm:{code}"]).medications[0].ingredients == (concept,)
+
+
+def test_every_condition_code_row_cites_a_source(kb):
+    with (kb.directory / "condition_codes.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) > 100
+    assert all(row["source"].strip() for row in rows)
