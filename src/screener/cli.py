@@ -175,3 +175,10 @@ def explain(ctx, name, fmt, knowledge_dir) -> None:
 def main() -> None:
     """Entry point for `python -m screener`."""
     cli(prog_name="screener")
+
+
+from .cli_data import data as _data  # noqa: E402  (light: its heavy imports are inside the commands)
+
+cli.add_command(_data)
+
+from . import cli_batch  # noqa: E402,F401  (registers `screener batch`; pandas is imported inside the command)

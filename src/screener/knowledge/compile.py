@@ -24,8 +24,13 @@ _NO_ANCHOR_DISTANCE = 1000
 """How far a `*` rule counts as being from any ingredient: it loses to every real rule."""
 
 
-def compile_index(tables: Tables, version: str, directory: str) -> Index:
-    """Build the graph from `tables` and compile it into an Index."""
+def compile_index(tables: Tables, version: str, directory: str, ties: list | None = None) -> Index:
+    """Build the graph from `tables` and compile it into an Index.
+
+    `ties`, when given, collects (key, rule, rule) for every pair or condition
+    where two rules of different severity are equally specific (validation
+    reports them; the screen resolves them to the more severe).
+    """
     graph = build_graph(tables)
     isa = is_a_view(graph)
     intern = sys.intern
@@ -77,7 +82,7 @@ def compile_index(tables: Tables, version: str, directory: str) -> Index:
                     continue
                 d = dist(x, a) + dist(y, b)
                 key, anchors = ((x, y), (a, b)) if x < y else ((y, x), (b, a))
-                _keep(best[key], rule.kind, (d, -rank[rule.id], rule.id, *anchors))
+                _keep(best[key], rule.kind, (d, -rank[rule.id], rule.id, *anchors), ties, key)
 
     # Nested by ingredient, with each distinct hit stored once: the pickle shares repeated
     # objects, which keeps the cache small and quick to load.
@@ -97,7 +102,8 @@ def compile_index(tables: Tables, version: str, directory: str) -> Index:
             table = conditions if rule.family == "condition" else allergies
             for x in ingredients_under(drug):
                 for t in sorted(down[target]):
-                    _keep(table, (x, t), (dist(x, drug) + dist(t, target), -rank[rule.id], rule.id, drug, target))
+                    _keep(table, (x, t), (dist(x, drug) + dist(t, target), -rank[rule.id], rule.id, drug, target),
+                          ties)
         elif rule.family == "age":
             (drug,) = rule.concepts
             op, years = _age_expression(rule.target)
@@ -160,9 +166,11 @@ def _share(pool: dict, value):
     return pool.setdefault(value, value)
 
 
-def _keep(table: dict, key, candidate: tuple) -> None:
+def _keep(table: dict, key, candidate: tuple, ties: list | None = None, label=None) -> None:
     """Keep the better candidate: smaller distance, then more severe, then smaller rule id."""
     current = table.get(key)
+    if ties is not None and current is not None and current[0] == candidate[0] and current[1] != candidate[1]:
+        ties.append((label if label is not None else key, current[2], candidate[2]))
     if current is None or candidate[:3] < current[:3]:
         table[key] = candidate
 

@@ -64,12 +64,23 @@ _SEVERITIES = tuple(s.value for s in Severity)
 
 
 def read_tables(directory: Path) -> Tables:
-    """Read every knowledge file in `directory`, check each row, and return them."""
+    """Read every knowledge file in `directory`, check each row, and return them.
+
+    Raises KnowledgeError for the first problem; `screener.validate` reports them all.
+    """
+    return build_tables(read_rows(directory))
+
+
+def read_rows(directory: Path) -> dict[str, list[Row]]:
+    """The rows of every knowledge file in `directory` (structure checked, content not yet)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise KnowledgeError(f"knowledge directory not found: {directory}")
-    rows = {name: _read_csv(directory / name, name) for name in KNOWLEDGE_FILES}
+    return {name: _read_csv(directory / name, name) for name in KNOWLEDGE_FILES}
 
+
+def build_tables(rows: dict[str, list[Row]]) -> Tables:
+    """Check the content of the rows, across files, and return the tables."""
     concepts = _concepts(rows["concepts.csv"])
     by_id = {c.id: c for c in concepts}
     relations = _relations(rows["relations.csv"], by_id)

@@ -1,0 +1,109 @@
+"""`screener data …`: check a knowledge directory, and say what is loaded.
+
+`validate` names every problem by file, line and column (pandera for the
+table schemas, then the loader's own checks across files, the graph, and
+rules that tie); `info` prints the knowledge version with counts of
+concepts, relations and rules by kind. Both take a directory (default: the
+bundled knowledge).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def data() -> None:
+    """Check and describe knowledge directories."""
+
+
+@data.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+def validate(directory: str | None) -> None:
+    """Check DIRECTORY (default: the bundled knowledge) and list every problem.
+
+    One line per problem, `file:line:column: message`, on stdout; a summary on
+    stderr. Exit 0 when valid, 1 when there are problems.
+
+    \b
+    Examples:
+      screener data validate
+      screener data validate ./my-hospital-knowledge
+    """
+    from .knowledge import bundled_data_dir
+    from .validate import validate as run
+
+    target = Path(directory) if directory else bundled_data_dir()
+    problems = run(target)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        files = len({p.file for p in problems})
+        click.echo(f"screener: {len(problems)} problem{'s' if len(problems) != 1 else ''} in "
+                   f"{files} file{'s' if files != 1 else ''} of {target}.", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"screener: {target} is valid.", err=True)
+
+
+@data.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def info(directory: str | None, fmt: str) -> None:
+    """Print the knowledge version and counts of concepts, relations and rules by kind.
+
+    \b
+    Examples:
+      screener data info
+      screener data info --format json
+    """
+    from .cli import InputProblem
+    from .errors import KnowledgeError
+    from .knowledge import load_knowledge
+    from .knowledge.loader import read_tables
+
+    try:
+        knowledge = load_knowledge(directory)
+        tables = read_tables(knowledge.directory)
+    except KnowledgeError as exc:
+        raise InputProblem(f"knowledge: {exc}") from None
+    summary = describe(knowledge, tables)
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"knowledge version  {summary['version']}")
+    click.echo(f"directory          {summary['directory']}")
+    if summary["vocabulary"]:
+        v = summary["vocabulary"]
+        click.echo(f"vocabulary         {v['names']:,} names, {v['source']} ({v['source_date']})")
+    for section in ("concepts", "relations", "rules"):
+        counts = summary[section]
+        detail = ", ".join(f"{n} {k}" for k, n in counts.items())
+        click.echo(f"{section:<18} {sum(counts.values())} ({detail})")
+    click.echo(f"{'counselling':<18} {summary['counselling']}")
+    click.echo(f"{'condition codes':<18} {summary['condition_codes']}")
+
+
+def describe(knowledge, tables) -> dict:
+    """The counts `screener data info` prints, as data."""
+    from .vocabulary import VOCABULARY_DIR
+
+    manifest_path = Path(knowledge.directory) / VOCABULARY_DIR / "manifest.json"
+    vocabulary = None
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        vocabulary = {k: manifest.get(k) for k in ("names", "source", "source_date", "source_copy")}
+    return {
+        "version": knowledge.version,
+        "directory": str(knowledge.directory),
+        "vocabulary": vocabulary,
+        "concepts": dict(sorted(Counter(c.kind for c in tables.concepts).items())),
+        "relations": dict(sorted(Counter(r.relation for r in tables.relations).items())),
+        "rules": dict(sorted(Counter(r.kind for r in tables.rules).items())),
+        "counselling": len(tables.counselling),
+        "condition_codes": len(tables.condition_codes),
+    }
