@@ -36,11 +36,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import Knowledge
 
 
-def load_knowledge(path=None, *, use_cache: bool = True) -> "Knowledge":
-    """Load a knowledge directory (default: the bundled one). See `screener.knowledge.load_knowledge`."""
+def load_knowledge(path=None, *, layers=(), use_cache: bool = True) -> "Knowledge":
+    """Load a knowledge directory (default: the bundled one) with local `layers` on top.
+
+    See `screener.knowledge.load_knowledge`.
+    """
     from .knowledge import load_knowledge as _load
 
-    return _load(path, use_cache=use_cache)
+    return _load(path, layers=layers, use_cache=use_cache)
 
 
 def screen(

@@ -21,6 +21,7 @@ import click
 
 from . import __version__
 from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError
+from .cli_options import layers_option
 from .formats import OutputFormat, get_format
 from .model import NO_FINDINGS_TEXT, Report, Severity, Status
 
@@ -41,11 +42,13 @@ class InputProblem(click.UsageError):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def _load(knowledge_dir: str | None):
+def _load(knowledge_dir: str | None, layers: tuple[str, ...] = ()):
     from .knowledge import default_knowledge, load_knowledge
 
     try:
-        return load_knowledge(knowledge_dir) if knowledge_dir else default_knowledge()
+        if knowledge_dir or layers:
+            return load_knowledge(knowledge_dir, layers=layers)
+        return default_knowledge()
     except KnowledgeError as exc:
         raise InputProblem(f"knowledge: {exc}") from None
 
@@ -82,8 +85,13 @@ def cli() -> None:
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
+@layers_option
+@click.option("--fhir", "fhir_file", type=click.File("rb"), metavar="FILE",
+              help="Read the patient from a FHIR R4/R4B Bundle (JSON; - for stdin). Medications, -c and -a "
+                   "given as well are added to it.")
 @click.pass_context
-def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, knowledge_dir) -> None:
+def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, knowledge_dir, layers,
+          fhir_file) -> None:
     """Screen one patient's medication list.
 
     Each MEDICATION is free text: a name, brand or combination product,
@@ -96,22 +104,34 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
       screener check carisoprodol Norco -c "alcohol use disorder" --age 70
       screener check "carisoprodol 500 mg three times a day and at bedtime x 30 days"
       screener check Soma Norco Xanax --format json
+      screener check --fhir bundle.json --format fhir
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
     --fail-on; 2 usage or input error; 3 some input not recognised.
     """
-    if not medications:
+    if not medications and fhir_file is None:
         raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
-    knowledge = _load(knowledge_dir)
+    knowledge = _load(knowledge_dir, layers)
+    fhir = None
     try:
+        if fhir_file is not None:  # fhir.resources is imported only on this path
+            from .fhir import read_bundle
+
+            fhir = read_bundle(fhir_file.read(), knowledge).merged(medications, conditions, allergies, age)
+            medications, conditions, allergies, age = fhir.medications, fhir.conditions, fhir.allergies, fhir.age
         report = knowledge.screen(medications, conditions, allergies, age)
     except InputError as exc:
         raise InputProblem(str(exc)) from None
 
     shown_floor = Severity(min_severity)
     shown = replace(report, findings=tuple(f for f in report.findings if f.severity.at_least(shown_floor)))
-    click.echo(get_format(fmt).render_report(shown, color=_color(ctx)), color=_color(ctx))
+    if fhir is not None:
+        from .fhir.render import render
+
+        click.echo(render(shown, fhir, fmt, color=_color(ctx)), color=_color(ctx))
+    else:
+        click.echo(get_format(fmt).render_report(shown, color=_color(ctx)), color=_color(ctx))
     click.echo(_summary(report, len(report.findings) - len(shown.findings)), err=True)
     ctx.exit(exit_code(report, Severity(fail_on)))
 
@@ -149,8 +169,9 @@ def _summary(report: Report, hidden: int) -> str:
               help="Output format.")
 @click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
+@layers_option
 @click.pass_context
-def explain(ctx, name, fmt, knowledge_dir) -> None:
+def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
     """Show what the knowledge base knows about NAME: a drug, brand, class or condition.
 
     Lists its names, classes (with the is_a chain), ingredients or products,
@@ -162,7 +183,7 @@ def explain(ctx, name, fmt, knowledge_dir) -> None:
       screener explain Norco
       screener explain pregnancy
     """
-    knowledge = _load(knowledge_dir)
+    knowledge = _load(knowledge_dir, layers)
     try:
         explanation = knowledge.explain(name)
     except UnknownConceptError as exc:
@@ -181,4 +202,3 @@ from .cli_data import data as _data  # noqa: E402  (light: its heavy imports are
 
 cli.add_command(_data)
 
-from . import cli_batch  # noqa: E402,F401  (registers `screener batch`; pandas is imported inside the command)

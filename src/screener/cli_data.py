@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import layers_option
+
 
 @click.group()
 def data() -> None:
@@ -53,7 +55,8 @@ def validate(directory: str | None) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
-def info(directory: str | None, fmt: str) -> None:
+@layers_option
+def info(directory: str | None, fmt: str, layers: tuple[str, ...]) -> None:
     """Print the knowledge version and counts of concepts, relations and rules by kind.
 
     \b
@@ -64,11 +67,9 @@ def info(directory: str | None, fmt: str) -> None:
     from .cli import InputProblem
     from .errors import KnowledgeError
     from .knowledge import load_knowledge
-    from .knowledge.loader import read_tables
-
     try:
-        knowledge = load_knowledge(directory)
-        tables = read_tables(knowledge.directory)
+        knowledge = load_knowledge(directory, layers=layers)
+        tables = knowledge.tables()
     except KnowledgeError as exc:
         raise InputProblem(f"knowledge: {exc}") from None
     summary = describe(knowledge, tables)
@@ -86,6 +87,10 @@ def info(directory: str | None, fmt: str) -> None:
         click.echo(f"{section:<18} {sum(counts.values())} ({detail})")
     click.echo(f"{'counselling':<18} {summary['counselling']}")
     click.echo(f"{'condition codes':<18} {summary['condition_codes']}")
+    for layer in summary["layers"]:
+        click.echo(f"{'layer':<18} {layer}")
+    for off in summary["disabled"]:
+        click.echo(f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}")
 
 
 def describe(knowledge, tables) -> dict:
@@ -106,4 +111,6 @@ def describe(knowledge, tables) -> dict:
         "rules": dict(sorted(Counter(r.kind for r in tables.rules).items())),
         "counselling": len(tables.counselling),
         "condition_codes": len(tables.condition_codes),
+        "layers": list(knowledge.index.layers),
+        "disabled": [{"rule": rule, "layer": layer, "reason": reason} for rule, layer, reason in tables.disabled],
     }

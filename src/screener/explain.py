@@ -85,9 +85,9 @@ def explain(index: Index, name: str) -> Explanation:
         raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
     # Names, codes and sources are not in the compiled index (it stays small for the
     # check path); explain is rare, so it reads them from the files.
-    from .knowledge.loader import read_tables
+    from .knowledge.loader import read_layers
 
-    tables = read_tables(Path(index.directory))
+    tables = read_layers(Path(index.directory), tuple(Path(layer) for layer in index.layers))
     concept = next(c for c in tables.concepts if c.id == cid)
     ancestors = index.up.get(cid, {cid: (cid,)})
     classes = tuple(sorted((chain for a, chain in ancestors.items() if a != cid), key=lambda c: (len(c), c)))

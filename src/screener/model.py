@@ -126,6 +126,10 @@ class Finding:
     """Standard codes for the finding: ("ncpdp", "DD"), ("v3", "DRG")."""
     mechanism: str = ""
     """Why it happens, when the rule says."""
+    layer: str = "bundled"
+    """The knowledge layer the rule came from: "bundled", or a local directory's name."""
+    override: str = ""
+    """When a local layer changed the rule's severity: what, by which layer, and why."""
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data (the `findings[]` items of the report contract)."""
@@ -143,6 +147,8 @@ class Finding:
             "sources": list(self.sources),
             "evidence": self.evidence,
             "rule": self.rule_id,
+            "layer": self.layer,
+            **({"override": self.override} if self.override else {}),
             "codes": dict(self.codes),
         }
 

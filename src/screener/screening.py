@@ -220,6 +220,8 @@ def _finding(rule: CompiledRule, concepts: tuple, inputs: tuple, title: str, pat
         evidence=rule.evidence,
         codes=rule.codes,
         mechanism=rule.mechanism,
+        layer=rule.layer,
+        override=rule.override,
     )
 
 

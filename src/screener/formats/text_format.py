@@ -66,8 +66,11 @@ def _finding(finding: Finding, color: bool) -> list[str]:
     lines += _field("Patient", finding.plain)
     lines += _field("Path", render_path(finding.path))
     codes = " ".join(f"{k}:{v}" for k, v in finding.codes)
-    lines += _field("Source", f"{'; '.join(finding.sources)} [{finding.evidence}; rule {finding.rule_id}"
+    layer = "" if finding.layer == "bundled" else f"; layer {finding.layer}"
+    lines += _field("Source", f"{'; '.join(finding.sources)} [{finding.evidence}; rule {finding.rule_id}{layer}"
                     + (f"; {codes}]" if codes else "]"))
+    if finding.override:
+        lines += _field("Changed", finding.override)
     return lines
 
 

@@ -16,7 +16,7 @@ from .. import __version__
 from ..model import Report
 from . import cache
 from .index import Index
-from .files import HASHED_FILES
+from .files import HASHED_FILES, LAYER_FILES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
@@ -80,26 +80,42 @@ class Knowledge:
     def graph(self) -> "nx.MultiDiGraph":
         """The knowledge graph (networkx), rebuilt from the files."""
         from .graph import build_graph
-        from .loader import read_tables
 
-        return build_graph(read_tables(self.directory))
+        return build_graph(self.tables())
+
+    def tables(self):
+        """The checked rows of every file, layers applied (read again from the files)."""
+        from .loader import read_layers
+
+        return read_layers(self.directory, tuple(Path(layer) for layer in self.index.layers))
 
 
-def load_knowledge(path: str | Path | None = None, *, use_cache: bool = True) -> Knowledge:
-    """Load the knowledge in `path` (default: the bundled knowledge), compiled and cached."""
+def load_knowledge(path: str | Path | None = None, *, layers: Iterable[str | Path] = (),
+                   use_cache: bool = True) -> Knowledge:
+    """Load the knowledge in `path` (default: the bundled knowledge) with local `layers` on top.
+
+    Each layer is a directory of the same files (any subset) plus an optional
+    `overrides.csv` (see `read_layers`); layers apply in order. The result is
+    compiled once and cached under a hash of every file involved.
+    """
+    from ..errors import KnowledgeError
+
     directory = Path(path) if path is not None else bundled_data_dir()
     if path is not None and not directory.is_dir():
-        from ..errors import KnowledgeError
-
         raise KnowledgeError(f"knowledge directory not found: {directory}")
-    key = cache.content_hash(directory, HASHED_FILES)
-    name = cache.slot(key, directory)
+    layer_dirs = tuple(Path(layer) for layer in layers)
+    for layer in layer_dirs:
+        if not layer.is_dir():
+            raise KnowledgeError(f"knowledge layer not found: {layer}")
+    key = cache.content_hash(directory, HASHED_FILES, layer_dirs, LAYER_FILES)
+    name = cache.slot(key, directory, layer_dirs)
     index = cache.read(name) if use_cache else None
     if index is None:
         from .compile import compile_index  # imports networkx: only when the cache is stale
-        from .loader import read_tables
+        from .loader import read_layers
 
-        index = compile_index(read_tables(directory), _version(directory, key), str(directory))
+        index = compile_index(read_layers(directory, layer_dirs), _version(directory, key), str(directory),
+                              layers=tuple(str(layer) for layer in layer_dirs))
         if use_cache:
             cache.write(name, index)
     return Knowledge(index)

@@ -18,23 +18,28 @@ from pathlib import Path
 from .. import __version__
 from .index import Index
 
-FORMAT = 5
+FORMAT = 6
 """Bump when the Index layout changes, so old cache files are ignored."""
 
 
-def content_hash(directory: Path, files: tuple[str, ...]) -> str:
-    """BLAKE2b over the project version, the cache format and each present file's name and bytes."""
+def content_hash(directory: Path, files: tuple[str, ...], layers: tuple[Path, ...] = (),
+                 layer_files: tuple[str, ...] = ()) -> str:
+    """BLAKE2b over the project version, the cache format and each present file's name and bytes,
+    the base directory's then each layer's (in order)."""
     digest = blake2b(f"screener {__version__} format {FORMAT}\n".encode())
-    for name in files:
-        path = directory / name
-        if path.exists():
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for n, (folder, names) in enumerate([(directory, files)] + [(layer, layer_files) for layer in layers]):
+        digest.update(f"layer {n}\n".encode())
+        for name in names:
+            path = Path(folder) / name
+            if path.exists():
+                digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def slot(key: str, directory: Path) -> str:
-    """The cache file name for the knowledge with content hash `key` read from `directory`."""
-    where = blake2b(f"{key}\0{Path(directory).resolve()}".encode()).hexdigest()
+def slot(key: str, directory: Path, layers: tuple[Path, ...] = ()) -> str:
+    """The cache file name for the knowledge with content hash `key` read from `directory` (+ layers)."""
+    places = "\0".join(str(Path(d).resolve()) for d in (directory, *layers))
+    where = blake2b(f"{key}\0{places}".encode()).hexdigest()
     return f"index-{where[:32]}.pickle"
 
 

@@ -24,7 +24,8 @@ _NO_ANCHOR_DISTANCE = 1000
 """How far a `*` rule counts as being from any ingredient: it loses to every real rule."""
 
 
-def compile_index(tables: Tables, version: str, directory: str, ties: list | None = None) -> Index:
+def compile_index(tables: Tables, version: str, directory: str, ties: list | None = None,
+                  layers: tuple[str, ...] = ()) -> Index:
     """Build the graph from `tables` and compile it into an Index.
 
     `ties`, when given, collects (key, rule, rule) for every pair or condition
@@ -137,6 +138,8 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
     return Index(
         version=version,
         directory=directory,
+        layers=tuple(layers),
+        disabled=tables.disabled,
         kinds={c.id: c.kind for c in tables.concepts},
         display={c.id: c.name for c in tables.concepts},
         names=names,
@@ -198,6 +201,8 @@ def _compile_rule(rule, kinds: dict[str, str], up: dict[str, dict]) -> CompiledR
         codes=_codes(rule, kinds, up),
         file=rule.where.file,
         line=rule.where.line,
+        layer=rule.where.layer,
+        override=rule.override,
     )
 
 

@@ -17,3 +17,9 @@ REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditio
 HASHED_FILES = KNOWLEDGE_FILES + ("vocabulary/manifest.json",)
 """What the content hash (and so the knowledge version) covers: the CSVs and the vocabulary's manifest,
 which carries the vocabulary files' own hash."""
+
+OVERRIDES_FILE = "overrides.csv"
+"""In a local layer only: rule severity changes and rules switched off, each with a reason."""
+
+LAYER_FILES = KNOWLEDGE_FILES + (OVERRIDES_FILE,)
+"""What a local layer may hold, and what its part of the content hash covers."""

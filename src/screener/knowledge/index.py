@@ -31,6 +31,10 @@ class CompiledRule:
     codes: tuple[tuple[str, str], ...]
     file: str
     line: int
+    layer: str = "bundled"
+    """The knowledge layer the rule (or its severity override) came from."""
+    override: str = ""
+    """What a local layer changed, and why (empty when unchanged)."""
 
 
 Chain = tuple[str, ...]
@@ -48,7 +52,11 @@ class Index:
     version: str
     """Project version + content hash of the knowledge files."""
     directory: str
-    """Where the knowledge was read from."""
+    """Where the base knowledge was read from."""
+    layers: tuple[str, ...]
+    """Local layer directories on top of it, in order."""
+    disabled: tuple[tuple[str, str, str], ...]
+    """(rule id, layer, reason) for the rules a layer switched off."""
     kinds: dict[str, str]
     """Concept id → kind (drug, product, class, substance, condition)."""
     display: dict[str, str]

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import KnowledgeError
 from ..model import Severity
 from ..normalize import normalize_name
-from .files import KNOWLEDGE_FILES, REQUIRED_FILES
+from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES
 from .tables import (
     ANY_INGREDIENT,
     CODE_MATCHES,
@@ -29,6 +29,7 @@ from .tables import (
     Concept,
     ConditionCode,
     CounsellingPoint,
+    OVERRIDE_ACTIONS,
     Relation,
     Rule,
     Tables,
@@ -45,8 +46,9 @@ COLUMNS = {
     "dosing.csv": ("id", "drug", "limit", "value", "severity", "summary", "advice", "plain", "evidence", "source"),
     "counselling.csv": ("id", "concept", "topic", "text", "source"),
     "condition_codes.csv": ("system", "code", "match", "condition", "source"),
+    "overrides.csv": ("rule", "action", "severity", "reason", "source"),
 }
-OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}}
+OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}}
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$")
@@ -69,6 +71,84 @@ def read_tables(directory: Path) -> Tables:
     Raises KnowledgeError for the first problem; `screener.validate` reports them all.
     """
     return build_tables(read_rows(directory))
+
+
+def read_layers(directory: Path, layers: list[Path] | tuple[Path, ...] = ()) -> Tables:
+    """Read a base knowledge directory with local layers on top, in order; return the merged tables.
+
+    A layer may hold any of the knowledge files and `overrides.csv`. Its
+    concepts are added, or, when the id already exists, add their synonyms and
+    codes to it (local brand names and spellings); its relations, rules,
+    counselling points and condition codes are added (a rule id already used
+    below is an error: change a rule with overrides.csv); its overrides change
+    a rule's severity or switch a rule off, each with a reason. Every row
+    remembers its layer, so every finding can say where it came from.
+    """
+    rows = read_rows(directory)
+    overrides: list[Row] = []
+    for layer_dir in layers:
+        layer_dir = Path(layer_dir)
+        if not layer_dir.is_dir():
+            raise KnowledgeError(f"knowledge layer not found: {layer_dir}")
+        label = layer_dir.resolve().name or str(layer_dir)
+        for name in (*KNOWLEDGE_FILES, OVERRIDES_FILE):
+            path = layer_dir / name
+            if not path.exists():
+                continue
+            layer_rows = [(Where(str(path), w.line, label), row) for w, row in _read_csv(path, name, str(path))]
+            if name == "concepts.csv":
+                _merge_concepts(rows[name], layer_rows)
+            elif name == OVERRIDES_FILE:
+                overrides += layer_rows
+            else:
+                rows[name] = rows[name] + layer_rows
+    return _apply_overrides(build_tables(rows), overrides)
+
+
+def _merge_concepts(base: list[Row], layer_rows: list[Row]) -> None:
+    """Add a layer's concepts; a known id gains the layer's synonyms and codes."""
+    by_id = {row.get("id"): (i, where, row) for i, (where, row) in enumerate(base)}
+    for where, row in layer_rows:
+        known = by_id.get(row.get("id"))
+        if known is None:
+            base.append((where, row))
+            continue
+        i, base_where, base_row = known
+        if row.get("kind") and row["kind"] != base_row["kind"]:
+            raise _fail(where, f"concept '{row['id']}' is a {base_row['kind']} in {base_where.file}; "
+                               f"a layer may add names to it, not change its kind")
+        merged = dict(base_row)
+        for column in ("synonyms", "codes"):
+            extra = "|".join(filter(None, (base_row.get(column, ""), row.get(column, ""))))
+            merged[column] = extra
+        base[i] = (base_where, merged)
+
+
+def _apply_overrides(tables: Tables, overrides: list[Row]) -> Tables:
+    if not overrides:
+        return tables
+    from dataclasses import replace
+
+    rules = {rule.id: rule for rule in tables.rules}
+    disabled = list(tables.disabled)
+    for where, row in overrides:
+        _require(where, row, "rule", "action", "reason", "source")
+        rule = rules.get(row["rule"])
+        if rule is None:
+            raise _fail(where, f"rule '{row['rule']}' is not in the knowledge below this layer")
+        action = row["action"]
+        if action not in OVERRIDE_ACTIONS:
+            raise _fail(where, f"unknown action '{action}' (expected one of {', '.join(OVERRIDE_ACTIONS)})")
+        if action == "off":
+            del rules[rule.id]
+            disabled.append((rule.id, where.layer, row["reason"]))
+            continue
+        severity = row.get("severity", "")
+        if severity not in _SEVERITIES:
+            raise _fail(where, f"unknown severity '{severity}' (expected one of {', '.join(_SEVERITIES)})")
+        note = f"severity {rule.severity} → {severity} by layer '{where.layer}': {row['reason']} ({row['source']})"
+        rules[rule.id] = replace(rule, severity=severity, override=note, where=replace(rule.where, layer=where.layer))
+    return replace(tables, rules=tuple(rules.values()), disabled=tuple(disabled))
 
 
 def read_rows(directory: Path) -> dict[str, list[Row]]:
@@ -98,10 +178,15 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
 Row = tuple[Where, dict[str, str]]
 
 
-def _read_csv(path: Path, name: str) -> list[Row]:
-    """Rows of one CSV as (where, {column: stripped value}); [] for an absent optional file."""
+def _read_csv(path: Path, name: str, shown: str | None = None) -> list[Row]:
+    """Rows of one CSV as (where, {column: stripped value}); [] for an absent optional file.
+
+    `name` selects the expected columns; `shown` is how errors name the file (default: `name`).
+    """
+    kind = name
+    name = shown or name
     if not path.exists():
-        if name in REQUIRED_FILES:
+        if kind in REQUIRED_FILES:
             raise KnowledgeError("required knowledge file is missing", name)
         return []
     try:
@@ -121,7 +206,7 @@ def _read_csv(path: Path, name: str) -> list[Row]:
         if header is None:
             raise KnowledgeError("file is empty (expected a header row)", name, 1)
         header = [h.strip() for h in header]
-        _check_header(header, name)
+        _check_header(header, kind, name)
         out: list[Row] = []
         while True:
             start = reader.line_num + 1  # where the next record begins, for error messages
@@ -140,12 +225,12 @@ def _read_csv(path: Path, name: str) -> list[Row]:
         raise KnowledgeError(f"malformed CSV: {exc}", name, start) from None
 
 
-def _check_header(header: list[str], name: str) -> None:
-    expected = COLUMNS[name]
+def _check_header(header: list[str], kind: str, name: str) -> None:
+    expected = COLUMNS[kind]
     unknown = [h for h in header if h not in expected]
     if unknown:
         raise KnowledgeError(f"unknown column(s) {', '.join(unknown)}; expected {', '.join(expected)}", name, 1)
-    missing = [h for h in expected if h not in header and h not in OPTIONAL_COLUMNS.get(name, ())]
+    missing = [h for h in expected if h not in header and h not in OPTIONAL_COLUMNS.get(kind, ())]
     if missing:
         raise KnowledgeError(f"missing column(s) {', '.join(missing)}", name, 1)
     if len(set(header)) != len(header):

@@ -15,6 +15,7 @@ INTERACTION_KINDS = ("drug-drug", "duplicate", "combination")
 CONDITION_CONTEXTS = ("condition", "allergy", "age")
 CODE_SYSTEMS = ("rxnorm", "unii", "icd10", "snomed")
 CODE_MATCHES = ("exact", "prefix")
+OVERRIDE_ACTIONS = ("severity", "off")
 DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths")
 ANY_INGREDIENT = "*"
 """In a duplicate rule, `*` stands for "any ingredient listed twice"."""
@@ -26,6 +27,8 @@ class Where:
 
     file: str
     line: int
+    layer: str = "bundled"
+    """Which knowledge layer the row belongs to: "bundled", or the name of a local directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class Rule:
     source: str
     where: Where
     target: str = ""
+    override: str = ""
+    """When a local layer changed this rule's severity: what changed, by which layer, and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +117,5 @@ class Tables:
     rules: tuple[Rule, ...]
     counselling: tuple[CounsellingPoint, ...]
     condition_codes: tuple[ConditionCode, ...] = ()
+    disabled: tuple[tuple[str, str, str], ...] = ()
+    """(rule id, layer, reason) for each rule a local layer switched off."""
