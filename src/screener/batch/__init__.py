@@ -1,0 +1,253 @@
+"""Batch screening: a population in, one row per finding and one row per patient out.
+
+For notebooks::
+
+    import pandas as pd
+    from screener.batch import screen_frame
+
+    df = pd.DataFrame({"patient_id": ["p1", "p2"],
+                       "medications": ["Soma 350 mg qid; Xanax", "ibuprofen"],
+                       "age": [70, 40]})
+    findings, patients = screen_frame(df)
+
+For files (what `screener batch` runs), `run()` streams blocks of a CSV, gzip or
+Parquet input through the same screen and appends to the outputs, so memory
+depends on the block size, not on the input.
+
+Findings equal those of `screener check` for the same patient: the vectorised
+engine (`engine.py`) sends every patient who could have a finding through the
+library's own walk. Every input patient appears exactly once in the patients
+output, with status `findings`, `no-findings`, `incomplete` or `invalid` (and the
+reason in `error`).
+
+Layouts (`readers.Layout`): `patients` (one row per patient), `items` (one row
+per medication, condition, allergy or age) and `claims` (pharmacy claims with
+supply windows; see `claims.py`). For `items` and `claims`, rows of one patient
+may be anywhere in the file: inputs larger than one block are first spread over
+temporary partition files by a hash of the patient id, then each partition is
+screened whole; the outputs then come partition by partition (sort by `line` for
+input order).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .claims import DEFAULT_WINDOW, screen_claims
+from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Vocabulary, screen_patients
+from .layouts import from_items_layout, from_patients_layout
+from .readers import DEFAULT_BLOCK_BYTES, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..knowledge import Knowledge
+
+__all__ = ["Layout", "Summary", "run", "screen_frame", "FINDING_COLUMNS", "PATIENT_COLUMNS", "DEFAULT_WINDOW"]
+
+PARTITIONS = 64
+"""Partition files used to group `items` and `claims` inputs larger than one block."""
+
+_VOCABULARIES: dict[int, Vocabulary] = {}
+
+
+def vocabulary(knowledge: "Knowledge | None" = None) -> Vocabulary:
+    """The Vocabulary of a knowledge base (default: the bundled one), kept for reuse."""
+    if knowledge is None:
+        from ..knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    got = _VOCABULARIES.get(id(knowledge.index))
+    if got is None or got.index is not knowledge.index:
+        got = _VOCABULARIES[id(knowledge.index)] = Vocabulary(knowledge.index)
+    return got
+
+
+@dataclass
+class Summary:
+    """What a batch run did: counts for the one-line summary on stderr."""
+
+    patients: int = 0
+    statuses: dict[str, int] = field(default_factory=lambda: {s: 0 for s in
+                                                              ("findings", "no-findings", "incomplete", "invalid")})
+    findings: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SEVERITIES})
+    seconds: float = 0.0
+    layout: str = ""
+
+    def add(self, findings: pd.DataFrame, patients: pd.DataFrame) -> None:
+        """Count one block of results."""
+        self.patients += len(patients)
+        for status, n in patients["status"].value_counts().items():
+            self.statuses[str(status)] = self.statuses.get(str(status), 0) + int(n)
+        for severity, n in findings["severity"].value_counts().items():
+            self.findings[str(severity)] = self.findings.get(str(severity), 0) + int(n)
+
+    def line(self) -> str:
+        """`screener batch: 1,000 patients (…); 52 findings (…); 3.1 s`."""
+        s = self.statuses
+        total = sum(self.findings.values())
+        by = ", ".join(f"{n:,} {k}" for k, n in self.findings.items() if n)
+        rate = f", {self.patients / self.seconds:,.0f} patients/s" if self.seconds > 0 else ""
+        return (f"screener batch: {self.patients:,} patients ({s['findings']:,} with findings, "
+                f"{s['no-findings']:,} no findings, {s['incomplete']:,} incomplete, {s['invalid']:,} invalid); "
+                f"{total:,} findings" + (f" ({by})" if by else "") + f"; {self.seconds:.1f} s{rate}.")
+
+
+def screen_block(vocab: Vocabulary, layout: Layout, block: Block, separator: str = ";",
+                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Screen one block (holding every row of its patients): (findings, patients)."""
+    if layout is Layout.CLAIMS:
+        return screen_claims(vocab, block.frame, block.bad, window)
+    if layout is Layout.ITEMS:
+        pts = from_items_layout(block.frame, block.bad)
+    else:
+        pts = from_patients_layout(block.frame, block.bad, separator)
+    return screen_patients(vocab, pts)
+
+
+def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, layout: str | Layout | None = None,
+                 columns: dict[str, str] | None = None, separator: str = ";",
+                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Screen a DataFrame of patients, items or claims; returns (findings, patients) DataFrames.
+
+    `layout` is detected from the column names unless given; `columns` maps
+    canonical names to the frame's (`{"patient_id": "member_id"}`). Missing values
+    are blanks. Raises `InputError` when the columns fit no layout.
+    """
+    vocab = vocabulary(knowledge)
+    layout = Layout(layout) if layout else None
+    layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
+    found, pats = [], []
+    for block in blocks:
+        f, p = screen_block(vocab, layout, block, separator, window)
+        found.append(f)
+        pats.append(p)
+    return (pd.concat(found, ignore_index=True) if len(found) > 1 else found[0],
+            pd.concat(pats, ignore_index=True) if len(pats) > 1 else pats[0])
+
+
+def _all_blocks(paths: list[str], layout, columns, block_bytes) -> tuple[Layout, Iterator[Block]]:
+    """Blocks of every input path in turn (all must have the same layout)."""
+    first_layout, first = iter_blocks(paths[0], layout, columns, block_bytes)
+
+    def rest() -> Iterator[Block]:
+        yield from first
+        for path in paths[1:]:
+            other_layout, blocks = iter_blocks(path, first_layout, columns, block_bytes)
+            yield from blocks
+
+    return first_layout, rest()
+
+
+def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[Block]:
+    """Blocks in which every patient's rows are together (items and claims layouts).
+
+    One block passes through. Larger inputs are spread over `partitions` temporary
+    files by a hash of the patient id, and each file is read back as one block.
+    """
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    second = next(blocks, None)
+    if first is None:
+        return
+    if second is None:
+        yield first
+        return
+    tmp = tempfile.mkdtemp(prefix="screener-batch-")
+    try:
+        files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]
+        try:
+            for block in chain([first, second], blocks):
+                ids = block.frame["patient_id"].fillna("").astype("str").str.strip().to_numpy(dtype=object)
+                part = pd.util.hash_array(ids, categorize=True) % np.uint64(partitions)
+                bad_part = pd.util.hash_array(np.asarray([b.patient_id.strip() for b in block.bad], dtype=object),
+                                              categorize=True) % np.uint64(partitions) if block.bad else []
+                for k in range(partitions):
+                    rows = block.frame[part == k]
+                    bad = [b for b, q in zip(block.bad, bad_part) if q == k]
+                    if len(rows) or bad:
+                        pickle.dump((rows, bad, block.nbytes if k == 0 else 0), files[k], protocol=5)
+        finally:
+            for handle in files:
+                handle.close()
+        for k in range(partitions):
+            frames, bad, nbytes = [], [], 0
+            with open(os.path.join(tmp, f"{k}.pkl"), "rb") as handle:
+                while True:
+                    try:
+                        rows, b, size = pickle.load(handle)
+                    except EOFError:
+                        break
+                    frames.append(rows)
+                    bad.extend(b)
+                    nbytes += size
+            os.remove(os.path.join(tmp, f"{k}.pkl"))
+            if frames:
+                yield Block(pd.concat(frames, ignore_index=True), bad, nbytes)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None, patients_out=None,
+        layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
+        window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
+        progress: Callable[[int, int | None], None] | None = None) -> Summary:
+    """Screen a file, a glob of files or '-' (stdin) block by block; write to the given writers.
+
+    `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
+    `strict`, the first invalid patient raises `InputError` naming its line.
+    `progress(bytes_done, bytes_total)` is called after each block.
+    """
+    started = time.perf_counter()
+    vocab = vocabulary(knowledge)
+    paths = expand_inputs(source)
+    total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
+    layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes)
+    if layout_ is not Layout.PATIENTS:
+        blocks = grouped(blocks)
+    summary = Summary(layout=layout_.value)
+    done = 0
+    empty_f = empty_p = None
+    for block in blocks:
+        findings, patients = screen_block(vocab, layout_, block, separator, window)
+        if strict:
+            invalid = patients[patients["status"] == "invalid"]
+            if len(invalid):
+                first = invalid.sort_values("line").iloc[0]
+                raise InputError(f"invalid input at line {first['line']} (patient '{first['patient_id']}'): "
+                                 f"{first['error']}")
+        if findings_out is not None:
+            findings_out.write(findings)
+        if patients_out is not None:
+            patients_out.write(patients)
+        empty_f, empty_p = findings.iloc[:0], patients.iloc[:0]
+        summary.add(findings, patients)
+        done += block.nbytes
+        if progress is not None:
+            progress(done, total)
+    if empty_f is None:
+        empty_f, empty_p = _empty_outputs(layout_)
+    if findings_out is not None:
+        findings_out.close(empty_f)
+    if patients_out is not None:
+        patients_out.close(empty_p)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _empty_outputs(layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cols = FINDING_COLUMNS + (["overlap_start", "overlap_days"] if layout is Layout.CLAIMS else [])
+    findings = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "overlap_days" else "str") for c in cols})
+    patients = pd.DataFrame({c: pd.Series([], dtype="str" if c in ("patient_id", "status", "highest_severity",
+                                                                  "unrecognized", "error") else "int64")
+                             for c in PATIENT_COLUMNS})
+    return findings, patients

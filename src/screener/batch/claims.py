@@ -1,0 +1,253 @@
+"""Pharmacy claims: interactions only while supply windows overlap.
+
+Each claim supplies a drug from `fill_date` for `days_supply` days: its window is
+fill_date … fill_date + days_supply − 1. Claims with the same drug text (drug plus
+strength) form one medication entry whose covered days are the union of its
+windows, so refills are never "duplicates" of themselves.
+
+For a patient the prefilter may flag, the timeline is cut into segments in which
+the set of drugs on hand does not change, and each distinct set is screened with
+the library walk (`screen_patient`) — exactly as `check` would screen those drugs
+listed together. A finding is reported once, with the first day it applies
+(`overlap_start`) and the number of days it applies (`overlap_days`): for a
+drug-drug finding, the days both drugs were on hand; for a three-drug
+combination, the days all three were; for a finding about one drug (its
+strength), the days it was on hand.
+
+Duration: for a drug with a duration limit (carisoprodol: 21 days), the days of
+supply covered within any rolling window of `window` days (default 90: the
+look-back commonly used for chronic-use measures in claims) are counted; more
+than the limit is a `duration` finding, dated at the first covered day of that
+window. As in `check`, dose and duration limits apply to single-ingredient
+products only.
+
+Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
+to the drug text ("carisoprodol" + "350" → "carisoprodol 350 mg"; a bare number is
+read as mg). `quantity` is accepted and checked to be a number, but not yet used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .. import screening
+from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
+from .layouts import bad_patients, group_ids
+from .readers import BadRow
+
+DEFAULT_WINDOW = 90
+"""Days in the rolling window of the claims duration check."""
+MAX_DAYS_SUPPLY = 366
+
+
+def parse_dates(values: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 as int64, or the minimum int64 where the text is not a date."""
+    text = values.fillna("").astype("str").str.strip()
+    out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    for fmt in ("%Y%m%d", "%m/%d/%Y"):
+        missing = out.isna() & (text != "")
+        if not missing.any():
+            break
+        out = out.where(~missing, pd.to_datetime(text.where(missing, ""), format=fmt, errors="coerce"))
+    days = out.to_numpy(dtype="datetime64[D]")
+    result = days.astype(np.int64)
+    result[np.isnat(days)] = np.iinfo(np.int64).min
+    return result
+
+
+def _iso(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
+def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
+    """The medication entry of each claim: the drug, plus its strength ('350' is read as '350 mg')."""
+    drug = drug.fillna("").astype("str").str.strip()
+    strength = strength.fillna("").astype("str").str.strip()
+    bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
+    strength = strength.where(~bare, strength + " mg")
+    return drug.where(strength == "", drug + " " + strength)
+
+
+def screen_claims(vocab: Vocabulary, frame: pd.DataFrame, bad: list[BadRow],
+                  window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Screen a block of claims holding every claim of its patients: (findings, patients)."""
+    frame = frame.reset_index(drop=True)
+    ids = frame["patient_id"].fillna("").astype("str").str.strip()
+    lines = frame["line"].to_numpy(dtype=np.int64)
+    text = entry_texts(frame["drug"], frame["strength"])
+    start = parse_dates(frame["fill_date"])
+    supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
+        .to_numpy(dtype=float, na_value=np.nan)
+    quantity_text = frame["quantity"].fillna("").astype("str").str.strip()
+    quantity = pd.to_numeric(quantity_text.where(quantity_text != "", "0"), errors="coerce") \
+        .to_numpy(dtype=float, na_value=np.nan)
+
+    row_error = np.full(len(frame), "", dtype=object)
+    problems = [
+        ((ids == "").to_numpy(), lambda i: "missing patient_id"),
+        ((frame["drug"].fillna("").astype("str").str.strip() == "").to_numpy(), lambda i: "missing drug"),
+        (start == np.iinfo(np.int64).min,
+         lambda i: f"fill_date '{frame['fill_date'].iloc[i]}' is not a date (use YYYY-MM-DD)"),
+        (np.isnan(supply) | (supply != np.floor(supply)) | (supply < 1) | (supply > MAX_DAYS_SUPPLY),
+         lambda i: f"days_supply '{frame['days_supply'].iloc[i]}' is not a whole number of days "
+                   f"from 1 to {MAX_DAYS_SUPPLY}"),
+        (np.isnan(quantity) | (quantity < 0), lambda i: f"quantity '{frame['quantity'].iloc[i]}' is not a number"),
+    ]
+    for mask, message in problems:
+        for i in np.flatnonzero(mask & (row_error == "")):
+            row_error[i] = f"line {lines[i]}: {message(i)}"
+
+    if bad:
+        extra = bad_patients(bad)
+        ids = pd.concat([ids, extra["patient_id"]], ignore_index=True)
+        lines = np.concatenate([lines, extra["line"].to_numpy()])
+        row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
+        text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
+        start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
+        supply = np.concatenate([supply, np.ones(len(extra))])
+    order = np.argsort(lines, kind="stable")
+    ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
+    lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
+
+    patient, shown, first = group_ids(ids, lines, row_error)
+    n = len(shown)
+    error = np.full(n, "", dtype=object)
+    has_error = np.flatnonzero(row_error != "")
+    if len(has_error):
+        owners, at = np.unique(patient[has_error], return_index=True)
+        error[owners] = row_error[has_error[at]]
+
+    good = row_error == ""
+    rows = np.flatnonzero(good & (text != "").to_numpy())
+    # One entry per distinct drug text of a patient, in order of first fill line.
+    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy()}).drop_duplicates()
+    meds = lists_from_items(distinct["p"].to_numpy(), n, distinct["t"])
+    empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
+    pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
+                   meds=meds, conditions=empty, allergies=empty)
+
+    # Claims of each patient, grouped: (entry code, first day, last day).
+    code_of = {t: i for i, t in enumerate(meds.texts)}
+    by_patient = np.argsort(patient[rows], kind="stable")
+    claim_rows = rows[by_patient]
+    claim_patient = patient[claim_rows]
+    claim_code = np.asarray([code_of[t] for t in text.iloc[claim_rows].tolist()], dtype=np.int64)
+    claim_start = start[claim_rows]
+    claim_end = claim_start + supply[claim_rows].astype(np.int64) - 1
+    offsets = np.searchsorted(claim_patient, np.arange(n + 1))
+
+    def walk(flagged_idx: np.ndarray, kept: np.ndarray) -> Hits:
+        who: list[int] = []
+        rows: list[int] = []
+        extra: dict[str, list] = {"overlap_start": [], "overlap_days": []}
+        for p in flagged_idx.tolist():
+            a, b = meds.offsets[p], meds.offsets[p + 1]
+            entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
+            lo, hi = offsets[p], offsets[p + 1]
+            found = _walk_patient(vocab, [meds.texts[c] for c in entry_codes],
+                                  {meds.texts[c]: [] for c in entry_codes},
+                                  meds.texts, claim_code[lo:hi], claim_start[lo:hi], claim_end[lo:hi], window)
+            for finding, first_day, days in found:
+                who.append(p)
+                rows.append(vocab.template(finding))
+                extra["overlap_start"].append(_iso(first_day))
+                extra["overlap_days"].append(days)
+        return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
+
+    findings, patients = screen_patients(vocab, pts, walk=walk)
+    if "overlap_start" not in findings:  # nobody flagged: the walk never ran
+        findings["overlap_start"] = pd.Series([], dtype="str")
+        findings["overlap_days"] = pd.Series([], dtype="int64")
+    findings["overlap_start"] = findings["overlap_start"].astype("str")
+    findings["overlap_days"] = findings["overlap_days"].astype("int64")
+    return findings, patients
+
+
+def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge (first, last) day intervals."""
+    merged: list[list[int]] = []
+    for s, e in sorted(intervals):
+        if merged and s <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+def _walk_patient(vocab: Vocabulary, entries: list[str], windows: dict[str, list], texts: list[str],
+                  codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, window: int):
+    """[(finding, first day, days)] for one patient's claims, most serious first."""
+    for c, s, e in zip(codes.tolist(), starts.tolist(), ends.tolist()):
+        if texts[c] in windows:
+            windows[texts[c]].append((s, e))
+    covered = {t: _covered(w) for t, w in windows.items() if w}
+    entries = [t for t in entries if t in covered]
+    if not entries:
+        return []
+    bounds = sorted({s for iv in covered.values() for s, _ in iv} | {e + 1 for iv in covered.values() for _, e in iv})
+    acc: dict[tuple, list] = {}
+    segment: tuple[int, int, tuple[str, ...]] | None = None
+    spans: list[tuple[int, int, tuple[str, ...]]] = []
+    for s, nxt in zip(bounds, bounds[1:]):
+        active = tuple(t for t in entries if any(a <= s <= b for a, b in covered[t]))
+        if segment is not None and segment[2] == active and segment[1] + 1 == s:
+            segment = (segment[0], nxt - 1, active)
+        else:
+            if segment is not None:
+                spans.append(segment)
+            segment = (s, nxt - 1, active)
+    if segment is not None:
+        spans.append(segment)
+    for s, e, active in spans:
+        if not active:
+            continue
+        for row in vocab.report_rows(active, (), (), None).tolist():
+            finding = vocab.findings[row]
+            key = (finding.kind, finding.rule_id, finding.concepts)
+            got = acc.get(key)
+            if got is None:
+                acc[key] = [finding, s, e - s + 1, list(finding.inputs)]
+            else:
+                got[1] = min(got[1], s)
+                got[2] += e - s + 1
+                got[3].extend(i for i in finding.inputs if i not in got[3])
+    found = [(replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d)
+             for f, s, d, inputs in acc.values()]
+    found.extend(_durations(vocab, entries, covered, window))
+    found.sort(key=lambda item: screening._order(item[0]))
+    return found
+
+
+def _durations(vocab: Vocabulary, entries: list[str], covered: dict, window: int):
+    """Duration findings: days of supply covered within any rolling `window` days, against the limit."""
+    index = vocab.index
+    out = []
+    for x, limits in index.doses.items():
+        if "max_duration" not in limits:
+            continue
+        xid = vocab.ids.get(x)
+        mine = [t for t in entries if vocab.medication(t)[0] == (xid,)]
+        if not mine:
+            continue
+        days = _covered([iv for t in mine for iv in covered[t]])
+        first, last = days[0][0], days[-1][1]
+        on = np.zeros(last - first + 1, dtype=np.int64)
+        for s, e in days:
+            on[s - first:e - first + 1] = 1
+        total = np.concatenate(([0], np.cumsum(on)))
+        width = min(window, len(on))
+        sums = total[width:] - total[:-width]
+        best = int(sums.max())
+        rule_id, (limit,) = limits["max_duration"]
+        if best <= limit:
+            continue
+        at = int(np.argmax(sums))
+        start = first + at + int(np.argmax(on[at:at + width]))
+        med = screening._medication(index, mine[0])[0]
+        title = f"{screening._name(index, x)} supplied for {best} of {window} days (limit {limit:g} days)"
+        _, finding = screening._dose_finding(index, rule_id, med, x, title)
+        out.append((replace(finding, inputs=tuple(mine)), start, best))
+    return out

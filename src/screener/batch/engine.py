@@ -1,0 +1,677 @@
+"""The vectorised screen: many patients at once, with the library's own walk for the few that need it.
+
+How a block of patients is screened:
+
+1. Every *distinct* medication, condition and allergy string is read once with the
+   same functions `screener check` uses (`screening._medication`, `screening._named`),
+   and the reading is kept as small integers (ingredient ids, flags) for numpy.
+2. Each patient's entries are lists of those ids. Whole cells are deduplicated
+   before they are split, so a population with recurring medication lists costs
+   little more than its distinct lists.
+3. A vectorised prefilter marks the patients who could have any finding: an
+   ingredient in two entries (the duplicate rules), a pair of ingredients from
+   different entries that has a rule in `index.pairs`, every role of a combination
+   rule filled, an ingredient with dose limits, an (ingredient, condition) or
+   allergy rule, an age rule that fires. It may mark too many, never too few.
+4. Only marked patients are screened by `screening.screen_patient` — the exact
+   walk of `screener check` — and even then once per distinct *reduced* input:
+   entries that can take part in no rule for that patient (their ingredients are
+   in no table and appear once) are left out, which changes no finding. Findings
+   are turned into rows once per distinct finding and reused.
+5. Everyone else is `no-findings`, or `incomplete` with their unrecognised items,
+   computed with array operations.
+
+The result is two DataFrames: findings (one row per finding) and patients (one
+row per input patient, whatever happened to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..knowledge.index import Index
+from ..model import Finding, Severity, Unrecognized
+from .. import screening
+
+try:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover
+    pa = pc = None
+
+KEY = np.int64(1 << 32)
+"""Multiplier that packs two ids into one int64 key (ids stay below 2**31)."""
+
+SEVERITIES = [s.value for s in Severity]  # most serious first
+_RANK = {s.value: s.rank for s in Severity}
+
+FINDING_COLUMNS = ["patient_id", "kind", "severity", "title", "concepts", "inputs", "summary", "advice",
+                   "ncpdp", "source", "rule", "evidence", "knowledge_version"]
+"""Columns of the findings output, in order (claims add `overlap_start` and `overlap_days`)."""
+
+PATIENT_COLUMNS = ["patient_id", "line", "status", "highest_severity", "findings",
+                   *SEVERITIES, "unrecognized_count", "unrecognized", "error"]
+"""Columns of the patients output, in order."""
+
+_TEMPLATE_FIELDS = ["kind", "severity", "title", "concepts", "inputs", "summary", "advice", "ncpdp", "source",
+                    "rule", "evidence"]
+
+LIST_SEPARATOR = "; "
+"""Joins concepts and inputs inside one cell of the findings output."""
+ITEM_SEPARATOR = " | "
+"""Joins unrecognised items (whose reasons may contain ';') in the patients output."""
+REPORT_CACHE_LIMIT = 100_000
+
+
+def describe(problem: Unrecognized) -> str:
+    """One unrecognised item as text: `xyzzymab (medication: not in the knowledge base; did you mean …?)`."""
+    text = f"{problem.input} ({problem.field}: {problem.reason}"
+    if problem.suggestions:
+        text += f"; did you mean {', '.join(problem.suggestions)}?"
+    return text + ")"
+
+
+@dataclass
+class Lists:
+    """Variable-length lists of entry codes, one list per patient, stored flat (CSR).
+
+    `of_patient[p]` is patient p's list; list l holds `codes[offsets[l]:offsets[l+1]]`,
+    indices into `texts`. Patients with the same entries may share a list.
+    """
+
+    of_patient: np.ndarray
+    offsets: np.ndarray
+    codes: np.ndarray
+    texts: list[str]
+
+    @property
+    def n_lists(self) -> int:
+        return len(self.offsets) - 1
+
+    def list_ids(self) -> np.ndarray:
+        """For each entry occurrence (position in `codes`), its list."""
+        return np.repeat(np.arange(self.n_lists, dtype=np.int64), np.diff(self.offsets))
+
+    @classmethod
+    def empty(cls, n: int) -> "Lists":
+        return cls(np.zeros(n, dtype=np.int64), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64), [])
+
+
+def lists_from_cells(values: pd.Series, sep: str = ";") -> Lists:
+    """Split cells like "Soma 350 mg qid; Xanax" into lists; empty pieces are dropped, pieces trimmed."""
+    n = len(values)
+    if n == 0:
+        return Lists.empty(0)
+    if pa is not None:
+        arr = pa.array(values.to_numpy(dtype=object, na_value=""), type=pa.string()) \
+            if values.dtype == object else pa.array(values, from_pandas=True)
+        arr = pc.fill_null(arr, "")
+        cells = pc.dictionary_encode(arr)
+        if isinstance(cells, pa.ChunkedArray):
+            cells = cells.combine_chunks()
+        of_patient = cells.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        lists = pc.split_pattern(cells.dictionary, sep)
+        offsets = lists.offsets.to_numpy()
+        parents = np.repeat(np.arange(len(lists), dtype=np.int64), np.diff(offsets))
+        pieces = pc.utf8_trim_whitespace(lists.values.slice(offsets[0], offsets[-1] - offsets[0]))
+        keep = pc.greater(pc.utf8_length(pieces), 0).to_numpy(zero_copy_only=False)
+        if not keep.all():
+            pieces = pieces.filter(pa.array(keep))
+            parents = parents[keep]
+        encoded = pc.dictionary_encode(pieces)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = encoded.dictionary.to_pylist()
+        new_offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(parents, minlength=len(lists)), out=new_offsets[1:])
+        return Lists(of_patient, new_offsets, codes, texts)
+    # Without pyarrow: split each distinct cell in Python (distinct cells only).
+    of_patient, uniques = pd.factorize(values.fillna(""), sort=False)
+    texts: dict[str, int] = {}
+    codes: list[int] = []
+    offsets = [0]
+    for cell in uniques:
+        for piece in str(cell).split(sep):
+            piece = piece.strip()
+            if piece:
+                codes.append(texts.setdefault(piece, len(texts)))
+        offsets.append(len(codes))
+    return Lists(of_patient.astype(np.int64), np.asarray(offsets, dtype=np.int64),
+                 np.asarray(codes, dtype=np.int64), list(texts))
+
+
+def lists_from_items(patient: np.ndarray, n: int, values: Sequence[str] | pd.Series) -> Lists:
+    """Lists from (patient index, value) rows in file order; every patient gets its own list."""
+    patient = np.asarray(patient, dtype=np.int64)
+    values = pd.Series(values, dtype="str").str.strip()
+    keep = (values != "").to_numpy()
+    patient, values = patient[keep], values[keep]
+    order = np.argsort(patient, kind="stable")
+    codes, uniques = pd.factorize(values.iloc[order], sort=False)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(patient, minlength=n), out=offsets[1:])
+    return Lists(np.arange(n, dtype=np.int64), offsets, codes.astype(np.int64), [str(u) for u in uniques])
+
+
+class Vocabulary:
+    """The knowledge index seen as integers, and each distinct string read once.
+
+    One Vocabulary is made per knowledge index and kept for the whole run (and by
+    `screen_frame` across calls): readings and finding rows accumulate in it.
+    """
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.version = index.version
+        self.ids: dict[str, int] = {}
+        self.meds: dict[str, tuple] = {}
+        self.named: dict[str, dict[str, tuple]] = {"condition": {}, "allergy": {}}
+        self.reports: dict[tuple, np.ndarray] = {}
+        self.templates: list[tuple] = []
+        self.template_of: dict[Finding, int] = {}
+        self.findings: list[Finding] = []
+        """The Finding of each finding row."""
+        self._columns: dict[str, np.ndarray] | None = None
+        self._build()
+
+    def id(self, concept: str) -> int:
+        """A small integer for a concept id (assigned on first sight)."""
+        got = self.ids.get(concept)
+        if got is None:
+            got = self.ids[concept] = len(self.ids)
+        return got
+
+    def _build(self) -> None:
+        ix = self.index
+        keys = []
+        pairing = set()
+        for x, row in ix.pairs.items():
+            for y in row:
+                a, b = self.id(x), self.id(y)
+                pairing.update((a, b))
+                keys.append(min(a, b) * KEY + max(a, b))
+        self.pair_keys = np.unique(np.asarray(keys, dtype=np.int64))
+        self.pairing = np.asarray(sorted(pairing), dtype=np.int64)
+        self.combinations = [[np.asarray(sorted(self.id(x) for x in role), dtype=np.int64) for role in roles]
+                             for _, roles in ix.combinations]
+        self.condition_keys = np.unique(np.asarray(
+            [self.id(x) * KEY + self.id(c) for x, c in ix.conditions], dtype=np.int64))
+        self.condition_drugs = np.asarray(sorted({self.id(x) for x, _ in ix.conditions}), dtype=np.int64)
+        self.allergy_by_target: dict[str, set[int]] = {}
+        for x, target in ix.allergies:
+            self.allergy_by_target.setdefault(target, set()).add(self.id(x))
+        self.ages = {self.id(x): rules for x, rules in ix.ages.items()}
+        self.dosed = {self.id(x) for x in ix.doses}
+        universe = set(self.pairing.tolist()) | {self.id(x) for x in ix.in_combinations}
+        universe |= set(self.condition_drugs.tolist()) | set(self.ages) | self.dosed
+        universe |= {x for s in self.allergy_by_target.values() for x in s}
+        self.universe = universe
+        """Ingredients that can take part in some rule other than a duplicate."""
+
+    # --- reading distinct strings ------------------------------------------
+
+    def medication(self, text: str) -> tuple:
+        """(ingredient ids, problem text, error text, has dose limits, in the universe) for one entry."""
+        got = self.meds.get(text)
+        if got is None:
+            try:
+                med, problem = screening._medication(self.index, text)
+            except InputError as exc:
+                got = ((), "", str(exc), False, False)
+            else:
+                ings = tuple(self.id(x) for x in med.ingredients)
+                got = (ings, describe(problem) if problem else "", "",
+                       len(ings) == 1 and ings[0] in self.dosed, any(x in self.universe for x in ings))
+            self.meds[text] = got
+        return got
+
+    def named_entry(self, text: str, field: str) -> tuple:
+        """(concept id or -1, problem text, error text, allergy triggers) for one condition or allergy."""
+        cache = self.named[field]
+        got = cache.get(text)
+        if got is None:
+            problems: list[Unrecognized] = []
+            try:
+                found = screening._named(self.index, [text], field, problems)
+            except InputError as exc:
+                got = (-1, "", str(exc), ())
+            else:
+                concept = found[0][1] if found else None
+                triggers: tuple = ()
+                if concept is not None and field == "allergy":
+                    targets = self.index.ingredients.get(concept) or (concept,)
+                    triggers = tuple(sorted({x for t in targets for x in self.allergy_by_target.get(t, ())}))
+                got = (self.id(concept) if concept is not None else -1,
+                       describe(problems[0]) if problems else "", "", triggers)
+            cache[text] = got
+        return got
+
+    # --- finding rows ----------------------------------------------------------
+
+    def template(self, finding: Finding) -> int:
+        """The row number of `finding` among the finding rows made so far."""
+        got = self.template_of.get(finding)
+        if got is None:
+            codes = dict(finding.codes)
+            got = len(self.templates)
+            self.templates.append((
+                finding.kind.value, finding.severity.value, finding.title,
+                LIST_SEPARATOR.join(finding.concepts), LIST_SEPARATOR.join(finding.inputs),
+                finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
+                finding.rule_id, finding.evidence, finding.severity.rank,
+            ))
+            self.template_of[finding] = got
+            self.findings.append(finding)
+            self._columns = None
+        return got
+
+    def template_columns(self) -> dict:
+        """The finding rows made so far, column by column (object arrays)."""
+        if self._columns is None:
+            cols = list(zip(*self.templates)) if self.templates else [()] * (len(_TEMPLATE_FIELDS) + 1)
+            self._columns = {name: np.asarray(cols[i], dtype=object) for i, name in enumerate(_TEMPLATE_FIELDS)}
+            self._columns["rank"] = np.asarray(cols[-1], dtype=np.int64)
+        return self._columns
+
+    def template_codes(self, name: str) -> tuple[np.ndarray, pd.Index]:
+        """For one text column of the finding rows: (category code of each row, categories)."""
+        cols = self.template_columns()
+        key = ("codes", name)
+        got = cols.get(key)
+        if got is None:
+            codes, uniques = pd.factorize(cols[name])
+            got = cols[key] = (codes.astype(np.int64), pd.Index(uniques, dtype="str"))
+        return got
+
+    def report_rows(self, meds: tuple[str, ...], conditions: tuple[str, ...], allergies: tuple[str, ...],
+                    age: float | None) -> np.ndarray:
+        """Finding row numbers for one (reduced) patient, from the library walk (cached)."""
+        key = (meds, conditions, allergies, age)
+        got = self.reports.get(key)
+        if got is None:
+            report = screening.screen_patient(self.index, meds, conditions, allergies, age)
+            got = np.asarray([self.template(f) for f in report.findings], dtype=np.int64)
+            if len(self.reports) >= REPORT_CACHE_LIMIT:
+                self.reports.clear()
+            self.reports[key] = got
+        return got
+
+
+# --- the screen -----------------------------------------------------------------------
+
+
+@dataclass
+class Patients:
+    """One block of patients in the engine's terms."""
+
+    patient_id: pd.Series
+    """Patient ids as given (str)."""
+    line: np.ndarray
+    """Input line of each patient (first line, for items and claims)."""
+    age: np.ndarray
+    """Age in years, NaN when not given."""
+    error: np.ndarray
+    """Why the patient is invalid ('' when valid), object array."""
+    meds: Lists
+    conditions: Lists
+    allergies: Lists
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+def parse_ages(values: pd.Series, error: np.ndarray) -> np.ndarray:
+    """Ages as floats (NaN when blank); a bad age sets the patient's error, as `check` would refuse it."""
+    # Ages repeat: read each distinct text once.
+    codes, uniques = pd.factorize(values.fillna("").astype("str"), sort=False)
+    texts = pd.Series(np.asarray(uniques, dtype=object), dtype="str").str.strip()
+    read = pd.to_numeric(texts.where(texts != "", None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = read[codes] if len(codes) else np.zeros(0)
+    given = (texts != "").to_numpy()[codes] if len(codes) else np.zeros(0, dtype=bool)
+    bad = given & np.isnan(numbers)
+    out_of_range = given & ~np.isnan(numbers) & ((numbers < 0) | (numbers > 130))
+    for i in np.flatnonzero((bad | out_of_range) & (error == "")):
+        shown = texts.iloc[codes[i]]
+        error[i] = (f"age '{shown}' is not a number of years" if bad[i]
+                    else f"age {shown} is outside 0–130 years")
+    numbers[bad | out_of_range] = np.nan
+    return numbers
+
+
+def _entry_arrays(vocab: Vocabulary, lists: Lists, field: str | None):
+    """Per distinct text of `lists`: its reading as arrays."""
+    if field is None:
+        infos = [vocab.medication(t) for t in lists.texts]
+    else:
+        infos = [vocab.named_entry(t, field) for t in lists.texts]
+    return infos
+
+
+def _first_per_list(lists: Lists, per_text: np.ndarray) -> np.ndarray:
+    """For each list, the first non-empty `per_text` value of its entries ('' if none)."""
+    out = np.full(lists.n_lists, "", dtype=object)
+    occ = np.flatnonzero(per_text[lists.codes] != "") if len(lists.codes) else np.zeros(0, dtype=np.int64)
+    if len(occ):
+        owners = lists.list_ids()[occ]
+        first, at = np.unique(owners, return_index=True)
+        out[first] = per_text[lists.codes[occ[at]]]
+    return out
+
+
+def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each list, its non-empty `per_text` values joined in order, and how many there are."""
+    out = np.full(lists.n_lists, "", dtype=object)
+    count = np.zeros(lists.n_lists, dtype=np.int64)
+    occ = np.flatnonzero(per_text[lists.codes] != "") if len(lists.codes) else np.zeros(0, dtype=np.int64)
+    if len(occ):
+        owners = lists.list_ids()[occ]
+        count = np.bincount(owners, minlength=lists.n_lists)
+        joined = pd.Series(per_text[lists.codes[occ]]).groupby(owners, sort=True).agg(ITEM_SEPARATOR.join)
+        out[joined.index.to_numpy()] = joined.to_numpy()
+    return out, count
+
+
+def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Screen one block of patients: (findings rows, patient rows).
+
+    `walk(flagged patient indices, kept entry occurrences)`, when given, replaces the
+    default walk and returns ({patient: finding row numbers}, {patient: {column: values}}):
+    the claims engine walks supply windows this way.
+    """
+    n = len(pts)
+    error = pts.error.copy()
+    meds, conds, alls = pts.meds, pts.conditions, pts.allergies
+
+    med_info = _entry_arrays(vocab, meds, None)
+    cond_info = _entry_arrays(vocab, conds, "condition")
+    all_info = _entry_arrays(vocab, alls, "allergy")
+
+    def column(infos, i, dtype=object):
+        return np.asarray([x[i] for x in infos], dtype=dtype) if infos else np.zeros(0, dtype=dtype)
+
+    # Errors: a medication, condition or allergy entry `check` would refuse makes the patient invalid.
+    for lists, infos, i in ((meds, med_info, 2), (conds, cond_info, 2), (alls, all_info, 2)):
+        if not infos:
+            continue
+        first = _first_per_list(lists, column(infos, i))[lists.of_patient]
+        take = (error == "") & (first != "")
+        error[take] = first[take]
+    valid = error == ""
+
+    # Unrecognised items, in the order `check` lists them: medications, conditions, allergies.
+    unrec = np.full(n, "", dtype=object)
+    n_unrec = np.zeros(n, dtype=np.int64)
+    for lists, infos in ((meds, med_info), (conds, cond_info), (alls, all_info)):
+        if not infos:
+            continue
+        joined, count = _joined_per_list(lists, column(infos, 1))
+        part, k = joined[lists.of_patient], count[lists.of_patient]
+        has = k > 0
+        if has.any():
+            both = has & (n_unrec > 0)
+            unrec[both] = unrec[both] + ITEM_SEPARATOR
+            unrec[has] = unrec[has] + part[has]
+            n_unrec += k
+
+    flagged, kept, age_key = _prefilter(vocab, pts, med_info, cond_info, all_info, valid)
+
+    flagged_idx = np.flatnonzero(flagged)
+    if walk is not None:
+        hits = walk(flagged_idx, kept)
+    else:
+        hits = _walk(vocab, pts, flagged_idx, kept, age_key)
+    findings = _findings_frame(vocab, pts.patient_id, hits)
+    patients = _patients_frame(vocab, pts, error, unrec, n_unrec, hits)
+    return findings, patients
+
+
+@dataclass
+class Hits:
+    """The finding rows of a block: patient index and finding row number, patient by patient."""
+
+    who: np.ndarray
+    """Patient index of each finding row (ascending)."""
+    rows: np.ndarray
+    """Finding row number (see `Vocabulary.template`) of each finding row."""
+    extra: dict[str, list] | None = None
+    """Extra columns, one value per finding row (claims: overlap_start, overlap_days)."""
+
+    @classmethod
+    def none(cls) -> "Hits":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def from_groups(cls, patients: np.ndarray, group: np.ndarray, group_rows: list[np.ndarray]) -> "Hits":
+        """Hits for `patients` (ascending) where patient i has the rows of group[i]."""
+        counts = np.asarray([len(r) for r in group_rows], dtype=np.int64)
+        if not counts.sum():
+            return cls.none()
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        flat = np.concatenate(group_rows).astype(np.int64)
+        k = counts[group]
+        within = np.arange(k.sum(), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
+        return cls(np.repeat(patients, k), flat[np.repeat(offsets[group], k) + within])
+
+
+def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.ndarray,
+          age_key: np.ndarray) -> Hits:
+    """The library walk for the flagged patients, once per distinct reduced input.
+
+    Flagged patients with the same medication list, condition list, allergy list and
+    (screened) age share one walk; the walk itself is cached on the reduced input.
+    """
+    if not len(flagged_idx):
+        return Hits.none()
+    meds, conds, alls = pts.meds, pts.conditions, pts.allergies
+    keys = pd.DataFrame({"m": meds.of_patient[flagged_idx], "c": conds.of_patient[flagged_idx],
+                         "a": alls.of_patient[flagged_idx], "g": age_key[flagged_idx]})
+    group = keys.groupby(["m", "c", "a", "g"], sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)
+    texts = meds.texts
+    reduced: dict[int, tuple[str, ...]] = {}
+    group_rows = []
+    for p in flagged_idx[first].tolist():
+        ml = int(meds.of_patient[p])
+        red = reduced.get(ml)
+        if red is None:
+            a, b = meds.offsets[ml], meds.offsets[ml + 1]
+            red = reduced[ml] = tuple(texts[c] for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k)
+        cl, al = int(conds.of_patient[p]), int(alls.of_patient[p])
+        c_texts = tuple(conds.texts[c] for c in conds.codes[conds.offsets[cl]:conds.offsets[cl + 1]].tolist())
+        a_texts = tuple(alls.texts[c] for c in alls.codes[alls.offsets[al]:alls.offsets[al + 1]].tolist())
+        age = float(age_key[p]) if not np.isnan(age_key[p]) else None
+        group_rows.append(vocab.report_rows(red, c_texts, a_texts, age))
+    return Hits.from_groups(flagged_idx, group, group_rows)
+
+
+def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, valid):
+    """(flagged patients, kept entry occurrences, age to screen with) — see the module docstring."""
+    n = len(pts)
+    meds = pts.meds
+    flagged = np.zeros(n, dtype=bool)
+    kept = np.zeros(len(meds.codes), dtype=bool)
+    age_key = np.full(n, np.nan)
+    if not med_info or not len(meds.codes):
+        return flagged, kept, age_key
+
+    # Ingredient occurrences: (list, entry occurrence, ingredient).
+    n_ings = np.asarray([len(x[0]) for x in med_info], dtype=np.int64)
+    ing_off = np.zeros(len(med_info) + 1, dtype=np.int64)
+    np.cumsum(n_ings, out=ing_off[1:])
+    ing_flat = np.asarray([i for x in med_info for i in x[0]], dtype=np.int64)
+    dosed = np.asarray([x[3] for x in med_info], dtype=bool)
+    in_universe = np.asarray([x[4] for x in med_info], dtype=bool)
+
+    occ_list = meds.list_ids()
+    per_occ = n_ings[meds.codes]
+    occ = np.repeat(np.arange(len(meds.codes), dtype=np.int64), per_occ)
+    within = np.arange(len(occ), dtype=np.int64) - np.repeat(np.cumsum(per_occ) - per_occ, per_occ)
+    ing = ing_flat[np.repeat(ing_off[meds.codes], per_occ) + within]
+    lst = occ_list[occ]
+
+    list_flag = np.zeros(meds.n_lists, dtype=bool)
+    # 1. The same ingredient in two entries of one list (a product never lists one twice).
+    key = lst * KEY + ing
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    twice = counts[inverse] > 1
+    list_flag[lst[twice]] = True
+    kept[occ[twice]] = True
+    # 2. A pair of ingredients with a rule, from different entries.
+    sel = np.isin(ing, vocab.pairing)
+    if sel.any():
+        frame = pd.DataFrame({"l": lst[sel], "o": occ[sel], "i": ing[sel]})
+        several = frame["l"].duplicated(keep=False).to_numpy()
+        frame = frame[several]
+        if len(frame):
+            m = frame.merge(frame, on="l", suffixes=("a", "b"))
+            m = m[(m["oa"] < m["ob"]) & (m["ia"] != m["ib"])]
+            lo = np.minimum(m["ia"].to_numpy(), m["ib"].to_numpy())
+            hi = np.maximum(m["ia"].to_numpy(), m["ib"].to_numpy())
+            hit = np.isin(lo * KEY + hi, vocab.pair_keys)
+            list_flag[m["l"].to_numpy()[hit]] = True
+    # 3. Every role of a combination rule filled.
+    for roles in vocab.combinations:
+        has = np.ones(meds.n_lists, dtype=bool)
+        for role in roles:
+            filled = np.zeros(meds.n_lists, dtype=bool)
+            filled[lst[np.isin(ing, role)]] = True
+            has &= filled
+        list_flag |= has
+    # 4. An entry with dose limits (single dose, daily total across entries, strength, duration).
+    list_flag[occ_list[dosed[meds.codes]]] = True
+    kept |= in_universe[meds.codes]
+
+    flagged = list_flag[meds.of_patient]
+
+    # 5. Age rules that fire.
+    has_age = ~np.isnan(pts.age)
+    for x, rules in vocab.ages.items():
+        lists_with = np.zeros(meds.n_lists, dtype=bool)
+        lists_with[lst[ing == x]] = True
+        on = lists_with[meds.of_patient] & has_age
+        if not on.any():
+            continue
+        for _, op, years, _ in rules:
+            fire = on & screening._AGE_TESTS[op](pts.age, years)
+            flagged |= fire
+            age_key[fire] = pts.age[fire]
+
+    # 6. Conditions and 7. allergies: (patient, ingredient) against (patient, fact).
+    pat_ing = None
+
+    def patient_ingredients(patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # (patient, ingredient) for the given patients, through their lists.
+        starts = meds.offsets[meds.of_patient[patients]]
+        ends = meds.offsets[meds.of_patient[patients] + 1]
+        occ_n = ends - starts
+        p_occ = np.repeat(patients, occ_n)
+        o = np.repeat(starts, occ_n) + (np.arange(occ_n.sum()) - np.repeat(np.cumsum(occ_n) - occ_n, occ_n))
+        c = meds.codes[o]
+        k = n_ings[c]
+        p_ing = np.repeat(p_occ, k)
+        w = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        return p_ing, ing_flat[np.repeat(ing_off[c], k) + w]
+
+    for lists, infos, field in ((pts.conditions, cond_info, "condition"), (pts.allergies, all_info, "allergy")):
+        if not infos or not len(lists.codes):
+            continue
+        counts = np.diff(lists.offsets)[lists.of_patient]
+        who = np.flatnonzero((counts > 0) & valid)
+        if not len(who):
+            continue
+        p_ing, ings = patient_ingredients(who)
+        have = np.unique(p_ing * KEY + ings)
+        starts = lists.offsets[lists.of_patient[who]]
+        k = counts[who]
+        p_fact = np.repeat(who, k)
+        o = np.repeat(starts, k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+        fact_codes = lists.codes[o]
+        if field == "condition":
+            concept = np.asarray([x[0] for x in infos], dtype=np.int64)[fact_codes]
+            left = pd.DataFrame({"p": p_ing, "x": ings})
+            left = left[np.isin(ings, vocab.condition_drugs)]
+            right = pd.DataFrame({"p": p_fact, "c": concept})
+            right = right[right["c"] >= 0]
+            if len(left) and len(right):
+                m = left.merge(right, on="p")
+                hit = np.isin(m["x"].to_numpy() * KEY + m["c"].to_numpy(), vocab.condition_keys)
+                flagged[m["p"].to_numpy()[hit]] = True
+        else:
+            trig_n = np.asarray([len(x[3]) for x in infos], dtype=np.int64)
+            trig_off = np.zeros(len(infos) + 1, dtype=np.int64)
+            np.cumsum(trig_n, out=trig_off[1:])
+            trig_flat = np.asarray([t for x in infos for t in x[3]], dtype=np.int64)
+            kk = trig_n[fact_codes]
+            if kk.sum():
+                p_t = np.repeat(p_fact, kk)
+                w = np.arange(kk.sum()) - np.repeat(np.cumsum(kk) - kk, kk)
+                t = trig_flat[np.repeat(trig_off[fact_codes], kk) + w]
+                hit = np.isin(p_t * KEY + t, have)
+                flagged[p_t[hit]] = True
+
+    flagged &= valid
+    return flagged, kept, age_key
+
+
+def _findings_frame(vocab: Vocabulary, patient_id: pd.Series, hits: Hits) -> pd.DataFrame:
+    """One row per finding: the patient's id, then the finding's columns (and any extra columns).
+
+    Text that repeats from finding to finding (kind, severity, summary, advice…) is
+    a pandas categorical: the finding texts are stored once, not once per row.
+    """
+    data = {"patient_id": patient_id.take(hits.who).reset_index(drop=True)}
+    for name in _TEMPLATE_FIELDS:
+        codes, categories = vocab.template_codes(name)
+        data[name] = pd.Categorical.from_codes(codes[hits.rows], categories=categories)
+    data["knowledge_version"] = pd.Categorical.from_codes(np.zeros(len(hits.rows), dtype=np.int8),
+                                                          categories=pd.Index([vocab.version], dtype="str"))
+    frame = pd.DataFrame(data)
+    for name, values in (hits.extra or {}).items():
+        frame[name] = values
+    return frame
+
+
+STATUSES = ["findings", "no-findings", "incomplete", "invalid"]
+
+
+def sparse_text(values: np.ndarray) -> pd.Categorical:
+    """Mostly-empty text (an object array) as a categorical, without hashing every row."""
+    codes = np.zeros(len(values), dtype=np.int64)
+    filled = np.flatnonzero(values != "")
+    if not len(filled):
+        return pd.Categorical.from_codes(codes, categories=pd.Index([""], dtype="str"))
+    sub, uniques = pd.factorize(values[filled])
+    codes[filled] = sub + 1
+    return pd.Categorical.from_codes(codes, categories=pd.Index(["", *uniques], dtype="str"))
+
+
+def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hits: Hits) -> pd.DataFrame:
+    n = len(pts)
+    counts = np.zeros((n, len(SEVERITIES)), dtype=np.int64)
+    if len(hits.rows):
+        rank = vocab.template_columns()["rank"][hits.rows]
+        flat = np.bincount(hits.who * len(SEVERITIES) + (len(SEVERITIES) - rank), minlength=n * len(SEVERITIES))
+        counts = flat.reshape(n, len(SEVERITIES))
+    total = counts.sum(axis=1)
+    # Highest severity: the first column with a count (0 = contraindicated); 4 means none.
+    top = np.where(total > 0, np.argmax(counts > 0, axis=1), len(SEVERITIES))
+    invalid = error != ""
+    status = np.where(invalid, 3, np.where(n_unrec > 0, 2, np.where(total > 0, 0, 1)))
+    frame = pd.DataFrame({
+        "patient_id": pts.patient_id.reset_index(drop=True),
+        "line": pts.line,
+        "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES, dtype="str")),
+        "highest_severity": pd.Categorical.from_codes(top, categories=pd.Index([*SEVERITIES, ""], dtype="str")),
+        "findings": total,
+    })
+    for j, name in enumerate(SEVERITIES):
+        frame[name] = counts[:, j]
+    frame["unrecognized_count"] = n_unrec
+    frame["unrecognized"] = sparse_text(unrec)
+    frame["error"] = sparse_text(error)
+    return frame

@@ -1,0 +1,531 @@
+"""Read batch inputs: CSV (plain or gzip), Parquet, or stdin, in bounded blocks.
+
+Three layouts are understood, detected from the header (or named with `layout=`):
+
+* `patients` — one row per patient: `patient_id`, `medications` (entries separated
+  by `;`), optional `conditions`, `allergies` (same separator) and `age`;
+* `items` — one row per item: `patient_id`, `kind` (medication | condition |
+  allergy | age), `value`;
+* `claims` — pharmacy claims: `patient_id`, `drug`, `fill_date`, `days_supply`,
+  optional `quantity` and `strength`.
+
+Column names can be mapped (`{"patient_id": "member_id"}`: canonical name → the
+name in the file).
+
+A CSV file is read in blocks of whole lines. Each physical line is one record:
+a quoted value may not span lines, so an unbalanced quote damages only its own
+line. A line that cannot be read — unbalanced quotes, the wrong number of
+fields, bytes that are not UTF-8 — becomes a *bad row* with its line number,
+the best guess at its patient id and the reason; the run goes on. Blank lines
+are skipped. Every block comes back as a pandas DataFrame of strings (missing
+cells are empty strings) with a `line` column (1-based line number in the
+file; for Parquet, the row number plus one).
+
+The fast path parses a block with pyarrow and only scans its bytes line by
+line when the parser reports a problem, so clean files cost one parse.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+try:  # pyarrow is optional (the `parquet` extra); without it the reader is pure Python.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+except ImportError:  # pragma: no cover - exercised only without pyarrow
+    pa = pc = pacsv = None
+
+HAS_ARROW = pa is not None
+DEFAULT_BLOCK_BYTES = 16 << 20
+"""Bytes of CSV read at a time: memory is bounded by this, not by the input size."""
+
+
+class Layout(str, Enum):
+    """How the input file is laid out."""
+
+    PATIENTS = "patients"
+    """One row per patient: patient_id, medications, conditions, allergies, age."""
+    ITEMS = "items"
+    """One row per item: patient_id, kind, value."""
+    CLAIMS = "claims"
+    """Pharmacy claims: patient_id, drug, fill_date, days_supply, quantity, strength."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+COLUMNS: dict[Layout, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    Layout.PATIENTS: (("patient_id", "medications"), ("conditions", "allergies", "age")),
+    Layout.ITEMS: (("patient_id", "kind", "value"), ()),
+    Layout.CLAIMS: (("patient_id", "drug", "fill_date", "days_supply"), ("quantity", "strength")),
+}
+"""Required and optional canonical columns of each layout."""
+
+ITEM_KINDS = ("medication", "condition", "allergy", "age")
+
+
+@dataclass
+class BadRow:
+    """A line that could not be read as a row."""
+
+    line: int
+    """1-based line number in the file."""
+    patient_id: str
+    """The first field of the line, as far as it could be read ('' if none)."""
+    reason: str
+    """Why it could not be read, in one line."""
+
+
+@dataclass
+class Block:
+    """One block of rows as strings, plus the lines that could not be read."""
+
+    frame: pd.DataFrame
+    """Canonical columns (strings, '' when missing) and `line`."""
+    bad: list[BadRow] = field(default_factory=list)
+    """Unreadable lines of this block, in file order."""
+    nbytes: int = 0
+    """Input bytes this block covers (for progress)."""
+
+
+def detect_layout(header: list[str], columns: dict[str, str] | None = None) -> Layout:
+    """The layout whose required columns are all in `header` (after mapping), or InputError."""
+    names = set(_rename(header, columns))
+    for layout in (Layout.CLAIMS, Layout.ITEMS, Layout.PATIENTS):
+        if set(COLUMNS[layout][0]) <= names:
+            return layout
+    wanted = "; ".join(f"{layout.value}: {', '.join(COLUMNS[layout][0])}" for layout in Layout)
+    raise InputError(f"cannot tell the layout from the header ({', '.join(header)}); "
+                     f"expected the columns of one of {wanted}, or map names with --column")
+
+
+def _rename(header: list[str], columns: dict[str, str] | None) -> list[str]:
+    """Header names mapped to canonical names; names are compared case-insensitively, trimmed."""
+    back = {v.strip().casefold(): k for k, v in (columns or {}).items()}
+    return [back.get(h.strip().casefold(), h.strip().casefold()) for h in header]
+
+
+def canonical_columns(header: list[str], layout: Layout, columns: dict[str, str] | None) -> list[str | None]:
+    """For each header field, its canonical column name, or None when it is not used."""
+    renamed = _rename(header, columns)
+    required, optional = COLUMNS[layout]
+    missing = [c for c in required if c not in renamed]
+    if missing:
+        shown = ", ".join(f"{c} (mapped from '{columns[c]}')" if columns and c in columns else c for c in missing)
+        raise InputError(f"the {layout.value} layout needs the column(s) {shown}; the header has: {', '.join(header)}")
+    seen: set[str] = set()
+    out: list[str | None] = []
+    for name in renamed:
+        if name in required or name in optional:
+            if name in seen:
+                raise InputError(f"column '{name}' appears twice in the header")
+            seen.add(name)
+            out.append(name)
+        else:
+            out.append(None)
+    return out
+
+
+# --- sources ------------------------------------------------------------------
+
+
+def expand_inputs(spec: str) -> list[str]:
+    """A path, a glob of paths (sorted), or '-' for stdin; InputError when nothing matches."""
+    if spec == "-":
+        return ["-"]
+    if any(ch in spec for ch in "*?["):
+        paths = sorted(glob.glob(spec))
+        if not paths:
+            raise InputError(f"no file matches '{spec}'")
+        return paths
+    if not os.path.exists(spec):
+        raise InputError(f"input file not found: {spec}")
+    return [spec]
+
+
+def is_parquet(path: str) -> bool:
+    """True for a Parquet file (by name or by its PAR1 magic bytes)."""
+    if path == "-":
+        return False
+    if path.lower().endswith((".parquet", ".pq")):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _open_binary(path: str):
+    if path == "-":
+        raw = sys.stdin.buffer
+        return gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw
+    handle = open(path, "rb")
+    if handle.read(2) == b"\x1f\x8b":
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle)
+    handle.seek(0)
+    return handle
+
+
+def _peek_gzip(raw) -> bool:
+    peek = getattr(raw, "peek", None)
+    return bool(peek and peek(2)[:2] == b"\x1f\x8b")
+
+
+def input_size(path: str) -> int | None:
+    """Size in bytes (compressed size for gzip), or None for stdin."""
+    return None if path == "-" else os.path.getsize(path)
+
+
+def read_header(path: str) -> list[str]:
+    """The header fields of a CSV or Parquet input."""
+    if is_parquet(path):
+        _need_arrow("Parquet input")
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    handle = _open_binary(path)
+    try:
+        line = handle.readline()
+    finally:
+        if path != "-":
+            handle.close()
+    return _header_fields(line)
+
+
+def _header_fields(line: bytes) -> list[str]:
+    if not line.strip():
+        raise InputError("the input is empty: no header line")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("the header line is not valid UTF-8; convert the file to UTF-8") from None
+    try:
+        return next(csv.reader([text.rstrip("\r\n")], strict=True))
+    except csv.Error as exc:
+        raise InputError(f"cannot read the header line: {exc}") from None
+
+
+def _need_arrow(what: str) -> None:
+    if not HAS_ARROW:
+        raise InputError(f"{what} needs pyarrow: pip install 'screener[parquet]'")
+
+
+def iter_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
+                block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[Layout, Iterator[Block]]:
+    """The layout of `path` and an iterator over its blocks (see the module docstring)."""
+    if is_parquet(path):
+        return _parquet_blocks(path, layout, columns)
+    handle = _open_binary(path)
+    header_line = handle.readline()
+    header = _header_fields(header_line)
+    layout = layout or detect_layout(header, columns)
+    names = canonical_columns(header, layout, columns)
+    return layout, _csv_blocks(handle, path, header, names, layout, block_bytes)
+
+
+def _csv_blocks(handle, path, header, names, layout, block_bytes) -> Iterator[Block]:
+    line_no = 2  # the header is line 1
+    rest = b""
+    try:
+        while True:
+            chunk = handle.read(block_bytes)
+            data = rest + chunk if rest else chunk
+            if not chunk:
+                if data:
+                    if not data.endswith(b"\n"):
+                        data += b"\n"
+                    yield parse_block(data, header, names, layout, line_no)
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1:]
+            block = data[: cut + 1]
+            out = parse_block(block, header, names, layout, line_no)
+            out.nbytes = len(chunk)
+            line_no += block.count(b"\n")
+            yield out
+    finally:
+        if path != "-":
+            handle.close()
+
+
+def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    header = list(file.schema_arrow.names)
+    layout = layout or detect_layout(header, columns)
+    names = canonical_columns(header, layout, columns)
+    used = [h for h, n in zip(header, names) if n]
+
+    def blocks() -> Iterator[Block]:
+        start = 1
+        for group in range(file.num_row_groups):
+            table = file.read_row_group(group, columns=used)
+            frame = _strings(table, [n for n in names if n], layout)
+            frame["line"] = np.arange(start, start + len(frame), dtype=np.int64)
+            start += len(frame)
+            yield Block(frame, [], nbytes=file.metadata.row_group(group).total_byte_size)
+
+    return layout, blocks()
+
+
+def _strings(table, names: list[str], layout: Layout) -> pd.DataFrame:
+    """An Arrow table as a DataFrame of str columns, '' for missing, all canonical columns present."""
+    out = {}
+    for name, column in zip(names, table.columns):
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+                column = pc.strftime(column, format="%Y-%m-%d")
+            else:
+                column = pc.cast(column, pa.string())
+        out[name] = pc.fill_null(column, "")
+    return _complete(pd.DataFrame({k: v.to_pandas() for k, v in out.items()}), layout)
+
+
+def _complete(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    required, optional = COLUMNS[layout]
+    for name in (*required, *optional):
+        if name not in frame:
+            frame[name] = pd.Series([""] * len(frame), dtype="str", index=frame.index)
+    return frame
+
+
+# --- parsing one block of lines ---------------------------------------------------
+
+
+def parse_block(block: bytes, header: list[str], names: list[str | None], layout: Layout,
+                first_line: int) -> Block:
+    """Parse whole lines `block` (starting at line `first_line`) into a Block."""
+    if HAS_ARROW:
+        fast = _arrow_fast(block, header, names, layout, first_line)
+        if fast is not None:
+            return fast
+        return _arrow_careful(block, header, names, layout, first_line)
+    return _python_block(block, header, names, layout, first_line)
+
+
+def _convert(header: list[str]):
+    return pacsv.ConvertOptions(
+        column_types={h: pa.string() for h in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _arrow_parse(data: bytes, header: list[str]):
+    """Parse header-less CSV bytes; returns (table, number of rows the parser refused)."""
+    refused = [0]
+
+    def handler(row) -> str:
+        refused[0] += 1
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))],
+                                       block_size=max(1 << 20, min(len(data) + 1, 64 << 20))),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
+        convert_options=_convert([f"c{i}" for i in range(len(header))]),
+    )
+    return table, refused[0]
+
+
+def _arrow_frame(table, names: list[str | None], layout: Layout, lines: np.ndarray) -> pd.DataFrame:
+    keep = [(i, n) for i, n in enumerate(names) if n]
+    frame = _complete(pd.DataFrame({n: table.column(i).to_pandas() for i, n in keep}), layout)
+    frame["line"] = lines
+    return frame
+
+
+def _arrow_fast(block, header, names, layout, first_line) -> Block | None:
+    """Parse the block in one go; None when the parser met anything odd (then read line by line)."""
+    n_lines = block.count(b"\n")
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # find the lines with bad bytes one by one
+    try:
+        table, refused = _arrow_parse(block, header)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    # Every line became exactly one row only if nothing was refused and no line was
+    # skipped as blank or swallowed by a quote running across lines.
+    if refused or table.num_rows != n_lines:
+        return None
+    return Block(_arrow_frame(table, names, layout, np.arange(first_line, first_line + n_lines, dtype=np.int64)))
+
+
+def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+    buf = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[0:1] = 0
+    starts[1:] = ends[:-1] + 1
+    return starts, ends
+
+
+def _arrow_careful(block, header, names, layout, first_line) -> Block:
+    """Find the lines that cannot be read, cut them out, and parse the rest."""
+    starts, ends = _line_bounds(block)
+    buf = np.frombuffer(block, dtype=np.uint8)
+    n = len(ends)
+    status = np.zeros(n, dtype=np.int8)  # 0 good, 1 blank, 2 bad
+    reasons: dict[int, str] = {}
+    trimmed = ends - (buf[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
+    blank = trimmed == starts
+    status[blank] = 1
+    expected = len(header)
+    # Field counts of lines without quotes: their commas (vectorised).
+    commas = np.flatnonzero(buf == 44)
+    per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
+    quotes = np.flatnonzero(buf == 34)
+    quoted = np.zeros(n, dtype=bool)
+    if len(quotes):
+        quoted[np.searchsorted(ends, quotes)] = True
+    high = np.flatnonzero(buf >= 128)
+    odd = np.zeros(n, dtype=bool)
+    if len(high):
+        odd[np.unique(np.searchsorted(ends, high))] = True
+    for i in np.flatnonzero(~quoted & ~odd & ~blank & (per_line + 1 != expected)):
+        status[i] = 2
+        reasons[i] = f"{per_line[i] + 1} fields, expected {expected}"
+    for i in np.flatnonzero((quoted | odd) & ~blank):
+        raw = block[starts[i]:trimmed[i]]
+        problem = _line_problem(raw, expected)
+        if problem:
+            status[i] = 2
+            reasons[i] = problem
+    good = status == 0
+    bad = [BadRow(first_line + int(i), _guess_id(block[starts[i]:trimmed[i]]), reasons[int(i)])
+           for i in np.flatnonzero(status == 2)]
+    lines = first_line + np.flatnonzero(good).astype(np.int64)
+    if good.all():
+        data = block
+    else:
+        # Cut out the runs of lines that are not good: few, so few slices.
+        change = np.flatnonzero(np.diff(np.concatenate(([0], good.view(np.int8), [0]))))
+        data = b"".join(block[starts[a]:ends[b - 1] + 1] for a, b in zip(change[::2], change[1::2]))
+    if not len(lines):
+        table = None
+    else:
+        try:
+            table, refused = _arrow_parse(data, header)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            table, refused = None, 1
+        if table is None or refused or table.num_rows != len(lines):
+            return _python_block(block, header, names, layout, first_line)
+    if table is None:
+        frame = _empty_frame(layout)
+    else:
+        frame = _arrow_frame(table, names, layout, lines)
+    return Block(frame, bad)
+
+
+def _empty_frame(layout: Layout) -> pd.DataFrame:
+    required, optional = COLUMNS[layout]
+    frame = pd.DataFrame({c: pd.Series([], dtype="str") for c in (*required, *optional)})
+    frame["line"] = np.zeros(0, dtype=np.int64)
+    return frame
+
+
+def _line_problem(raw: bytes, expected: int) -> str:
+    """Why one line cannot be read ('' if it can)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                "convert the file to UTF-8")
+    if text.count('"') % 2:
+        return "broken quoting: a quote is not closed on this line"
+    try:
+        fields = next(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        return f"broken quoting: {exc}"
+    except StopIteration:
+        fields = []
+    if len(fields) != expected:
+        return f"{len(fields)} fields, expected {expected}"
+    return ""
+
+
+def _guess_id(raw: bytes) -> str:
+    first = raw.split(b",", 1)[0].strip().strip(b'"')
+    return first.decode("utf-8", "replace")
+
+
+def _python_block(block, header, names, layout, first_line) -> Block:
+    """The line-by-line reader: used without pyarrow, and when the fast parser disagrees."""
+    expected = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[BadRow] = []
+    for i, raw in enumerate(block.split(b"\n")[:-1] if block.endswith(b"\n") else block.split(b"\n")):
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        if not raw:
+            continue
+        problem = _line_problem(raw, expected)
+        if problem:
+            bad.append(BadRow(first_line + i, _guess_id(raw), problem))
+            continue
+        rows.append(next(csv.reader([raw.decode("utf-8")], strict=True)))
+        lines.append(first_line + i)
+    keep = [(i, n) for i, n in enumerate(names) if n]
+    frame = pd.DataFrame({n: pd.Series([r[i] for r in rows], dtype="str") for i, n in keep})
+    frame = _complete(frame, layout) if rows else _empty_frame(layout)
+    frame["line"] = np.asarray(lines, dtype=np.int64)
+    return Block(frame, bad)
+
+
+def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dict[str, str] | None = None,
+                 rows: int = 200_000) -> tuple[Layout, Iterator[Block]]:
+    """Blocks over an in-memory DataFrame (the library path): any dtypes, missing values become ''."""
+    header = [str(c) for c in frame.columns]
+    layout = layout or detect_layout(header, columns)
+    names = canonical_columns(header, layout, columns)
+
+    def blocks() -> Iterator[Block]:
+        for start in range(0, max(len(frame), 1), rows):
+            part = frame.iloc[start:start + rows]
+            out = {}
+            for column, name in zip(part.columns, names):
+                if name:
+                    out[name] = _as_str(part[column])
+            block = _complete(pd.DataFrame(out, index=pd.RangeIndex(len(part))), layout) if len(part) \
+                else _empty_frame(layout)
+            block["line"] = np.arange(start + 1, start + 1 + len(part), dtype=np.int64)
+            yield Block(block)
+
+    return layout, blocks()
+
+
+def _as_str(series: pd.Series) -> pd.Series:
+    """Any column as str with '' for missing (dates as YYYY-MM-DD, whole floats without '.0')."""
+    values = series.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values.dt.strftime("%Y-%m-%d")
+    elif pd.api.types.is_float_dtype(values):
+        out = values.map(lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else repr(float(v))))
+    else:
+        out = values.astype("str")
+    return out.fillna("").astype("str")

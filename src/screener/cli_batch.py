@@ -1,0 +1,152 @@
+"""`screener batch`: screen a population from CSV, gzip or Parquet files.
+
+A thin adapter over `screener.batch.run` (or the Dask engine). pandas, pyarrow
+and Dask are imported inside the command, so `screener check` and `--help` never
+pay for them. Importing this module registers the command on the `screener` group.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .cli import EXIT_FINDINGS, InputProblem, _load, cli
+from .model import Severity
+
+_SEVERITIES = [s.value for s in Severity]
+
+
+def _columns(ctx, param, values) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, header = value.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise click.BadParameter(f"'{value}' is not NAME=HEADER, e.g. patient_id=member_id", ctx, param)
+        out[name.strip()] = header.strip()
+    return out
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.25:
+            return
+        self.last = now
+        mb = done / 1e6
+        if total:
+            width = 30
+            filled = int(width * min(done / total, 1))
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}%  {mb:,.0f} of {total / 1e6:,.0f} MB"
+        else:
+            text = f"{mb:,.0f} MB read"
+        click.echo(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
+
+    def clear(self) -> None:
+        if self.enabled and self.last:
+            click.echo("\r" + " " * 78 + "\r", err=True, nl=False)
+
+
+@cli.command()
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", "output", metavar="FILE", default="-", show_default=True,
+              help="Findings: one row per finding (.csv, .csv.gz, .parquet or .jsonl; '-' is stdout, CSV).")
+@click.option("--patients", "patients_path", metavar="FILE",
+              help="Also write one row per input patient: status, highest severity, counts, unrecognised items, error.")
+@click.option("--layout", type=click.Choice(["patients", "items", "claims"]),
+              help="Input layout (default: detected from the header).")
+@click.option("--column", "columns", multiple=True, metavar="NAME=HEADER", callback=_columns,
+              help="Read column NAME from the input column HEADER, e.g. patient_id=member_id (repeatable).")
+@click.option("--separator", default=";", show_default=True,
+              help="Separator between entries in the medications, conditions and allergies cells.")
+@click.option("--output-format", type=click.Choice(["csv", "parquet", "jsonl"]),
+              help="Format of the outputs (default: from the file names; CSV on stdout).")
+@click.option("--window", type=click.IntRange(1, 3650), default=90, show_default=True, metavar="DAYS",
+              help="Claims: rolling window for the duration check (days of supply covered in any DAYS days).")
+@click.option("--block-size", type=click.IntRange(1, 1024), default=16, show_default=True, metavar="MB",
+              help="Read the input this many megabytes at a time (memory grows with it, not with the input).")
+@click.option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2) instead of reporting it.")
+@click.option("--fail-on", type=click.Choice(_SEVERITIES), metavar="LEVEL",
+              help="Exit 1 when any finding is at or above LEVEL (default: exit 0 whatever is found).")
+@click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas", show_default=True,
+              help="pandas: one process, streaming. dask: partitions on a Dask cluster.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Dask: use the cluster at ADDRESS (tcp://host:8786) instead of starting a local one.")
+@click.option("--workers", type=click.IntRange(1, 512), metavar="N",
+              help="Dask: processes of the local cluster (default: CPU count).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress line on stderr (default: only when stderr is a terminal).")
+@click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
+def batch(source, output, patients_path, layout, columns, separator, output_format, window, block_size,
+          strict, fail_on, engine, scheduler, workers, progress, knowledge_dir) -> None:
+    """Screen every patient in INPUT: a CSV, .csv.gz or Parquet file, a glob, or - for stdin.
+
+    Layouts, detected from the header: one row per patient (patient_id,
+    medications, conditions, allergies, age; entries separated by ';'), one row
+    per item (patient_id, kind, value), or pharmacy claims (patient_id, drug,
+    fill_date, days_supply, quantity, strength), where drugs interact only while
+    their supply windows overlap. Findings are the same as `screener check` gives.
+
+    Every input patient appears once in --patients with status findings,
+    no-findings, incomplete (something not recognised) or invalid (the row could
+    not be read; the reason is in `error`). A summary goes to stderr.
+
+    \b
+    Examples:
+      screener batch patients.csv -o findings.csv --patients patients.csv
+      screener batch claims.csv.gz -o findings.parquet --window 30
+      screener batch 'extract-*.csv' --column patient_id=member_id -o findings.jsonl
+      cat patients.csv | screener batch - > findings.csv
+      screener batch big.parquet -o findings.parquet --engine dask --scheduler tcp://10.0.0.5:8786
+
+    \b
+    Exit codes: 0 done; 1 a finding at or above --fail-on; 2 usage error,
+    unreadable input or knowledge, or an invalid row with --strict.
+    """
+    from .errors import InputError, ScreenerError
+
+    if separator == "":
+        raise click.BadParameter("the separator cannot be empty", param_hint="--separator")
+    if engine == "pandas" and (scheduler or workers):
+        raise click.UsageError("--scheduler and --workers can only be used with --engine dask")
+    if patients_path and patients_path == output and output != "-":
+        raise click.UsageError("-o and --patients name the same file; give two files")
+    if patients_path == "-" and output == "-":
+        raise click.UsageError("only one output can go to stdout; give -o FILE or --patients FILE")
+    knowledge = _load(knowledge_dir)
+    from .batch import run
+    from .batch.writers import Writer, format_for
+
+    show = sys.stderr.isatty() if progress is None else progress
+    meter = _Progress(show)
+    try:
+        findings_out = Writer(output, format_for(output, output_format))
+        patients_out = Writer(patients_path, format_for(patients_path, output_format)) if patients_path else None
+        options = dict(knowledge=knowledge, findings_out=findings_out, patients_out=patients_out, layout=layout,
+                       columns=columns, separator=separator, window=window, block_bytes=block_size << 20,
+                       strict=strict, progress=meter)
+        if engine == "dask":
+            from .batch.dask_engine import run_dask
+
+            summary = run_dask(source, scheduler=scheduler, workers=workers, **options)
+        else:
+            summary = run(source, **options)
+    except (InputError, ScreenerError) as exc:
+        meter.clear()
+        raise InputProblem(str(exc)) from None
+    except OSError as exc:
+        meter.clear()
+        raise InputProblem(f"{exc.filename or source}: {exc.strerror or exc}") from None
+    meter.clear()
+    click.echo(summary.line(), err=True)
+    if fail_on and any(n for s, n in summary.findings.items() if Severity(s).at_least(Severity(fail_on))):
+        sys.exit(EXIT_FINDINGS)
