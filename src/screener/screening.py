@@ -333,7 +333,9 @@ def _entry_against(index: Index, table: dict, med: Medication, text: str, resolv
                 side.append(resolved)
             side.append(_quote(text))
             path = _lead(index, med, x, drug_anchor) + [f"{RULE_MARK} rule:{rule_id}"] + side
-            out.append(((rule.kind, rule_id, x), _finding(rule, (x, target), (med.input, text),
+            # Keyed by the patient's fact too: two facts reaching one rule (cirrhosis, and hepatic
+            # impairment) are two findings, whatever order they were given in.
+            out.append(((rule.kind, rule_id, x, resolved), _finding(rule, (x, target), (med.input, text),
                                                           f"{_name(index, x)} + {_name(index, resolved)}", path)))
     return tuple(out)
 
