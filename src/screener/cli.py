@@ -203,3 +203,4 @@ from .cli_data import data as _data  # noqa: E402  (light: its heavy imports are
 cli.add_command(_data)
 
 from . import cli_batch  # noqa: E402,F401  (registers `screener batch`; pandas is imported inside the command)
+from .cli_graph import graph as _graph; cli.add_command(_graph)  # noqa: E402,E702  (networkx only inside the command)
