@@ -58,7 +58,33 @@ def _color(ctx: click.Context) -> bool:
     return bool(ctx.color) if ctx.color is not None else sys.stdout.isatty()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose other commands are imported only when asked for.
+
+    `screener check` must start fast: the modules of batch, graph, data and
+    serve (and their option tables) are imported only when one of them runs,
+    or for `screener --help`.
+    """
+
+    lazy_commands = {
+        "batch": "screener.cli_batch:batch",
+        "data": "screener.cli_data:data",
+        "graph": "screener.cli_graph:graph",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.lazy_commands:
+            import importlib
+
+            module, attribute = self.lazy_commands[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="screener")
 def cli() -> None:
     """Screen a patient's medications, conditions, allergies and age for cautions.
@@ -198,9 +224,4 @@ def main() -> None:
     cli(prog_name="screener")
 
 
-from .cli_data import data as _data  # noqa: E402  (light: its heavy imports are inside the commands)
-
-cli.add_command(_data)
-
-from . import cli_batch  # noqa: E402,F401  (registers `screener batch`; pandas is imported inside the command)
-from .cli_graph import graph as _graph; cli.add_command(_graph)  # noqa: E402,E702  (networkx only inside the command)
+from .cli_service import serve as _serve; cli.add_command(_serve)  # noqa: E402,E702  (fastapi and uvicorn only inside the command)

@@ -19,6 +19,8 @@ class OutputFormat(str, Enum):
     """Grouped by severity, for a person at a terminal."""
     JSON = "json"
     """The JSON report contract (`Report.to_dict()`)."""
+    FHIR = "fhir"
+    """A FHIR R4B Bundle of DetectedIssue resources."""
 
     def __str__(self) -> str:
         return self.value

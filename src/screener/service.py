@@ -1,0 +1,565 @@
+"""A CDS Hooks 2.0 service: screen draft medication orders inside an EHR's prescribing workflow.
+
+    from screener.service import create_app
+    app = create_app()              # FastAPI app; `screener serve` runs it under uvicorn
+
+Endpoints
+- `GET  /cds-services`                discovery: an `order-select` and an `order-sign`
+                                      service, each with prefetch templates for the patient,
+                                      active medication requests and statements, conditions
+                                      and allergies;
+- `POST /cds-services/{id}`           screen `context.draftOrders` against the prefetched
+                                      record and answer `{"cards": [...]}` (`{"cards": []}`
+                                      when there is nothing to say);
+- `POST /cds-services/{id}/feedback`  accepted (outcomes are counted, nothing else is kept);
+- `GET  /rules/{rule_id}`             the rule behind a card (its link when the source
+                                      names no public page).
+
+Behaviour
+- order-select warns only about findings that involve a *selected* order;
+  order-sign about findings that involve any draft order, and never repeats a
+  card already returned for the same `hookInstance` (by order-select or an
+  earlier order-sign call; remembered in memory, bounded, for an hour).
+- A card per finding: summary under 140 characters, indicator (contraindicated
+  → critical; major, moderate → warning; minor → info), source label with the
+  knowledge version and a link, Markdown detail with the path and advice,
+  overrideReasons. Inputs that were not recognised get one card saying the
+  screen is incomplete: no card never means "safe" unless everything was read.
+- Missing prefetch: fetched from `fhirServer` (with the bearer token in
+  `fhirAuthorization`) when the request names one and fetching is enabled,
+  else 412 naming the missing keys.
+- Malformed requests get 400 (bad FHIR: the message names the resource and the
+  field) or 422 (not the CDS Hooks shape), never a 500; bodies over the size cap
+  get 413. Logs carry the service id, status, card count and time only: never
+  patient data, request bodies or error messages (which may quote them).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter, OrderedDict
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import __version__
+from .errors import InputError
+from .fhir.model import FhirError, FhirInputs
+from .fhir.read import bundle_resources, read_resources
+from .fhir.write import ACT_CODE, ACT_CODE_DISPLAY, source_url, v3_code
+from .model import Finding, Report, Severity
+
+log = logging.getLogger("screener.service")
+
+MAX_BODY_BYTES = 1_000_000
+"""Default request body cap (bytes): a draft order plus a patient's active record fits easily."""
+SUMMARY_LIMIT = 139
+"""Card summaries are kept under 140 characters (CDS Hooks)."""
+SEEN_LIMIT = 10_000
+SEEN_TTL_SECONDS = 3600.0
+FETCH_TIMEOUT_SECONDS = 5.0
+
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&status=active",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&status=active",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "allergies": "AllergyIntolerance?patient={{context.patientId}}&clinical-status=active",
+}
+"""Prefetch templates (CDS Hooks): the patient and their active medications, conditions and allergies."""
+
+SERVICES = {
+    "screener-order-select": {
+        "hook": "order-select",
+        "id": "screener-order-select",
+        "title": "screener: medication cautions for the selected orders",
+        "description": ("Screens the selected draft medication orders against the patient's active medications, "
+                        "conditions, allergies and age: interactions, duplicates, dose, duration, pregnancy, "
+                        "lactation, hepatic and renal impairment, age and allergy cautions, each with its source."),
+        "prefetch": PREFETCH,
+    },
+    "screener-order-sign": {
+        "hook": "order-sign",
+        "id": "screener-order-sign",
+        "title": "screener: medication cautions before signing",
+        "description": ("Screens every draft medication order against the patient's active record before signing; "
+                        "cards already shown for the same hook instance are not repeated."),
+        "prefetch": PREFETCH,
+    },
+}
+
+INDICATOR = {
+    Severity.CONTRAINDICATED: "critical",
+    Severity.MAJOR: "warning",
+    Severity.MODERATE: "warning",
+    Severity.MINOR: "info",
+}
+
+OVERRIDE_SYSTEM = "urn:screener:override-reason"
+OVERRIDE_REASONS = [
+    {"system": OVERRIDE_SYSTEM, "code": "benefit-outweighs-risk", "display": "Benefit outweighs risk"},
+    {"system": OVERRIDE_SYSTEM, "code": "will-monitor", "display": "Will monitor the patient"},
+    {"system": OVERRIDE_SYSTEM, "code": "previously-tolerated", "display": "Patient has tolerated this before"},
+    {"system": OVERRIDE_SYSTEM, "code": "not-taking", "display": "Patient is not taking the other medication"},
+    {"system": OVERRIDE_SYSTEM, "code": "record-incorrect", "display": "The record is incorrect"},
+]
+
+
+# --- request models ---------------------------------------------------------------------------
+
+
+class FhirAuthorization(BaseModel):
+    """The OAuth token the EHR grants for its FHIR server (CDS Hooks `fhirAuthorization`)."""
+
+    model_config = ConfigDict(extra="allow")
+    access_token: str = Field(max_length=10_000)
+    token_type: str = "Bearer"
+
+
+class HookContext(BaseModel):
+    """`context` of order-select and order-sign."""
+
+    model_config = ConfigDict(extra="allow")
+    userId: str | None = Field(default=None, max_length=1000)
+    patientId: str = Field(min_length=1, max_length=200)
+    encounterId: str | None = Field(default=None, max_length=1000)
+    selections: list[str] | None = None
+    draftOrders: dict[str, Any]
+
+
+class HookRequest(BaseModel):
+    """A CDS Hooks service call."""
+
+    model_config = ConfigDict(extra="allow")
+    hook: str = Field(min_length=1, max_length=200)
+    hookInstance: str = Field(min_length=1, max_length=200)
+    fhirServer: str | None = Field(default=None, max_length=2000)
+    fhirAuthorization: FhirAuthorization | None = None
+    context: HookContext
+    prefetch: dict[str, dict[str, Any] | None] | None = None
+
+
+class OverrideReason(BaseModel):
+    """Why a clinician overrode a card."""
+
+    model_config = ConfigDict(extra="allow")
+    reason: dict[str, Any] | None = None
+    userComment: str | None = Field(default=None, max_length=10_000)
+
+
+class FeedbackItem(BaseModel):
+    """One card's outcome."""
+
+    model_config = ConfigDict(extra="allow")
+    card: str = Field(min_length=1, max_length=200)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[dict[str, Any]] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str = Field(min_length=1, max_length=100)
+
+
+class Feedback(BaseModel):
+    """A feedback call."""
+
+    model_config = ConfigDict(extra="allow")
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=1000)
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class ServiceError(Exception):
+    """A request the service answers with a 4xx and a one-line message."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class SeenCards:
+    """Which cards each hook instance has already shown: bounded in entries and time."""
+
+    def __init__(self, limit: int = SEEN_LIMIT, ttl: float = SEEN_TTL_SECONDS):
+        self.limit = limit
+        self.ttl = ttl
+        self._seen: OrderedDict[str, tuple[float, set[str]]] = OrderedDict()
+
+    def get(self, hook_instance: str) -> set[str]:
+        """The card keys shown for `hook_instance` (an empty set once expired)."""
+        hit = self._seen.get(hook_instance)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return set()
+        return hit[1]
+
+    def add(self, hook_instance: str, keys: set[str]) -> None:
+        """Remember `keys` as shown for `hook_instance`."""
+        keys = self.get(hook_instance) | keys
+        self._seen[hook_instance] = (time.monotonic(), keys)
+        self._seen.move_to_end(hook_instance)
+        while len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request body over `max_bytes` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_json(send, 400, {"error": "Content-Length is not a number"})
+                    return
+                if declared > self.max_bytes:
+                    await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                    return
+        # Read the body here, bounded, and replay it: the app never sees more than max_bytes.
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
+               today: date | None = None) -> FastAPI:
+    """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
+
+    `max_body_bytes` caps request bodies (413 above it); `fetch_fhir=False`
+    never reads the EHR's FHIR server (missing prefetch is then always 412);
+    `today` fixes the date ages and durations are counted to (tests).
+    """
+    if knowledge is None:
+        from .knowledge import default_knowledge
+
+        knowledge = default_knowledge()
+    app = FastAPI(
+        title="screener CDS Hooks service",
+        version=__version__,
+        description="Medication cautions for draft orders (CDS Hooks 2.0 order-select and order-sign).",
+    )
+    app.state.knowledge = knowledge
+    app.state.seen = SeenCards()
+    app.state.feedback = Counter()
+    app.state.fetch_fhir = fetch_fhir
+    app.state.today = today
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The problems name fields only; the offending values are not echoed back (or logged).
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "invalid")}
+                    for e in exc.errors()[:20]]
+        return _error(422, "the request is not a valid CDS Hooks call", problems=problems)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return _error(400, "the request is nested too deeply")
+
+    @app.get("/cds-services")
+    async def discovery() -> dict:
+        """CDS Hooks discovery: the services and their prefetch templates."""
+        return {"services": list(SERVICES.values())}
+
+    @app.post("/cds-services/{service_id}")
+    async def call(service_id: str, body: HookRequest):
+        """Screen the draft orders of a hook call and answer cards."""
+        started = time.perf_counter()
+        status, cards = 500, 0
+        try:
+            response = await _call(app, service_id, body)
+            status, cards = 200, len(response["cards"])
+            return response
+        except ServiceError as exc:
+            status = exc.status
+            return _error(exc.status, exc.message, **exc.extra)
+        except FhirError as exc:
+            status = 400
+            return _error(400, str(exc), resource=exc.resource, field=exc.field)
+        except InputError as exc:
+            status = 400
+            return _error(400, str(exc))
+        except Exception as exc:  # never a traceback in the logs: messages may quote patient data
+            log.error("service %s: internal error %s", service_id[:60], type(exc).__name__)
+            return _error(500, "internal error")
+        finally:
+            log.info("service=%s status=%d cards=%d ms=%.1f", service_id[:60], status, cards,
+                     (time.perf_counter() - started) * 1000)
+
+    @app.post("/cds-services/{service_id}/feedback")
+    async def feedback(service_id: str, body: Feedback):
+        """Card feedback (accepted / overridden): counted, nothing else is kept."""
+        if service_id not in SERVICES:
+            return _error(404, f"no service '{service_id[:60]}'")
+        for item in body.feedback:
+            app.state.feedback[(service_id, item.outcome)] += 1
+        log.info("feedback service=%s items=%d", service_id, len(body.feedback))
+        return {}
+
+    @app.get("/rules/{rule_id}")
+    async def rule(rule_id: str):
+        """A rule of the knowledge base: what a card's link points to when its source has no public page."""
+        found = app.state.knowledge.index.rules.get(rule_id)
+        if found is None:
+            return _error(404, f"no rule '{rule_id[:80]}'")
+        return {
+            "id": found.id, "kind": found.kind.value, "severity": found.severity.value,
+            "concepts": list(found.operands), "target": found.target, "summary": found.summary,
+            "mechanism": found.mechanism, "advice": found.advice, "plain": found.plain,
+            "evidence": found.evidence, "source": found.source, "codes": dict(found.codes),
+            "knowledge_version": app.state.knowledge.version,
+        }
+
+    return app
+
+
+# --- one hook call ----------------------------------------------------------------------------
+
+
+async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ServiceError(404, f"no service '{service_id[:60]}'; see GET /cds-services")
+    if body.hook != service["hook"]:
+        raise ServiceError(400, f"service {service_id} answers the {service['hook']} hook, not {body.hook[:60]}")
+    context = body.context
+    selections = None
+    if service["hook"] == "order-select":
+        if not context.selections:
+            raise ServiceError(400, "order-select needs context.selections (the orders the user selected)")
+        selections = set(context.selections)
+
+    resources = bundle_resources(context.draftOrders, require_type=False, draft=True, where="context.draftOrders")
+    drafts = {_key(raw) for raw, *_ in resources}
+    prefetch = dict(body.prefetch or {})
+    missing = [key for key in PREFETCH if prefetch.get(key) is None]
+    if missing and body.fhirServer and app.state.fetch_fhir:
+        fetched = await run_in_threadpool(_fetch_all, body, missing)
+        prefetch.update(fetched)
+        missing = [key for key in missing if key not in fetched]
+    if missing:
+        why = ("the FHIR server could not be read for them" if body.fhirServer and app.state.fetch_fhir
+               else "no FHIR server was given to fetch them from" if app.state.fetch_fhir
+               else "this service does not fetch from FHIR servers")
+        raise ServiceError(412, f"prefetch missing: {', '.join(missing)} ({why})", missing=missing)
+    for key in PREFETCH:
+        value = prefetch[key]
+        if value.get("resourceType") == "Bundle":
+            for item in bundle_resources(value, require_type=False, where=f"prefetch.{key}"):
+                if _key(item[0]) not in drafts:  # a draft order also saved in the record is screened once
+                    resources.append(item)
+        else:
+            label = f"prefetch.{key}"
+            resources.append((value, None, label if not isinstance(value.get("id"), str)
+                              else f"{value.get('resourceType')}/{value['id']}", False))
+
+    knowledge = app.state.knowledge
+    inputs = read_resources(resources, knowledge, today=app.state.today, patient_id=context.patientId)
+    if selections is not None:
+        known = {item.reference for item in inputs.items if item.draft} | {
+            f"{raw.get('resourceType')}/{raw.get('id')}" for raw, _, _, draft in resources if draft}
+        unknown = sorted(s for s in selections if s not in known)
+        if unknown:
+            raise ServiceError(400, f"context.selections names orders not in context.draftOrders: "
+                                    f"{', '.join(u[:80] for u in unknown[:5])}")
+    report = knowledge.screen(inputs.medications, inputs.conditions, inputs.allergies, inputs.age)
+    pairs = build_cards(report, inputs, body.hookInstance, selections)
+    seen: SeenCards = app.state.seen
+    already = seen.get(body.hookInstance) if service["hook"] == "order-sign" else set()
+    cards = [card for key, card in pairs if key not in already]
+    seen.add(body.hookInstance, {key for key, _ in pairs})
+    return {"cards": cards}
+
+
+def _key(raw: dict) -> str:
+    rid = raw.get("id")
+    return f"{raw.get('resourceType')}/{rid}" if isinstance(rid, str) else f"anonymous:{id(raw)}"
+
+
+def _fetch_all(body: HookRequest, keys: list[str]) -> dict[str, dict]:
+    """Read missing prefetch keys from the EHR's FHIR server; keys that fail are left out."""
+    base = body.fhirServer or ""
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+        return {}
+    token = body.fhirAuthorization.access_token if body.fhirAuthorization else None
+    out = {}
+    for key in keys:
+        path = _render_template(PREFETCH[key], body.context)
+        try:
+            out[key] = _fetch(base, path, token)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available": 412
+            log.warning("prefetch %s: FHIR server read failed (%s)", key, type(exc).__name__)
+    return out
+
+
+def _render_template(template: str, context: HookContext) -> str:
+    values = {"patientId": context.patientId, "userId": context.userId or "", "encounterId": context.encounterId or ""}
+    for name, value in values.items():
+        template = template.replace("{{context.%s}}" % name, urllib.parse.quote(value, safe=""))
+    return template
+
+
+def _fetch(base: str, path: str, token: str | None, max_bytes: int = 10 * MAX_BODY_BYTES) -> dict:
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base.rstrip("/") + "/" + path, headers=headers)
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) only
+        data = response.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError("response too large")
+    doc = json.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+# --- cards ---------------------------------------------------------------------------------------
+
+
+def card_key(finding: Finding, inputs: FhirInputs) -> str:
+    """What makes two cards the same: the rule, the concepts and the resources involved."""
+    refs = sorted(inputs.implicated(finding)) or sorted(finding.inputs)
+    return "|".join([finding.rule_id, ",".join(sorted(finding.concepts)), ",".join(refs)])
+
+
+def build_cards(report: Report, inputs: FhirInputs, hook_instance: str,
+                selections: set[str] | None = None) -> list[tuple[str, dict]]:
+    """(key, card) for each finding that involves a draft order (a selected one, for order-select),
+    plus one card when inputs were not recognised."""
+    out = []
+    for finding in report.findings:
+        if not inputs.involves_draft(finding, selections):
+            continue
+        key = card_key(finding, inputs)
+        out.append((key, finding_card(finding, report.knowledge_version, inputs, _uuid(hook_instance, key))))
+    unread = [u for u in report.unrecognized
+              if any(not item.draft or selections is None or item.reference in selections
+                     for item in inputs.items_for(u.input))]
+    if unread:
+        key = "incomplete|" + ",".join(sorted(f"{u.field}:{u.input}" for u in unread))
+        out.append((key, incomplete_card(unread, inputs, report.knowledge_version, _uuid(hook_instance, key))))
+    return out
+
+
+def _uuid(hook_instance: str, key: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"screener:{hook_instance}:{key}"))
+
+
+def _summary(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
+
+
+def _md(text: str) -> str:
+    """Text safe inside Markdown: no HTML, no emphasis or code markers from the data."""
+    return html.escape(text, quote=False).replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")
+
+
+def finding_card(finding: Finding, version: str, inputs: FhirInputs, card_uuid: str) -> dict:
+    """One finding as a CDS Hooks card."""
+    from .formats.text_format import render_path
+
+    code = v3_code(finding)
+    url = source_url(finding.sources)
+    source: dict[str, Any] = {"label": f"screener knowledge {version}"}
+    if url:
+        source["url"] = url
+    if code:
+        source["topic"] = {"system": ACT_CODE, "code": code, "display": ACT_CODE_DISPLAY.get(code, code)}
+    where = [f"{_md(text)} ({', '.join(inputs.references(text)) or 'context'})" for text in finding.inputs]
+    lines = [f"**{finding.severity.value.capitalize()} · {_md(finding.kind.value)}:** {_md(finding.summary)}"]
+    if finding.mechanism:
+        lines.append(f"**Why:** {_md(finding.mechanism)}")
+    lines += [
+        f"**Path:** {_md(render_path(finding.path))}",
+        f"**Do:** {_md(finding.advice)}",
+        f"**For the patient:** {_md(finding.plain)}",
+        f"**From:** {'; '.join(where)}",
+        f"**Source:** {_md('; '.join(finding.sources))} (rule {_md(finding.rule_id)}, knowledge {_md(version)})",
+    ]
+    card: dict[str, Any] = {
+        "uuid": card_uuid,
+        "summary": _summary(f"{finding.severity.value.capitalize()}: {finding.title}: {finding.summary}"),
+        "indicator": INDICATOR[finding.severity],
+        "source": source,
+        "detail": "\n\n".join(lines),
+        "overrideReasons": OVERRIDE_REASONS,
+    }
+    if url:
+        card["links"] = [{"label": "Source (label or publication)", "url": url, "type": "absolute"}]
+    return card
+
+
+def incomplete_card(unread, inputs: FhirInputs, version: str, card_uuid: str) -> dict:
+    """One card listing inputs that were not recognised: the screen is incomplete."""
+    draft = any(item.draft for u in unread for item in inputs.items_for(u.input))
+    lines = ["Not screened, so cautions involving these may be missing:"]
+    for u in unread:
+        refs = ", ".join(inputs.references(u.input)) or "context"
+        hint = f" Did you mean: {', '.join(u.suggestions)}?" if u.suggestions else ""
+        lines.append(f"- {u.field} \"{_md(u.input)}\" ({_md(refs)}): {_md(u.reason)}.{_md(hint)}")
+    n = len(unread)
+    return {
+        "uuid": card_uuid,
+        "summary": _summary(f"Screen incomplete: {n} item{'s' if n != 1 else ''} not recognised"
+                            + (" (including a draft order)" if draft else "")),
+        "indicator": "warning" if draft else "info",
+        "source": {"label": f"screener knowledge {version}"},
+        "detail": "\n".join(lines),
+    }

@@ -1,0 +1,333 @@
+"""The CDS Hooks service contract, through FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fhir_fixtures import TODAY, allergy, bundle, condition, patient, request, statement, tablet_dose, walk
+from screener.service import PREFETCH, SUMMARY_LIMIT, create_app
+
+SIGN = "/cds-services/screener-order-sign"
+SELECT = "/cds-services/screener-order-select"
+SOMA = "2101"
+
+
+@pytest.fixture
+def app(kb):
+    return create_app(kb, today=TODAY)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def searchset(*resources):
+    return bundle(*resources, kind="searchset")
+
+
+def prefetch(meds=(), statements=(), conditions=(), allergies=(), birth="1990-01-01"):
+    return {
+        "patient": patient("p1", birth),
+        "medicationRequests": searchset(*meds),
+        "medicationStatements": searchset(*statements),
+        "conditions": searchset(*conditions),
+        "allergies": searchset(*allergies),
+    }
+
+
+def call(hook="order-sign", drafts=(), instance="hook-1", selections=None, **pre):
+    draft_bundle = {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}  # no type, as in the spec
+    context = {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": draft_bundle}
+    if selections is not None:
+        context["selections"] = selections
+    return {"hook": hook, "hookInstance": instance, "context": context, "prefetch": prefetch(**pre)}
+
+
+def draft(mid="d1", text=None, code=SOMA, **kw):
+    return request(mid, text, code, status="draft", **kw)
+
+
+XANAX = request("m1", "Xanax 0.5 mg")
+
+
+# --- discovery and cards ---------------------------------------------------------------------
+
+
+def test_discovery_lists_order_select_and_order_sign(client):
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    services = {s["hook"]: s for s in response.json()["services"]}
+    assert set(services) == {"order-select", "order-sign"}
+    for service in services.values():
+        assert service["description"] and service["id"] and service["title"]
+        assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+        assert set(service["prefetch"]) == set(PREFETCH)
+        assert "status=active" in service["prefetch"]["medicationRequests"]
+
+
+def test_order_sign_answers_cards_with_the_required_fields(client, kb):
+    response = client.post(SIGN, json=call(drafts=[draft(dosage=tablet_dose(4))], meds=[XANAX]))
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert cards
+    card = next(c for c in cards if "alprazolam" in c["summary"])
+    assert len(card["summary"]) < 140
+    assert card["indicator"] == "warning"  # major
+    assert kb.version in card["source"]["label"]
+    assert card["source"]["url"].startswith("https://dailymed.nlm.nih.gov/")
+    assert card["source"]["topic"]["code"] == "DRG"
+    assert "**Path:**" in card["detail"] and "**Do:**" in card["detail"]
+    assert "MedicationRequest/d1" in card["detail"] and "MedicationRequest/m1" in card["detail"]
+    assert all(r["display"] and r["code"] and r["system"] for r in card["overrideReasons"])
+    assert card["uuid"]
+    assert all(v is not None for _, v in walk(response.json()))  # CDS Hooks: no nulls
+
+
+def test_indicators_follow_severity(client):
+    cards = client.post(SIGN, json=call(drafts=[draft(text="carisoprodol 500 mg")],
+                                        allergies=[allergy("a1", "meprobamate")])).json()["cards"]
+    indicators = {c["summary"].split(":")[0]: c["indicator"] for c in cards}
+    assert indicators["Contraindicated"] == "critical"
+    assert indicators["Minor"] == "info"
+
+
+def test_summaries_stay_under_140_characters(client):
+    cards = client.post(SIGN, json=call(
+        drafts=[draft(text="Prosoma 500mg", dosage=tablet_dose(4))], meds=[XANAX, request("m2", "Norco")],
+        conditions=[condition("c1", "pregnancy"), condition("c2", "cirrhosis")], birth="1940-01-01")).json()["cards"]
+    assert len(cards) >= 5
+    assert all(len(c["summary"]) <= SUMMARY_LIMIT for c in cards)
+
+
+def test_no_findings_is_an_empty_card_list(client):
+    response = client.post(SIGN, json=call(drafts=[draft(text="Xanax 0.5 mg", code=None)]))
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}
+
+
+def test_findings_only_between_existing_medications_are_not_shown(client):
+    response = client.post(SIGN, json=call(drafts=[draft(text="lisinopril 10 mg", code=None)],
+                                           meds=[XANAX], statements=[statement("s1", "Soma")]))
+    assert response.json() == {"cards": []}
+
+
+def test_unrecognised_draft_gives_an_incomplete_card(client):
+    cards = client.post(SIGN, json=call(drafts=[draft(text="xyzzymab 10 mg", code=None)])).json()["cards"]
+    assert len(cards) == 1
+    assert cards[0]["summary"].startswith("Screen incomplete: 1 item not recognised")
+    assert cards[0]["indicator"] == "warning"
+
+
+def test_inactive_prefetched_items_are_not_screened(client):
+    stopped = statement("s1", "Xanax", status="stopped")
+    resolved = condition("c1", "pregnancy", clinical="resolved")
+    response = client.post(SIGN, json=call(drafts=[draft()], statements=[stopped], conditions=[resolved]))
+    assert response.json() == {"cards": []}
+
+
+# --- order-select and order-sign ----------------------------------------------------------------
+
+
+def test_order_select_warns_only_about_selected_orders(client):
+    drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg x 30 days", code=None)]
+    body = call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
+                meds=[request("m1", "Norco")])
+    cards = client.post(SELECT, json=body).json()["cards"]
+    assert cards, "Xanax + Norco (opioid + benzodiazepine) should be shown"
+    for card in cards:
+        assert "MedicationRequest/d1" in card["detail"]
+    assert not any("500" in c["summary"] or "30 days" in c["summary"] for c in cards)  # d2's own findings
+    both = call("order-select", drafts=drafts, selections=["MedicationRequest/d1", "MedicationRequest/d2"],
+                meds=[request("m1", "Norco")], instance="hook-2")
+    assert len(client.post(SELECT, json=both).json()["cards"]) > len(cards)
+
+
+def test_order_select_needs_selections_in_the_draft_orders(client):
+    response = client.post(SELECT, json=call("order-select", drafts=[draft()], selections=["MedicationRequest/zz"]))
+    assert response.status_code == 400
+    assert "MedicationRequest/zz" in response.json()["error"]
+    response = client.post(SELECT, json=call("order-select", drafts=[draft()]))
+    assert response.status_code == 400
+
+
+def test_order_sign_does_not_repeat_cards_of_the_same_hook_instance(client):
+    body = call(drafts=[draft()], meds=[XANAX], instance="same")
+    first = client.post(SIGN, json=body).json()["cards"]
+    assert first
+    assert client.post(SIGN, json=body).json() == {"cards": []}
+    other = call(drafts=[draft()], meds=[XANAX], instance="other")
+    assert len(client.post(SIGN, json=other).json()["cards"]) == len(first)
+
+
+def test_order_sign_skips_cards_order_select_showed(client):
+    drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg", code=None)]
+    selected = client.post(SELECT, json=call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
+                                             meds=[request("m1", "Norco")], instance="session")).json()["cards"]
+    signed = client.post(SIGN, json=call(drafts=drafts, meds=[request("m1", "Norco")],
+                                         instance="session")).json()["cards"]
+    shown = {c["summary"] for c in selected}
+    assert shown and signed
+    assert not shown & {c["summary"] for c in signed}
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+
+def test_feedback_is_accepted(client, app):
+    body = {"feedback": [{"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "overridden",
+                          "overrideReason": {"reason": {"code": "will-monitor", "system": "urn:screener:override-reason",
+                                                        "display": "Will monitor the patient"}},
+                          "outcomeTimestamp": "2025-06-01T12:00:00Z"}]}
+    response = client.post(SIGN + "/feedback", json=body)
+    assert response.status_code == 200
+    assert app.state.feedback[("screener-order-sign", "overridden")] == 1
+    assert client.post(SIGN + "/feedback", json={"feedback": [{"card": "x", "outcome": "ignored"}]}).status_code == 422
+    assert client.post("/cds-services/nope/feedback", json=body).status_code == 404
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_missing_prefetch_without_a_fhir_server_is_412(client):
+    body = call(drafts=[draft()])
+    del body["prefetch"]["conditions"]
+    body["prefetch"]["allergies"] = None
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 412
+    assert response.json()["missing"] == ["conditions", "allergies"]
+    del body["prefetch"]
+    assert client.post(SIGN, json=body).status_code == 412
+
+
+class _FhirServer(BaseHTTPRequestHandler):
+    resources: dict = {}
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        body = self.resources.get(self.path.removeprefix("/fhir/").split("?")[0])
+        data = json.dumps(body if body is not None else searchset()).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_missing_prefetch_is_read_from_the_fhir_server(client):
+    _FhirServer.resources = {"Patient/p1": patient("p1", "1990-01-01"), "MedicationRequest": searchset(XANAX)}
+    _FhirServer.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FhirServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = call(drafts=[draft()])
+        del body["prefetch"]
+        body["fhirServer"] = f"http://127.0.0.1:{server.server_port}/fhir"
+        body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
+                                     "scope": "patient/*.read", "subject": "cds"}
+        response = client.post(SIGN, json=body)
+    finally:
+        server.shutdown()
+    assert response.status_code == 200, response.text
+    assert any("alprazolam" in c["summary"] for c in response.json()["cards"])
+    assert ("/fhir/MedicationRequest?patient=p1&status=active", "Bearer secret-token") in _FhirServer.seen
+
+
+def test_unreachable_fhir_server_is_412(client):
+    body = call(drafts=[draft()])
+    del body["prefetch"]
+    body["fhirServer"] = "http://127.0.0.1:9/fhir"
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 412
+    assert "could not be read" in response.json()["error"]
+
+
+def test_fetching_can_be_turned_off(kb):
+    with TestClient(create_app(kb, fetch_fhir=False)) as c:
+        body = call(drafts=[draft()])
+        del body["prefetch"]
+        body["fhirServer"] = "http://127.0.0.1:9/fhir"
+        response = c.post(SIGN, json=body)
+    assert response.status_code == 412
+    assert "does not fetch" in response.json()["error"]
+
+
+@pytest.mark.parametrize("mutate, status", [
+    (lambda b: b.pop("context"), 422),
+    (lambda b: b["context"].pop("patientId"), 422),
+    (lambda b: b.update(hook="patient-view"), 400),
+    (lambda b: b["context"].update(draftOrders={"resourceType": "Patient"}), 400),
+    (lambda b: b["context"].update(draftOrders={"entry": "nope"}), 400),
+    (lambda b: b["prefetch"].update(patient={"resourceType": "Patient", "id": "p2"}), 400),
+    (lambda b: b["prefetch"].update(patient=[1, 2]), 422),
+    (lambda b: b["prefetch"].update(conditions={"resourceType": "Bundle", "type": "searchset",
+                                                "entry": [{"resource": {"resourceType": "Condition"}}]}), 400),
+    (lambda b: b.update(hookInstance=""), 422),
+])
+def test_malformed_calls_are_4xx_never_500(client, mutate, status):
+    body = call(drafts=[draft()])
+    mutate(body)
+    response = client.post(SIGN, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+
+
+def test_bad_fhir_names_resource_and_field(client):
+    bad = draft("d7", dosage=[{"timing": {"repeat": {"frequency": "often"}}}])
+    response = client.post(SIGN, json=call(drafts=[bad]))
+    assert response.status_code == 400
+    data = response.json()
+    assert (data["resource"], data["field"]) == ("MedicationRequest/d7", "dosageInstruction[0].timing.repeat.frequency")
+
+
+@pytest.mark.parametrize("raw", [b"{", b"[]", b"null", b'"x"', b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"hook": "order-sign", "hookInstance": "x", "context": ' + b"[" * 50_000])
+def test_garbage_bodies_are_4xx(client, raw):
+    response = client.post(SIGN, content=raw, headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500
+
+
+def test_unknown_service_is_404(client):
+    assert client.post("/cds-services/nope", json=call(drafts=[draft()])).status_code == 404
+
+
+def test_body_size_is_capped(kb):
+    with TestClient(create_app(kb, max_body_bytes=2_000)) as c:
+        response = c.post(SIGN, json=call(drafts=[draft(text="x" * 5_000, code=None)]))
+        assert response.status_code == 413
+        assert c.post(SIGN, json=call(drafts=[draft()])).status_code == 200
+
+
+def test_rule_link_endpoint(client):
+    response = client.get("/rules/carisoprodol+benzodiazepines")
+    assert response.status_code == 200 and response.json()["severity"] == "major"
+    assert client.get("/rules/nope").status_code == 404
+
+
+def test_no_patient_data_in_logs(client, caplog):
+    marker_med, marker_condition = "Zzmarkerdrug 10 mg", "Qqmarkercondition"
+    body = call(drafts=[draft(text=marker_med, code=None)], conditions=[condition("c1", marker_condition)],
+                meds=[XANAX])
+    body["context"]["patientId"] = "p1"
+    bad = call(drafts=[draft("d9", text=marker_med, code=None, dosage=[{"timing": {"repeat": {"frequency": "x"}}}])])
+    with caplog.at_level(logging.DEBUG):
+        assert client.post(SIGN, json=body).status_code == 200
+        assert client.post(SIGN, json=bad).status_code == 400
+        client.post(SIGN, content=json.dumps(body).replace('"p1"', '"p1"', 1) + "garbage",
+                    headers={"Content-Type": "application/json"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "service=screener-order-sign status=200" in logged
+    for secret in (marker_med, marker_condition, "Xanax", "1990-01-01", "d9", "Practitioner/1"):
+        assert secret not in logged
