@@ -224,4 +224,3 @@ def main() -> None:
     cli(prog_name="screener")
 
 
-from .cli_service import serve as _serve; cli.add_command(_serve)  # noqa: E402,E702  (fastapi and uvicorn only inside the command)
