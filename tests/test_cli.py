@@ -256,7 +256,7 @@ def test_explain_json(runner):
 
 def test_every_command_has_help(runner):
     ctx = click.Context(cli)
-    assert {"check", "explain", "batch", "data", "graph"} <= set(cli.list_commands(ctx))
+    assert {"check", "explain", "batch", "data", "graph", "serve"} <= set(cli.list_commands(ctx))
     for name in cli.list_commands(ctx):
         command = cli.get_command(ctx, name)
         assert command.help, name

@@ -70,6 +70,7 @@ class LazyGroup(click.Group):
         "batch": "screener.cli_batch:batch",
         "data": "screener.cli_data:data",
         "graph": "screener.cli_graph:graph",
+        "serve": "screener.cli_service:serve",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -222,5 +223,3 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
 def main() -> None:
     """Entry point for `python -m screener`."""
     cli(prog_name="screener")
-
-
