@@ -108,14 +108,15 @@ def lists_from_cells(values: pd.Series, sep: str = ";") -> Lists:
     if n == 0:
         return Lists.empty(0)
     if pa is not None:
-        arr = pa.array(values.to_numpy(dtype=object, na_value=""), type=pa.string()) \
-            if values.dtype == object else pa.array(values, from_pandas=True)
+        # NOTE: no deduplication of whole cells first: in realistic populations most
+        # medication lists are distinct, and hashing them costs more than splitting them.
+        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else (
+            pa.array(values.to_numpy(dtype=object, na_value=""), type=pa.string()) if values.dtype == object
+            else pa.array(values, from_pandas=True))
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
         arr = pc.fill_null(arr, "")
-        cells = pc.dictionary_encode(arr)
-        if isinstance(cells, pa.ChunkedArray):
-            cells = cells.combine_chunks()
-        of_patient = cells.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        lists = pc.split_pattern(cells.dictionary, sep)
+        lists = pc.split_pattern(arr, sep)
         offsets = lists.offsets.to_numpy()
         parents = np.repeat(np.arange(len(lists), dtype=np.int64), np.diff(offsets))
         pieces = pc.utf8_trim_whitespace(lists.values.slice(offsets[0], offsets[-1] - offsets[0]))
@@ -128,7 +129,7 @@ def lists_from_cells(values: pd.Series, sep: str = ";") -> Lists:
         texts = encoded.dictionary.to_pylist()
         new_offsets = np.zeros(len(lists) + 1, dtype=np.int64)
         np.cumsum(np.bincount(parents, minlength=len(lists)), out=new_offsets[1:])
-        return Lists(of_patient, new_offsets, codes, texts)
+        return Lists(np.arange(n, dtype=np.int64), new_offsets, codes, texts)
     # Without pyarrow: split each distinct cell in Python (distinct cells only).
     of_patient, uniques = pd.factorize(values.fillna(""), sort=False)
     texts: dict[str, int] = {}
@@ -368,10 +369,14 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[np.ndarray, np
     count = np.zeros(lists.n_lists, dtype=np.int64)
     occ = np.flatnonzero(per_text[lists.codes] != "") if len(lists.codes) else np.zeros(0, dtype=np.int64)
     if len(occ):
-        owners = lists.list_ids()[occ]
+        owners = lists.list_ids()[occ]  # non-decreasing: occurrences are stored list by list
+        values = per_text[lists.codes[occ]]
         count = np.bincount(owners, minlength=lists.n_lists)
-        joined = pd.Series(per_text[lists.codes[occ]]).groupby(owners, sort=True).agg(ITEM_SEPARATOR.join)
-        out[joined.index.to_numpy()] = joined.to_numpy()
+        single = count[owners] == 1
+        out[owners[single]] = values[single]
+        # Lists with several unrecognised items are few: join those in Python.
+        for owner in np.unique(owners[~single]).tolist():
+            out[owner] = ITEM_SEPARATOR.join(values[owners == owner].tolist())
     return out, count
 
 
@@ -468,25 +473,41 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
     if not len(flagged_idx):
         return Hits.none()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
-    keys = pd.DataFrame({"m": meds.of_patient[flagged_idx], "c": conds.of_patient[flagged_idx],
-                         "a": alls.of_patient[flagged_idx], "g": age_key[flagged_idx]})
-    group = keys.groupby(["m", "c", "a", "g"], sort=False, dropna=False).ngroup().to_numpy()
-    _, first = np.unique(group, return_index=True)
-    texts = meds.texts
-    reduced: dict[int, tuple[str, ...]] = {}
+    # Group the flagged patients by what is walked: kept medication entries, conditions,
+    # allergies (as padded code matrices) and the age (only when an age rule fires).
+    parts = [_code_matrix(meds, flagged_idx, kept), _code_matrix(conds, flagged_idx),
+             _code_matrix(alls, flagged_idx)]
+    ages = age_key[flagged_idx]
+    parts.append(np.where(np.isnan(ages), -1.0, ages).view(np.int64)[:, None])
+    keys = np.hstack(parts)
+    widths = np.cumsum([0] + [p.shape[1] for p in parts])
+    unique, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.reshape(-1)
     group_rows = []
-    for p in flagged_idx[first].tolist():
-        ml = int(meds.of_patient[p])
-        red = reduced.get(ml)
-        if red is None:
-            a, b = meds.offsets[ml], meds.offsets[ml + 1]
-            red = reduced[ml] = tuple(texts[c] for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k)
-        cl, al = int(conds.of_patient[p]), int(alls.of_patient[p])
-        c_texts = tuple(conds.texts[c] for c in conds.codes[conds.offsets[cl]:conds.offsets[cl + 1]].tolist())
-        a_texts = tuple(alls.texts[c] for c in alls.codes[alls.offsets[al]:alls.offsets[al + 1]].tolist())
-        age = float(age_key[p]) if not np.isnan(age_key[p]) else None
-        group_rows.append(vocab.report_rows(red, c_texts, a_texts, age))
+    for row in unique.tolist():
+        red = tuple(meds.texts[c] for c in row[widths[0]:widths[1]] if c >= 0)
+        c_texts = tuple(conds.texts[c] for c in row[widths[1]:widths[2]] if c >= 0)
+        a_texts = tuple(alls.texts[c] for c in row[widths[2]:widths[3]] if c >= 0)
+        age = np.int64(row[-1]).view(np.float64)
+        group_rows.append(vocab.report_rows(red, c_texts, a_texts, None if age < 0 else float(age)))
     return Hits.from_groups(flagged_idx, group, group_rows)
+
+
+def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
+    """The entry codes of each patient's list (only `kept` occurrences), one row each, padded with -1."""
+    lst = lists.of_patient[patients]
+    n_occ = lists.offsets[lst + 1] - lists.offsets[lst]
+    rows = np.repeat(np.arange(len(patients), dtype=np.int64), n_occ)
+    occ = np.repeat(lists.offsets[lst], n_occ) + (np.arange(n_occ.sum(), dtype=np.int64)
+                                                  - np.repeat(np.cumsum(n_occ) - n_occ, n_occ))
+    if kept is not None:
+        sel = kept[occ]
+        rows, occ = rows[sel], occ[sel]
+    counts = np.bincount(rows, minlength=len(patients))
+    pos = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    out = np.full((len(patients), max(int(counts.max()) if len(counts) else 0, 1)), -1, dtype=np.int64)
+    out[rows, pos] = lists.codes[occ]
+    return out
 
 
 def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, valid):

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Benchmark `screener batch`: wall time against pandas.read_csv, peak memory, throughput.
+
+Every figure is measured in this run on this machine and printed as a ratio
+against a baseline measured alongside it; nothing here asserts.
+
+    python benchmarks/bench_batch.py                  # 1M + 10M patients (~3-5 min, ~1 GB in /tmp)
+    python benchmarks/bench_batch.py --patients 200000 --big 0   # a quick look
+    python benchmarks/bench_batch.py --json bench.json
+
+Sections
+  1. Wall time   1M patients, one row each (seeded synthetic population: most on
+                 medicines with no cautions, ~3% on carisoprodol, brands and dose
+                 text, a little noise). `screener batch FILE -o findings.csv` against
+                 `python -c "import pandas as pd; pd.read_csv(FILE)"`, runs
+                 interleaved, median of --runs. Target: ratio <= 2.5. Also with
+                 --patients (one row per patient written as well).
+  2. Memory      peak RSS of `screener batch` on a 10M-patient file (generated
+                 to --dir, streaming). Target: < 1 GiB.
+  3. Throughput  patients/s on one core (pandas engine pinned with taskset when
+                 available) and on two (dask engine, LocalCluster of 2 processes).
+
+A temporary SCREENER_CACHE_DIR is used; the user's cache is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_RATIO = 2.5
+TARGET_RSS_MB = 1024
+PY = sys.executable
+SCREENER = [PY, "-m", "screener"]
+
+
+def _rss_run(cmd: list[str], env) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one command, measured in a fresh wrapper process."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "w = time.perf_counter() - t; "
+            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([PY, "-c", code, *cmd], capture_output=True, text=True, env=env, check=True).stdout.split()
+    if out[2] != "0":
+        raise SystemExit(f"command failed ({out[2]}): {' '.join(cmd)}")
+    return float(out[0]), int(out[1]) / 1024
+
+
+def _generate(path: Path, n: int, seed: int) -> float:
+    started = time.perf_counter()
+    subprocess.run([PY, "-c", "import sys, screener; from screener.batch.synthetic import write_patients_csv; "
+                    "write_patients_csv(sys.argv[1], screener.load_knowledge().index, int(sys.argv[2]), "
+                    "seed=int(sys.argv[3]))", str(path), str(n), str(seed)], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=1_000_000, help="patients in the wall-time file")
+    parser.add_argument("--big", type=int, default=10_000_000, help="patients in the memory file (0: skip)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the generated files go")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="screener-bench-", dir=args.dir))
+    env = dict(os.environ, SCREENER_CACHE_DIR=str(work / "cache"))
+    results: dict = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    try:
+        src = work / "patients.csv"
+        gen = _generate(src, args.patients, args.seed)
+        size = src.stat().st_size / 1e6
+        print(f"generated {args.patients:,} patients ({size:,.0f} MB) in {gen:.1f} s: {src}")
+        subprocess.run([*SCREENER, "check", "Soma"], env=env, capture_output=True)  # warm the knowledge cache
+
+        # 1. wall time, interleaved
+        baseline = [PY, "-c", f"import pandas as pd; pd.read_csv({str(src)!r})"]
+        batch = [*SCREENER, "batch", str(src), "-o", str(work / "findings.csv")]
+        with_patients = [*batch, "--patients", str(work / "patients-out.csv")]
+        times: dict[str, list] = {"read_csv": [], "batch": [], "batch+patients": []}
+        peaks: dict[str, list] = {k: [] for k in times}
+        for _ in range(args.runs):
+            for name, cmd in (("read_csv", baseline), ("batch", batch), ("batch+patients", with_patients)):
+                wall, rss = _rss_run(cmd, env)
+                times[name].append(wall)
+                peaks[name].append(rss)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"\n1. wall time, {args.patients:,} patients, median of {args.runs}")
+        for name in times:
+            ratio = med[name] / med["read_csv"]
+            print(f"   {name:16s} {med[name]:6.2f} s   {ratio:4.2f}x read_csv   peak {max(peaks[name]):6.0f} MB")
+        ratio = med["batch"] / med["read_csv"]
+        print(f"   ratio batch / read_csv = {ratio:.2f} (target <= {TARGET_RATIO}): "
+              f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}")
+        findings = sum(1 for _ in open(work / "findings.csv", "rb")) - 1
+        print(f"   {findings:,} findings written")
+        results["wall"] = {"patients": args.patients, "mb": size, "seconds": med, "ratio": ratio,
+                           "peak_mb": {k: max(v) for k, v in peaks.items()}, "findings": findings}
+
+        # 3. throughput
+        one_core = (["taskset", "-c", "0"] if shutil.which("taskset") else []) + batch
+        wall1, _ = _rss_run(one_core, env)
+        dask = [*batch, "--engine", "dask", "--workers", "2", "--block-size", "8"]
+        wall2, rss2 = _rss_run(dask, env)
+        print(f"\n3. throughput, {args.patients:,} patients (wall time of the whole command)")
+        print(f"   one core (pandas{', taskset -c 0' if one_core[0] == 'taskset' else ''}): "
+              f"{args.patients / wall1:12,.0f} patients/s ({wall1:.2f} s)")
+        print(f"   two processes (dask): {args.patients / wall2:12,.0f} patients/s ({wall2:.2f} s, "
+              f"{wall1 / wall2:.2f}x one core; client peak {rss2:.0f} MB)")
+        results["throughput"] = {"one_core": args.patients / wall1, "dask_2": args.patients / wall2}
+
+        # 2. memory on the big file
+        if args.big:
+            big = work / "big.csv"
+            gen = _generate(big, args.big, args.seed + 1)
+            print(f"\n2. memory, {args.big:,} patients ({big.stat().st_size / 1e6:,.0f} MB, generated in {gen:.0f} s)")
+            wall, rss = _rss_run([*SCREENER, "batch", str(big), "-o", str(work / "big-findings.csv"),
+                                  "--patients", str(work / "big-patients.csv")], env)
+            print(f"   peak RSS {rss:,.0f} MB (target < {TARGET_RSS_MB} MB): "
+                  f"{'met' if rss < TARGET_RSS_MB else 'NOT met'}; {wall:.1f} s, {args.big / wall:,.0f} patients/s")
+            results["memory"] = {"patients": args.big, "peak_mb": rss, "seconds": wall}
+            big.unlink()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
