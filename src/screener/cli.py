@@ -223,5 +223,3 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
 def main() -> None:
     """Entry point for `python -m screener`."""
     cli(prog_name="screener")
-
-from . import cli_batch  # noqa: E402,F401  (registers `screener batch`; pandas is imported inside the command)
