@@ -311,7 +311,7 @@ def _suggestion_pool(index: Index) -> list[str]:
 
 @lru_cache(maxsize=2)
 def _vocabulary_pool(vocab) -> tuple[str, ...]:
-    return tuple(vocab.names(kinds=("of", "bn", "product")))
+    return tuple(vocab.suggestion_names())
 
 
 KNOWN_BONUS = 10

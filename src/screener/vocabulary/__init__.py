@@ -20,6 +20,8 @@ from pathlib import Path
 from ..knowledge.cache import cache_dir
 
 VOCABULARY_DIR = "vocabulary"
+SUGGESTION_KINDS = ("of", "bn", "product")
+"""The kinds of FDA names offered as suggestions (common names are too many and too chemical)."""
 """The vocabulary's folder inside a knowledge directory."""
 
 
@@ -85,6 +87,7 @@ class Vocabulary:
         prepared = cache_dir() / f"vocabulary-{self.manifest['sha256'][:16]}"
         self._names = SortedTable(_expanded(directory / "names.tsv.gz", prepared / "names.tsv"))
         self._uniis = SortedTable(_expanded(directory / "uniis.tsv.gz", prepared / "uniis.tsv"))
+        self._prepared = prepared
 
     @property
     def label(self) -> str:
@@ -109,6 +112,16 @@ class Vocabulary:
         for fields in self._names.rows():
             if kinds is None or (len(fields) > 1 and fields[1] in kinds):
                 yield fields[0]
+
+    def suggestion_names(self) -> list[str]:
+        """The official, brand and product names (about 45,000), from a list written once beside the
+        expanded files: reading it takes milliseconds, scanning every name takes most of a second."""
+        path = self._prepared / "suggestions.txt"
+        if not path.exists():
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text("\n".join(self.names(kinds=SUGGESTION_KINDS)), encoding="utf-8")
+            os.replace(tmp, path)
+        return path.read_text(encoding="utf-8").split("\n")
 
 
 def _expanded(archive: Path, target: Path) -> Path:
