@@ -43,6 +43,10 @@ def serve(host, port, knowledge_dir, max_body, no_fhir_fetch, access_log, log_le
         raise click.ClickException(f"{exc.name} is not installed: pip install 'screener[service]'") from None
     from .cli import _load
 
+    import logging
+
+    # The service's own lines (service id, status, card count, time: never patient data) at the same level.
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app(_load(knowledge_dir), max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch)
     click.echo(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

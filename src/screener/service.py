@@ -138,10 +138,41 @@ class HookContext(BaseModel):
     draftOrders: dict[str, Any]
 
 
+def _searchset(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+EXAMPLE_CALL = {
+    "hook": "order-sign",
+    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "context": {
+        "userId": "Practitioner/example",
+        "patientId": "example",
+        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+            "resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/example"},
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": "2101"}], "text": "carisoprodol 350 MG Oral Tablet"},
+            "dosageInstruction": [{"timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}},
+                                   "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}]}}]},
+    },
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "example", "birthDate": "1970-01-01"},
+        "medicationRequests": _searchset({
+            "resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/example"}, "medicationCodeableConcept": {"text": "Xanax 0.5 mg"}}),
+        "medicationStatements": _searchset(),
+        "conditions": _searchset(),
+        "allergies": _searchset(),
+    },
+}
+"""An order-sign call: carisoprodol ordered for a patient on alprazolam (the OpenAPI example)."""
+
+
 class HookRequest(BaseModel):
     """A CDS Hooks service call."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_CALL]})
     hook: str = Field(min_length=1, max_length=200)
     hookInstance: str = Field(min_length=1, max_length=200)
     fhirServer: str | None = Field(default=None, max_length=2000)
@@ -316,15 +347,13 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
         """CDS Hooks discovery: the services and their prefetch templates."""
         return {"services": list(SERVICES.values())}
 
-    @app.post("/cds-services/{service_id}")
     async def call(service_id: str, body: HookRequest):
-        """Screen the draft orders of a hook call and answer cards."""
         started = time.perf_counter()
         status, cards = 500, 0
         try:
             response = await _call(app, service_id, body)
             status, cards = 200, len(response["cards"])
-            return response
+            return JSONResponse(response)  # plain JSON data already: skip FastAPI's re-encoding
         except ServiceError as exc:
             status = exc.status
             return _error(exc.status, exc.message, **exc.extra)
@@ -341,15 +370,33 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
             log.info("service=%s status=%d cards=%d ms=%.1f", service_id[:60], status, cards,
                      (time.perf_counter() - started) * 1000)
 
-    @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, body: Feedback):
-        """Card feedback (accepted / overridden): counted, nothing else is kept."""
-        if service_id not in SERVICES:
-            return _error(404, f"no service '{service_id[:60]}'")
         for item in body.feedback:
             app.state.feedback[(service_id, item.outcome)] += 1
         log.info("feedback service=%s items=%d", service_id, len(body.feedback))
         return {}
+
+    # One concrete path per service, so the OpenAPI schema (and a fuzzer reading it) names them.
+    for service_id, service in SERVICES.items():
+        def _bind(sid: str):
+            async def hook_call(body: HookRequest):
+                return await call(sid, body)
+
+            async def hook_feedback(body: Feedback):
+                return await feedback(sid, body)
+
+            return hook_call, hook_feedback
+
+        hook_call, hook_feedback = _bind(service_id)
+        app.post(f"/cds-services/{service_id}", summary=service["title"], description=service["description"],
+                 operation_id=f"call_{service_id.replace('-', '_')}")(hook_call)
+        app.post(f"/cds-services/{service_id}/feedback", summary=f"Card feedback for {service_id}",
+                 operation_id=f"feedback_{service_id.replace('-', '_')}")(hook_feedback)
+
+    @app.post("/cds-services/{service_id}", include_in_schema=False)
+    @app.post("/cds-services/{service_id}/feedback", include_in_schema=False)
+    async def unknown_service(service_id: str):
+        return _error(404, f"no service '{service_id[:60]}'; see GET /cds-services")
 
     @app.get("/rules/{rule_id}")
     async def rule(rule_id: str):
