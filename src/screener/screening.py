@@ -348,6 +348,20 @@ _AGE_TESTS = {
 }
 
 
+def age_findings(index: Index, entries: Iterable[str], age: float) -> list[Finding]:
+    """The age findings `screen_patient` gives for these medication entries at this age, in its order.
+
+    For the batch path, which walks age apart from everything else (an age finding
+    never merges with or ties another kind of finding).
+    """
+    findings: dict[tuple, Finding] = {}
+    for text in entries:
+        med = _medication(index, text)[0]
+        if med.ingredients:
+            _merge(findings, _memo(index, ("age", med.input, age), _entry_age, index, med, age))
+    return sorted(findings.values(), key=_order)
+
+
 def _entry_age(index: Index, med: Medication, age: float) -> tuple:
     """Age rules for each ingredient of one entry."""
     shown = f"age {age:g}"

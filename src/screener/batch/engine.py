@@ -173,8 +173,9 @@ class Vocabulary:
         self.named: dict[str, dict[str, tuple]] = {"condition": {}, "allergy": {}}
         self.reports: dict[tuple, np.ndarray] = {}
         self.templates: list[tuple] = []
-        self.template_of: dict[Finding, int] = {}
+        self.template_of: dict[int, int] = {}
         self.findings: list[Finding] = []
+        self._order: list = []
         """The Finding of each finding row."""
         self._columns: dict[str, np.ndarray] | None = None
         self._build()
@@ -255,7 +256,9 @@ class Vocabulary:
 
     def template(self, finding: Finding) -> int:
         """The row number of `finding` among the finding rows made so far."""
-        got = self.template_of.get(finding)
+        # By identity: findings come from the library's memo, and hashing a finding's every
+        # field (its path, sources…) cost more than the rest of this method.
+        got = self.template_of.get(id(finding))
         if got is None:
             codes = dict(finding.codes)
             got = len(self.templates)
@@ -265,8 +268,8 @@ class Vocabulary:
                 finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
                 finding.rule_id, finding.evidence, finding.severity.rank,
             ))
-            self.template_of[finding] = got
-            self.findings.append(finding)
+            self.template_of[id(finding)] = got
+            self.findings.append(finding)  # also keeps the object alive, so its id stays unique
             self._columns = None
         return got
 
@@ -287,6 +290,30 @@ class Vocabulary:
             codes, uniques = pd.factorize(cols[name])
             got = cols[key] = (codes.astype(np.int64), pd.Index(uniques, dtype="str"))
         return got
+
+    def age_rows(self, meds: tuple[str, ...], age: float) -> np.ndarray:
+        """Finding row numbers of the age findings for these entries at this age (cached).
+
+        Only entries with an ingredient that has age rules are walked, so the cache key
+        is small: (those entries, age).
+        """
+        aged = tuple(t for t in meds if any(x in self.ages for x in self.medication(t)[0]))
+        key = ("age", aged, age)
+        got = self.reports.get(key)
+        if got is None:
+            got = np.asarray([self.template(f) for f in screening.age_findings(self.index, aged, age)],
+                             dtype=np.int64)
+            if len(self.reports) >= REPORT_CACHE_LIMIT:
+                self.reports.clear()
+            self.reports[key] = got
+        return got
+
+    def row_order(self) -> list:
+        """For every finding row made so far, its place in a report (as `check` sorts findings)."""
+        have = len(self._order)
+        for finding in self.findings[have:]:
+            self._order.append(screening._order(finding))
+        return self._order
 
     def report_rows(self, meds: tuple[str, ...], conditions: tuple[str, ...], allergies: tuple[str, ...],
                     age: float | None) -> np.ndarray:
@@ -467,30 +494,47 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
           age_key: np.ndarray) -> Hits:
     """The library walk for the flagged patients, once per distinct reduced input.
 
-    Flagged patients with the same medication list, condition list, allergy list and
-    (screened) age share one walk; the walk itself is cached on the reduced input.
+    Flagged patients with the same medication list, condition list and allergy list
+    share one walk; the walk itself is cached on the reduced input. Age findings are
+    walked apart, on the entries an age rule can reach and the age alone: with the age
+    in the shared walk's key, every distinct age of a carisoprodol patient was a walk
+    of its own. An age finding never merges with or ties another kind of finding, so
+    adding it and sorting again gives `check`'s order.
     """
     if not len(flagged_idx):
         return Hits.none()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
-    # Group the flagged patients by what is walked: kept medication entries, conditions,
-    # allergies (as padded code matrices) and the age (only when an age rule fires).
     parts = [_code_matrix(meds, flagged_idx, kept), _code_matrix(conds, flagged_idx),
              _code_matrix(alls, flagged_idx)]
-    ages = age_key[flagged_idx]
-    parts.append(np.where(np.isnan(ages), -1.0, ages).view(np.int64)[:, None])
     keys = np.hstack(parts)
     widths = np.cumsum([0] + [p.shape[1] for p in parts])
     unique, group = np.unique(keys, axis=0, return_inverse=True)
     group = group.reshape(-1)
     group_rows = []
+    reduced = []
     for row in unique.tolist():
         red = tuple(meds.texts[c] for c in row[widths[0]:widths[1]] if c >= 0)
         c_texts = tuple(conds.texts[c] for c in row[widths[1]:widths[2]] if c >= 0)
         a_texts = tuple(alls.texts[c] for c in row[widths[2]:widths[3]] if c >= 0)
-        age = np.int64(row[-1]).view(np.float64)
-        group_rows.append(vocab.report_rows(red, c_texts, a_texts, None if age < 0 else float(age)))
-    return Hits.from_groups(flagged_idx, group, group_rows)
+        reduced.append(red)
+        group_rows.append(vocab.report_rows(red, c_texts, a_texts, None))
+    aged = np.flatnonzero(~np.isnan(age_key[flagged_idx]))
+    if not len(aged):
+        return Hits.from_groups(flagged_idx, group, group_rows)
+    # Patients with an age finding get rows of their own: the group's rows plus the age rows.
+    own_rows = list(group_rows)
+    patient_group = group.copy()
+    ages = age_key[flagged_idx]
+    for j in aged.tolist():
+        age_rows = vocab.age_rows(reduced[group[j]], float(ages[j]))
+        if not len(age_rows):
+            continue
+        rows = np.concatenate([group_rows[group[j]], age_rows])
+        order = vocab.row_order()
+        rows = np.asarray(sorted(rows.tolist(), key=order.__getitem__), dtype=np.int64)
+        patient_group[j] = len(own_rows)
+        own_rows.append(rows)
+    return Hits.from_groups(flagged_idx, patient_group, own_rows)
 
 
 def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
