@@ -292,3 +292,18 @@ def test_check_path_does_not_import_fhir_or_service_libraries():
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_readme_example_bundle(kb):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "fhir-example-bundle.json"
+    result = screen_bundle(path.read_bytes(), kb, today=TODAY)
+    assert [i.resource for i in result.inputs.items] == ["MedicationStatement/ms1", "MedicationRequest/mr1",
+                                                         "Condition/c1"]
+    assert {s.resource: s.reason for s in result.inputs.skipped} == {
+        "MedicationStatement/ms2": "status is stopped", "AllergyIntolerance/a1": "clinicalStatus is resolved"}
+    issues = [e["resource"] for e in detected_issues(result.report, result.inputs)["entry"]
+              if e["resource"]["resourceType"] == "DetectedIssue"]
+    assert [(i["severity"], i["code"]["coding"][0]["code"]) for i in issues] == [
+        ("high", "DRG"), ("moderate", "COND"), ("moderate", "GEALRT")]

@@ -331,3 +331,12 @@ def test_no_patient_data_in_logs(client, caplog):
     assert "service=screener-order-sign status=200" in logged
     for secret in (marker_med, marker_condition, "Xanax", "1990-01-01", "d9", "Practitioner/1"):
         assert secret not in logged
+
+
+def test_cors_only_for_configured_origins(kb):
+    origin = "https://sandbox.cds-hooks.org"
+    with TestClient(create_app(kb, cors_origins=(origin,))) as c:
+        allowed = c.options("/cds-services", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert allowed.headers.get("access-control-allow-origin") == origin
+        other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

@@ -19,11 +19,14 @@ import click
               metavar="BYTES", help="Largest request body accepted (413 above it).")
 @click.option("--no-fhir-fetch", is_flag=True,
               help="Never read the EHR's FHIR server: missing prefetch is always answered 412.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
+              help="Allow a browser-based EHR sandbox at URL to call the service (repeatable), "
+                   "e.g. https://sandbox.cds-hooks.org.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log one line per request (method, path, status: never bodies).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
-def serve(host, port, knowledge_dir, max_body, no_fhir_fetch, access_log, log_level) -> None:
+def serve(host, port, knowledge_dir, max_body, no_fhir_fetch, cors_origins, access_log, log_level) -> None:
     """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
 
     Discovery is at http://HOST:PORT/cds-services. Request bodies are capped,
@@ -47,6 +50,7 @@ def serve(host, port, knowledge_dir, max_body, no_fhir_fetch, access_log, log_le
 
     # The service's own lines (service id, status, card count, time: never patient data) at the same level.
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    app = create_app(_load(knowledge_dir), max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch)
+    app = create_app(_load(knowledge_dir), max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch,
+                     cors_origins=tuple(cors_origins))
     click.echo(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

@@ -308,17 +308,23 @@ async def _send_json(send, status: int, payload: dict) -> None:
 
 
 def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
-               today: date | None = None) -> FastAPI:
+               today: date | None = None, cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
 
     `max_body_bytes` caps request bodies (413 above it); `fetch_fhir=False`
     never reads the EHR's FHIR server (missing prefetch is then always 412);
-    `today` fixes the date ages and durations are counted to (tests).
+    `today` fixes the date ages and durations are counted to (tests);
+    `cors_origins` lets browser-based EHR sandboxes at those origins call the
+    service (CDS Hooks services SHOULD support CORS).
     """
     if knowledge is None:
         from .knowledge import default_knowledge
 
         knowledge = default_knowledge()
+    from .fhir.read import READ_TYPES, _model_class
+
+    for resource_type in (*READ_TYPES, "Bundle", "Medication"):  # import the R4B models now, not on the first call
+        _model_class(resource_type)
     app = FastAPI(
         title="screener CDS Hooks service",
         version=__version__,
@@ -330,6 +336,11 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
     app.state.fetch_fhir = fetch_fhir
     app.state.today = today
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
