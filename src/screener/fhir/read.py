@@ -458,8 +458,9 @@ class _Reader:
         key = ("fhir-medication", text)
         hit = self.index.memo.get(key)
         if hit is None:
-            hit = read_medication(self.index, text)
-            self.index.memo[key] = hit
+            from ..screening import _memo  # the index's bounded memo: a service sees many distinct texts
+
+            hit = _memo(self.index, key, read_medication, self.index, text)
         return hit
 
     # conditions and allergies ----------------------------------------------------------
