@@ -126,6 +126,22 @@ def ingredient_for_unii(index: Index, unii: str) -> str | None:
     return cid
 
 
+def vocabulary_concept(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
+    """(concept id, ingredient ids) for an unambiguous vocabulary entry, or None if none resolve.
+
+    A single-ingredient name is that ingredient (lisinopril); a brand or product gets an
+    id of its own, named after it, so paths read "Zestril" → zestril → lisinopril.
+    """
+    ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
+    if not ingredients:
+        return None
+    name_id = entry.name.replace(" ", "-")
+    concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
+    if concept not in index.kinds:
+        index.external.setdefault(concept, entry.name)
+    return concept, ingredients
+
+
 # --- medications ---------------------------------------------------------------------
 
 
@@ -156,13 +172,9 @@ def read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized |
                        for option in entry.ingredients]
             return Medication(text, None), Unrecognized(
                 text, "medication", f"'{entry.name}' names different substances in FDA records", tuple(options))
-        ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
-        if ingredients:
-            name_id = entry.name.replace(" ", "-")
-            concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
-            if concept != ingredients[0] or len(ingredients) > 1:
-                index.external.setdefault(concept, entry.name)
-            return _with_sig(index, text, prepared, 0, end, concept, ingredients, "FDA vocabulary")
+        resolved = vocabulary_concept(index, entry)
+        if resolved is not None:
+            return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
     return _near_miss(index, text, prepared)
 
 
@@ -287,14 +299,10 @@ def _accept_near_miss(index: Index, guess: str):
     entry = vocab.lookup(best) if vocab else None
     if entry is None or entry.ambiguous:
         return None
-    ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
-    if not ingredients:
+    resolved = vocabulary_concept(index, entry)
+    if resolved is None:
         return None
-    name_id = best.replace(" ", "-")
-    concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
-    if concept not in index.kinds:
-        index.external.setdefault(concept, best)
-    return best, concept, ingredients, "near match (FDA vocabulary)"
+    return best, *resolved, "near match (FDA vocabulary)"
 
 
 def _suggestion_pool(index: Index) -> list[str]:
