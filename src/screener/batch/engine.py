@@ -382,7 +382,8 @@ def _entry_arrays(vocab: Vocabulary, lists: Lists, field: str | None):
 def _first_per_list(lists: Lists, per_text: np.ndarray) -> np.ndarray:
     """For each list, the first non-empty `per_text` value of its entries ('' if none)."""
     out = np.full(lists.n_lists, "", dtype=object)
-    occ = np.flatnonzero(per_text[lists.codes] != "") if len(lists.codes) else np.zeros(0, dtype=np.int64)
+    # Compare the distinct texts, then index: comparing every occurrence's object was ~10x slower.
+    occ = np.flatnonzero((per_text != "")[lists.codes]) if len(lists.codes) else np.zeros(0, dtype=np.int64)
     if len(occ):
         owners = lists.list_ids()[occ]
         first, at = np.unique(owners, return_index=True)
@@ -394,7 +395,7 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[np.ndarray, np
     """For each list, its non-empty `per_text` values joined in order, and how many there are."""
     out = np.full(lists.n_lists, "", dtype=object)
     count = np.zeros(lists.n_lists, dtype=np.int64)
-    occ = np.flatnonzero(per_text[lists.codes] != "") if len(lists.codes) else np.zeros(0, dtype=np.int64)
+    occ = np.flatnonzero((per_text != "")[lists.codes]) if len(lists.codes) else np.zeros(0, dtype=np.int64)
     if len(occ):
         owners = lists.list_ids()[occ]  # non-decreasing: occurrences are stored list by list
         values = per_text[lists.codes[occ]]
@@ -554,6 +555,23 @@ def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = N
     return out
 
 
+def _repeated(key: np.ndarray) -> np.ndarray:
+    """True where a value occurs more than once in `key`.
+
+    NOTE: a stable argsort, not np.unique: the keys arrive sorted by list, and the
+    stable (merge) sort uses those runs — about 8x faster than np.unique's sort here.
+    """
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(len(key), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    out = np.empty(len(key), dtype=bool)
+    out[order] = repeated
+    return out
+
+
 def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, valid):
     """(flagged patients, kept entry occurrences, age to screen with) — see the module docstring."""
     n = len(pts)
@@ -581,9 +599,7 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
 
     list_flag = np.zeros(meds.n_lists, dtype=bool)
     # 1. The same ingredient in two entries of one list (a product never lists one twice).
-    key = lst * KEY + ing
-    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    twice = counts[inverse] > 1
+    twice = _repeated(lst * KEY + ing)
     list_flag[lst[twice]] = True
     kept[occ[twice]] = True
     # 2. A pair of ingredients with a rule, from different entries.
