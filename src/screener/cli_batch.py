@@ -77,7 +77,10 @@ class _Progress:
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), metavar="LEVEL",
               help="Exit 1 when any finding is at or above LEVEL (default: exit 0 whatever is found).")
 @click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas", show_default=True,
-              help="pandas: one process, streaming. dask: partitions on a Dask cluster.")
+              help="pandas: streaming on this machine. dask: partitions on a Dask cluster.")
+@click.option("--jobs", type=click.IntRange(1, 64), metavar="N",
+              help="pandas engine: screen blocks of a one-row-per-patient CSV in N processes "
+                   "(default: up to 2 for inputs of four blocks or more).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask: use the cluster at ADDRESS (tcp://host:8786) instead of starting a local one.")
 @click.option("--workers", type=click.IntRange(1, 512), metavar="N",
@@ -87,7 +90,7 @@ class _Progress:
 @click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
 def batch(source, output, patients_path, layout, columns, separator, output_format, window, block_size,
-          strict, fail_on, engine, scheduler, workers, progress, knowledge_dir) -> None:
+          strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir) -> None:
     """Screen every patient in INPUT: a CSV, .csv.gz or Parquet file, a glob, or - for stdin.
 
     Layouts, detected from the header: one row per patient (patient_id,
@@ -118,6 +121,8 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
         raise click.BadParameter("the separator cannot be empty", param_hint="--separator")
     if engine == "pandas" and (scheduler or workers):
         raise click.UsageError("--scheduler and --workers can only be used with --engine dask")
+    if engine == "dask" and jobs:
+        raise click.UsageError("--jobs is for the pandas engine; with --engine dask use --workers")
     if patients_path and patients_path == output and output != "-":
         raise click.UsageError("-o and --patients name the same file; give two files")
     if patients_path == "-" and output == "-":
@@ -139,7 +144,7 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
 
             summary = run_dask(source, scheduler=scheduler, workers=workers, **options)
         else:
-            summary = run(source, **options)
+            summary = run(source, jobs=jobs, **options)
     except (InputError, ScreenerError) as exc:
         meter.clear()
         raise InputProblem(str(exc)) from None

@@ -200,8 +200,12 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
 def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None, patients_out=None,
         layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
         window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
-        progress: Callable[[int, int | None], None] | None = None) -> Summary:
+        progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1) -> Summary:
     """Screen a file, a glob of files or '-' (stdin) block by block; write to the given writers.
+
+    `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
+    (outputs stay in input order); None chooses: every core, up to `AUTO_JOBS`, for
+    inputs of at least four blocks.
 
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
@@ -211,14 +215,20 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
     vocab = vocabulary(knowledge)
     paths = expand_inputs(source)
     total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
-    layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes)
-    if layout_ is not Layout.PATIENTS:
-        blocks = grouped(blocks)
+    jobs = _jobs(jobs, paths, total, block_bytes)
+    parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
+                                 patients_out is not None or strict, jobs) if jobs > 1 else None
+    if parallel is not None:
+        layout_, results = parallel
+    else:
+        layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes)
+        if layout_ is not Layout.PATIENTS:
+            blocks = grouped(blocks)
+        results = ((*screen_block(vocab, layout_, block, separator, window), block.nbytes) for block in blocks)
     summary = Summary(layout=layout_.value)
     done = 0
     empty_f = empty_p = None
-    for block in blocks:
-        findings, patients = screen_block(vocab, layout_, block, separator, window)
+    for findings, patients, nbytes in results:
         if strict:
             invalid = patients[patients["status"] == "invalid"]
             if len(invalid):
@@ -231,7 +241,7 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
             patients_out.write(patients)
         empty_f, empty_p = findings.iloc[:0], patients.iloc[:0]
         summary.add(findings, patients)
-        done += block.nbytes
+        done += nbytes
         if progress is not None:
             progress(done, total)
     if empty_f is None:
@@ -242,6 +252,75 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
         patients_out.close(empty_p)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+AUTO_JOBS = 2
+"""The most worker processes `jobs=None` starts (the machines this runs on have two cores or more)."""
+
+_WORKER: tuple | None = None
+"""What a forked worker screens with: set in the parent just before the pool starts, inherited by fork."""
+
+
+def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: int) -> int:
+    """How many worker processes to use (1: screen in this process)."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # workers inherit the loaded knowledge through fork
+    if jobs is None:
+        big = total is not None and total >= 4 * block_bytes
+        return min(AUTO_JOBS, os.cpu_count() or 1) if big else 1
+    return max(1, jobs)
+
+
+def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, whole_patients, jobs):
+    """(layout, results) screening CSV blocks in `jobs` forked processes, or None when the input
+    does not suit (Parquet, or the items and claims layouts, whose patients span blocks)."""
+    from .readers import iter_raw_blocks
+
+    opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes) for path in paths]
+    if any(o is None or o[0] is not Layout.PATIENTS for o in opened):
+        for o in opened:
+            if o is not None:
+                o[3].close()
+        return None
+    if len({(tuple(o[1]), tuple(o[2])) for o in opened}) > 1:
+        for o in opened:
+            o[3].close()
+        return None  # different headers: leave it to the one-process path, which reports it
+    _, header, names, _ = opened[0]
+    raw = chain.from_iterable(o[3] for o in opened)
+    return Layout.PATIENTS, _pooled(vocab, raw, header, names, separator, whole_patients, jobs)
+
+
+def _pooled(vocab, raw, header, names, separator, whole_patients, jobs):
+    """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded)."""
+    import multiprocessing
+    from collections import deque
+
+    global _WORKER
+    _WORKER = (vocab, header, names, separator, whole_patients)
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        pending: deque = deque()
+        # Two blocks per worker in flight: a worker never waits while this process writes.
+        for item in raw:
+            pending.append(pool.apply_async(_screen_raw, (item,)))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _screen_raw(item: tuple[bytes, int, int]):
+    """In a worker: parse and screen one raw block; only the status column of the patients comes
+    back unless the patients are written (sending 200,000 rows between processes is not free)."""
+    from .readers import parse_block
+
+    vocab, header, names, separator, whole_patients = _WORKER
+    data, first_line, nbytes = item
+    block = parse_block(data, header, names, Layout.PATIENTS, first_line)
+    findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator)
+    return findings, (patients if whole_patients else patients[["status"]]), nbytes
 
 
 def _empty_outputs(layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:

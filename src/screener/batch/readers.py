@@ -241,6 +241,14 @@ def iter_blocks(path: str, layout: Layout | None = None, columns: dict[str, str]
 
 
 def _csv_blocks(handle, path, header, names, layout, block_bytes) -> Iterator[Block]:
+    for data, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes):
+        out = parse_block(data, header, names, layout, first_line)
+        out.nbytes = nbytes
+        yield out
+
+
+def raw_csv_blocks(handle, path, block_bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(whole lines, number of the first line, bytes read) of a CSV body, block by block."""
     line_no = 2  # the header is line 1
     rest = b""
     try:
@@ -251,7 +259,7 @@ def _csv_blocks(handle, path, header, names, layout, block_bytes) -> Iterator[Bl
                 if data:
                     if not data.endswith(b"\n"):
                         data += b"\n"
-                    yield parse_block(data, header, names, layout, line_no)
+                    yield data, line_no, 0
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -259,13 +267,23 @@ def _csv_blocks(handle, path, header, names, layout, block_bytes) -> Iterator[Bl
                 continue
             rest = data[cut + 1:]
             block = data[: cut + 1]
-            out = parse_block(block, header, names, layout, line_no)
-            out.nbytes = len(chunk)
+            yield block, line_no, len(chunk)
             line_no += block.count(b"\n")
-            yield out
     finally:
         if path != "-":
             handle.close()
+
+
+def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
+                    block_bytes: int = DEFAULT_BLOCK_BYTES):
+    """For a CSV input: (layout, header, canonical names, raw blocks), the blocks unparsed (see
+    `raw_csv_blocks`), so that other processes can parse them; None for Parquet."""
+    if is_parquet(path):
+        return None
+    handle = _open_binary(path)
+    header = _header_fields(handle.readline())
+    layout = layout or detect_layout(header, columns)
+    return layout, header, canonical_columns(header, layout, columns), raw_csv_blocks(handle, path, block_bytes)
 
 
 def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
