@@ -269,7 +269,9 @@ def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: in
         return 1  # workers inherit the loaded knowledge through fork
     if jobs is None:
         big = total is not None and total >= 4 * block_bytes
-        return min(AUTO_JOBS, os.cpu_count() or 1) if big else 1
+        # The CPUs this process may use (taskset, cgroups), not every CPU of the machine.
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return min(AUTO_JOBS, cpus) if big else 1
     return max(1, jobs)
 
 
