@@ -225,7 +225,20 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
         if layout_ is not Layout.PATIENTS:
             blocks = grouped(blocks)
         results = ((*screen_block(vocab, layout_, block, separator, window), block.nbytes) for block in blocks)
-    summary = Summary(layout=layout_.value)
+    summary = write_results(results, layout_, findings_out, patients_out, strict, progress, total)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def write_results(results: Iterator[tuple[pd.DataFrame, pd.DataFrame, int]], layout: Layout, findings_out,
+                  patients_out, strict: bool, progress: Callable[[int, int | None], None] | None,
+                  total: int | None) -> Summary:
+    """Write (findings, patients, input bytes) results in order, count them, and close the outputs.
+
+    Shared by every engine, so all write and count the same way. With `strict`, the
+    first invalid patient raises `InputError` naming its line.
+    """
+    summary = Summary(layout=layout.value)
     done = 0
     empty_f = empty_p = None
     for findings, patients, nbytes in results:
@@ -239,18 +252,18 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
             findings_out.write(findings)
         if patients_out is not None:
             patients_out.write(patients)
-        empty_f, empty_p = findings.iloc[:0], patients.iloc[:0]
+        if empty_f is None:
+            empty_f, empty_p = findings.iloc[:0], patients.iloc[:0]
         summary.add(findings, patients)
         done += nbytes
         if progress is not None:
             progress(done, total)
     if empty_f is None:
-        empty_f, empty_p = _empty_outputs(layout_)
+        empty_f, empty_p = _empty_outputs(layout)
     if findings_out is not None:
         findings_out.close(empty_f)
     if patients_out is not None:
         patients_out.close(empty_p)
-    summary.seconds = time.perf_counter() - started
     return summary
 
 

@@ -29,9 +29,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import InputError
-from . import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Summary, _empty_outputs, grouped, screen_block
+from . import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Summary, grouped, screen_block, write_results
 from .readers import (Block, Layout, canonical_columns, detect_layout, expand_inputs, input_size, is_parquet,
-                      iter_blocks, parse_block, _header_fields, _open_binary)
+                      iter_blocks, parse_block, raw_csv_blocks, _header_fields, _open_binary)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..knowledge import Knowledge
@@ -59,31 +59,6 @@ def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: 
 def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int):
     """Worker task: screen a block that is already parsed (grouped items or claims, Parquet)."""
     return screen_block(_vocabulary_on_worker(index), Layout(layout_value), block, separator, window)
-
-
-def _raw_blocks(path: str, block_bytes: int):
-    """(raw bytes of whole lines, first line number, input bytes) for a CSV path, after its header."""
-    handle = _open_binary(path)
-    try:
-        handle.readline()
-        line_no, rest = 2, b""
-        while True:
-            chunk = handle.read(block_bytes)
-            data = rest + chunk if rest else chunk
-            if not chunk:
-                if data:
-                    yield (data if data.endswith(b"\n") else data + b"\n"), line_no, 0
-                return
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            rest = data[cut + 1:]
-            yield data[:cut + 1], line_no, len(chunk)
-            line_no += data.count(b"\n", 0, cut + 1)
-    finally:
-        if path != "-":
-            handle.close()
 
 
 def _client(scheduler: str | None, workers: int | None):
@@ -115,6 +90,8 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
     total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
     forced = Layout(layout) if layout else None
 
+    if "-" in paths:
+        raise InputError("--engine dask reads files, not stdin; save the input to a file first")
     # Work out the layout from the first input before starting any cluster.
     first = paths[0]
     if is_parquet(first):
@@ -126,42 +103,19 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
     try:
         index = client.scatter(knowledge.index, broadcast=True)
         width = 2 * max(1, len(client.scheduler_info()["workers"]))
-        summary = Summary(layout=layout_.value)
-        pending: deque = deque()
-        done = [0]
-        shapes: list = []
 
-        def drain(limit: int) -> None:
-            while len(pending) > limit:
-                future, nbytes = pending.popleft()
-                findings, patients = future.result()
-                future.release()
-                if strict:
-                    invalid = patients[patients["status"] == "invalid"]
-                    if len(invalid):
-                        row = invalid.sort_values("line").iloc[0]
-                        raise InputError(f"invalid input at line {row['line']} (patient '{row['patient_id']}'): "
-                                         f"{row['error']}")
-                if findings_out is not None:
-                    findings_out.write(findings)
-                if patients_out is not None:
-                    patients_out.write(patients)
-                if not shapes:
-                    shapes.append((findings.iloc[:0], patients.iloc[:0]))
-                summary.add(findings, patients)
-                done[0] += nbytes
-                if progress is not None:
-                    progress(done[0], total)
+        def tasks():
+            """(future, input bytes) for every block, in input order."""
+            if layout_ is Layout.PATIENTS and not any(is_parquet(p) for p in paths):
+                for path in paths:
+                    handle = _open_binary(path)
+                    header = _header_fields(handle.readline())
+                    names = canonical_columns(header, layout_, columns)
+                    for raw, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes):
+                        yield client.submit(screen_raw, index, layout_.value, raw, header, names, first_line,
+                                            separator, window, pure=False), nbytes
+                return
 
-        if layout_ is Layout.PATIENTS and not any(is_parquet(p) for p in paths):
-            for path in paths:
-                header = _peek_header(path)
-                names = canonical_columns(header, layout_, columns)
-                for raw, first_line, nbytes in _raw_blocks(path, block_bytes):
-                    pending.append((client.submit(screen_raw, index, layout_.value, raw, header, names, first_line,
-                                                  separator, window, pure=False), nbytes))
-                    drain(width)
-        else:
             def blocks():
                 for path in paths:
                     _, these = iter_blocks(path, layout_, columns, block_bytes)
@@ -169,19 +123,31 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
 
             stream = blocks() if layout_ is Layout.PATIENTS else grouped(blocks())
             for block in stream:
-                pending.append((client.submit(screen_parsed, index, layout_.value, block, separator, window,
-                                              pure=False), block.nbytes))
-                drain(width)
-        drain(0)
+                yield client.submit(screen_parsed, index, layout_.value, block, separator, window,
+                                    pure=False), block.nbytes
+
+        def results():
+            """Results in input order, with at most `width` blocks in flight (client memory stays bounded)."""
+            pending: deque = deque()
+
+            def take():
+                future, nbytes = pending.popleft()
+                findings, patients = future.result()
+                future.release()
+                return findings, patients, nbytes
+
+            for task in tasks():
+                pending.append(task)
+                if len(pending) > width:
+                    yield take()
+            while pending:
+                yield take()
+
+        summary = write_results(results(), layout_, findings_out, patients_out, strict, progress, total)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    empty_f, empty_p = shapes[0] if shapes else _empty_outputs(layout_)
-    if findings_out is not None:
-        findings_out.close(empty_f)
-    if patients_out is not None:
-        patients_out.close(empty_p)
     summary.seconds = time.perf_counter() - started
     return summary
 
