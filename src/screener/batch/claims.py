@@ -35,7 +35,7 @@ import pandas as pd
 
 from .. import screening
 from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
-from .layouts import bad_patients, group_ids
+from .layouts import bad_patients, group_ids, patient_errors
 from .readers import BadRow
 
 DEFAULT_WINDOW = 90
@@ -114,11 +114,7 @@ def screen_claims(vocab: Vocabulary, frame: pd.DataFrame, bad: list[BadRow],
 
     patient, shown, first = group_ids(ids, lines, row_error)
     n = len(shown)
-    error = np.full(n, "", dtype=object)
-    has_error = np.flatnonzero(row_error != "")
-    if len(has_error):
-        owners, at = np.unique(patient[has_error], return_index=True)
-        error[owners] = row_error[has_error[at]]
+    error = patient_errors(patient, row_error, n)
 
     good = row_error == ""
     rows = np.flatnonzero(good & (text != "").to_numpy())

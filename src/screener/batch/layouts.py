@@ -71,6 +71,16 @@ def from_patients_layout(frame: pd.DataFrame, bad: list[BadRow], sep: str = ";")
     )
 
 
+def patient_errors(patient: np.ndarray, row_error: np.ndarray, n: int) -> np.ndarray:
+    """Per patient, the error of its first bad row ('' when all its rows are good)."""
+    error = np.full(n, "", dtype=object)
+    has_error = np.flatnonzero(row_error != "")
+    if len(has_error):
+        owners, at = np.unique(patient[has_error], return_index=True)
+        error[owners] = row_error[has_error[at]]
+    return error
+
+
 def group_ids(ids: pd.Series, lines: np.ndarray, error_rows: np.ndarray) -> tuple[np.ndarray, pd.Series, np.ndarray]:
     """(patient index of each row, patient ids, first line of each patient), first appearance order.
 
@@ -116,12 +126,7 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
     lines, row_error = lines[order], row_error[order]
     patient, shown, first = group_ids(ids, lines, row_error)
     n = len(shown)
-    error = np.full(n, "", dtype=object)
-    has_error = np.flatnonzero(row_error != "")
-    if len(has_error):
-        # The first bad row of a patient names the reason.
-        owners, at = np.unique(patient[has_error], return_index=True)
-        error[owners] = row_error[has_error[at]]
+    error = patient_errors(patient, row_error, n)
     ages = kind == "age"
     age_values = pd.Series([""] * n, dtype="str")
     if ages.any():
