@@ -125,6 +125,11 @@ def _order(finding: Finding):
     return (_SEVERITY_ORDER[finding.severity], _KIND_ORDER[finding.kind], finding.title)
 
 
+def finding_order(severity: Severity, kind: FindingKind, title: str) -> tuple[int, int, str]:
+    """The sort key of a finding with these fields (see `_order`); small integers first."""
+    return (_SEVERITY_ORDER[severity], _KIND_ORDER[kind], title)
+
+
 def _check_age(age) -> float:
     try:
         years = float(age)
@@ -364,16 +369,26 @@ def age_findings(index: Index, entries: Iterable[str], age: float) -> list[Findi
 
 def _entry_age(index: Index, med: Medication, age: float) -> tuple:
     """Age rules for each ingredient of one entry."""
+    out = []
+    for rule, x, anchor, title, shown in age_rules_fired(index, med, age):
+        path = _lead(index, med, x, anchor) + [f"{RULE_MARK} rule:{rule.id}", shown]
+        out.append((("age", rule.id, x), _finding(rule, (x,), (med.input, shown), title, path)))
+    return tuple(out)
+
+
+def age_rules_fired(index: Index, med: Medication, age: float) -> list[tuple[CompiledRule, str, str, str, str]]:
+    """(rule, ingredient, anchor, title, shown age) for each age rule one entry's ingredients meet.
+
+    The batch path builds its age rows from this too, so titles are worded in one place.
+    """
     shown = f"age {age:g}"
     out = []
     for x in med.ingredients:
         for rule_id, op, years, anchor in index.ages.get(x, ()):
             if _AGE_TESTS[op](age, years):
-                rule = index.rules[rule_id]
-                path = _lead(index, med, x, anchor) + [f"{RULE_MARK} rule:{rule_id}", shown]
-                out.append((("age", rule_id, x), _finding(rule, (x,), (med.input, shown),
-                                                          f"{_name(index, x)} at {shown} (rule: {op}{years:g})", path)))
-    return tuple(out)
+                out.append((index.rules[rule_id], x, anchor, f"{_name(index, x)} at {shown} (rule: {op}{years:g})",
+                            shown))
+    return out
 
 
 def _mg(value: float) -> str:

@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..knowledge.index import Index
-from ..model import Finding, Severity, Unrecognized
+from ..model import Finding, FindingKind, Severity, Unrecognized
 from .. import screening
 
 try:
@@ -118,18 +118,29 @@ def lists_from_cells(values: pd.Series, sep: str = ";") -> Lists:
         arr = pc.fill_null(arr, "")
         lists = pc.split_pattern(arr, sep)
         offsets = lists.offsets.to_numpy()
-        parents = np.repeat(np.arange(len(lists), dtype=np.int64), np.diff(offsets))
-        pieces = pc.utf8_trim_whitespace(lists.values.slice(offsets[0], offsets[-1] - offsets[0]))
-        keep = pc.greater(pc.utf8_length(pieces), 0).to_numpy(zero_copy_only=False)
-        if not keep.all():
-            pieces = pieces.filter(pa.array(keep))
-            parents = parents[keep]
+        pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
+        offsets = offsets - offsets[0]
+        # Encode the pieces as they are, then trim and drop empties among the few distinct
+        # texts: trimming or measuring every occurrence cost more than the encoding.
         encoded = pc.dictionary_encode(pieces)
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = encoded.dictionary.to_pylist()
-        new_offsets = np.zeros(len(lists) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(parents, minlength=len(lists)), out=new_offsets[1:])
-        return Lists(np.arange(n, dtype=np.int64), new_offsets, codes, texts)
+        raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
+        texts: list[str] = []
+        seen: dict[str, int] = {}
+        remap = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for k, text in enumerate(encoded.dictionary.to_pylist()):
+            text = text.strip()
+            remap[k] = seen.setdefault(text, len(texts)) if text else -1
+            if text and remap[k] == len(texts):
+                texts.append(text)
+        codes = remap[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
+        keep = codes >= 0
+        if not keep.all():
+            codes = codes[keep]
+            # The kept pieces before each list's start give the new offsets.
+            kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+            np.cumsum(keep, out=kept_before[1:])
+            offsets = kept_before[offsets]
+        return Lists(np.arange(n, dtype=np.int64), offsets.astype(np.int64), codes, texts)
     # Without pyarrow: split each distinct cell in Python (distinct cells only).
     of_patient, uniques = pd.factorize(values.fillna(""), sort=False)
     texts: dict[str, int] = {}
@@ -173,10 +184,12 @@ class Vocabulary:
         self.named: dict[str, dict[str, tuple]] = {"condition": {}, "allergy": {}}
         self.reports: dict[tuple, np.ndarray] = {}
         self.templates: list[tuple] = []
-        self.template_of: dict[int, int] = {}
+        self.template_of: dict[object, int] = {}
+        """Row number by finding identity (or by an age row's key)."""
         self.findings: list[Finding] = []
+        """The Finding of each finding row (None for rows built without one: age rows)."""
         self._order: list = []
-        """The Finding of each finding row."""
+        self._place: list[int] = []
         self._columns: dict[str, np.ndarray] | None = None
         self._build()
 
@@ -213,21 +226,86 @@ class Vocabulary:
         universe |= {x for s in self.allergy_by_target.values() for x in s}
         self.universe = universe
         """Ingredients that can take part in some rule other than a duplicate."""
+        self.pair_partners: dict[int, set[int]] = {}
+        for x, row in ix.pairs.items():
+            for y in row:
+                a, b = self.id(x), self.id(y)
+                self.pair_partners.setdefault(a, set()).add(b)
+                self.pair_partners.setdefault(b, set()).add(a)
+        self.condition_drug_set = set(self.condition_drugs.tolist())
+        self.allergy_drugs = {x for s in self.allergy_by_target.values() for x in s}
+        self.roles = [role for roles in self.combinations for role in roles]
+        self.role_sets = [set(role.tolist()) for role in self.roles]
+        # Signatures: one small integer per distinct ingredient set (0: no ingredient), so
+        # that "could these two entries meet in a rule?" is a look-up between two integers.
+        self.signature_of: dict[tuple, int] = {(): 0}
+        self._signature_ings: list[tuple] = [()]
+        self._with_ingredient: dict[int, set[int]] = {}
+        self._shares: set[int] = set()
+        self._pairs: set[int] = set()
+        self._meets_others = [False]
+        self._signature_arrays: dict | None = None
+
+    def signature(self, ings: tuple) -> int:
+        """The signature of an ingredient set, and what it can meet (computed on first sight).
+
+        Two signatures "share" when they have an ingredient in common (a duplicate) and
+        "pair" when a pair rule joins an ingredient of one to an ingredient of the other.
+        """
+        key = tuple(sorted(ings))
+        got = self.signature_of.get(key)
+        if got is not None:
+            return got
+        got = self.signature_of[key] = len(self._signature_ings)
+        self._signature_ings.append(key)
+        shares: set[int] = set()
+        pairs: set[int] = set()
+        for x in key:
+            shares |= self._with_ingredient.get(x, set())
+            for y in self.pair_partners.get(x, ()):
+                pairs |= self._with_ingredient.get(y, set())
+        for x in key:
+            self._with_ingredient.setdefault(x, set()).add(got)
+        self._meets_others.append(bool(shares or pairs))
+        for other in shares | pairs:
+            self._meets_others[other] = True
+        self._shares.update(other * KEY + got for other in shares)  # other < got
+        self._pairs.update(other * KEY + got for other in pairs)
+        self._signature_arrays = None
+        return got
+
+    def signature_arrays(self) -> dict:
+        """Signature facts as arrays: `meets` (bool per signature), sorted `shares` and `pairs`
+        keys (low * KEY + high), and `roles` (bool, signature × combination role)."""
+        if self._signature_arrays is None:
+            roles = np.zeros((len(self._signature_ings), len(self.role_sets)), dtype=bool)
+            for sig, ings in enumerate(self._signature_ings):
+                for r, members in enumerate(self.role_sets):
+                    roles[sig, r] = any(x in members for x in ings)
+            self._signature_arrays = {
+                "meets": np.asarray(self._meets_others, dtype=bool),
+                "shares": np.asarray(sorted(self._shares), dtype=np.int64),
+                "pairs": np.asarray(sorted(self._pairs), dtype=np.int64),
+                "roles": roles,
+            }
+        return self._signature_arrays
 
     # --- reading distinct strings ------------------------------------------
 
     def medication(self, text: str) -> tuple:
-        """(ingredient ids, problem text, error text, has dose limits, in the universe) for one entry."""
+        """(ingredient ids, problem text, error text, has dose limits, in the universe, signature)
+        for one entry."""
         got = self.meds.get(text)
         if got is None:
             try:
                 med, problem = screening._medication(self.index, text)
             except InputError as exc:
-                got = ((), "", str(exc), False, False)
+                got = ((), "", str(exc), False, False, 0)
             else:
                 ings = tuple(self.id(x) for x in med.ingredients)
                 got = (ings, describe(problem) if problem else "", "",
-                       len(ings) == 1 and ings[0] in self.dosed, any(x in self.universe for x in ings))
+                       len(ings) == 1 and ings[0] in self.dosed, any(x in self.universe for x in ings),
+                       self.signature(ings))
             self.meds[text] = got
         return got
 
@@ -261,16 +339,37 @@ class Vocabulary:
         got = self.template_of.get(id(finding))
         if got is None:
             codes = dict(finding.codes)
-            got = len(self.templates)
-            self.templates.append((
+            got = self._add_row((
                 finding.kind.value, finding.severity.value, finding.title,
                 LIST_SEPARATOR.join(finding.concepts), LIST_SEPARATOR.join(finding.inputs),
                 finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
                 finding.rule_id, finding.evidence, finding.severity.rank,
-            ))
+            ), finding.severity, finding.kind, finding.title, finding)
             self.template_of[id(finding)] = got
-            self.findings.append(finding)  # also keeps the object alive, so its id stays unique
-            self._columns = None
+        return got
+
+    def _add_row(self, values: tuple, severity: Severity, kind: FindingKind, title: str,
+                 finding: Finding | None) -> int:
+        got = len(self.templates)
+        self.templates.append(values)
+        order = screening.finding_order(severity, kind, title)
+        self._order.append(order)
+        self._place.append(order[0] * 64 + order[1])
+        self.findings.append(finding)  # also keeps the object alive, so its id stays unique
+        self._columns = None
+        return got
+
+    def _age_row(self, med, rule, x: str, title: str, shown: str) -> int:
+        """A finding row for one age rule met by one entry, built without the library's Finding
+        (the same fields as `screening.age_findings` gives; tested equal to `check`)."""
+        key = ("age row", med.input, rule.id, x, title)
+        got = self.template_of.get(key)
+        if got is None:
+            got = self.template_of[key] = self._add_row((
+                rule.kind.value, rule.severity.value, title, x, LIST_SEPARATOR.join((med.input, shown)),
+                rule.summary, rule.advice, dict(rule.codes).get("ncpdp", ""), rule.source, rule.id, rule.evidence,
+                rule.severity.rank,
+            ), rule.severity, rule.kind, title, None)
         return got
 
     def template_columns(self) -> dict:
@@ -291,18 +390,25 @@ class Vocabulary:
             got = cols[key] = (codes.astype(np.int64), pd.Index(uniques, dtype="str"))
         return got
 
-    def age_rows(self, meds: tuple[str, ...], age: float) -> np.ndarray:
-        """Finding row numbers of the age findings for these entries at this age (cached).
+    def aged_entries(self, meds: tuple[str, ...]) -> tuple[str, ...]:
+        """The entries with an ingredient that has age rules."""
+        return tuple(t for t in meds if any(x in self.ages for x in self.medication(t)[0]))
 
-        Only entries with an ingredient that has age rules are walked, so the cache key
-        is small: (those entries, age).
-        """
-        aged = tuple(t for t in meds if any(x in self.ages for x in self.medication(t)[0]))
+    def age_rows(self, aged: tuple[str, ...], age: float) -> np.ndarray:
+        """Finding row numbers of the age findings for these entries at this age (cached), in
+        `check`'s order; `aged` are the entries an age rule can reach (see `aged_entries`)."""
         key = ("age", aged, age)
         got = self.reports.get(key)
         if got is None:
-            got = np.asarray([self.template(f) for f in screening.age_findings(self.index, aged, age)],
-                             dtype=np.int64)
+            if len(aged) == 1:
+                # One entry: no merging, so rows are built straight from the rules it meets.
+                med = screening._medication(self.index, aged[0])[0]
+                fired = sorted(screening.age_rules_fired(self.index, med, age),
+                               key=lambda f: screening.finding_order(f[0].severity, f[0].kind, f[3]))
+                rows = [self._age_row(med, rule, x, title, shown) for rule, x, _, title, shown in fired]
+            else:
+                rows = [self.template(f) for f in screening.age_findings(self.index, aged, age)]
+            got = np.asarray(rows, dtype=np.int64)
             if len(self.reports) >= REPORT_CACHE_LIMIT:
                 self.reports.clear()
             self.reports[key] = got
@@ -310,10 +416,11 @@ class Vocabulary:
 
     def row_order(self) -> list:
         """For every finding row made so far, its place in a report (as `check` sorts findings)."""
-        have = len(self._order)
-        for finding in self.findings[have:]:
-            self._order.append(screening._order(finding))
         return self._order
+
+    def row_places(self) -> np.ndarray:
+        """For every finding row, (severity, kind) as one number that sorts as `check` does."""
+        return np.asarray(self._place, dtype=np.int64)
 
     def report_rows(self, meds: tuple[str, ...], conditions: tuple[str, ...], allergies: tuple[str, ...],
                     age: float | None) -> np.ndarray:
@@ -519,23 +626,29 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
         a_texts = tuple(alls.texts[c] for c in row[widths[2]:widths[3]] if c >= 0)
         reduced.append(red)
         group_rows.append(vocab.report_rows(red, c_texts, a_texts, None))
+    hits = Hits.from_groups(flagged_idx, group, group_rows)
     aged = np.flatnonzero(~np.isnan(age_key[flagged_idx]))
     if not len(aged):
-        return Hits.from_groups(flagged_idx, group, group_rows)
-    # Patients with an age finding get rows of their own: the group's rows plus the age rows.
-    own_rows = list(group_rows)
-    patient_group = group.copy()
-    ages = age_key[flagged_idx]
-    for j in aged.tolist():
-        age_rows = vocab.age_rows(reduced[group[j]], float(ages[j]))
-        if not len(age_rows):
-            continue
-        rows = np.concatenate([group_rows[group[j]], age_rows])
-        order = vocab.row_order()
-        rows = np.asarray(sorted(rows.tolist(), key=order.__getitem__), dtype=np.int64)
-        patient_group[j] = len(own_rows)
-        own_rows.append(rows)
-    return Hits.from_groups(flagged_idx, patient_group, own_rows)
+        return hits
+    # Age rows, once per distinct (entries an age rule can reach, age).
+    reach_of: dict[tuple, int] = {}
+    reach = np.full(len(unique), -1, dtype=np.int64)
+    for g in np.unique(group[aged]).tolist():
+        reach[g] = reach_of.setdefault(vocab.aged_entries(reduced[g]), len(reach_of))
+    entries = list(reach_of)
+    age_values, age_code = np.unique(age_key[flagged_idx[aged]], return_inverse=True)
+    combined, which = np.unique(reach[group[aged]] * len(age_values) + age_code.reshape(-1), return_inverse=True)
+    age_rows = [vocab.age_rows(entries[c // len(age_values)], float(age_values[c % len(age_values)]))
+                for c in combined.tolist()]
+    extra = Hits.from_groups(flagged_idx[aged], which.reshape(-1), age_rows)
+    if not len(extra.rows):
+        return hits
+    # Merge each patient's age rows into its rows in `check`'s order: rows from the walk are
+    # already in that order, and an age row never ties one of them on (severity, kind).
+    who = np.concatenate([hits.who, extra.who])
+    rows = np.concatenate([hits.rows, extra.rows])
+    order = np.lexsort((vocab.row_places()[rows], who))
+    return Hits(who[order], rows[order])
 
 
 def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
@@ -555,21 +668,48 @@ def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = N
     return out
 
 
-def _repeated(key: np.ndarray) -> np.ndarray:
-    """True where a value occurs more than once in `key`.
+def _entry_pairs(meds: Lists, occ_list: np.ndarray, occ_sig: np.ndarray, facts: dict, list_flag: np.ndarray,
+                 kept: np.ndarray) -> None:
+    """Flag lists with two entries that share an ingredient or meet in a pair rule.
 
-    NOTE: a stable argsort, not np.unique: the keys arrive sorted by list, and the
-    stable (merge) sort uses those runs — about 8x faster than np.unique's sort here.
+    Entries sharing an ingredient are kept for the walk (the duplicate rules need both).
+    Lists are short, so each entry is compared with the entry d places after it, for
+    d = 1, 2, … while any list is longer than d: a few passes over ever fewer entries,
+    instead of sorting or joining every ingredient occurrence.
     """
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    same = ordered[1:] == ordered[:-1]
-    repeated = np.zeros(len(key), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    out = np.empty(len(key), dtype=bool)
-    out[order] = repeated
-    return out
+    n_occ = len(occ_sig)
+    if n_occ < 2:
+        return
+    after = meds.offsets[1:][occ_list] - np.arange(n_occ, dtype=np.int64) - 1  # entries after this one
+    at = np.flatnonzero((after >= 1) & (occ_sig > 0))
+    meets, shares, pairs = facts["meets"], facts["shares"], facts["pairs"]
+    d = 1
+    while len(at):
+        other = at + d
+        a, b = occ_sig[at], occ_sig[other]
+        same = a == b
+        if same.any():
+            list_flag[occ_list[at[same]]] = True
+            kept[at[same]] = True
+            kept[other[same]] = True
+        maybe = np.flatnonzero(~same & meets[a] & meets[b])  # meets[0] is False: b may be 0
+        if len(maybe):
+            key = np.minimum(a[maybe], b[maybe]) * KEY + np.maximum(a[maybe], b[maybe])
+            shared = _contains(shares, key)
+            hit = shared | _contains(pairs, key)
+            list_flag[occ_list[at[maybe[hit]]]] = True
+            kept[at[maybe[shared]]] = True
+            kept[other[maybe[shared]]] = True
+        d += 1
+        at = at[after[at] >= d]
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of `keys` are in `sorted_keys` (a sorted array)."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys
 
 
 def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, valid):
@@ -582,46 +722,32 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     if not med_info or not len(meds.codes):
         return flagged, kept, age_key
 
-    # Ingredient occurrences: (list, entry occurrence, ingredient).
+    # Per distinct text: its ingredients (CSR), flags and signature.
     n_ings = np.asarray([len(x[0]) for x in med_info], dtype=np.int64)
     ing_off = np.zeros(len(med_info) + 1, dtype=np.int64)
     np.cumsum(n_ings, out=ing_off[1:])
     ing_flat = np.asarray([i for x in med_info for i in x[0]], dtype=np.int64)
     dosed = np.asarray([x[3] for x in med_info], dtype=bool)
     in_universe = np.asarray([x[4] for x in med_info], dtype=bool)
+    signature = np.asarray([x[5] for x in med_info], dtype=np.int64)
+    facts = vocab.signature_arrays()
 
     occ_list = meds.list_ids()
-    per_occ = n_ings[meds.codes]
-    occ = np.repeat(np.arange(len(meds.codes), dtype=np.int64), per_occ)
-    within = np.arange(len(occ), dtype=np.int64) - np.repeat(np.cumsum(per_occ) - per_occ, per_occ)
-    ing = ing_flat[np.repeat(ing_off[meds.codes], per_occ) + within]
-    lst = occ_list[occ]
-
+    occ_sig = signature[meds.codes]
     list_flag = np.zeros(meds.n_lists, dtype=bool)
-    # 1. The same ingredient in two entries of one list (a product never lists one twice).
-    twice = _repeated(lst * KEY + ing)
-    list_flag[lst[twice]] = True
-    kept[occ[twice]] = True
-    # 2. A pair of ingredients with a rule, from different entries.
-    sel = np.isin(ing, vocab.pairing)
-    if sel.any():
-        frame = pd.DataFrame({"l": lst[sel], "o": occ[sel], "i": ing[sel]})
-        several = frame["l"].duplicated(keep=False).to_numpy()
-        frame = frame[several]
-        if len(frame):
-            m = frame.merge(frame, on="l", suffixes=("a", "b"))
-            m = m[(m["oa"] < m["ob"]) & (m["ia"] != m["ib"])]
-            lo = np.minimum(m["ia"].to_numpy(), m["ib"].to_numpy())
-            hi = np.maximum(m["ia"].to_numpy(), m["ib"].to_numpy())
-            hit = np.isin(lo * KEY + hi, vocab.pair_keys)
-            list_flag[m["l"].to_numpy()[hit]] = True
+    # 1. The same ingredient in two entries of one list, and 2. a pair of ingredients with
+    # a rule, from different entries: compare each entry with the ones after it in its list.
+    _entry_pairs(meds, occ_list, occ_sig, facts, list_flag, kept)
     # 3. Every role of a combination rule filled.
-    for roles in vocab.combinations:
+    roles = facts["roles"]
+    start = 0
+    for combination in vocab.combinations:
         has = np.ones(meds.n_lists, dtype=bool)
-        for role in roles:
+        for r in range(start, start + len(combination)):
             filled = np.zeros(meds.n_lists, dtype=bool)
-            filled[lst[np.isin(ing, role)]] = True
+            filled[occ_list[roles[occ_sig, r]]] = True
             has &= filled
+        start += len(combination)
         list_flag |= has
     # 4. An entry with dose limits (single dose, daily total across entries, strength, duration).
     list_flag[occ_list[dosed[meds.codes]]] = True
@@ -632,8 +758,9 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     # 5. Age rules that fire.
     has_age = ~np.isnan(pts.age)
     for x, rules in vocab.ages.items():
+        text_has = np.asarray([x in info[0] for info in med_info], dtype=bool)
         lists_with = np.zeros(meds.n_lists, dtype=bool)
-        lists_with[lst[ing == x]] = True
+        lists_with[occ_list[text_has[meds.codes]]] = True
         on = lists_with[meds.of_patient] & has_age
         if not on.any():
             continue
@@ -643,8 +770,6 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
             age_key[fire] = pts.age[fire]
 
     # 6. Conditions and 7. allergies: (patient, ingredient) against (patient, fact).
-    pat_ing = None
-
     def patient_ingredients(patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # (patient, ingredient) for the given patients, through their lists.
         starts = meds.offsets[meds.of_patient[patients]]
@@ -661,8 +786,13 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     for lists, infos, field in ((pts.conditions, cond_info, "condition"), (pts.allergies, all_info, "allergy")):
         if not infos or not len(lists.codes):
             continue
+        # Only patients with an entry whose ingredients a rule of this kind names can match.
+        drugs = vocab.condition_drug_set if field == "condition" else vocab.allergy_drugs
+        text_in = np.asarray([any(x in drugs for x in info[0]) for info in med_info], dtype=bool)
+        lists_in = np.zeros(meds.n_lists, dtype=bool)
+        lists_in[occ_list[text_in[meds.codes]]] = True
         counts = np.diff(lists.offsets)[lists.of_patient]
-        who = np.flatnonzero((counts > 0) & valid)
+        who = np.flatnonzero((counts > 0) & valid & lists_in[meds.of_patient])
         if not len(who):
             continue
         p_ing, ings = patient_ingredients(who)
