@@ -277,7 +277,17 @@ def _end_of_words(prepared: str, n: int) -> int:
 
 
 def _accept_near_miss(index: Index, guess: str):
-    """(name, concept, ingredients, via) when `guess` is unambiguously one known name, else None."""
+    """(name, concept, ingredients, via) when `guess` is unambiguously one known name, else None.
+
+    Remembered per guess on the index: one misspelt name comes with many dosing texts.
+    """
+    key = ("near-miss", guess)
+    if key not in index.memo:
+        index.memo[key] = _search_near_miss(index, guess)
+    return index.memo[key]
+
+
+def _search_near_miss(index: Index, guess: str):
     if len(guess.replace(" ", "")) < NEAR_MISS["min_length"]:
         return None
     from rapidfuzz import process
@@ -329,12 +339,20 @@ the drug the screener knows most about is the likeliest to matter."""
 
 def medication_suggestions(index: Index, text: str, limit: int = 5) -> tuple[str, ...]:
     """Known medication names close to `text`, best first, each meaning a different thing."""
-    from rapidfuzz import fuzz, process
-
     key = normalize_name(text)
     if not key:
         return ()
     first = key.split()[0] if len(key.split()) > 1 else key
+    # Only the first word counts, so the result is remembered per (word, limit) on the index.
+    memo_key = ("suggestions", first, limit)
+    if memo_key not in index.memo:
+        index.memo[memo_key] = _rank_suggestions(index, first, limit)
+    return index.memo[memo_key]
+
+
+def _rank_suggestions(index: Index, first: str, limit: int) -> tuple[str, ...]:
+    from rapidfuzz import fuzz, process
+
     known = [k for k, cid in index.names.items() if index.kinds[cid] in MEDICATION_KINDS]
     scored = [(name, score + KNOWN_BONUS) for name, score, _ in
               process.extract(first, known, scorer=fuzz.ratio, limit=limit * 3, score_cutoff=60)]
