@@ -41,15 +41,17 @@ from itertools import chain
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
-from .claims import DEFAULT_WINDOW, screen_claims
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Vocabulary, screen_patients
 from .layouts import from_items_layout, from_patients_layout
-from .readers import DEFAULT_BLOCK_BYTES, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
+from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from ..knowledge import Knowledge
 
 __all__ = ["Layout", "Summary", "run", "screen_frame", "FINDING_COLUMNS", "PATIENT_COLUMNS", "DEFAULT_WINDOW"]
@@ -83,13 +85,12 @@ class Summary:
     seconds: float = 0.0
     layout: str = ""
 
-    def add(self, findings: pd.DataFrame, patients: pd.DataFrame) -> None:
+    def add(self, findings: pa.Table, patients: pa.Table) -> None:
         """Count one block of results."""
         self.patients += len(patients)
-        for status, n in patients["status"].value_counts().items():
-            self.statuses[str(status)] = self.statuses.get(str(status), 0) + int(n)
-        for severity, n in findings["severity"].value_counts().items():
-            self.findings[str(severity)] = self.findings.get(str(severity), 0) + int(n)
+        for table, name, counts in ((patients, "status", self.statuses), (findings, "severity", self.findings)):
+            for item in pc.value_counts(_decoded(table.column(name))).to_pylist():
+                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
 
     def line(self) -> str:
         """`screener batch: 1,000 patients (…); 52 findings (…); 3.1 s`."""
@@ -102,21 +103,30 @@ class Summary:
                 f"{total:,} findings" + (f" ({by})" if by else "") + f"; {self.seconds:.1f} s{rate}.")
 
 
+def _decoded(column) -> pa.Array:
+    """A column as plain values (dictionary arrays decoded)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
 def screen_block(vocab: Vocabulary, layout: Layout, block: Block, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Screen one block (holding every row of its patients): (findings, patients)."""
+                 window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
+    """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables."""
     if layout is Layout.CLAIMS:
+        from .claims import screen_claims  # pandas: imported only for claims
+
         return screen_claims(vocab, block.frame, block.bad, window)
     if layout is Layout.ITEMS:
         pts = from_items_layout(block.frame, block.bad)
     else:
-        pts = from_patients_layout(block.frame, block.bad, separator)
+        pts = from_patients_layout(block.table, block.bad, separator)
     return screen_patients(vocab, pts)
 
 
 def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, layout: str | Layout | None = None,
                  columns: dict[str, str] | None = None, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 window: int = DEFAULT_WINDOW) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Screen a DataFrame of patients, items or claims; returns (findings, patients) DataFrames.
 
     `layout` is detected from the column names unless given; `columns` maps
@@ -131,8 +141,13 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, l
         f, p = screen_block(vocab, layout, block, separator, window)
         found.append(f)
         pats.append(p)
-    return (pd.concat(found, ignore_index=True) if len(found) > 1 else found[0],
-            pd.concat(pats, ignore_index=True) if len(pats) > 1 else pats[0])
+    return _to_pandas(found), _to_pandas(pats)
+
+
+def _to_pandas(tables: list[pa.Table]) -> "pd.DataFrame":
+    """Blocks of results as one DataFrame (dictionary columns become categoricals)."""
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    return table.to_pandas()
 
 
 def _all_blocks(paths: list[str], layout, columns, block_bytes) -> tuple[Layout, Iterator[Block]]:
@@ -166,6 +181,8 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
     try:
         files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]
         try:
+            import pandas as pd
+
             for block in chain([first, second], blocks):
                 ids = block.frame["patient_id"].fillna("").astype("str").str.strip().to_numpy(dtype=object)
                 part = pd.util.hash_array(ids, categorize=True) % np.uint64(partitions)
@@ -192,6 +209,8 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
                     nbytes += size
             os.remove(os.path.join(tmp, f"{k}.pkl"))
             if frames:
+                import pandas as pd
+
                 yield Block(pd.concat(frames, ignore_index=True), bad, nbytes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -230,7 +249,7 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
     return summary
 
 
-def write_results(results: Iterator[tuple[pd.DataFrame, pd.DataFrame, int]], layout: Layout, findings_out,
+def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Layout, findings_out,
                   patients_out, strict: bool, progress: Callable[[int, int | None], None] | None,
                   total: int | None) -> Summary:
     """Write (findings, patients, input bytes) results in order, count them, and close the outputs.
@@ -243,9 +262,9 @@ def write_results(results: Iterator[tuple[pd.DataFrame, pd.DataFrame, int]], lay
     empty_f = empty_p = None
     for findings, patients, nbytes in results:
         if strict:
-            invalid = patients[patients["status"] == "invalid"]
+            invalid = patients.filter(pc.equal(_decoded(patients.column("status")), "invalid"))
             if len(invalid):
-                first = invalid.sort_values("line").iloc[0]
+                first = invalid.take([int(np.argmin(invalid.column("line").to_numpy()))]).to_pylist()[0]
                 raise InputError(f"invalid input at line {first['line']} (patient '{first['patient_id']}'): "
                                  f"{first['error']}")
         if findings_out is not None:
@@ -253,7 +272,7 @@ def write_results(results: Iterator[tuple[pd.DataFrame, pd.DataFrame, int]], lay
         if patients_out is not None:
             patients_out.write(patients)
         if empty_f is None:
-            empty_f, empty_p = findings.iloc[:0], patients.iloc[:0]
+            empty_f, empty_p = findings.slice(0, 0), patients.slice(0, 0)
         summary.add(findings, patients)
         done += nbytes
         if progress is not None:
@@ -326,22 +345,25 @@ def _pooled(vocab, raw, header, names, separator, whole_patients, jobs):
             yield pending.popleft().get()
 
 
-def _screen_raw(item: tuple[bytes, int, int]):
-    """In a worker: parse and screen one raw block; only the status column of the patients comes
-    back unless the patients are written (sending 200,000 rows between processes is not free)."""
-    from .readers import parse_block
+def _screen_raw(item: tuple):
+    """In a worker: parse and screen one raw block (its bytes, or a `FileSlice` to read); only the
+    status column of the patients comes back unless the patients are written (sending 200,000
+    rows between processes is not free)."""
+    from .readers import FileSlice, parse_block
 
     vocab, header, names, separator, whole_patients = _WORKER
     data, first_line, nbytes = item
+    if isinstance(data, FileSlice):
+        data = data.read()
     block = parse_block(data, header, names, Layout.PATIENTS, first_line)
     findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator)
-    return findings, (patients if whole_patients else patients[["status"]]), nbytes
+    return findings, (patients if whole_patients else patients.select(["status"])), nbytes
 
 
-def _empty_outputs(layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:
     cols = FINDING_COLUMNS + (["overlap_start", "overlap_days"] if layout is Layout.CLAIMS else [])
-    findings = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "overlap_days" else "str") for c in cols})
-    patients = pd.DataFrame({c: pd.Series([], dtype="str" if c in ("patient_id", "status", "highest_severity",
-                                                                  "unrecognized", "error") else "int64")
-                             for c in PATIENT_COLUMNS})
+    findings = pa.table({c: pa.array([], type=pa.int64() if c == "overlap_days" else pa.string()) for c in cols})
+    patients = pa.table({c: pa.array([], type=pa.string() if c in ("patient_id", "status", "highest_severity",
+                                                                     "unrecognized", "error") else pa.int64())
+                         for c in PATIENT_COLUMNS})
     return findings, patients

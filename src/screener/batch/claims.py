@@ -32,14 +32,12 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import screening
 from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
-from .readers import BadRow
-
-DEFAULT_WINDOW = 90
-"""Days in the rolling window of the claims duration check."""
+from .readers import DEFAULT_WINDOW, BadRow
 MAX_DAYS_SUPPLY = 366
 
 
@@ -72,7 +70,7 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
 
 
 def screen_claims(vocab: Vocabulary, frame: pd.DataFrame, bad: list[BadRow],
-                  window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
     """Screen a block of claims holding every claim of its patients: (findings, patients)."""
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
@@ -154,11 +152,11 @@ def screen_claims(vocab: Vocabulary, frame: pd.DataFrame, bad: list[BadRow],
         return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
 
     findings, patients = screen_patients(vocab, pts, walk=walk)
-    if "overlap_start" not in findings:  # nobody flagged: the walk never ran
-        findings["overlap_start"] = pd.Series([], dtype="str")
-        findings["overlap_days"] = pd.Series([], dtype="int64")
-    findings["overlap_start"] = findings["overlap_start"].astype("str")
-    findings["overlap_days"] = findings["overlap_days"].astype("int64")
+    for name, kind in (("overlap_start", pa.string()), ("overlap_days", pa.int64())):
+        if name in findings.column_names:
+            findings = findings.set_column(findings.column_names.index(name), name, findings.column(name).cast(kind))
+        else:  # nobody flagged: the walk never ran
+            findings = findings.append_column(name, pa.array([], type=kind))
     return findings, patients
 
 

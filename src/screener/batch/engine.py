@@ -21,8 +21,10 @@ How a block of patients is screened:
 5. Everyone else is `no-findings`, or `incomplete` with their unrecognised items,
    computed with array operations.
 
-The result is two DataFrames: findings (one row per finding) and patients (one
-row per input patient, whatever happened to it).
+The result is two Arrow tables: findings (one row per finding) and patients (one
+row per input patient, whatever happened to it); `screen_frame` hands them to
+notebooks as pandas DataFrames. This module does not import pandas: on the
+one-row-per-patient path that import cost more than screening a million rows.
 """
 
 from __future__ import annotations
@@ -31,18 +33,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..model import Finding, FindingKind, Severity, Unrecognized
 from .. import screening
-
-try:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-except ImportError:  # pragma: no cover
-    pa = pc = None
 
 KEY = np.int64(1 << 32)
 """Multiplier that packs two ids into one int64 key (ids stay below 2**31)."""
@@ -102,71 +99,68 @@ class Lists:
         return cls(np.zeros(n, dtype=np.int64), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64), [])
 
 
-def lists_from_cells(values: pd.Series, sep: str = ";") -> Lists:
-    """Split cells like "Soma 350 mg qid; Xanax" into lists; empty pieces are dropped, pieces trimmed."""
+def as_strings(values) -> pa.Array:
+    """Any column (Arrow array, pandas Series, list) as one Arrow string array, '' for missing."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values, from_pandas=True) if len(values) else pa.array([], type=pa.string())
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    return pc.fill_null(values, "")
+
+
+def lists_from_cells(values, sep: str = ";") -> Lists:
+    """Split cells like "Soma 350 mg qid; Xanax" into lists; empty pieces are dropped, pieces trimmed.
+
+    `values` is an Arrow array or a pandas Series of text.
+    """
     n = len(values)
     if n == 0:
         return Lists.empty(0)
-    if pa is not None:
-        # NOTE: no deduplication of whole cells first: in realistic populations most
-        # medication lists are distinct, and hashing them costs more than splitting them.
-        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else (
-            pa.array(values.to_numpy(dtype=object, na_value=""), type=pa.string()) if values.dtype == object
-            else pa.array(values, from_pandas=True))
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        arr = pc.fill_null(arr, "")
-        lists = pc.split_pattern(arr, sep)
-        offsets = lists.offsets.to_numpy()
-        pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
-        offsets = offsets - offsets[0]
-        # Encode the pieces as they are, then trim and drop empties among the few distinct
-        # texts: trimming or measuring every occurrence cost more than the encoding.
-        encoded = pc.dictionary_encode(pieces)
-        raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
-        texts: list[str] = []
-        seen: dict[str, int] = {}
-        remap = np.empty(len(encoded.dictionary), dtype=np.int64)
-        for k, text in enumerate(encoded.dictionary.to_pylist()):
-            text = text.strip()
-            remap[k] = seen.setdefault(text, len(texts)) if text else -1
-            if text and remap[k] == len(texts):
-                texts.append(text)
-        codes = remap[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
-        keep = codes >= 0
-        if not keep.all():
-            codes = codes[keep]
-            # The kept pieces before each list's start give the new offsets.
-            kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-            np.cumsum(keep, out=kept_before[1:])
-            offsets = kept_before[offsets]
-        return Lists(np.arange(n, dtype=np.int64), offsets.astype(np.int64), codes, texts)
-    # Without pyarrow: split each distinct cell in Python (distinct cells only).
-    of_patient, uniques = pd.factorize(values.fillna(""), sort=False)
-    texts: dict[str, int] = {}
-    codes: list[int] = []
-    offsets = [0]
-    for cell in uniques:
-        for piece in str(cell).split(sep):
-            piece = piece.strip()
-            if piece:
-                codes.append(texts.setdefault(piece, len(texts)))
-        offsets.append(len(codes))
-    return Lists(of_patient.astype(np.int64), np.asarray(offsets, dtype=np.int64),
-                 np.asarray(codes, dtype=np.int64), list(texts))
+    # NOTE: no deduplication of whole cells first: in realistic populations most
+    # medication lists are distinct, and hashing them costs more than splitting them.
+    lists = pc.split_pattern(as_strings(values), sep)
+    offsets = lists.offsets.to_numpy()
+    pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
+    offsets = offsets - offsets[0]
+    # Encode the pieces as they are, then trim and drop empties among the few distinct
+    # texts: trimming or measuring every occurrence cost more than the encoding.
+    encoded = pc.dictionary_encode(pieces)
+    raw_codes = encoded.indices.to_numpy(zero_copy_only=False)
+    texts: list[str] = []
+    seen: dict[str, int] = {}
+    remap = np.empty(len(encoded.dictionary), dtype=np.int64)
+    for k, text in enumerate(encoded.dictionary.to_pylist()):
+        text = text.strip()
+        remap[k] = seen.setdefault(text, len(texts)) if text else -1
+        if text and remap[k] == len(texts):
+            texts.append(text)
+    codes = remap[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
+    keep = codes >= 0
+    if not keep.all():
+        codes = codes[keep]
+        # The kept pieces before each list's start give the new offsets.
+        kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept_before[1:])
+        offsets = kept_before[offsets]
+    return Lists(np.arange(n, dtype=np.int64), offsets.astype(np.int64), codes, texts)
 
 
-def lists_from_items(patient: np.ndarray, n: int, values: Sequence[str] | pd.Series) -> Lists:
+def lists_from_items(patient: np.ndarray, n: int, values) -> Lists:
     """Lists from (patient index, value) rows in file order; every patient gets its own list."""
     patient = np.asarray(patient, dtype=np.int64)
-    values = pd.Series(values, dtype="str").str.strip()
-    keep = (values != "").to_numpy()
-    patient, values = patient[keep], values[keep]
+    texts_in = as_strings(values if not isinstance(values, list) else pa.array(values, type=pa.string()))
+    trimmed = [t.strip() for t in texts_in.to_pylist()]
+    keep = np.asarray([t != "" for t in trimmed], dtype=bool)
+    patient = patient[keep]
     order = np.argsort(patient, kind="stable")
-    codes, uniques = pd.factorize(values.iloc[order], sort=False)
+    seen: dict[str, int] = {}
+    kept = [t for t, k in zip(trimmed, keep.tolist()) if k]
+    codes = np.asarray([seen.setdefault(kept[i], len(seen)) for i in order.tolist()], dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(patient, minlength=n), out=offsets[1:])
-    return Lists(np.arange(n, dtype=np.int64), offsets, codes.astype(np.int64), [str(u) for u in uniques])
+    return Lists(np.arange(n, dtype=np.int64), offsets, codes, list(seen))
 
 
 class Vocabulary:
@@ -380,14 +374,15 @@ class Vocabulary:
             self._columns["rank"] = np.asarray(cols[-1], dtype=np.int64)
         return self._columns
 
-    def template_codes(self, name: str) -> tuple[np.ndarray, pd.Index]:
-        """For one text column of the finding rows: (category code of each row, categories)."""
+    def template_codes(self, name: str) -> tuple[np.ndarray, pa.Array]:
+        """For one text column of the finding rows: (dictionary code of each row, the distinct texts)."""
         cols = self.template_columns()
         key = ("codes", name)
         got = cols.get(key)
         if got is None:
-            codes, uniques = pd.factorize(cols[name])
-            got = cols[key] = (codes.astype(np.int64), pd.Index(uniques, dtype="str"))
+            seen: dict[str, int] = {}
+            codes = np.asarray([seen.setdefault(v, len(seen)) for v in cols[name].tolist()], dtype=np.int32)
+            got = cols[key] = (codes, pa.array(list(seen), type=pa.string()))
         return got
 
     def aged_entries(self, meds: tuple[str, ...]) -> tuple[str, ...]:
@@ -443,8 +438,8 @@ class Vocabulary:
 class Patients:
     """One block of patients in the engine's terms."""
 
-    patient_id: pd.Series
-    """Patient ids as given (str)."""
+    patient_id: "pa.Array | pd.Series"
+    """Patient ids as given (text: an Arrow array or a pandas Series)."""
     line: np.ndarray
     """Input line of each patient (first line, for items and claims)."""
     age: np.ndarray
@@ -459,18 +454,34 @@ class Patients:
         return len(self.line)
 
 
-def parse_ages(values: pd.Series, error: np.ndarray) -> np.ndarray:
-    """Ages as floats (NaN when blank); a bad age sets the patient's error, as `check` would refuse it."""
+def _years(text: str) -> float:
+    """A number of years as `check` reads one (Python's float), NaN when it is not one."""
+    if not text or "_" in text:  # float() would take "1_0" as 10
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
+def parse_ages(values, error: np.ndarray) -> np.ndarray:
+    """Ages as floats (NaN when blank); a bad age sets the patient's error, as `check` would refuse it.
+
+    `values` is an Arrow array or a pandas Series of text.
+    """
+    if not len(values):
+        return np.zeros(0)
     # Ages repeat: read each distinct text once.
-    codes, uniques = pd.factorize(values.fillna("").astype("str"), sort=False)
-    texts = pd.Series(np.asarray(uniques, dtype=object), dtype="str").str.strip()
-    read = pd.to_numeric(texts.where(texts != "", None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    numbers = read[codes] if len(codes) else np.zeros(0)
-    given = (texts != "").to_numpy()[codes] if len(codes) else np.zeros(0, dtype=bool)
+    encoded = pc.dictionary_encode(as_strings(values))
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    texts = [t.strip() for t in encoded.dictionary.to_pylist()]
+    read = np.asarray([_years(t) for t in texts], dtype=float)
+    numbers = read[codes]
+    given = np.asarray([t != "" for t in texts], dtype=bool)[codes]
     bad = given & np.isnan(numbers)
     out_of_range = given & ~np.isnan(numbers) & ((numbers < 0) | (numbers > 130))
     for i in np.flatnonzero((bad | out_of_range) & (error == "")):
-        shown = texts.iloc[codes[i]]
+        shown = texts[codes[i]]
         error[i] = (f"age '{shown}' is not a number of years" if bad[i]
                     else f"age {shown} is outside 0–130 years")
     numbers[bad | out_of_range] = np.nan
@@ -515,7 +526,7 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[np.ndarray, np
     return out, count
 
 
-def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Table, pa.Table]:
     """Screen one block of patients: (findings rows, patient rows).
 
     `walk(flagged patient indices, kept entry occurrences)`, when given, replaces the
@@ -804,14 +815,11 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         fact_codes = lists.codes[o]
         if field == "condition":
             concept = np.asarray([x[0] for x in infos], dtype=np.int64)[fact_codes]
-            left = pd.DataFrame({"p": p_ing, "x": ings})
-            left = left[np.isin(ings, vocab.condition_drugs)]
-            right = pd.DataFrame({"p": p_fact, "c": concept})
-            right = right[right["c"] >= 0]
-            if len(left) and len(right):
-                m = left.merge(right, on="p")
-                hit = np.isin(m["x"].to_numpy() * KEY + m["c"].to_numpy(), vocab.condition_keys)
-                flagged[m["p"].to_numpy()[hit]] = True
+            sel = np.isin(ings, vocab.condition_drugs)
+            known = concept >= 0
+            lp, lx = _join_on_patient(p_ing[sel], ings[sel], p_fact[known], concept[known])
+            hit = np.isin(lx[0] * KEY + lx[1], vocab.condition_keys)
+            flagged[lp[hit]] = True
         else:
             trig_n = np.asarray([len(x[3]) for x in infos], dtype=np.int64)
             trig_off = np.zeros(len(infos) + 1, dtype=np.int64)
@@ -829,39 +837,55 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     return flagged, kept, age_key
 
 
-def _findings_frame(vocab: Vocabulary, patient_id: pd.Series, hits: Hits) -> pd.DataFrame:
+def _join_on_patient(p_left: np.ndarray, left: np.ndarray, p_right: np.ndarray,
+                     right: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Every (left, right) pair of values of the same patient: (patient, (left values, right values))."""
+    if not len(p_left) or not len(p_right):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, (empty, empty)
+    order = np.argsort(p_right, kind="stable")
+    p_sorted, r_sorted = p_right[order], right[order]
+    lo = np.searchsorted(p_sorted, p_left, side="left")
+    k = np.searchsorted(p_sorted, p_left, side="right") - lo
+    at = np.repeat(lo, k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+    return np.repeat(p_left, k), (np.repeat(left, k), r_sorted[at])
+
+
+def _dictionary(codes: np.ndarray, texts: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), texts)
+
+
+def _findings_frame(vocab: Vocabulary, patient_id, hits: Hits) -> pa.Table:
     """One row per finding: the patient's id, then the finding's columns (and any extra columns).
 
     Text that repeats from finding to finding (kind, severity, summary, advice…) is
-    a pandas categorical: the finding texts are stored once, not once per row.
+    dictionary-encoded (a pandas categorical in `screen_frame`): stored once, not once per row.
     """
-    data = {"patient_id": patient_id.take(hits.who).reset_index(drop=True)}
+    data = {"patient_id": as_strings(patient_id).take(pa.array(hits.who, type=pa.int64()))}
     for name in _TEMPLATE_FIELDS:
-        codes, categories = vocab.template_codes(name)
-        data[name] = pd.Categorical.from_codes(codes[hits.rows], categories=categories)
-    data["knowledge_version"] = pd.Categorical.from_codes(np.zeros(len(hits.rows), dtype=np.int8),
-                                                          categories=pd.Index([vocab.version], dtype="str"))
-    frame = pd.DataFrame(data)
+        codes, texts = vocab.template_codes(name)
+        data[name] = _dictionary(codes[hits.rows], texts)
+    data["knowledge_version"] = _dictionary(np.zeros(len(hits.rows), dtype=np.int32),
+                                            pa.array([vocab.version], type=pa.string()))
     for name, values in (hits.extra or {}).items():
-        frame[name] = values
-    return frame
+        data[name] = pa.array(values)
+    return pa.table(data)
 
 
 STATUSES = ["findings", "no-findings", "incomplete", "invalid"]
 
 
-def sparse_text(values: np.ndarray) -> pd.Categorical:
-    """Mostly-empty text (an object array) as a categorical, without hashing every row."""
-    codes = np.zeros(len(values), dtype=np.int64)
+def sparse_text(values: np.ndarray) -> pa.DictionaryArray:
+    """Mostly-empty text (an object array) as a dictionary array, without hashing every row."""
+    codes = np.zeros(len(values), dtype=np.int32)
     filled = np.flatnonzero(values != "")
-    if not len(filled):
-        return pd.Categorical.from_codes(codes, categories=pd.Index([""], dtype="str"))
-    sub, uniques = pd.factorize(values[filled])
-    codes[filled] = sub + 1
-    return pd.Categorical.from_codes(codes, categories=pd.Index(["", *uniques], dtype="str"))
+    seen: dict[str, int] = {"": 0}
+    if len(filled):
+        codes[filled] = [seen.setdefault(v, len(seen)) for v in values[filled].tolist()]
+    return _dictionary(codes, pa.array(list(seen), type=pa.string()))
 
 
-def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hits: Hits) -> pd.DataFrame:
+def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hits: Hits) -> pa.Table:
     n = len(pts)
     counts = np.zeros((n, len(SEVERITIES)), dtype=np.int64)
     if len(hits.rows):
@@ -873,16 +897,20 @@ def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hit
     top = np.where(total > 0, np.argmax(counts > 0, axis=1), len(SEVERITIES))
     invalid = error != ""
     status = np.where(invalid, 3, np.where(n_unrec > 0, 2, np.where(total > 0, 0, 1)))
-    frame = pd.DataFrame({
-        "patient_id": pts.patient_id.reset_index(drop=True),
-        "line": pts.line,
-        "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES, dtype="str")),
-        "highest_severity": pd.Categorical.from_codes(top, categories=pd.Index([*SEVERITIES, ""], dtype="str")),
-        "findings": total,
-    })
+    data = {
+        "patient_id": as_strings(pts.patient_id),
+        "line": pa.array(pts.line, type=pa.int64()),
+        "status": _dictionary(status, _STATUS_TEXTS),
+        "highest_severity": _dictionary(top, _SEVERITY_TEXTS),
+        "findings": pa.array(total, type=pa.int64()),
+    }
     for j, name in enumerate(SEVERITIES):
-        frame[name] = counts[:, j]
-    frame["unrecognized_count"] = n_unrec
-    frame["unrecognized"] = sparse_text(unrec)
-    frame["error"] = sparse_text(error)
-    return frame
+        data[name] = pa.array(counts[:, j], type=pa.int64())
+    data["unrecognized_count"] = pa.array(n_unrec, type=pa.int64())
+    data["unrecognized"] = sparse_text(unrec)
+    data["error"] = sparse_text(error)
+    return pa.table(data)
+
+
+_STATUS_TEXTS = pa.array(STATUSES, type=pa.string())
+_SEVERITY_TEXTS = pa.array([*SEVERITIES, ""], type=pa.string())

@@ -9,34 +9,44 @@ Claims have their own module (`claims.py`).
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-try:  # pyarrow is optional: without it the same work is done with pandas, more slowly
-    import pyarrow as pa
-    import pyarrow.compute as pc
-except ImportError:  # pragma: no cover - exercised only where pyarrow is absent
-    pa = pc = None
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .engine import Lists, Patients, lists_from_cells, lists_from_items, parse_ages
 from .readers import ITEM_KINDS, BadRow
 
-
-def _ids(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
-    """Trimmed patient ids and an error array ('missing patient_id' where blank)."""
-    error = np.full(len(frame), "", dtype=object)
-    if pa is not None:
-        # Arrow trims a million ids in ~30 ms; pandas' .str.strip and comparisons took ~0.3 s.
-        trimmed = pc.utf8_trim_whitespace(pc.fill_null(pa.array(frame["patient_id"], from_pandas=True), ""))
-        error[pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)] = "missing patient_id"
-        return pd.Series(trimmed.to_pandas(), dtype="str"), error
-    ids = frame["patient_id"].fillna("").astype("str").str.strip()
-    error[(ids == "").to_numpy()] = "missing patient_id"
-    return ids.reset_index(drop=True), error
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
-def bad_patients(bad: list[BadRow]) -> pd.DataFrame:
+def _trimmed_ids(values) -> tuple[pa.Array, np.ndarray]:
+    """Trimmed patient ids (Arrow) and an error array ('missing patient_id' where blank)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values, from_pandas=True)
+    # Arrow trims a million ids in ~30 ms; pandas' .str.strip and comparisons took ~0.3 s.
+    trimmed = pc.utf8_trim_whitespace(pc.fill_null(values.cast(pa.string()), ""))
+    error = np.full(len(trimmed), "", dtype=object)
+    error[pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)] = "missing patient_id"
+    return trimmed, error
+
+
+def _ids(frame: "pd.DataFrame") -> tuple["pd.Series", np.ndarray]:
+    """Trimmed patient ids (a str Series) and an error array ('missing patient_id' where blank)."""
+    import pandas as pd
+
+    trimmed, error = _trimmed_ids(frame["patient_id"])
+    return pd.Series(trimmed.to_pandas(), dtype="str"), error
+
+
+def bad_patients(bad: list[BadRow]) -> "pd.DataFrame":
     """Bad lines as (patient_id, line, error) rows."""
+    import pandas as pd
+
     return pd.DataFrame({
         "patient_id": pd.Series([b.patient_id for b in bad], dtype="str"),
         "line": np.asarray([b.line for b in bad], dtype=np.int64),
@@ -44,30 +54,37 @@ def bad_patients(bad: list[BadRow]) -> pd.DataFrame:
     })
 
 
-def from_patients_layout(frame: pd.DataFrame, bad: list[BadRow], sep: str = ";") -> Patients:
-    """One patient per row, plus one invalid patient per bad line, in line order."""
-    frame = frame.reset_index(drop=True)
+def from_patients_layout(rows: pa.Table, bad: list[BadRow], sep: str = ";") -> Patients:
+    """One patient per row, plus one invalid patient per bad line, in line order.
+
+    `rows` is an Arrow table of the layout's columns and `line` (see `readers.Block`).
+    """
+    columns = {name: rows.column(name).combine_chunks().cast(pa.string()) if name != "line"
+               else rows.column(name).combine_chunks() for name in rows.column_names}
+    lines = columns["line"].to_numpy(zero_copy_only=False).astype(np.int64)
+    bad_error = np.full(len(lines), "", dtype=object)
     if bad:
-        extra = bad_patients(bad)
-        filler = {c: pd.Series([""] * len(extra), dtype="str") for c in frame.columns
-                  if c not in ("patient_id", "line")}
-        extra_frame = pd.DataFrame({"patient_id": extra["patient_id"], **filler, "line": extra["line"]})
-        frame = pd.concat([frame.assign(_bad=""), extra_frame.assign(_bad=extra["error"])], ignore_index=True)
-        frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
-        bad_error = frame["_bad"].to_numpy(dtype=object)
-    else:
-        bad_error = np.full(len(frame), "", dtype=object)
-    ids, error = _ids(frame)
+        # Each bad line is an invalid patient of its own, in its place among the rows.
+        order = np.argsort(np.concatenate([lines, [b.line for b in bad]]), kind="stable")
+        blank = pa.array([""] * len(bad), type=pa.string())
+        for name in columns:
+            if name == "line":
+                continue
+            extra = pa.array([b.patient_id for b in bad], type=pa.string()) if name == "patient_id" else blank
+            columns[name] = pa.concat_arrays([columns[name], extra]).take(pa.array(order))
+        bad_error = np.concatenate([bad_error, [f"line {b.line}: {b.reason}" for b in bad]]).astype(object)[order]
+        lines = np.concatenate([lines, np.asarray([b.line for b in bad], dtype=np.int64)])[order]
+    ids, error = _trimmed_ids(columns["patient_id"])
     error = np.where(bad_error != "", bad_error, error).astype(object)
-    age = parse_ages(frame["age"], error)
+    age = parse_ages(columns["age"], error)
     return Patients(
         patient_id=ids,
-        line=frame["line"].to_numpy(dtype=np.int64),
+        line=lines,
         age=age,
         error=error,
-        meds=lists_from_cells(frame["medications"], sep),
-        conditions=lists_from_cells(frame["conditions"], sep),
-        allergies=lists_from_cells(frame["allergies"], sep),
+        meds=lists_from_cells(columns["medications"], sep),
+        conditions=lists_from_cells(columns["conditions"], sep),
+        allergies=lists_from_cells(columns["allergies"], sep),
     )
 
 
@@ -81,11 +98,14 @@ def patient_errors(patient: np.ndarray, row_error: np.ndarray, n: int) -> np.nda
     return error
 
 
-def group_ids(ids: pd.Series, lines: np.ndarray, error_rows: np.ndarray) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+def group_ids(ids: "pd.Series", lines: np.ndarray, error_rows: np.ndarray) -> tuple[np.ndarray, "pd.Series",
+                                                                                    np.ndarray]:
     """(patient index of each row, patient ids, first line of each patient), first appearance order.
 
     Rows without an id cannot be grouped: each becomes a patient of its own.
     """
+    import pandas as pd
+
     ids = ids.reset_index(drop=True)
     blank = (ids == "").to_numpy()
     keyed = ids.to_numpy(dtype=object).copy()
@@ -100,8 +120,10 @@ def group_ids(ids: pd.Series, lines: np.ndarray, error_rows: np.ndarray) -> tupl
     return codes.astype(np.int64), shown, first
 
 
-def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
+def from_items_layout(frame: "pd.DataFrame", bad: list[BadRow]) -> Patients:
     """Group (patient_id, kind, value) rows into patients."""
+    import pandas as pd
+
     frame = frame.reset_index(drop=True)
     ids, row_error = _ids(frame)
     kind = frame["kind"].fillna("").astype("str").str.strip().str.casefold()

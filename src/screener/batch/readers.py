@@ -17,9 +17,12 @@ a quoted value may not span lines, so an unbalanced quote damages only its own
 line. A line that cannot be read — unbalanced quotes, the wrong number of
 fields, bytes that are not UTF-8 — becomes a *bad row* with its line number,
 the best guess at its patient id and the reason; the run goes on. Blank lines
-are skipped. Every block comes back as a pandas DataFrame of strings (missing
+are skipped. Every block comes back as an Arrow table of strings (missing
 cells are empty strings) with a `line` column (1-based line number in the
-file; for Parquet, the row number plus one).
+file; for Parquet, the row number plus one); `Block.frame` gives it as a pandas
+DataFrame for the layouts that group rows with pandas. pandas is not imported
+on the one-row-per-patient path: that import alone took longer than parsing a
+million rows.
 
 The fast path parses a block with pyarrow and only scans its bytes line by
 line when the parser reports a problem, so clean files cost one parse.
@@ -36,23 +39,24 @@ import sys
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ..errors import InputError
 
-try:  # pyarrow is optional (the `parquet` extra); without it the reader is pure Python.
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-except ImportError:  # pragma: no cover - exercised only without pyarrow
-    pa = pc = pacsv = None
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
-HAS_ARROW = pa is not None
+HAS_ARROW = True
+"""pyarrow is a dependency; kept for callers that asked."""
 DEFAULT_BLOCK_BYTES = 16 << 20
 """Bytes of CSV read at a time: memory is bounded by this, not by the input size."""
+DEFAULT_WINDOW = 90
+"""Days of the rolling window for carisoprodol's duration check in claims (`--window`)."""
 
 
 class Layout(str, Enum):
@@ -91,16 +95,36 @@ class BadRow:
     """Why it could not be read, in one line."""
 
 
-@dataclass
 class Block:
-    """One block of rows as strings, plus the lines that could not be read."""
+    """One block of rows as strings, plus the lines that could not be read.
 
-    frame: pd.DataFrame
-    """Canonical columns (strings, '' when missing) and `line`."""
-    bad: list[BadRow] = field(default_factory=list)
-    """Unreadable lines of this block, in file order."""
-    nbytes: int = 0
-    """Input bytes this block covers (for progress)."""
+    The rows are an Arrow table or a pandas DataFrame (canonical columns, strings,
+    '' when missing, and `line`); `table` and `frame` give them either way.
+    """
+
+    def __init__(self, rows: "pa.Table | pd.DataFrame", bad: list[BadRow] | None = None, nbytes: int = 0):
+        self.rows = rows
+        self.bad: list[BadRow] = bad if bad is not None else []
+        """Unreadable lines of this block, in file order."""
+        self.nbytes = nbytes
+        """Input bytes this block covers (for progress)."""
+
+    @property
+    def table(self) -> pa.Table:
+        """The rows as an Arrow table."""
+        if not isinstance(self.rows, pa.Table):
+            self.rows = pa.Table.from_pandas(self.rows, preserve_index=False)
+        return self.rows
+
+    @property
+    def frame(self) -> "pd.DataFrame":
+        """The rows as a pandas DataFrame (imports pandas)."""
+        if isinstance(self.rows, pa.Table):
+            self.rows = self.rows.to_pandas()
+        return self.rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def detect_layout(header: list[str], columns: dict[str, str] | None = None) -> Layout:
@@ -274,16 +298,45 @@ def raw_csv_blocks(handle, path, block_bytes) -> Iterator[tuple[bytes, int, int]
             handle.close()
 
 
+@dataclass(frozen=True)
+class FileSlice:
+    """Whole lines of a plain file, by position: what a worker process reads for itself."""
+
+    path: str
+    start: int
+    length: int
+
+    def read(self) -> bytes:
+        """The bytes of the slice (ending with a newline, as `raw_csv_blocks` gives them)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start)
+            data = handle.read(self.length)
+        return data if data.endswith(b"\n") else data + b"\n"
+
+
 def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
                     block_bytes: int = DEFAULT_BLOCK_BYTES):
     """For a CSV input: (layout, header, canonical names, raw blocks), the blocks unparsed (see
-    `raw_csv_blocks`), so that other processes can parse them; None for Parquet."""
+    `raw_csv_blocks`), so that other processes can parse them; None for Parquet.
+
+    For a plain (uncompressed) file a block is a `FileSlice` instead of its bytes, so that
+    only its position, not 16 MB of text, is sent to the process that screens it.
+    """
     if is_parquet(path):
         return None
     handle = _open_binary(path)
     header = _header_fields(handle.readline())
     layout = layout or detect_layout(header, columns)
-    return layout, header, canonical_columns(header, layout, columns), raw_csv_blocks(handle, path, block_bytes)
+    blocks = raw_csv_blocks(handle, path, block_bytes)
+    if path != "-" and isinstance(handle, io.BufferedReader):
+        blocks = _as_slices(blocks, path, handle.tell())
+    return layout, header, canonical_columns(header, layout, columns), blocks
+
+
+def _as_slices(blocks, path: str, start: int):
+    for data, first_line, nbytes in blocks:
+        yield FileSlice(path, start, len(data)), first_line, nbytes
+        start += len(data)
 
 
 def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
@@ -299,16 +352,16 @@ def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
         start = 1
         for group in range(file.num_row_groups):
             table = file.read_row_group(group, columns=used)
-            frame = _strings(table, [n for n in names if n], layout)
-            frame["line"] = np.arange(start, start + len(frame), dtype=np.int64)
-            start += len(frame)
-            yield Block(frame, [], nbytes=file.metadata.row_group(group).total_byte_size)
+            rows = _strings(table, [n for n in names if n], layout)
+            rows = rows.append_column("line", pa.array(np.arange(start, start + len(rows), dtype=np.int64)))
+            start += len(rows)
+            yield Block(rows, [], nbytes=file.metadata.row_group(group).total_byte_size)
 
     return layout, blocks()
 
 
-def _strings(table, names: list[str], layout: Layout) -> pd.DataFrame:
-    """An Arrow table as a DataFrame of str columns, '' for missing, all canonical columns present."""
+def _strings(table, names: list[str], layout: Layout) -> pa.Table:
+    """An Arrow table as string columns, '' for missing, all canonical columns present."""
     out = {}
     for name, column in zip(names, table.columns):
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
@@ -317,10 +370,24 @@ def _strings(table, names: list[str], layout: Layout) -> pd.DataFrame:
             else:
                 column = pc.cast(column, pa.string())
         out[name] = pc.fill_null(column, "")
-    return _complete(pd.DataFrame({k: v.to_pandas() for k, v in out.items()}), layout)
+    return _complete_table(out, layout, table.num_rows)
 
 
-def _complete(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def _complete_table(columns: dict, layout: Layout, n: int) -> pa.Table:
+    """A table of the given string columns plus empty ones for the layout's missing columns."""
+    required, optional = COLUMNS[layout]
+    empty = None
+    for name in (*required, *optional):
+        if name not in columns:
+            if empty is None:
+                empty = pa.repeat(pa.scalar("", pa.string()), n)
+            columns[name] = empty
+    return pa.table(columns)
+
+
+def _complete(frame: "pd.DataFrame", layout: Layout) -> "pd.DataFrame":
+    import pandas as pd
+
     required, optional = COLUMNS[layout]
     for name in (*required, *optional):
         if name not in frame:
@@ -334,12 +401,10 @@ def _complete(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
 def parse_block(block: bytes, header: list[str], names: list[str | None], layout: Layout,
                 first_line: int) -> Block:
     """Parse whole lines `block` (starting at line `first_line`) into a Block."""
-    if HAS_ARROW:
-        fast = _arrow_fast(block, header, names, layout, first_line)
-        if fast is not None:
-            return fast
-        return _arrow_careful(block, header, names, layout, first_line)
-    return _python_block(block, header, names, layout, first_line)
+    fast = _arrow_fast(block, header, names, layout, first_line)
+    if fast is not None:
+        return fast
+    return _arrow_careful(block, header, names, layout, first_line)
 
 
 def _convert(header: list[str]):
@@ -368,11 +433,10 @@ def _arrow_parse(data: bytes, header: list[str]):
     return table, refused[0]
 
 
-def _arrow_frame(table, names: list[str | None], layout: Layout, lines: np.ndarray) -> pd.DataFrame:
-    keep = [(i, n) for i, n in enumerate(names) if n]
-    frame = _complete(pd.DataFrame({n: table.column(i).to_pandas() for i, n in keep}), layout)
-    frame["line"] = lines
-    return frame
+def _arrow_rows(table, names: list[str | None], layout: Layout, lines: np.ndarray) -> pa.Table:
+    """The parsed columns under their canonical names, the missing ones empty, and `line`."""
+    rows = _complete_table({n: table.column(i) for i, n in enumerate(names) if n}, layout, table.num_rows)
+    return rows.append_column("line", pa.array(lines, type=pa.int64()))
 
 
 def _arrow_fast(block, header, names, layout, first_line) -> Block | None:
@@ -391,7 +455,7 @@ def _arrow_fast(block, header, names, layout, first_line) -> Block | None:
     # skipped as blank or swallowed by a quote running across lines.
     if refused or table.num_rows != n_lines:
         return None
-    return Block(_arrow_frame(table, names, layout, np.arange(first_line, first_line + n_lines, dtype=np.int64)))
+    return Block(_arrow_rows(table, names, layout, np.arange(first_line, first_line + n_lines, dtype=np.int64)))
 
 
 def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -454,17 +518,18 @@ def _arrow_careful(block, header, names, layout, first_line) -> Block:
         if table is None or refused or table.num_rows != len(lines):
             return _python_block(block, header, names, layout, first_line)
     if table is None:
-        frame = _empty_frame(layout)
-    else:
-        frame = _arrow_frame(table, names, layout, lines)
-    return Block(frame, bad)
+        return Block(_empty_rows(layout), bad)
+    return Block(_arrow_rows(table, names, layout, lines), bad)
 
 
-def _empty_frame(layout: Layout) -> pd.DataFrame:
+def _empty_rows(layout: Layout) -> pa.Table:
     required, optional = COLUMNS[layout]
-    frame = pd.DataFrame({c: pd.Series([], dtype="str") for c in (*required, *optional)})
-    frame["line"] = np.zeros(0, dtype=np.int64)
-    return frame
+    return pa.table({**{c: pa.array([], type=pa.string()) for c in (*required, *optional)},
+                     "line": pa.array([], type=pa.int64())})
+
+
+def _empty_frame(layout: Layout) -> "pd.DataFrame":
+    return _empty_rows(layout).to_pandas()
 
 
 def _line_problem(raw: bytes, expected: int) -> str:
@@ -493,7 +558,7 @@ def _guess_id(raw: bytes) -> str:
 
 
 def _python_block(block, header, names, layout, first_line) -> Block:
-    """The line-by-line reader: used without pyarrow, and when the fast parser disagrees."""
+    """The line-by-line reader: used when the fast parser disagrees with the line scan."""
     expected = len(header)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -508,16 +573,18 @@ def _python_block(block, header, names, layout, first_line) -> Block:
             continue
         rows.append(next(csv.reader([raw.decode("utf-8")], strict=True)))
         lines.append(first_line + i)
-    keep = [(i, n) for i, n in enumerate(names) if n]
-    frame = pd.DataFrame({n: pd.Series([r[i] for r in rows], dtype="str") for i, n in keep})
-    frame = _complete(frame, layout) if rows else _empty_frame(layout)
-    frame["line"] = np.asarray(lines, dtype=np.int64)
-    return Block(frame, bad)
+    if not rows:
+        return Block(_empty_rows(layout), bad)
+    columns = {n: pa.array([r[i] for r in rows], type=pa.string()) for i, n in enumerate(names) if n}
+    table = _complete_table(columns, layout, len(rows))
+    return Block(table.append_column("line", pa.array(lines, type=pa.int64())), bad)
 
 
-def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dict[str, str] | None = None,
+def frame_blocks(frame: "pd.DataFrame", layout: Layout | None = None, columns: dict[str, str] | None = None,
                  rows: int = 200_000) -> tuple[Layout, Iterator[Block]]:
     """Blocks over an in-memory DataFrame (the library path): any dtypes, missing values become ''."""
+    import pandas as pd
+
     header = [str(c) for c in frame.columns]
     layout = layout or detect_layout(header, columns)
     names = canonical_columns(header, layout, columns)
@@ -537,8 +604,10 @@ def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dic
     return layout, blocks()
 
 
-def _as_str(series: pd.Series) -> pd.Series:
+def _as_str(series: "pd.Series") -> "pd.Series":
     """Any column as str with '' for missing (dates as YYYY-MM-DD, whole floats without '.0')."""
+    import pandas as pd
+
     values = series.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values.dt.strftime("%Y-%m-%d")

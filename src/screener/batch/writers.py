@@ -17,16 +17,11 @@ import json
 import sys
 from enum import Enum
 
-import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ..errors import InputError
-
-try:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-except ImportError:  # pragma: no cover
-    pa = pacsv = None
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,28 +50,53 @@ def format_for(path: str | None, named: str | None = None) -> OutputFormat:
     return OutputFormat.CSV
 
 
-def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix `'` to text cells that start like a spreadsheet formula (see the module docstring)."""
-    out = {}
-    for name in frame.columns:
-        column = frame[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            categories = column.cat.categories.astype("str")
-            risky = categories.str.startswith(FORMULA_START)
-            if risky.any():
-                fixed = categories.where(~risky, "'" + categories)
-                if fixed.is_unique:
-                    column = column.cat.rename_categories(fixed)
-                else:
-                    column = column.astype("str")
-                    column = column.where(~column.str.startswith(FORMULA_START), "'" + column)
-        elif pd.api.types.is_string_dtype(column) and len(column):
-            text = column.fillna("").astype("str")
-            risky = text.str.startswith(FORMULA_START)
-            if risky.any():
-                column = text.where(~risky, "'" + text)
-        out[name] = column
-    return pd.DataFrame(out, index=frame.index)
+def plain_table(rows) -> pa.Table:
+    """Rows (an Arrow table or a pandas DataFrame) as an Arrow table of plain columns:
+    dictionary columns decoded and large strings made ordinary, so every block has one schema."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+    for i, f in enumerate(table.schema):
+        column = table.column(i)
+        if pa.types.is_dictionary(f.type):
+            column = column.cast(f.type.value_type)
+        if pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        if column is not table.column(i):
+            table = table.set_column(i, f.name, column)
+    return table
+
+
+def _risky(text) -> pa.Array:
+    """Where text starts like a spreadsheet formula."""
+    risky = None
+    for start in FORMULA_START:
+        hit = pc.starts_with(text, start)
+        risky = hit if risky is None else pc.or_(risky, hit)
+    return pc.fill_null(risky, False)
+
+
+def neutralise(table: pa.Table) -> pa.Table:
+    """Prefix `'` to text cells that start like a spreadsheet formula (see the module docstring).
+
+    Dictionary columns are checked on their distinct texts only.
+    """
+    for i, f in enumerate(table.schema):
+        column = table.column(i)
+        if pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type):
+            chunks = []
+            for chunk in column.chunks:
+                texts = chunk.dictionary
+                if len(texts) and pc.any(_risky(texts)).as_py():
+                    texts = pc.if_else(_risky(texts), pc.binary_join_element_wise("'", texts, ""), texts)
+                    chunk = pa.DictionaryArray.from_arrays(chunk.indices, texts)
+                chunks.append(chunk)
+            column = pa.chunked_array(chunks, type=column.type) if chunks else column
+        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            if len(column) and pc.any(_risky(column)).as_py():
+                column = pc.if_else(_risky(column), pc.binary_join_element_wise("'", column, ""), column)
+        else:
+            continue
+        table = table.set_column(i, f.name, column)
+    return table
 
 
 class Writer:
@@ -91,8 +111,6 @@ class Writer:
         self._parquet = None
         self._schema = None
         if fmt is OutputFormat.PARQUET:
-            if pa is None:
-                raise InputError("Parquet output needs pyarrow: pip install 'screener[parquet]'")
             if self.path is None:
                 raise InputError("Parquet cannot be written to stdout; give a file with -o")
 
@@ -103,48 +121,43 @@ class Writer:
             return gzip.open(self.path, "wb")
         return open(self.path, "wb")
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append the rows of `frame` (the first call also writes the header, even with no rows)."""
+    def write(self, rows) -> None:
+        """Append `rows` (an Arrow table or a pandas DataFrame; the first call also writes the
+        header, even with no rows)."""
         if not self._started:
             self._handle = None if self.format is OutputFormat.PARQUET else self._open_text()
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
         if self.format is OutputFormat.CSV:
-            self._write_csv(neutralise(frame))
+            self._write_csv(plain_table(neutralise(table)))
         elif self.format is OutputFormat.JSONL:
-            self._write_jsonl(frame)
+            self._write_jsonl(plain_table(table))
         else:
-            self._write_parquet(frame)
+            self._write_parquet(plain_table(table))
         self._started = True
-        self.rows += len(frame)
+        self.rows += len(table)
 
-    def _write_csv(self, frame: pd.DataFrame) -> None:
-        if pa is not None:
-            table = _plain_table(frame)
-            sink = io.BytesIO()
-            pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(
-                include_header=not self._started, quoting_style="needed"))
-            self._handle.write(sink.getvalue())
-        else:
-            self._handle.write(frame.to_csv(index=False, header=not self._started, lineterminator="\n")
-                               .encode("utf-8"))
+    def _write_csv(self, table: pa.Table) -> None:
+        sink = io.BytesIO()
+        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(
+            include_header=not self._started, quoting_style="needed"))
+        self._handle.write(sink.getvalue())
 
-    def _write_jsonl(self, frame: pd.DataFrame) -> None:
-        if not len(frame):
+    def _write_jsonl(self, table: pa.Table) -> None:
+        if not len(table):
             return
-        records = frame.to_dict(orient="records")
-        lines = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n" for r in records)
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table.to_pylist())
         self._handle.write(lines.encode("utf-8"))
 
-    def _write_parquet(self, frame: pd.DataFrame) -> None:
+    def _write_parquet(self, table: pa.Table) -> None:
         import pyarrow.parquet as pq
 
-        table = _plain_table(frame)
         if self._parquet is None:
             self._schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
                                       for f in table.schema])
             self._parquet = pq.ParquetWriter(self.path, self._schema)
         self._parquet.write_table(table.cast(self._schema))
 
-    def close(self, empty: pd.DataFrame | None = None) -> None:
+    def close(self, empty=None) -> None:
         """Finish the output; `empty` (a frame with the right columns) is written if nothing was."""
         if not self._started and empty is not None:
             self.write(empty)
@@ -155,24 +168,3 @@ class Writer:
                 self._handle.flush()
             else:
                 self._handle.close()
-
-
-def _plain(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if np.isnan(value) else float(value)
-    if value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value
-
-
-def _plain_table(frame: pd.DataFrame):
-    """An Arrow table with categoricals decoded to plain strings (same schema for every block)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    for i, f in enumerate(table.schema):
-        if pa.types.is_dictionary(f.type):
-            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
-        if pa.types.is_large_string(table.schema.field(i).type):
-            table = table.set_column(i, f.name, table.column(i).cast(pa.string()))
-    return table
