@@ -221,5 +221,11 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
 
 
 def main() -> None:
-    """Entry point for `python -m screener`."""
+    """Entry point of the `screener` program and `python -m screener`."""
+    if sys.argv[1:2] == ["batch"]:
+        # This process runs one command and ends: keep pandas out of it unless the input
+        # needs it (see screener.batch.lazy_pandas). Not done for `cli` invoked in-process.
+        from .batch.lazy_pandas import defer_pandas
+
+        defer_pandas()
     cli(prog_name="screener")

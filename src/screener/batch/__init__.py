@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 from ..errors import InputError
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Vocabulary, screen_patients
 from .layouts import from_items_layout, from_patients_layout
+from .lazy_pandas import pandas
 from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,6 +148,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, l
 def _to_pandas(tables: list[pa.Table]) -> "pd.DataFrame":
     """Blocks of results as one DataFrame (dictionary columns become categoricals)."""
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    pandas()
     return table.to_pandas()
 
 
@@ -181,7 +183,7 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
     try:
         files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]
         try:
-            import pandas as pd
+            pd = pandas()
 
             for block in chain([first, second], blocks):
                 ids = block.frame["patient_id"].fillna("").astype("str").str.strip().to_numpy(dtype=object)
@@ -209,7 +211,7 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
                     nbytes += size
             os.remove(os.path.join(tmp, f"{k}.pkl"))
             if frames:
-                import pandas as pd
+                pd = pandas()
 
                 yield Block(pd.concat(frames, ignore_index=True), bad, nbytes)
     finally:

@@ -31,13 +31,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from .. import screening
 from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
+from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
+
+pd = pandas()  # claims are grouped and dated with pandas (this module is imported only for claims)
+
 MAX_DAYS_SUPPLY = 366
 
 

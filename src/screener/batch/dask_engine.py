@@ -77,6 +77,9 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
              progress: Callable[[int, int | None], None] | None = None, scheduler: str | None = None,
              workers: int | None = None) -> Summary:
     """Like `screener.batch.run`, on a Dask cluster (local unless `scheduler` names one)."""
+    from .lazy_pandas import pandas
+
+    pandas()  # Dask DataFrame is built on pandas
     try:
         import dask.distributed  # noqa: F401
     except ImportError:

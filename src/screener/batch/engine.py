@@ -900,8 +900,8 @@ def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hit
     data = {
         "patient_id": as_strings(pts.patient_id),
         "line": pa.array(pts.line, type=pa.int64()),
-        "status": _dictionary(status, _STATUS_TEXTS),
-        "highest_severity": _dictionary(top, _SEVERITY_TEXTS),
+        "status": _dictionary(status, pa.array(STATUSES, type=pa.string())),
+        "highest_severity": _dictionary(top, pa.array([*SEVERITIES, ""], type=pa.string())),
         "findings": pa.array(total, type=pa.int64()),
     }
     for j, name in enumerate(SEVERITIES):
@@ -911,6 +911,3 @@ def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hit
     data["error"] = sparse_text(error)
     return pa.table(data)
 
-
-_STATUS_TEXTS = pa.array(STATUSES, type=pa.string())
-_SEVERITY_TEXTS = pa.array([*SEVERITIES, ""], type=pa.string())

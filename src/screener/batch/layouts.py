@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .engine import Lists, Patients, lists_from_cells, lists_from_items, parse_ages
+from .lazy_pandas import pandas
 from .readers import ITEM_KINDS, BadRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +38,7 @@ def _trimmed_ids(values) -> tuple[pa.Array, np.ndarray]:
 
 def _ids(frame: "pd.DataFrame") -> tuple["pd.Series", np.ndarray]:
     """Trimmed patient ids (a str Series) and an error array ('missing patient_id' where blank)."""
-    import pandas as pd
+    pd = pandas()
 
     trimmed, error = _trimmed_ids(frame["patient_id"])
     return pd.Series(trimmed.to_pandas(), dtype="str"), error
@@ -45,7 +46,7 @@ def _ids(frame: "pd.DataFrame") -> tuple["pd.Series", np.ndarray]:
 
 def bad_patients(bad: list[BadRow]) -> "pd.DataFrame":
     """Bad lines as (patient_id, line, error) rows."""
-    import pandas as pd
+    pd = pandas()
 
     return pd.DataFrame({
         "patient_id": pd.Series([b.patient_id for b in bad], dtype="str"),
@@ -104,7 +105,7 @@ def group_ids(ids: "pd.Series", lines: np.ndarray, error_rows: np.ndarray) -> tu
 
     Rows without an id cannot be grouped: each becomes a patient of its own.
     """
-    import pandas as pd
+    pd = pandas()
 
     ids = ids.reset_index(drop=True)
     blank = (ids == "").to_numpy()
@@ -122,7 +123,7 @@ def group_ids(ids: "pd.Series", lines: np.ndarray, error_rows: np.ndarray) -> tu
 
 def from_items_layout(frame: "pd.DataFrame", bad: list[BadRow]) -> Patients:
     """Group (patient_id, kind, value) rows into patients."""
-    import pandas as pd
+    pd = pandas()
 
     frame = frame.reset_index(drop=True)
     ids, row_error = _ids(frame)

@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from .lazy_pandas import pandas
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -120,6 +121,7 @@ class Block:
     def frame(self) -> "pd.DataFrame":
         """The rows as a pandas DataFrame (imports pandas)."""
         if isinstance(self.rows, pa.Table):
+            pandas()
             self.rows = self.rows.to_pandas()
         return self.rows
 
@@ -386,7 +388,7 @@ def _complete_table(columns: dict, layout: Layout, n: int) -> pa.Table:
 
 
 def _complete(frame: "pd.DataFrame", layout: Layout) -> "pd.DataFrame":
-    import pandas as pd
+    pd = pandas()
 
     required, optional = COLUMNS[layout]
     for name in (*required, *optional):
@@ -529,6 +531,7 @@ def _empty_rows(layout: Layout) -> pa.Table:
 
 
 def _empty_frame(layout: Layout) -> "pd.DataFrame":
+    pandas()
     return _empty_rows(layout).to_pandas()
 
 
@@ -583,7 +586,7 @@ def _python_block(block, header, names, layout, first_line) -> Block:
 def frame_blocks(frame: "pd.DataFrame", layout: Layout | None = None, columns: dict[str, str] | None = None,
                  rows: int = 200_000) -> tuple[Layout, Iterator[Block]]:
     """Blocks over an in-memory DataFrame (the library path): any dtypes, missing values become ''."""
-    import pandas as pd
+    pd = pandas()
 
     header = [str(c) for c in frame.columns]
     layout = layout or detect_layout(header, columns)
@@ -606,7 +609,7 @@ def frame_blocks(frame: "pd.DataFrame", layout: Layout | None = None, columns: d
 
 def _as_str(series: "pd.Series") -> "pd.Series":
     """Any column as str with '' for missing (dates as YYYY-MM-DD, whole floats without '.0')."""
-    import pandas as pd
+    pd = pandas()
 
     values = series.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(values):
