@@ -120,10 +120,18 @@ def lists_from_cells(values, sep: str = ";") -> Lists:
         return Lists.empty(0)
     # NOTE: no deduplication of whole cells first: in realistic populations most
     # medication lists are distinct, and hashing them costs more than splitting them.
-    lists = pc.split_pattern(as_strings(values), sep)
-    offsets = lists.offsets.to_numpy()
-    pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
-    offsets = offsets - offsets[0]
+    cells = as_strings(values)
+    filled = np.flatnonzero(pc.binary_length(cells).to_numpy(zero_copy_only=False) > 0)
+    if len(filled) < n // 2:
+        # Mostly blank (conditions, allergies): split only the cells that hold something.
+        sub = _split_pieces(cells.take(pa.array(filled, type=pa.int64())), sep)
+        counts = np.zeros(n, dtype=np.int64)
+        counts[filled] = np.diff(sub[0])
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        pieces = sub[1]
+    else:
+        offsets, pieces = _split_pieces(cells, sep)
     # Encode the pieces as they are, then trim and drop empties among the few distinct
     # texts: trimming or measuring every occurrence cost more than the encoding.
     encoded = pc.dictionary_encode(pieces)
@@ -145,6 +153,14 @@ def lists_from_cells(values, sep: str = ";") -> Lists:
         np.cumsum(keep, out=kept_before[1:])
         offsets = kept_before[offsets]
     return Lists(np.arange(n, dtype=np.int64), offsets.astype(np.int64), codes, texts)
+
+
+def _split_pieces(cells: pa.Array, sep: str) -> tuple[np.ndarray, pa.Array]:
+    """(offsets of each cell's pieces, the pieces) of cells split at `sep`."""
+    lists = pc.split_pattern(cells, sep)
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
+    return offsets - offsets[0], pieces
 
 
 def lists_from_items(patient: np.ndarray, n: int, values) -> Lists:
@@ -184,7 +200,10 @@ class Vocabulary:
         """The Finding of each finding row (None for rows built without one: age rows)."""
         self._order: list = []
         self._place: list[int] = []
-        self._columns: dict[str, np.ndarray] | None = None
+        self._columns: dict | None = None
+        self._codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS}
+        self._distinct: dict[str, dict[str, int]] = {name: {} for name in _TEMPLATE_FIELDS}
+        self._ranks: list[int] = []
         self._build()
 
     def id(self, concept: str) -> int:
@@ -227,6 +246,8 @@ class Vocabulary:
                 self.pair_partners.setdefault(a, set()).add(b)
                 self.pair_partners.setdefault(b, set()).add(a)
         self.condition_drug_set = set(self.condition_drugs.tolist())
+        self.condition_concepts = {self.id(c) for _, c in ix.conditions}
+        """Conditions some rule names."""
         self.allergy_drugs = {x for s in self.allergy_by_target.values() for x in s}
         self.roles = [role for roles in self.combinations for role in roles]
         self.role_sets = [set(role.tolist()) for role in self.roles]
@@ -346,6 +367,12 @@ class Vocabulary:
                  finding: Finding | None) -> int:
         got = len(self.templates)
         self.templates.append(values)
+        # Each text column is dictionary-encoded as rows arrive, so a block's findings
+        # table costs a look-up per finding, not a pass over every row made so far.
+        for name, value in zip(_TEMPLATE_FIELDS, values):
+            seen = self._distinct[name]
+            self._codes[name].append(seen.setdefault(value, len(seen)))
+        self._ranks.append(values[-1])
         order = screening.finding_order(severity, kind, title)
         self._order.append(order)
         self._place.append(order[0] * 64 + order[1])
@@ -366,23 +393,22 @@ class Vocabulary:
             ), rule.severity, rule.kind, title, None)
         return got
 
-    def template_columns(self) -> dict:
-        """The finding rows made so far, column by column (object arrays)."""
-        if self._columns is None:
-            cols = list(zip(*self.templates)) if self.templates else [()] * (len(_TEMPLATE_FIELDS) + 1)
-            self._columns = {name: np.asarray(cols[i], dtype=object) for i, name in enumerate(_TEMPLATE_FIELDS)}
-            self._columns["rank"] = np.asarray(cols[-1], dtype=np.int64)
-        return self._columns
+    def template_ranks(self) -> np.ndarray:
+        """The severity rank of every finding row made so far."""
+        return self._cached("rank", lambda: np.asarray(self._ranks, dtype=np.int64))
 
     def template_codes(self, name: str) -> tuple[np.ndarray, pa.Array]:
         """For one text column of the finding rows: (dictionary code of each row, the distinct texts)."""
-        cols = self.template_columns()
-        key = ("codes", name)
-        got = cols.get(key)
+        return self._cached(name, lambda: (np.asarray(self._codes[name], dtype=np.int32),
+                                           pa.array(list(self._distinct[name]), type=pa.string())))
+
+    def _cached(self, name: str, build):
+        """Arrays of the finding rows, rebuilt only after rows were added."""
+        if self._columns is None:
+            self._columns = {}
+        got = self._columns.get(name)
         if got is None:
-            seen: dict[str, int] = {}
-            codes = np.asarray([seen.setdefault(v, len(seen)) for v in cols[name].tolist()], dtype=np.int32)
-            got = cols[key] = (codes, pa.array(list(seen), type=pa.string()))
+            got = self._columns[name] = build()
         return got
 
     def aged_entries(self, meds: tuple[str, ...]) -> tuple[str, ...]:
@@ -545,27 +571,33 @@ def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Tab
         return np.asarray([x[i] for x in infos], dtype=dtype) if infos else np.zeros(0, dtype=dtype)
 
     # Errors: a medication, condition or allergy entry `check` would refuse makes the patient invalid.
-    for lists, infos, i in ((meds, med_info, 2), (conds, cond_info, 2), (alls, all_info, 2)):
-        if not infos:
-            continue
-        first = _first_per_list(lists, column(infos, i))[lists.of_patient]
-        take = (error == "") & (first != "")
-        error[take] = first[take]
+    # (Object arrays are touched only for the few patients concerned: comparing every
+    # patient's text cost more than the rest of these steps.)
     valid = error == ""
+    for lists, infos in ((meds, med_info), (conds, cond_info), (alls, all_info)):
+        per_text = column(infos, 2)
+        if not infos or not (per_text != "").any():
+            continue
+        first = _first_per_list(lists, per_text)
+        who = np.flatnonzero(valid & (first != "")[lists.of_patient])
+        error[who] = first[lists.of_patient[who]]
+        valid[who] = False
 
     # Unrecognised items, in the order `check` lists them: medications, conditions, allergies.
     unrec = np.full(n, "", dtype=object)
     n_unrec = np.zeros(n, dtype=np.int64)
     for lists, infos in ((meds, med_info), (conds, cond_info), (alls, all_info)):
-        if not infos:
+        per_text = column(infos, 1)
+        if not infos or not (per_text != "").any():
             continue
-        joined, count = _joined_per_list(lists, column(infos, 1))
-        part, k = joined[lists.of_patient], count[lists.of_patient]
-        has = k > 0
-        if has.any():
-            both = has & (n_unrec > 0)
-            unrec[both] = unrec[both] + ITEM_SEPARATOR
-            unrec[has] = unrec[has] + part[has]
+        joined, count = _joined_per_list(lists, per_text)
+        k = count[lists.of_patient]
+        has = np.flatnonzero(k > 0)
+        if len(has):
+            part = joined[lists.of_patient[has]]
+            before = n_unrec[has] > 0
+            unrec[has[before]] = unrec[has[before]] + ITEM_SEPARATOR
+            unrec[has] = unrec[has] + part
             n_unrec += k
 
     flagged, kept, age_key = _prefilter(vocab, pts, med_info, cond_info, all_info, valid)
@@ -623,8 +655,14 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
     if not len(flagged_idx):
         return Hits.none()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
-    parts = [_code_matrix(meds, flagged_idx, kept), _code_matrix(conds, flagged_idx),
-             _code_matrix(alls, flagged_idx)]
+    # Conditions and allergies no rule names cannot change a finding: leaving them out of
+    # the walk's key lets patients who differ only in those share one walk.
+    cond_rules = np.asarray([vocab.named_entry(t, "condition")[0] in vocab.condition_concepts
+                             for t in conds.texts], dtype=bool)
+    allergy_rules = np.asarray([bool(vocab.named_entry(t, "allergy")[3]) for t in alls.texts], dtype=bool)
+    parts = [_code_matrix(meds, flagged_idx, kept),
+             _code_matrix(conds, flagged_idx, cond_rules[conds.codes] if len(conds.texts) else None),
+             _code_matrix(alls, flagged_idx, allergy_rules[alls.codes] if len(alls.texts) else None)]
     keys = np.hstack(parts)
     widths = np.cumsum([0] + [p.shape[1] for p in parts])
     unique, group = np.unique(keys, axis=0, return_inverse=True)
@@ -889,7 +927,7 @@ def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hit
     n = len(pts)
     counts = np.zeros((n, len(SEVERITIES)), dtype=np.int64)
     if len(hits.rows):
-        rank = vocab.template_columns()["rank"][hits.rows]
+        rank = vocab.template_ranks()[hits.rows]
         flat = np.bincount(hits.who * len(SEVERITIES) + (len(SEVERITIES) - rank), minlength=n * len(SEVERITIES))
         counts = flat.reshape(n, len(SEVERITIES))
     total = counts.sum(axis=1)
