@@ -381,14 +381,23 @@ def age_rules_fired(index: Index, med: Medication, age: float) -> list[tuple[Com
 
     The batch path builds its age rows from this too, so titles are worded in one place.
     """
-    shown = f"age {age:g}"
+    shown = shown_age(age)
     out = []
     for x in med.ingredients:
         for rule_id, op, years, anchor in index.ages.get(x, ()):
             if _AGE_TESTS[op](age, years):
-                out.append((index.rules[rule_id], x, anchor, f"{_name(index, x)} at {shown} (rule: {op}{years:g})",
-                            shown))
+                out.append((index.rules[rule_id], x, anchor, age_title(index, x, age, op, years), shown))
     return out
+
+
+def shown_age(age: float) -> str:
+    """How an age appears among a finding's inputs: `age 70`."""
+    return f"age {age:g}"
+
+
+def age_title(index: Index, x: str, age: float, op: str, years: float) -> str:
+    """The title of an age finding: `carisoprodol at age 70 (rule: >65)`."""
+    return f"{_name(index, x)} at {shown_age(age)} (rule: {op}{years:g})"
 
 
 def _mg(value: float) -> str:

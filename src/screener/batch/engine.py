@@ -204,6 +204,9 @@ class Vocabulary:
         self._codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS}
         self._distinct: dict[str, dict[str, int]] = {name: {} for name in _TEMPLATE_FIELDS}
         self._ranks: list[int] = []
+        self._encoders = [(self._distinct[name], self._codes[name]) for name in _TEMPLATE_FIELDS]
+        self._age_plans: dict[str, tuple] = {}
+        self._age_titles: dict[tuple, tuple] = {}
         self._build()
 
     def id(self, concept: str) -> int:
@@ -369,15 +372,24 @@ class Vocabulary:
         self.templates.append(values)
         # Each text column is dictionary-encoded as rows arrive, so a block's findings
         # table costs a look-up per finding, not a pass over every row made so far.
-        for name, value in zip(_TEMPLATE_FIELDS, values):
-            seen = self._distinct[name]
-            self._codes[name].append(seen.setdefault(value, len(seen)))
+        for (seen, codes), value in zip(self._encoders, values):
+            codes.append(seen.setdefault(value, len(seen)))
         self._ranks.append(values[-1])
         order = screening.finding_order(severity, kind, title)
         self._order.append(order)
         self._place.append(order[0] * 64 + order[1])
         self.findings.append(finding)  # also keeps the object alive, so its id stays unique
         self._columns = None
+        return got
+
+    def _age_plan(self, text: str) -> tuple:
+        """(reading, [(rule, ingredient, operator, years)]) of the age rules one entry can meet."""
+        got = self._age_plans.get(text)
+        if got is None:
+            med = screening._medication(self.index, text)[0]
+            got = self._age_plans[text] = (med, [(self.index.rules[rule_id], x, op, years)
+                                                 for x in med.ingredients
+                                                 for rule_id, op, years, _ in self.index.ages.get(x, ())])
         return got
 
     def _age_row(self, med, rule, x: str, title: str, shown: str) -> int:
@@ -423,10 +435,20 @@ class Vocabulary:
         if got is None:
             if len(aged) == 1:
                 # One entry: no merging, so rows are built straight from the rules it meets.
-                med = screening._medication(self.index, aged[0])[0]
-                fired = sorted(screening.age_rules_fired(self.index, med, age),
-                               key=lambda f: screening.finding_order(f[0].severity, f[0].kind, f[3]))
-                rows = [self._age_row(med, rule, x, title, shown) for rule, x, _, title, shown in fired]
+                med, plan = self._age_plan(aged[0])
+                fired = []
+                for rule, x, op, years in plan:
+                    if screening._AGE_TESTS[op](age, years):
+                        key = (rule.id, x, age)
+                        title = self._age_titles.get(key)
+                        if title is None:
+                            text = screening.age_title(self.index, x, age, op, years)
+                            title = self._age_titles[key] = (screening.finding_order(rule.severity, rule.kind, text),
+                                                             text)
+                        fired.append((title, rule, x))
+                fired.sort(key=lambda f: f[0])
+                shown = screening.shown_age(age)
+                rows = [self._age_row(med, rule, x, title[1], shown) for title, rule, x in fired]
             else:
                 rows = [self.template(f) for f in screening.age_findings(self.index, aged, age)]
             got = np.asarray(rows, dtype=np.int64)
@@ -535,20 +557,18 @@ def _first_per_list(lists: Lists, per_text: np.ndarray) -> np.ndarray:
     return out
 
 
-def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each list, its non-empty `per_text` values joined in order, and how many there are."""
-    out = np.full(lists.n_lists, "", dtype=object)
+def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[dict[int, str], np.ndarray]:
+    """For the lists with non-empty `per_text` values: {list: the values joined in order}, and how
+    many each list has (an array over all lists)."""
+    out: dict[int, str] = {}
     count = np.zeros(lists.n_lists, dtype=np.int64)
     occ = np.flatnonzero((per_text != "")[lists.codes]) if len(lists.codes) else np.zeros(0, dtype=np.int64)
     if len(occ):
-        owners = lists.list_ids()[occ]  # non-decreasing: occurrences are stored list by list
-        values = per_text[lists.codes[occ]]
+        # Occurrences are stored list by list, so owners come out in order.
+        owners = np.searchsorted(lists.offsets, occ, side="right") - 1
         count = np.bincount(owners, minlength=lists.n_lists)
-        single = count[owners] == 1
-        out[owners[single]] = values[single]
-        # Lists with several unrecognised items are few: join those in Python.
-        for owner in np.unique(owners[~single]).tolist():
-            out[owner] = ITEM_SEPARATOR.join(values[owners == owner].tolist())
+        for owner, value in zip(owners.tolist(), per_text[lists.codes[occ]].tolist()):
+            out[owner] = out[owner] + ITEM_SEPARATOR + value if owner in out else value
     return out, count
 
 
@@ -584,7 +604,7 @@ def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Tab
         valid[who] = False
 
     # Unrecognised items, in the order `check` lists them: medications, conditions, allergies.
-    unrec = np.full(n, "", dtype=object)
+    unrec: dict[int, str] = {}
     n_unrec = np.zeros(n, dtype=np.int64)
     for lists, infos in ((meds, med_info), (conds, cond_info), (alls, all_info)):
         per_text = column(infos, 1)
@@ -593,12 +613,10 @@ def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Tab
         joined, count = _joined_per_list(lists, per_text)
         k = count[lists.of_patient]
         has = np.flatnonzero(k > 0)
-        if len(has):
-            part = joined[lists.of_patient[has]]
-            before = n_unrec[has] > 0
-            unrec[has[before]] = unrec[has[before]] + ITEM_SEPARATOR
-            unrec[has] = unrec[has] + part
-            n_unrec += k
+        for p, owner in zip(has.tolist(), lists.of_patient[has].tolist()):
+            part = joined[owner]
+            unrec[p] = unrec[p] + ITEM_SEPARATOR + part if p in unrec else part
+        n_unrec += k
 
     flagged, kept, age_key = _prefilter(vocab, pts, med_info, cond_info, all_info, valid)
 
@@ -913,28 +931,29 @@ def _findings_frame(vocab: Vocabulary, patient_id, hits: Hits) -> pa.Table:
 STATUSES = ["findings", "no-findings", "incomplete", "invalid"]
 
 
-def sparse_text(values: np.ndarray) -> pa.DictionaryArray:
-    """Mostly-empty text (an object array) as a dictionary array, without hashing every row."""
-    codes = np.zeros(len(values), dtype=np.int32)
-    filled = np.flatnonzero(values != "")
+def sparse_text(n: int, filled: np.ndarray, values: Sequence[str]) -> pa.DictionaryArray:
+    """n mostly-empty texts as a dictionary array: `values` at the rows `filled`, '' elsewhere."""
+    codes = np.zeros(n, dtype=np.int32)
     seen: dict[str, int] = {"": 0}
     if len(filled):
-        codes[filled] = [seen.setdefault(v, len(seen)) for v in values[filled].tolist()]
+        codes[filled] = [seen.setdefault(v, len(seen)) for v in values]
     return _dictionary(codes, pa.array(list(seen), type=pa.string()))
 
 
-def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hits: Hits) -> pa.Table:
+def _patients_frame(vocab: Vocabulary, pts: Patients, error: np.ndarray, unrec: dict[int, str],
+                    n_unrec: np.ndarray, hits: Hits) -> pa.Table:
     n = len(pts)
-    counts = np.zeros((n, len(SEVERITIES)), dtype=np.int64)
-    if len(hits.rows):
-        rank = vocab.template_ranks()[hits.rows]
-        flat = np.bincount(hits.who * len(SEVERITIES) + (len(SEVERITIES) - rank), minlength=n * len(SEVERITIES))
-        counts = flat.reshape(n, len(SEVERITIES))
-    total = counts.sum(axis=1)
+    rank = vocab.template_ranks()[hits.rows]
+    # Count per severity over the findings only, not over every patient's row.
+    counts = [np.bincount(hits.who[rank == len(SEVERITIES) - j], minlength=n) for j in range(len(SEVERITIES))]
+    total = np.bincount(hits.who, minlength=n)
     # Highest severity: the first column with a count (0 = contraindicated); 4 means none.
-    top = np.where(total > 0, np.argmax(counts > 0, axis=1), len(SEVERITIES))
-    invalid = error != ""
-    status = np.where(invalid, 3, np.where(n_unrec > 0, 2, np.where(total > 0, 0, 1)))
+    best = np.zeros(n, dtype=np.int64)
+    np.maximum.at(best, hits.who, rank)
+    top = np.where(total > 0, len(SEVERITIES) - best, len(SEVERITIES))
+    invalid = np.flatnonzero(error != "")
+    status = np.where(n_unrec > 0, 2, np.where(total > 0, 0, 1))
+    status[invalid] = 3
     data = {
         "patient_id": as_strings(pts.patient_id),
         "line": pa.array(pts.line, type=pa.int64()),
@@ -943,9 +962,10 @@ def _patients_frame(vocab: Vocabulary, pts: Patients, error, unrec, n_unrec, hit
         "findings": pa.array(total, type=pa.int64()),
     }
     for j, name in enumerate(SEVERITIES):
-        data[name] = pa.array(counts[:, j], type=pa.int64())
+        data[name] = pa.array(counts[j], type=pa.int64())
     data["unrecognized_count"] = pa.array(n_unrec, type=pa.int64())
-    data["unrecognized"] = sparse_text(unrec)
-    data["error"] = sparse_text(error)
+    filled = np.fromiter(unrec, dtype=np.int64, count=len(unrec))
+    data["unrecognized"] = sparse_text(n, filled, list(unrec.values()))
+    data["error"] = sparse_text(n, invalid, error[invalid].tolist())
     return pa.table(data)
 
