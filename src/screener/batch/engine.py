@@ -58,6 +58,9 @@ PATIENT_COLUMNS = ["patient_id", "line", "status", "highest_severity", "findings
 _TEMPLATE_FIELDS = ["kind", "severity", "title", "concepts", "inputs", "summary", "advice", "ncpdp", "source",
                     "rule", "evidence"]
 
+_TITLE = _TEMPLATE_FIELDS.index("title")
+_INPUTS = _TEMPLATE_FIELDS.index("inputs")
+
 LIST_SEPARATOR = "; "
 """Joins concepts and inputs inside one cell of the findings output."""
 ITEM_SEPARATOR = " | "
@@ -193,7 +196,6 @@ class Vocabulary:
         self.meds: dict[str, tuple] = {}
         self.named: dict[str, dict[str, tuple]] = {"condition": {}, "allergy": {}}
         self.reports: dict[tuple, np.ndarray] = {}
-        self.templates: list[tuple] = []
         self.template_of: dict[object, int] = {}
         """Row number by finding identity (or by an age row's key)."""
         self.findings: list[Finding] = []
@@ -207,6 +209,7 @@ class Vocabulary:
         self._encoders = [(self._distinct[name], self._codes[name]) for name in _TEMPLATE_FIELDS]
         self._age_plans: dict[str, tuple] = {}
         self._age_titles: dict[tuple, tuple] = {}
+        self._age_bases: dict[tuple, list[int]] = {}
         self._build()
 
     def id(self, concept: str) -> int:
@@ -368,13 +371,18 @@ class Vocabulary:
 
     def _add_row(self, values: tuple, severity: Severity, kind: FindingKind, title: str,
                  finding: Finding | None) -> int:
-        got = len(self.templates)
-        self.templates.append(values)
         # Each text column is dictionary-encoded as rows arrive, so a block's findings
         # table costs a look-up per finding, not a pass over every row made so far.
-        for (seen, codes), value in zip(self._encoders, values):
-            codes.append(seen.setdefault(value, len(seen)))
-        self._ranks.append(values[-1])
+        return self._add_codes([seen.setdefault(value, len(seen)) for (seen, _), value in zip(self._encoders, values)],
+                               values[-1], severity, kind, title, finding)
+
+    def _add_codes(self, codes: list[int], rank: int, severity: Severity, kind: FindingKind, title: str,
+                   finding: Finding | None) -> int:
+        """A finding row given by its dictionary code in each text column."""
+        got = len(self._ranks)
+        for (_, column), code in zip(self._encoders, codes):
+            column.append(code)
+        self._ranks.append(rank)
         order = screening.finding_order(severity, kind, title)
         self._order.append(order)
         self._place.append(order[0] * 64 + order[1])
@@ -398,12 +406,22 @@ class Vocabulary:
         key = ("age row", med.input, rule.id, x, title)
         got = self.template_of.get(key)
         if got is None:
-            got = self.template_of[key] = self._add_row((
-                rule.kind.value, rule.severity.value, title, x, LIST_SEPARATOR.join((med.input, shown)),
-                rule.summary, rule.advice, dict(rule.codes).get("ncpdp", ""), rule.source, rule.id, rule.evidence,
-                rule.severity.rank,
-            ), rule.severity, rule.kind, title, None)
+            # Only the title and the inputs change from one age row of a rule to the next.
+            base = self._age_bases.get((rule.id, x))
+            if base is None:
+                base = self._age_bases[(rule.id, x)] = self._codes_of((
+                    rule.kind.value, rule.severity.value, "", x, "", rule.summary, rule.advice,
+                    dict(rule.codes).get("ncpdp", ""), rule.source, rule.id, rule.evidence))
+            codes = list(base)
+            codes[_TITLE] = self._codes_of((title,), _TITLE)[0]
+            codes[_INPUTS] = self._codes_of((LIST_SEPARATOR.join((med.input, shown)),), _INPUTS)[0]
+            got = self.template_of[key] = self._add_codes(codes, rule.severity.rank, rule.severity, rule.kind,
+                                                          title, None)
         return got
+
+    def _codes_of(self, values: tuple, first: int = 0) -> list[int]:
+        """Dictionary codes of `values` in the text columns from number `first` on."""
+        return [seen.setdefault(value, len(seen)) for (seen, _), value in zip(self._encoders[first:], values)]
 
     def template_ranks(self) -> np.ndarray:
         """The severity rank of every finding row made so far."""
@@ -439,12 +457,12 @@ class Vocabulary:
                 fired = []
                 for rule, x, op, years in plan:
                     if screening._AGE_TESTS[op](age, years):
-                        key = (rule.id, x, age)
-                        title = self._age_titles.get(key)
+                        title_key = (rule.id, x, age)
+                        title = self._age_titles.get(title_key)
                         if title is None:
                             text = screening.age_title(self.index, x, age, op, years)
-                            title = self._age_titles[key] = (screening.finding_order(rule.severity, rule.kind, text),
-                                                             text)
+                            title = self._age_titles[title_key] = (
+                                screening.finding_order(rule.severity, rule.kind, text), text)
                         fired.append((title, rule, x))
                 fired.sort(key=lambda f: f[0])
                 shown = screening.shown_age(age)
@@ -737,9 +755,8 @@ def _code_matrix(lists: Lists, patients: np.ndarray, kept: np.ndarray | None = N
 
 def _entry_pairs(meds: Lists, occ_list: np.ndarray, occ_sig: np.ndarray, facts: dict, list_flag: np.ndarray,
                  kept: np.ndarray) -> None:
-    """Flag lists with two entries that share an ingredient or meet in a pair rule.
-
-    Entries sharing an ingredient are kept for the walk (the duplicate rules need both).
+    """Flag lists with two entries that share an ingredient or meet in a pair rule, and keep
+    both entries for the walk.
     Lists are short, so each entry is compared with the entry d places after it, for
     d = 1, 2, … while any list is longer than d: a few passes over ever fewer entries,
     instead of sorting or joining every ingredient occurrence.
@@ -762,11 +779,10 @@ def _entry_pairs(meds: Lists, occ_list: np.ndarray, occ_sig: np.ndarray, facts: 
         maybe = np.flatnonzero(~same & meets[a] & meets[b])  # meets[0] is False: b may be 0
         if len(maybe):
             key = np.minimum(a[maybe], b[maybe]) * KEY + np.maximum(a[maybe], b[maybe])
-            shared = _contains(shares, key)
-            hit = shared | _contains(pairs, key)
+            hit = _contains(shares, key) | _contains(pairs, key)
             list_flag[occ_list[at[maybe[hit]]]] = True
-            kept[at[maybe[shared]]] = True
-            kept[other[maybe[shared]]] = True
+            kept[at[maybe[hit]]] = True
+            kept[other[maybe[hit]]] = True
         d += 1
         at = at[after[at] >= d]
 
@@ -795,7 +811,6 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     np.cumsum(n_ings, out=ing_off[1:])
     ing_flat = np.asarray([i for x in med_info for i in x[0]], dtype=np.int64)
     dosed = np.asarray([x[3] for x in med_info], dtype=bool)
-    in_universe = np.asarray([x[4] for x in med_info], dtype=bool)
     signature = np.asarray([x[5] for x in med_info], dtype=np.int64)
     facts = vocab.signature_arrays()
 
@@ -814,11 +829,13 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
             filled = np.zeros(meds.n_lists, dtype=bool)
             filled[occ_list[roles[occ_sig, r]]] = True
             has &= filled
-        start += len(combination)
         list_flag |= has
+        kept |= roles[:, start:start + len(combination)].any(axis=1)[occ_sig] & has[occ_list]
+        start += len(combination)
     # 4. An entry with dose limits (single dose, daily total across entries, strength, duration).
-    list_flag[occ_list[dosed[meds.codes]]] = True
-    kept |= in_universe[meds.codes]
+    occ_dosed = dosed[meds.codes]
+    list_flag[occ_list[occ_dosed]] = True
+    kept |= occ_dosed
 
     flagged = list_flag[meds.of_patient]
 
@@ -835,10 +852,13 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
             fire = on & screening._AGE_TESTS[op](pts.age, years)
             flagged |= fire
             age_key[fire] = pts.age[fire]
+            lists_fire = np.zeros(meds.n_lists, dtype=bool)
+            lists_fire[meds.of_patient[fire]] = True
+            kept |= text_has[meds.codes] & lists_fire[occ_list]
 
     # 6. Conditions and 7. allergies: (patient, ingredient) against (patient, fact).
-    def patient_ingredients(patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # (patient, ingredient) for the given patients, through their lists.
+    def patient_ingredients(patients: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # (patient, ingredient, entry occurrence) for the given patients, through their lists.
         starts = meds.offsets[meds.of_patient[patients]]
         ends = meds.offsets[meds.of_patient[patients] + 1]
         occ_n = ends - starts
@@ -848,7 +868,7 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         k = n_ings[c]
         p_ing = np.repeat(p_occ, k)
         w = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
-        return p_ing, ing_flat[np.repeat(ing_off[c], k) + w]
+        return p_ing, ing_flat[np.repeat(ing_off[c], k) + w], np.repeat(o, k)
 
     for lists, infos, field in ((pts.conditions, cond_info, "condition"), (pts.allergies, all_info, "allergy")):
         if not infos or not len(lists.codes):
@@ -862,7 +882,7 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         who = np.flatnonzero((counts > 0) & valid & lists_in[meds.of_patient])
         if not len(who):
             continue
-        p_ing, ings = patient_ingredients(who)
+        p_ing, ings, ing_occ = patient_ingredients(who)
         have = np.unique(p_ing * KEY + ings)
         starts = lists.offsets[lists.of_patient[who]]
         k = counts[who]
@@ -871,11 +891,12 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         fact_codes = lists.codes[o]
         if field == "condition":
             concept = np.asarray([x[0] for x in infos], dtype=np.int64)[fact_codes]
-            sel = np.isin(ings, vocab.condition_drugs)
+            sel = np.flatnonzero(np.isin(ings, vocab.condition_drugs))
             known = concept >= 0
-            lp, lx = _join_on_patient(p_ing[sel], ings[sel], p_fact[known], concept[known])
-            hit = np.isin(lx[0] * KEY + lx[1], vocab.condition_keys)
+            lp, (at, lc) = _join_on_patient(p_ing[sel], sel, p_fact[known], concept[known])
+            hit = np.isin(ings[at] * KEY + lc, vocab.condition_keys)
             flagged[lp[hit]] = True
+            kept[ing_occ[at[hit]]] = True
         else:
             trig_n = np.asarray([len(x[3]) for x in infos], dtype=np.int64)
             trig_off = np.zeros(len(infos) + 1, dtype=np.int64)
@@ -888,6 +909,7 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
                 t = trig_flat[np.repeat(trig_off[fact_codes], kk) + w]
                 hit = np.isin(p_t * KEY + t, have)
                 flagged[p_t[hit]] = True
+                kept[ing_occ[np.isin(p_ing * KEY + ings, p_t[hit] * KEY + t[hit])]] = True
 
     flagged &= valid
     return flagged, kept, age_key
