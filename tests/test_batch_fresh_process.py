@@ -89,3 +89,11 @@ def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, kb):
         runs[jobs] = ((tmp_path / f"f{jobs}.csv").read_bytes(), (tmp_path / f"p{jobs}.csv").read_bytes())
     assert runs["1"] == runs["2"]
     assert runs["1"][0].count(b"\n") > 10  # the population has findings
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+                    reason="the allocator setting is for glibc")
+def test_batch_processes_keep_freed_memory_on_glibc():
+    code = "from screener.batch.process_setup import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

@@ -223,9 +223,10 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
 def main() -> None:
     """Entry point of the `screener` program and `python -m screener`."""
     if sys.argv[1:2] == ["batch"]:
-        # This process runs one command and ends: keep pandas out of it unless the input
-        # needs it (see screener.batch.lazy_pandas). Not done for `cli` invoked in-process.
-        from .batch.lazy_pandas import defer_pandas
+        # This process runs one command and ends: set it up for a batch run (pandas
+        # deferred, freed memory kept; see screener.batch.process_setup). Not done
+        # for `cli` invoked in-process.
+        from .batch import process_setup
 
-        defer_pandas()
+        process_setup.prepare()
     cli(prog_name="screener")

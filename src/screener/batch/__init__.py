@@ -336,7 +336,7 @@ def _pooled(vocab, raw, header, names, separator, whole_patients, jobs):
 
     global _WORKER
     _WORKER = (vocab, header, names, separator, whole_patients)
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
         pending: deque = deque()
         # Two blocks per worker in flight: a worker never waits while this process writes.
         for item in raw:
@@ -345,6 +345,13 @@ def _pooled(vocab, raw, header, names, separator, whole_patients, jobs):
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+def _one_thread_each() -> None:
+    """In a worker: parse with one thread; the workers already use every core between them."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
 
 
 def _screen_raw(item: tuple):

@@ -4,20 +4,21 @@ How a block of patients is screened:
 
 1. Every *distinct* medication, condition and allergy string is read once with the
    same functions `screener check` uses (`screening._medication`, `screening._named`),
-   and the reading is kept as small integers (ingredient ids, flags) for numpy.
-2. Each patient's entries are lists of those ids. Whole cells are deduplicated
-   before they are split, so a population with recurring medication lists costs
-   little more than its distinct lists.
-3. A vectorised prefilter marks the patients who could have any finding: an
-   ingredient in two entries (the duplicate rules), a pair of ingredients from
-   different entries that has a rule in `index.pairs`, every role of a combination
-   rule filled, an ingredient with dose limits, an (ingredient, condition) or
-   allergy rule, an age rule that fires. It may mark too many, never too few.
+   and the reading is kept as small integers (ingredient ids, flags, and a
+   *signature*: one integer per distinct ingredient set) for numpy.
+2. Each patient's entries are a list of those codes (split and dictionary-encoded
+   with Arrow, so the work per occurrence is a hash, not a Python call).
+3. A vectorised prefilter marks the patients who could have any finding: two
+   entries of one list whose signatures share an ingredient (the duplicate rules)
+   or meet in a pair rule, every role of a combination rule filled, an ingredient
+   with dose limits, an (ingredient, condition) or allergy rule, an age rule that
+   fires. It may mark too many, never too few. It also keeps, per patient, the
+   entries that take part in one of those: the others can change no finding.
 4. Only marked patients are screened by `screening.screen_patient` — the exact
-   walk of `screener check` — and even then once per distinct *reduced* input:
-   entries that can take part in no rule for that patient (their ingredients are
-   in no table and appear once) are left out, which changes no finding. Findings
-   are turned into rows once per distinct finding and reused.
+   walk of `screener check` — and even then once per distinct *reduced* input
+   (the kept entries and the conditions and allergies some rule names). Age
+   findings are built apart, once per distinct (entry, age). Findings become rows
+   of a dictionary-encoded table once per distinct finding and are reused.
 5. Everyone else is `no-findings`, or `incomplete` with their unrecognised items,
    computed with array operations.
 
@@ -315,7 +316,7 @@ class Vocabulary:
 
     def medication(self, text: str) -> tuple:
         """(ingredient ids, problem text, error text, has dose limits, in the universe, signature)
-        for one entry."""
+        for one entry (the universe: ingredients some rule other than a duplicate names)."""
         got = self.meds.get(text)
         if got is None:
             try:
@@ -681,12 +682,12 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
           age_key: np.ndarray) -> Hits:
     """The library walk for the flagged patients, once per distinct reduced input.
 
-    Flagged patients with the same medication list, condition list and allergy list
+    Flagged patients with the same reduced medication, condition and allergy lists
     share one walk; the walk itself is cached on the reduced input. Age findings are
-    walked apart, on the entries an age rule can reach and the age alone: with the age
+    built apart, on the entries an age rule can reach and the age alone: with the age
     in the shared walk's key, every distinct age of a carisoprodol patient was a walk
-    of its own. An age finding never merges with or ties another kind of finding, so
-    adding it and sorting again gives `check`'s order.
+    of its own. An age finding never merges with or ties another kind of finding on
+    (severity, kind), so a stable sort on those puts it where `check` does.
     """
     if not len(flagged_idx):
         return Hits.none()
