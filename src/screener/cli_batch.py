@@ -71,7 +71,7 @@ class _Progress:
               help="Format of the outputs (default: from the file names; CSV on stdout).")
 @click.option("--window", type=click.IntRange(1, 3650), default=90, show_default=True, metavar="DAYS",
               help="Claims: rolling window for the duration check (days of supply covered in any DAYS days).")
-@click.option("--block-size", type=click.IntRange(1, 1024), default=16, show_default=True, metavar="MB",
+@click.option("--block-size", type=click.IntRange(1, 1024), default=8, show_default=True, metavar="MB",
               help="Read the input this many megabytes at a time (memory grows with it, not with the input).")
 @click.option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2) instead of reporting it.")
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), metavar="LEVEL",

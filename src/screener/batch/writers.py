@@ -65,13 +65,13 @@ def plain_table(rows) -> pa.Table:
     return table
 
 
+_FORMULA_PATTERN = "^[" + "".join("\\" + c if c in "-\\^]" else c for c in FORMULA_START) + "]"
+"""A regular expression matching text that starts with any of FORMULA_START."""
+
+
 def _risky(text) -> pa.Array:
     """Where text starts like a spreadsheet formula."""
-    risky = None
-    for start in FORMULA_START:
-        hit = pc.starts_with(text, start)
-        risky = hit if risky is None else pc.or_(risky, hit)
-    return pc.fill_null(risky, False)
+    return pc.fill_null(pc.match_substring_regex(text, _FORMULA_PATTERN), False)
 
 
 def neutralise(table: pa.Table) -> pa.Table:
