@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 import screener
@@ -39,3 +42,23 @@ def test_jobs_is_for_the_pandas_engine(runner, population):
     result = runner.invoke(cli, ["batch", str(population), "--engine", "dask", "--jobs", "2"])
     assert result.exit_code == 2
     assert "--jobs is for the pandas engine" in result.stderr
+
+
+def test_a_line_longer_than_a_block_and_no_final_newline_read_the_same_in_workers(runner, tmp_path):
+    # Workers get file positions (readers.FileSlice): block ends must fall on line ends
+    # even when one line is longer than a block, and the last line may lack its newline.
+    lines = ["patient_id,medications,notes"]
+    for i in range(12_000):
+        note = "x" * 1_500_000 if i == 5_000 else "n"
+        lines.append(f"p{i},{'Soma 350 mg qid;Xanax' if i % 7 == 0 else 'ibuprofen'},{note}")
+    lines.append("p-bad,\"unclosed,n")  # a bad row keeps its line number too
+    lines.append("p-last,Soma 500 mg tid,n")
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines), encoding="utf-8")  # no final newline
+    one = run(runner, path, tmp_path / "one", "--jobs", "1")
+    two = run(runner, path, tmp_path / "two", "--jobs", "2")
+    assert one[0] == two[0] and one[1] == two[1]
+    patients = list(csv.reader(io.StringIO(two[1].decode())))
+    assert len(patients) == 1 + 12_002
+    assert patients[-2][:3] == ["p-bad", "12002", "invalid"]
+    assert patients[-1][:3] == ["p-last", "12003", "findings"]

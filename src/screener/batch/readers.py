@@ -34,7 +34,6 @@ import csv
 import glob
 import gzip
 import io
-import mmap
 import os
 import sys
 from dataclasses import dataclass, field
@@ -333,39 +332,55 @@ def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, 
     if path != "-" and isinstance(handle, io.BufferedReader):
         start = handle.tell()
         handle.close()
-        blocks = _mapped_slices(path, start, block_bytes)
+        blocks = _file_slices(path, start, block_bytes)
     else:
         blocks = raw_csv_blocks(handle, path, block_bytes)
     return layout, header, canonical_columns(header, layout, columns), blocks
 
 
-def _mapped_slices(path: str, start: int, block_bytes: int) -> Iterator[tuple[FileSlice, int, int]]:
+def _file_slices(path: str, start: int, block_bytes: int) -> Iterator[tuple[FileSlice, int, int]]:
     """(slice of whole lines, number of its first line, its size) of a plain file, block by block.
 
-    The file is memory-mapped: finding where lines end and counting them reads the
-    page cache in place, where reading blocks into Python bytes copied each twice.
+    Only positions leave this process. Each block is read into one reused buffer to
+    find its last line end and count its lines (numpy): reading blocks into new
+    Python bytes and joining each to the previous tail copied every byte twice.
     """
-    with open(path, "rb") as handle:
+    buffer = bytearray(block_bytes)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
         size = os.fstat(handle.fileno()).st_size
-        if size <= start:
-            return
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    data = np.frombuffer(mapped, dtype=np.uint8)
-    try:
         line, pos = 2, start  # the header is line 1
         while pos < size:
-            end = min(pos + block_bytes, size)
-            if end < size:
-                cut = mapped.rfind(b"\n", pos, end)
-                if cut < 0:  # a line longer than a block: the block runs to its end
-                    cut = mapped.find(b"\n", end)
-                end = size if cut < 0 else cut + 1
-            yield FileSlice(path, pos, end - pos), line, end - pos
-            line += int(np.count_nonzero(data[pos:end] == 10))
-            pos = end
-    finally:
-        del data  # the map cannot close while an array looks into it
-        mapped.close()
+            handle.seek(pos)
+            n = handle.readinto(view)
+            if not n:
+                return
+            if pos + n < size:
+                cut = buffer.rfind(b"\n", 0, n)
+                if cut >= 0:
+                    n = cut + 1
+                    lines = int(np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=n) == 10))
+                else:
+                    n, lines = _long_line(handle, view, pos + n, size), 1
+                    n -= pos
+            else:
+                lines = int(np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=n) == 10))
+            yield FileSlice(path, pos, n), line, n
+            line += lines
+            pos += n
+
+
+def _long_line(handle, view: memoryview, at: int, size: int) -> int:
+    """Where a line longer than a block ends (just past its newline, or the end of the file)."""
+    while at < size:
+        n = handle.readinto(view)
+        if not n:
+            break
+        cut = bytes(view[:n]).find(b"\n")
+        if cut >= 0:
+            return at + cut + 1
+        at += n
+    return size
 
 
 def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
