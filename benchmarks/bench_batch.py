@@ -16,7 +16,8 @@ Sections
                  interleaved, median of --runs. Target: ratio <= 2.5. Also with
                  --patients (one row per patient written as well).
   2. Memory      peak RSS of `screener batch` on a 10M-patient file (generated
-                 to --dir, streaming). Target: < 1 GiB.
+                 to --dir, streaming): of the largest process (target: < 1 GiB),
+                 and PSS summed over the parent and its worker processes.
   3. Throughput  patients/s on one core (pinned with taskset when available), on
                  two (the default: two worker processes) and with the dask engine
                  (LocalCluster of 2 processes).
@@ -57,6 +58,30 @@ def _rss_run(cmd: list[str], env) -> tuple[float, float]:
     if out[2] != "0":
         raise SystemExit(f"command failed ({out[2]}): {' '.join(cmd)}")
     return float(out[0]), int(out[1]) / 1024
+
+
+def _tree_memory_run(cmd: list[str], env) -> tuple[float, float]:
+    """(wall seconds, peak PSS in MB summed over the command and its child processes), sampled
+    every 50 ms from /proc (0 where /proc/PID/smaps_rollup is not available). PSS shares pages
+    between processes that map them, so forked workers are not counted twice."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    peak = 0
+    while proc.poll() is None:
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        total = 0
+        for pid in [proc.pid, *map(int, children)]:
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as status:
+                    total += sum(int(line.split()[1]) for line in status if line.startswith("Pss:"))
+            except OSError:
+                pass
+        peak = max(peak, total)
+        time.sleep(0.05)
+    if proc.returncode:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return time.perf_counter() - started, peak / 1024
 
 
 def _generate(path: Path, n: int, seed: int) -> float:
@@ -135,11 +160,15 @@ def main() -> None:
             big = work / "big.csv"
             gen = _generate(big, args.big, args.seed + 1)
             print(f"\n2. memory, {args.big:,} patients ({big.stat().st_size / 1e6:,.0f} MB, generated in {gen:.0f} s)")
-            wall, rss = _rss_run([*SCREENER, "batch", str(big), "-o", str(work / "big-findings.csv"),
-                                  "--patients", str(work / "big-patients.csv")], env)
-            print(f"   peak RSS {rss:,.0f} MB (target < {TARGET_RSS_MB} MB): "
+            command = [*SCREENER, "batch", str(big), "-o", str(work / "big-findings.csv"),
+                       "--patients", str(work / "big-patients.csv")]
+            wall, rss = _rss_run(command, env)
+            print(f"   peak RSS of the largest process {rss:,.0f} MB (target < {TARGET_RSS_MB} MB): "
                   f"{'met' if rss < TARGET_RSS_MB else 'NOT met'}; {wall:.1f} s, {args.big / wall:,.0f} patients/s")
-            results["memory"] = {"patients": args.big, "peak_mb": rss, "seconds": wall}
+            _, pss = _tree_memory_run(command, env)
+            print(f"   peak PSS summed over the parent and its workers {pss:,.0f} MB"
+                  + ("" if pss else " (not measured: no /proc/PID/smaps_rollup)"))
+            results["memory"] = {"patients": args.big, "peak_mb": rss, "tree_pss_mb": pss, "seconds": wall}
             big.unlink()
     finally:
         if not args.keep:

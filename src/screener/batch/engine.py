@@ -31,7 +31,7 @@ one-row-per-patient path that import cost more than screening a million rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,9 @@ from ..errors import InputError
 from ..knowledge.index import Index
 from ..model import Finding, FindingKind, Severity, Unrecognized
 from .. import screening
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 KEY = np.int64(1 << 32)
 """Multiplier that packs two ids into one int64 key (ids stay below 2**31)."""

@@ -36,9 +36,8 @@ import gzip
 import io
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
