@@ -31,7 +31,16 @@ def keys(report, exclude_input=None):
 def test_adding_a_medication_never_removes_a_finding_about_the_others(kb, patient, extra):
     before = kb.screen(**patient)
     after = kb.screen(patient["medications"] + [extra], patient["conditions"], patient["allergies"], patient["age"])
-    assert keys(before) <= keys(after)
+    # Each finding is still there; it may name more (a combination gains the new opioid).
+    for kind, rule, concepts in keys(before):
+        assert any(k == kind and r == rule and c >= concepts for k, r, c in keys(after)), (kind, rule, concepts)
+
+
+def test_a_combination_names_every_drug_in_each_role(kb):
+    report = kb.screen(["Soma", "Xanax", "Percocet", "Norco"])
+    (combination,) = [f for f in report.findings if f.kind.value == "combination"]
+    assert set(combination.concepts) == {"carisoprodol", "alprazolam", "oxycodone", "hydrocodone"}
+    assert set(combination.inputs) == {"Soma", "Xanax", "Percocet", "Norco"}
 
 
 @settings(max_examples=200, deadline=None)

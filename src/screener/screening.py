@@ -282,26 +282,33 @@ def _combinations(index: Index, meds, taken) -> tuple:
         candidates = [role & present for role in roles]
         if not all(candidates):
             continue
-        picked = _distinct(candidates, ())
-        if picked is None:
+        if _distinct(candidates, ()) is None:
             continue
         first_entry: dict[str, Medication] = {}
         for i, x in taken:
             first_entry.setdefault(x, meds[i])
-        out.extend(_combination_finding(index, rule_id, [(first_entry[x], x) for x in picked]))
+        # Every present member of each role is named: Soma, Xanax, Norco and Percocet is one
+        # finding about both opioids (naming only one dropped the other when it was added).
+        chosen: list[tuple[Medication, str, str]] = []
+        named: set[str] = set()
+        for members, operand in zip(candidates, index.rules[rule_id].operands):
+            for x in sorted(members - named):
+                named.add(x)
+                chosen.append((first_entry[x], x, operand))
+        out.extend(_combination_finding(index, rule_id, chosen))
     return tuple(out)
 
 
-def _combination_finding(index: Index, rule_id: str, chosen: list[tuple[Medication, str]]) -> tuple:
+def _combination_finding(index: Index, rule_id: str, chosen: list[tuple[Medication, str, str]]) -> tuple:
     rule = index.rules[rule_id]
     path: list[str] = []
-    for (med, x), operand in zip(chosen, rule.operands):
+    for med, x, operand in chosen:
         if path:
             path.append("+")
         path.extend(_lead(index, med, x, operand))
     path.append(f"{RULE_MARK} rule:{rule_id}")
-    concepts = tuple(x for _, x in chosen)
-    inputs = tuple(dict.fromkeys(med.input for med, _ in chosen))
+    concepts = tuple(x for _, x, _ in chosen)
+    inputs = tuple(dict.fromkeys(med.input for med, _, _ in chosen))
     title = " + ".join(_name(index, x) for x in concepts)
     return ((("combination", rule_id), _finding(rule, concepts, inputs, title, path)),)
 
