@@ -216,3 +216,20 @@ def test_check_and_help_do_not_import_pandas():
             "print('pandas' in sys.modules, 'pyarrow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_claims_combination_names_each_drug_that_filled_a_role_and_counts_all_its_days(runner, tmp_path):
+    (tmp_path / "c.csv").write_text(
+        "patient_id,drug,fill_date,days_supply\n"
+        "p1,Soma 350 mg,2024-03-01,20\n"
+        "p1,Xanax 0.5 mg,2024-03-01,20\n"
+        "p1,Percocet,2024-03-01,10\n"   # days 1-10
+        "p1,Norco,2024-03-11,10\n",     # days 11-20: another opioid, same combination
+        encoding="utf-8")
+    assert invoke(runner, tmp_path / "c.csv", "-o", tmp_path / "f.csv").exit_code == 0
+    findings = read(tmp_path / "f.csv")
+    combination = findings[findings["kind"] == "combination"]
+    assert len(combination) == 1
+    row = combination.iloc[0]
+    assert set(row["concepts"].split("; ")) == {"carisoprodol", "oxycodone", "hydrocodone", "alprazolam"}
+    assert (row["overlap_start"], row["overlap_days"]) == ("2024-03-01", "20")

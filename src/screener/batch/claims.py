@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import screening
+from ..model import FindingKind
 from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
 from .lazy_pandas import pandas
@@ -203,7 +204,10 @@ def _walk_patient(vocab: Vocabulary, entries: list[str], windows: dict[str, list
             continue
         for row in vocab.report_rows(active, (), (), None).tolist():
             finding = vocab.findings[row]
-            key = (finding.kind, finding.rule_id, finding.concepts)
+            # A combination is one finding whichever drugs filled its roles from day to day
+            # (Percocet one month, Norco the next); other findings are per pair of drugs.
+            key = ((finding.kind, finding.rule_id) if finding.kind is FindingKind.COMBINATION
+                   else (finding.kind, finding.rule_id, finding.concepts))
             got = acc.get(key)
             if got is None:
                 acc[key] = [finding, s, e - s + 1, list(finding.inputs)]
@@ -211,8 +215,15 @@ def _walk_patient(vocab: Vocabulary, entries: list[str], windows: dict[str, list
                 got[1] = min(got[1], s)
                 got[2] += e - s + 1
                 got[3].extend(i for i in finding.inputs if i not in got[3])
-    found = [(replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d)
-             for f, s, d, inputs in acc.values()]
+    found = []
+    for f, s, d, inputs in acc.values():
+        if f.kind is FindingKind.COMBINATION and set(inputs) != set(f.inputs):
+            # Name every drug that filled a role at some time: the walk over all of them.
+            union = tuple(t for t in entries if t in inputs)
+            rows = vocab.report_rows(union, (), (), None).tolist()
+            f = next(vocab.findings[r] for r in rows if vocab.findings[r].rule_id == f.rule_id)
+            inputs = list(f.inputs)
+        found.append((replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
     found.extend(_durations(vocab, entries, covered, window))
     found.sort(key=lambda item: screening._order(item[0]))
     return found
