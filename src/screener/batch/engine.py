@@ -49,7 +49,6 @@ KEY = np.int64(1 << 32)
 """Multiplier that packs two ids into one int64 key (ids stay below 2**31)."""
 
 SEVERITIES = [s.value for s in Severity]  # most serious first
-_RANK = {s.value: s.rank for s in Severity}
 
 FINDING_COLUMNS = ["patient_id", "kind", "severity", "title", "concepts", "inputs", "summary", "advice",
                    "ncpdp", "source", "rule", "evidence", "knowledge_version"]
@@ -204,7 +203,6 @@ class Vocabulary:
         """Row number by finding identity (or by an age row's key)."""
         self.findings: list[Finding] = []
         """The Finding of each finding row (None for rows built without one: age rows)."""
-        self._order: list = []
         self._place: list[int] = []
         self._columns: dict | None = None
         self._codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS}
@@ -364,31 +362,26 @@ class Vocabulary:
         got = self.template_of.get(id(finding))
         if got is None:
             codes = dict(finding.codes)
-            got = self._add_row((
+            got = self._add_codes(self._codes_of((
                 finding.kind.value, finding.severity.value, finding.title,
                 LIST_SEPARATOR.join(finding.concepts), LIST_SEPARATOR.join(finding.inputs),
                 finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
-                finding.rule_id, finding.evidence, finding.severity.rank,
-            ), finding.severity, finding.kind, finding.title, finding)
+                finding.rule_id, finding.evidence,
+            )), finding.severity, finding.kind, finding)
             self.template_of[id(finding)] = got
         return got
 
-    def _add_row(self, values: tuple, severity: Severity, kind: FindingKind, title: str,
-                 finding: Finding | None) -> int:
-        # Each text column is dictionary-encoded as rows arrive, so a block's findings
-        # table costs a look-up per finding, not a pass over every row made so far.
-        return self._add_codes([seen.setdefault(value, len(seen)) for (seen, _), value in zip(self._encoders, values)],
-                               values[-1], severity, kind, title, finding)
+    def _add_codes(self, codes: list[int], severity: Severity, kind: FindingKind, finding: Finding | None) -> int:
+        """A new finding row, given by its dictionary code in each text column.
 
-    def _add_codes(self, codes: list[int], rank: int, severity: Severity, kind: FindingKind, title: str,
-                   finding: Finding | None) -> int:
-        """A finding row given by its dictionary code in each text column."""
+        Each text column is dictionary-encoded as rows arrive, so a block's findings table
+        costs a look-up per finding, not a pass over every row made so far.
+        """
         got = len(self._ranks)
         for (_, column), code in zip(self._encoders, codes):
             column.append(code)
-        self._ranks.append(rank)
-        order = screening.finding_order(severity, kind, title)
-        self._order.append(order)
+        self._ranks.append(severity.rank)
+        order = screening.finding_order(severity, kind, "")
         self._place.append(order[0] * 64 + order[1])
         self.findings.append(finding)  # also keeps the object alive, so its id stays unique
         self._columns = None
@@ -419,8 +412,7 @@ class Vocabulary:
             codes = list(base)
             codes[_TITLE] = self._codes_of((title,), _TITLE)[0]
             codes[_INPUTS] = self._codes_of((LIST_SEPARATOR.join((med.input, shown)),), _INPUTS)[0]
-            got = self.template_of[key] = self._add_codes(codes, rule.severity.rank, rule.severity, rule.kind,
-                                                          title, None)
+            got = self.template_of[key] = self._add_codes(codes, rule.severity, rule.kind, None)
         return got
 
     def _codes_of(self, values: tuple, first: int = 0) -> list[int]:
@@ -478,10 +470,6 @@ class Vocabulary:
                 self.reports.clear()
             self.reports[key] = got
         return got
-
-    def row_order(self) -> list:
-        """For every finding row made so far, its place in a report (as `check` sorts findings)."""
-        return self._order
 
     def row_places(self) -> np.ndarray:
         """For every finding row, (severity, kind) as one number that sorts as `check` does."""
