@@ -51,8 +51,6 @@ from .lazy_pandas import pandas
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-HAS_ARROW = True
-"""pyarrow is a dependency; kept for callers that asked."""
 DEFAULT_BLOCK_BYTES = 8 << 20
 """Bytes of CSV read at a time: memory is bounded by this, not by the input size."""
 DEFAULT_WINDOW = 90
@@ -221,7 +219,6 @@ def input_size(path: str) -> int | None:
 def read_header(path: str) -> list[str]:
     """The header fields of a CSV or Parquet input."""
     if is_parquet(path):
-        _need_arrow("Parquet input")
         import pyarrow.parquet as pq
 
         return list(pq.ParquetFile(path).schema_arrow.names)
@@ -245,11 +242,6 @@ def _header_fields(line: bytes) -> list[str]:
         return next(csv.reader([text.rstrip("\r\n")], strict=True))
     except csv.Error as exc:
         raise InputError(f"cannot read the header line: {exc}") from None
-
-
-def _need_arrow(what: str) -> None:
-    if not HAS_ARROW:
-        raise InputError(f"{what} needs pyarrow: pip install 'screener[parquet]'")
 
 
 def iter_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
