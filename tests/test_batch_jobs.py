@@ -62,3 +62,27 @@ def test_a_line_longer_than_a_block_and_no_final_newline_read_the_same_in_worker
     assert len(patients) == 1 + 12_002
     assert patients[-2][:3] == ["p-bad", "12002", "invalid"]
     assert patients[-1][:3] == ["p-last", "12003", "findings"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet", "csv.gz"])
+def test_every_patients_format_is_the_same_from_workers(runner, population, tmp_path, suffix):
+    # Workers encode CSV patients themselves and send other formats as tables: both must
+    # give what one process writes.
+    outputs = {}
+    for jobs in ("1", "2"):
+        folder = tmp_path / jobs
+        folder.mkdir()
+        result = runner.invoke(cli, ["batch", str(population), "-o", str(folder / "f.csv"), "--patients",
+                                     str(folder / f"p.{suffix}"), "--block-size", "1", "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+        if suffix == "parquet":
+            import pyarrow.parquet as pq
+
+            outputs[jobs] = pq.read_table(folder / f"p.{suffix}").to_pylist()
+        else:
+            import gzip
+
+            raw = (folder / f"p.{suffix}").read_bytes()
+            outputs[jobs] = gzip.decompress(raw) if suffix.endswith(".gz") else raw
+    assert outputs["1"] == outputs["2"]
+    assert len(outputs["1"]) > 1000

@@ -49,6 +49,7 @@ from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Vocabulary, sc
 from .layouts import from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
 from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
+from .writers import OutputFormat
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -237,8 +238,14 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
     paths = expand_inputs(source)
     total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
     jobs = _jobs(jobs, paths, total, block_bytes)
+    # What the workers send back of the patients: the status column (for the summary), the
+    # whole table (--strict reads it), or, for a CSV output, its lines already encoded.
+    if strict or (patients_out is not None and getattr(patients_out, "format", None) is not OutputFormat.CSV):
+        send = "table"
+    else:
+        send = "csv" if patients_out is not None else "status"
     parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
-                                 patients_out is not None or strict, jobs) if jobs > 1 else None
+                                 send, jobs) if jobs > 1 else None
     if parallel is not None:
         layout_, results = parallel
     else:
@@ -274,7 +281,7 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
         if patients_out is not None:
             patients_out.write(patients)
         if empty_f is None:
-            empty_f, empty_p = findings.slice(0, 0), patients.slice(0, 0)
+            empty_f, empty_p = findings.slice(0, 0), patients.slice(0, 0) if isinstance(patients, pa.Table) else None
         summary.add(findings, patients)
         done += nbytes
         if progress is not None:
@@ -309,7 +316,7 @@ def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: in
     return max(1, jobs)
 
 
-def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, whole_patients, jobs):
+def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs):
     """(layout, results) screening CSV blocks in `jobs` forked processes, or None when the input
     does not suit (Parquet, or the items and claims layouts, whose patients span blocks)."""
     from .readers import iter_raw_blocks
@@ -326,16 +333,16 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
         return None  # different headers: leave it to the one-process path, which reports it
     _, header, names, _ = opened[0]
     raw = chain.from_iterable(o[3] for o in opened)
-    return Layout.PATIENTS, _pooled(vocab, raw, header, names, separator, whole_patients, jobs)
+    return Layout.PATIENTS, _pooled(vocab, raw, header, names, separator, send, jobs)
 
 
-def _pooled(vocab, raw, header, names, separator, whole_patients, jobs):
+def _pooled(vocab, raw, header, names, separator, send, jobs):
     """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded)."""
     import multiprocessing
     from collections import deque
 
     global _WORKER
-    _WORKER = (vocab, header, names, separator, whole_patients)
+    _WORKER = (vocab, header, names, separator, send)
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
         pending: deque = deque()
         # Two blocks per worker in flight: a worker never waits while this process writes.
@@ -355,18 +362,26 @@ def _one_thread_each() -> None:
 
 
 def _screen_raw(item: tuple):
-    """In a worker: parse and screen one raw block (its bytes, or a `FileSlice` to read); only the
-    status column of the patients comes back unless the patients are written (sending 200,000
-    rows between processes is not free)."""
-    from .readers import FileSlice, parse_block
+    """In a worker: parse and screen one raw block (its bytes, or a `FileSlice` to read).
 
-    vocab, header, names, separator, whole_patients = _WORKER
+    Of the patients, only what the parent needs comes back (see `run`): sending 100,000
+    rows between processes is not free, and encoding them as CSV here, in parallel, keeps
+    that work off the one process that writes.
+    """
+    from .readers import FileSlice, parse_block
+    from .writers import EncodedRows, csv_body
+
+    vocab, header, names, separator, send = _WORKER
     data, first_line, nbytes = item
     if isinstance(data, FileSlice):
         data = data.read()
     block = parse_block(data, header, names, Layout.PATIENTS, first_line)
     findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator)
-    return findings, (patients if whole_patients else patients.select(["status"])), nbytes
+    if send == "csv":
+        patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
+    elif send == "status":
+        patients = patients.select(["status"])
+    return findings, patients, nbytes
 
 
 def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:

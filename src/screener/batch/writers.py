@@ -99,6 +99,33 @@ def neutralise(table: pa.Table) -> pa.Table:
     return table
 
 
+def csv_body(rows: pa.Table) -> bytes:
+    """Rows as CSV lines without the header, exactly as `Writer` writes them (formula cells
+    neutralised), so that a worker process can encode its own block."""
+    sink = io.BytesIO()
+    pacsv.write_csv(plain_table(neutralise(rows)), sink,
+                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue()
+
+
+class EncodedRows:
+    """A block of rows already encoded as CSV lines (`csv_body`), with the columns the run's
+    summary counts (`status`) kept as a small table."""
+
+    def __init__(self, body: bytes, schema: pa.Schema, counted: pa.Table):
+        self.body = body
+        self.schema = schema
+        """The columns of the encoded rows (for the header)."""
+        self.counted = counted
+
+    def column(self, name: str):
+        """A counted column (see `Summary.add`)."""
+        return self.counted.column(name)
+
+    def __len__(self) -> int:
+        return len(self.counted)
+
+
 class Writer:
     """Appends blocks of rows to one output (a path, or stdout for None / '-')."""
 
@@ -122,10 +149,19 @@ class Writer:
         return open(self.path, "wb")
 
     def write(self, rows) -> None:
-        """Append `rows` (an Arrow table or a pandas DataFrame; the first call also writes the
-        header, even with no rows)."""
+        """Append `rows` (an Arrow table, a pandas DataFrame, or CSV `EncodedRows` for a CSV
+        output; the first call also writes the header, even with no rows)."""
         if not self._started:
             self._handle = None if self.format is OutputFormat.PARQUET else self._open_text()
+        if isinstance(rows, EncodedRows):
+            if self.format is not OutputFormat.CSV:
+                raise ValueError("rows encoded as CSV can only be written to a CSV output")
+            if not self._started:
+                self._write_csv(plain_table(rows.schema.empty_table()))
+            self._handle.write(rows.body)
+            self._started = True
+            self.rows += len(rows)
+            return
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
         if self.format is OutputFormat.CSV:
             self._write_csv(plain_table(neutralise(table)))
