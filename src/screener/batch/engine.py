@@ -583,11 +583,11 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[dict[int, str]
 
 
 def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Table, pa.Table]:
-    """Screen one block of patients: (findings rows, patient rows).
+    """Screen one block of patients: (findings, patients) as Arrow tables (see the module docstring).
 
     `walk(flagged patient indices, kept entry occurrences)`, when given, replaces the
-    default walk and returns ({patient: finding row numbers}, {patient: {column: values}}):
-    the claims engine walks supply windows this way.
+    default walk and returns `Hits` (with extra columns): the claims engine walks supply
+    windows this way.
     """
     n = len(pts)
     error = pts.error.copy()
