@@ -172,7 +172,7 @@ def _split_pieces(cells: pa.Array, sep: str) -> tuple[np.ndarray, pa.Array]:
 def lists_from_items(patient: np.ndarray, n: int, values) -> Lists:
     """Lists from (patient index, value) rows in file order; every patient gets its own list."""
     patient = np.asarray(patient, dtype=np.int64)
-    texts_in = as_strings(values if not isinstance(values, list) else pa.array(values, type=pa.string()))
+    texts_in = as_strings(values)
     trimmed = [t.strip() for t in texts_in.to_pylist()]
     keep = np.asarray([t != "" for t in trimmed], dtype=bool)
     patient = patient[keep]
