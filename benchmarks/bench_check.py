@@ -266,7 +266,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import screener.cli
 t1 = time.perf_counter()
-from screener.knowledge import default_knowledge
+from screener.api import default_knowledge
 t2 = time.perf_counter()
 k = default_knowledge()
 t3 = time.perf_counter()
@@ -430,7 +430,8 @@ def bench_load(runs: int, env: dict, cache_dir: Path) -> dict:
     import pickle
 
     import screener
-    from screener.knowledge import bundled_data_dir, cache
+    from screener.knowledge import cache
+    from screener.paths import bundled_data_dir
     from screener.knowledge.loader import KNOWLEDGE_FILES
 
     directory = bundled_data_dir()
@@ -472,7 +473,8 @@ def bench_load(runs: int, env: dict, cache_dir: Path) -> dict:
 
 def knowledge_hash() -> str:
     """Content hash of the bundled knowledge files (to notice edits during the run)."""
-    from screener.knowledge import bundled_data_dir, cache
+    from screener.knowledge import cache
+    from screener.paths import bundled_data_dir
     from screener.knowledge.loader import KNOWLEDGE_FILES
 
     return cache.content_hash(bundled_data_dir(), KNOWLEDGE_FILES)[:12]

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import screener
-from screener.knowledge import bundled_data_dir
+from screener.paths import bundled_data_dir
 
 
 @pytest.fixture(autouse=True, scope="session")

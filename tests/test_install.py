@@ -106,7 +106,7 @@ def test_installed_check_runs_outside_the_checkout(venv, tmp_path, env):
 
 
 def test_installed_package_is_the_wheel_not_the_checkout(venv, tmp_path, env):
-    code = "import screener, screener.knowledge as k; print(screener.__file__); print(k.bundled_data_dir())"
+    code = "import screener, screener.paths as k; print(screener.__file__); print(k.bundled_data_dir())"
     proc = ok(run([venv / "python", "-c", code], cwd=tmp_path, env=env))
     module_file, data_dir = (Path(line) for line in proc.stdout.splitlines())
     assert REPO not in module_file.parents, module_file

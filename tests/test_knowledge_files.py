@@ -25,7 +25,8 @@ import pytest
 import screener
 from screener.cli import cli
 from screener.errors import KnowledgeError
-from screener.knowledge import bundled_data_dir, load_knowledge
+from screener.api import load_knowledge
+from screener.paths import bundled_data_dir
 from screener.knowledge.loader import KNOWLEDGE_FILES, REQUIRED_FILES, read_tables
 
 # --------------------------------------------------------------------------------------------

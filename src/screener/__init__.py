@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
-__version__ = "0.1.0"
-
+from .version import __version__  # noqa: E402
 from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError  # noqa: E402
 from .model import (  # noqa: E402
     NO_FINDINGS_TEXT,
@@ -33,15 +32,15 @@ from .model import (  # noqa: E402
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .knowledge import Knowledge
+    from .api import Knowledge
 
 
 def load_knowledge(path=None, *, layers=(), use_cache: bool = True) -> "Knowledge":
     """Load a knowledge directory (default: the bundled one) with local `layers` on top.
 
-    See `screener.knowledge.load_knowledge`.
+    See `screener.api.load_knowledge`.
     """
-    from .knowledge import load_knowledge as _load
+    from .api import load_knowledge as _load
 
     return _load(path, layers=layers, use_cache=use_cache)
 
@@ -65,7 +64,7 @@ def screen(
     longer than 200 characters, an impossible age).
     """
     if knowledge is None:
-        from .knowledge import default_knowledge
+        from .api import default_knowledge
 
         knowledge = default_knowledge()
     return knowledge.screen(medications, conditions, allergies, age)

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import click
 
-from . import __version__
+from .version import __version__
 from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError
 from .cli_options import layers_option
 from .formats import OutputFormat, get_format
@@ -43,7 +43,7 @@ class InputProblem(click.UsageError):
 
 
 def _load(knowledge_dir: str | None, layers: tuple[str, ...] = ()):
-    from .knowledge import default_knowledge, load_knowledge
+    from .api import default_knowledge, load_knowledge
 
     try:
         if knowledge_dir or layers:

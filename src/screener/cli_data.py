@@ -36,7 +36,7 @@ def validate(directory: str | None) -> None:
       screener data validate
       screener data validate ./my-hospital-knowledge
     """
-    from .knowledge import bundled_data_dir
+    from .paths import bundled_data_dir
     from .validate import validate as run
 
     target = Path(directory) if directory else bundled_data_dir()
@@ -66,7 +66,7 @@ def info(directory: str | None, fmt: str, layers: tuple[str, ...]) -> None:
     """
     from .cli import InputProblem
     from .errors import KnowledgeError
-    from .knowledge import load_knowledge
+    from .api import load_knowledge
     try:
         knowledge = load_knowledge(directory, layers=layers)
         tables = knowledge.tables()

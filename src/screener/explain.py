@@ -9,10 +9,11 @@ rule's severity and source.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
+from .knowledge.tables import Tables
 from .model import FindingKind
 from .normalize import clean_entry, normalize_name, suggest
 
@@ -77,25 +78,25 @@ class Explanation:
         }
 
 
-def explain(index: Index, name: str) -> Explanation:
-    """Explain the concept called `name` (any name, brand, synonym or id); raise UnknownConceptError."""
+def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanation:
+    """Explain the concept called `name` (any name, brand, synonym or id); raise UnknownConceptError.
+
+    `tables()` gives the rows `index` was compiled from (names, codes and sources are
+    not in the index: it stays small for the check path, and explain is rare).
+    """
     text = clean_entry(name, "name")
     cid = index.names.get(normalize_name(text))
     if cid is None:
         raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
-    # Names, codes and sources are not in the compiled index (it stays small for the
-    # check path); explain is rare, so it reads them from the files.
-    from .knowledge.loader import read_layers
-
-    tables = read_layers(Path(index.directory), tuple(Path(layer) for layer in index.layers))
-    concept = next(c for c in tables.concepts if c.id == cid)
+    rows = tables()
+    concept = next(c for c in rows.concepts if c.id == cid)
     ancestors = index.up.get(cid, {cid: (cid,)})
     classes = tuple(sorted((chain for a, chain in ancestors.items() if a != cid), key=lambda c: (len(c), c)))
     ingredients = index.ingredients.get(cid, ()) if concept.kind == "product" else ()
     products = tuple(sorted(p for p, parts in index.ingredients.items()
                             if cid in parts and index.kinds[p] == "product"))
     members = tuple(sorted(n for n, ups in index.up.items() if cid in ups and n != cid))
-    metabolites = tuple(r.object for r in tables.relations if r.subject == cid and r.relation == "metabolized_to")
+    metabolites = tuple(r.object for r in rows.relations if r.subject == cid and r.relation == "metabolized_to")
 
     # Rules written for the concept, for any of its ancestors, or (for a product) for its ingredients' ancestors.
     scope = set(ancestors)

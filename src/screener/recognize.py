@@ -96,7 +96,7 @@ def condition_for_code(index: Index, system: str, code: str) -> str | None:
 
 def vocabulary(index: Index):
     """The FDA vocabulary that goes with this knowledge (None if it has none)."""
-    from .knowledge import bundled_data_dir
+    from .paths import bundled_data_dir
     from .vocabulary import VOCABULARY_DIR, load_vocabulary
 
     own = f"{index.directory}/{VOCABULARY_DIR}"

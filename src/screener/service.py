@@ -53,7 +53,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import __version__
+from .version import __version__
 from .errors import InputError
 from .fhir.model import FhirError, FhirInputs
 from .fhir.read import bundle_resources, read_resources
@@ -318,7 +318,7 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
     service (CDS Hooks services SHOULD support CORS).
     """
     if knowledge is None:
-        from .knowledge import default_knowledge
+        from .api import default_knowledge
 
         knowledge = default_knowledge()
     from .fhir.read import READ_TYPES, _model_class

@@ -54,7 +54,7 @@ from .writers import OutputFormat
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..knowledge import Knowledge
+    from ..api import Knowledge
 
 __all__ = ["Layout", "Summary", "run", "screen_frame", "FINDING_COLUMNS", "PATIENT_COLUMNS", "DEFAULT_WINDOW"]
 
@@ -67,7 +67,7 @@ _VOCABULARIES: dict[int, Vocabulary] = {}
 def vocabulary(knowledge: "Knowledge | None" = None) -> Vocabulary:
     """The Vocabulary of a knowledge base (default: the bundled one), kept for reuse."""
     if knowledge is None:
-        from ..knowledge import default_knowledge
+        from ..api import default_knowledge
 
         knowledge = default_knowledge()
     got = _VOCABULARIES.get(id(knowledge.index))

@@ -34,7 +34,7 @@ from .readers import (Block, Layout, canonical_columns, detect_layout, expand_in
                       iter_blocks, parse_block, raw_csv_blocks, _header_fields, _open_binary)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..knowledge import Knowledge
+    from ..api import Knowledge
 
 _WORKER_VOCABULARIES: dict = {}
 
@@ -85,7 +85,7 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
     except ImportError:
         raise InputError("--engine dask needs Dask: pip install 'screener[dask]'") from None
     if knowledge is None:
-        from ..knowledge import default_knowledge
+        from ..api import default_knowledge
 
         knowledge = default_knowledge()
     started = time.perf_counter()

@@ -118,7 +118,7 @@ def screen_bundle(data: bytes | str | dict, knowledge=None, *, today: date | Non
 
 def _knowledge(knowledge):
     if knowledge is None:
-        from ..knowledge import default_knowledge
+        from ..api import default_knowledge
 
         return default_knowledge()
     return knowledge

@@ -24,7 +24,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..model import Finding, Report, Severity
 from .model import FhirInputs
 

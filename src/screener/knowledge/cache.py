@@ -15,10 +15,11 @@ import os
 import pickle
 from pathlib import Path
 
-from .. import __version__
+from ..paths import cache_dir
+from ..version import __version__
 from .index import Index
 
-FORMAT = 6
+FORMAT = 7
 """Bump when the Index layout changes, so old cache files are ignored."""
 
 
@@ -42,14 +43,6 @@ def slot(key: str, directory: Path, layers: tuple[Path, ...] = ()) -> str:
     where = blake2b(f"{key}\0{places}".encode()).hexdigest()
     return f"index-{where[:32]}.pickle"
 
-
-def cache_dir() -> Path:
-    """Where compiled indexes are kept."""
-    explicit = os.environ.get("SCREENER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "screener"
 
 
 def read(name: str) -> Index | None:

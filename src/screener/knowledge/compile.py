@@ -25,7 +25,7 @@ _NO_ANCHOR_DISTANCE = 1000
 
 
 def compile_index(tables: Tables, version: str, directory: str, ties: list | None = None,
-                  layers: tuple[str, ...] = ()) -> Index:
+                  layers: tuple[str, ...] = (), content_key: str = "") -> Index:
     """Build the graph from `tables` and compile it into an Index.
 
     `ties`, when given, collects (key, rule, rule) for every pair or condition
@@ -123,9 +123,9 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
     name_text: dict[str, str] = {}
     for concept in tables.concepts:
         for text in (concept.name, *concept.synonyms, concept.id):
-            key = normalize_name(text)
-            names.setdefault(key, intern(concept.id))
-            name_text.setdefault(key, text)
+            normalised = normalize_name(text)
+            names.setdefault(normalised, intern(concept.id))
+            name_text.setdefault(normalised, text)
 
     ingredients: dict[str, tuple[str, ...]] = {}
     for concept in tables.concepts:
@@ -137,6 +137,7 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
 
     return Index(
         version=version,
+        key=content_key,
         directory=directory,
         layers=tuple(layers),
         disabled=tables.disabled,

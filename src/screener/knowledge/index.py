@@ -51,6 +51,8 @@ class Index:
 
     version: str
     """Project version + content hash of the knowledge files."""
+    key: str
+    """The full content hash of the files it was compiled from (see `knowledge.content_key`)."""
     directory: str
     """Where the base knowledge was read from."""
     layers: tuple[str, ...]

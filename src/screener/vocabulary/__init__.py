@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..knowledge.cache import cache_dir
+from ..paths import cache_dir
 
 VOCABULARY_DIR = "vocabulary"
+"""The vocabulary's folder inside a knowledge directory."""
 SUGGESTION_KINDS = ("of", "bn", "product")
 """The kinds of FDA names offered as suggestions (common names are too many and too chemical)."""
-"""The vocabulary's folder inside a knowledge directory."""
 
 
 @dataclass(frozen=True, slots=True)
