@@ -7,7 +7,7 @@ is the JSON contract of `screener check --format json` (see the README).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -83,6 +83,9 @@ class Status(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+
+RULE_MARK = "⟷"
+"""Stands in a finding's path where the rule joins its two sides ("⟷ rule:<id>")."""
 
 NO_FINDINGS_TEXT = "No cautions found in this knowledge base for the recognised inputs."
 """The only wording the screener uses when nothing is found. It never says "safe"."""

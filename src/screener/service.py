@@ -321,10 +321,10 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
         from .api import default_knowledge
 
         knowledge = default_knowledge()
-    from .fhir.read import READ_TYPES, _model_class
+    from .fhir.read import READ_TYPES, model_class
 
     for resource_type in (*READ_TYPES, "Bundle", "Medication"):  # import the R4B models now, not on the first call
-        _model_class(resource_type)
+        model_class(resource_type)
     app = FastAPI(
         title="screener CDS Hooks service",
         version=__version__,

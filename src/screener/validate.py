@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import KnowledgeError
 from .knowledge.files import KNOWLEDGE_FILES, REQUIRED_FILES
-from .knowledge.loader import AGE_EXPRESSION, CODE_FORMATS, COLUMNS, _read_csv, build_tables
+from .knowledge.loader import AGE_EXPRESSION, CODE_FORMATS, COLUMNS, read_csv_rows, build_tables
 from .knowledge.tables import (
     CODE_MATCHES,
     CONCEPT_KINDS,
@@ -70,7 +70,7 @@ def validate(directory: str | Path) -> list[Problem]:
     rows: dict[str, list] = {}
     for name in KNOWLEDGE_FILES:
         try:
-            rows[name] = _read_csv(directory / name, name)
+            rows[name] = read_csv_rows(directory / name, name)
         except KnowledgeError as exc:
             problems.append(Problem(name, exc.line or 0, "", exc.problem))
             rows[name] = []

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Vocabulary, screen_patients
+from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, screen_patients
 from .layouts import from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
 from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
@@ -61,18 +61,18 @@ __all__ = ["Layout", "Summary", "run", "screen_frame", "FINDING_COLUMNS", "PATIE
 PARTITIONS = 64
 """Partition files used to group `items` and `claims` inputs larger than one block."""
 
-_VOCABULARIES: dict[int, Vocabulary] = {}
+_CODEBOOKS: dict[int, Codebook] = {}
 
 
-def vocabulary(knowledge: "Knowledge | None" = None) -> Vocabulary:
-    """The Vocabulary of a knowledge base (default: the bundled one), kept for reuse."""
+def codebook(knowledge: "Knowledge | None" = None) -> Codebook:
+    """The Codebook of a knowledge base (default: the bundled one), kept for reuse."""
     if knowledge is None:
         from ..api import default_knowledge
 
         knowledge = default_knowledge()
-    got = _VOCABULARIES.get(id(knowledge.index))
+    got = _CODEBOOKS.get(id(knowledge.index))
     if got is None or got.index is not knowledge.index:
-        got = _VOCABULARIES[id(knowledge.index)] = Vocabulary(knowledge.index)
+        got = _CODEBOOKS[id(knowledge.index)] = Codebook(knowledge.index)
     return got
 
 
@@ -112,7 +112,7 @@ def _decoded(column) -> pa.Array:
     return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
-def screen_block(vocab: Vocabulary, layout: Layout, block: Block, separator: str = ";",
+def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str = ";",
                  window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
     """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables."""
     if layout is Layout.CLAIMS:
@@ -135,7 +135,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, l
     canonical names to the frame's (`{"patient_id": "member_id"}`). Missing values
     are blanks. Raises `InputError` when the columns fit no layout.
     """
-    vocab = vocabulary(knowledge)
+    vocab = codebook(knowledge)
     layout = Layout(layout) if layout else None
     layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
     found, pats = [], []
@@ -234,7 +234,7 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
     `progress(bytes_done, bytes_total)` is called after each block.
     """
     started = time.perf_counter()
-    vocab = vocabulary(knowledge)
+    vocab = codebook(knowledge)
     paths = expand_inputs(source)
     total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
     jobs = _jobs(jobs, paths, total, block_bytes)

@@ -33,9 +33,11 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 
-from .. import screening
 from ..model import FindingKind
-from .engine import Hits, Patients, Vocabulary, lists_from_items, screen_patients
+from ..rules.base import finding_order
+from ..rules.duration import Duration, supply_finding
+from ..screening import read_entry
+from .engine import Codebook, Hits, Patients, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
@@ -73,7 +75,7 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
     return drug.where(strength == "", drug + " " + strength)
 
 
-def screen_claims(vocab: Vocabulary, frame: pd.DataFrame, bad: list[BadRow],
+def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                   window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
     """Screen a block of claims holding every claim of its patients: (findings, patients)."""
     frame = frame.reset_index(drop=True)
@@ -175,7 +177,7 @@ def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in merged]
 
 
-def _walk_patient(vocab: Vocabulary, entries: list[str], windows: dict[str, list], texts: list[str],
+def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list], texts: list[str],
                   codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, window: int):
     """[(finding, first day, days)] for one patient's claims, most serious first."""
     for c, s, e in zip(codes.tolist(), starts.tolist(), ends.tolist()):
@@ -225,17 +227,16 @@ def _walk_patient(vocab: Vocabulary, entries: list[str], windows: dict[str, list
             inputs = list(f.inputs)
         found.append((replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
     found.extend(_durations(vocab, entries, covered, window))
-    found.sort(key=lambda item: screening._order(item[0]))
+    found.sort(key=lambda item: finding_order(item[0]))
     return found
 
 
-def _durations(vocab: Vocabulary, entries: list[str], covered: dict, window: int):
+def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
     """Duration findings: days of supply covered within any rolling `window` days, against the limit."""
     index = vocab.index
+    table = index.families[Duration.name]
     out = []
-    for x, limits in index.doses.items():
-        if "max_duration" not in limits:
-            continue
+    for x in table:
         xid = vocab.ids.get(x)
         mine = [t for t in entries if vocab.medication(t)[0] == (xid,)]
         if not mine:
@@ -249,13 +250,10 @@ def _durations(vocab: Vocabulary, entries: list[str], covered: dict, window: int
         width = min(window, len(on))
         sums = total[width:] - total[:-width]
         best = int(sums.max())
-        rule_id, (limit,) = limits["max_duration"]
-        if best <= limit:
+        finding = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, tuple(mine))
+        if finding is None:
             continue
         at = int(np.argmax(sums))
         start = first + at + int(np.argmax(on[at:at + width]))
-        med = screening._medication(index, mine[0])[0]
-        title = f"{screening._name(index, x)} supplied for {best} of {window} days (limit {limit:g} days)"
-        _, finding = screening._dose_finding(index, rule_id, med, x, title)
-        out.append((replace(finding, inputs=tuple(mine)), start, best))
+        out.append((finding, start, best))
     return out

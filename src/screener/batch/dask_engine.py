@@ -8,7 +8,7 @@ them in input order, so the outputs equal the pandas engine's byte for byte.
 Sending bytes instead of paths means workers need not see the client's files:
 an existing cluster (`--scheduler tcp://host:8786`) works as well as the local
 one. The compiled knowledge index is broadcast once; each worker builds its
-vocabulary on first use and keeps it. At most `2 × workers` blocks are in
+codebook on first use and keeps it. At most `2 × workers` blocks are in
 flight, so the client's memory stays bounded too.
 
 Items and claims are grouped by patient first (on the client, with the same
@@ -31,21 +31,21 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import InputError
 from . import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Summary, grouped, screen_block, write_results
 from .readers import (Block, Layout, canonical_columns, detect_layout, expand_inputs, input_size, is_parquet,
-                      iter_blocks, parse_block, raw_csv_blocks, _header_fields, _open_binary)
+                      iter_blocks, parse_block, raw_csv_blocks, header_fields, open_binary)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..api import Knowledge
 
-_WORKER_VOCABULARIES: dict = {}
+_WORKER_CODEBOOKS: dict = {}
 
 
-def _vocabulary_on_worker(index):
-    from .engine import Vocabulary
+def _codebook_on_worker(index):
+    from .engine import Codebook
 
-    got = _WORKER_VOCABULARIES.get(index.version)
+    got = _WORKER_CODEBOOKS.get(index.version)
     if got is None:
-        _WORKER_VOCABULARIES.clear()
-        got = _WORKER_VOCABULARIES[index.version] = Vocabulary(index)
+        _WORKER_CODEBOOKS.clear()
+        got = _WORKER_CODEBOOKS[index.version] = Codebook(index)
     return got
 
 
@@ -53,12 +53,12 @@ def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: 
     """Worker task: parse one raw block of lines and screen it."""
     layout = Layout(layout_value)
     block = parse_block(raw, header, names, layout, first_line)
-    return screen_block(_vocabulary_on_worker(index), layout, block, separator, window)
+    return screen_block(_codebook_on_worker(index), layout, block, separator, window)
 
 
 def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int):
     """Worker task: screen a block that is already parsed (grouped items or claims, Parquet)."""
-    return screen_block(_vocabulary_on_worker(index), Layout(layout_value), block, separator, window)
+    return screen_block(_codebook_on_worker(index), Layout(layout_value), block, separator, window)
 
 
 def _client(scheduler: str | None, workers: int | None):
@@ -111,8 +111,8 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
             """(future, input bytes) for every block, in input order."""
             if layout_ is Layout.PATIENTS and not any(is_parquet(p) for p in paths):
                 for path in paths:
-                    handle = _open_binary(path)
-                    header = _header_fields(handle.readline())
+                    handle = open_binary(path)
+                    header = header_fields(handle.readline())
                     names = canonical_columns(header, layout_, columns)
                     for raw, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes):
                         yield client.submit(screen_raw, index, layout_.value, raw, header, names, first_line,
@@ -158,8 +158,8 @@ def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=
 def _peek_header(path: str) -> list[str]:
     if path == "-":
         raise InputError("--engine dask reads files, not stdin; save the input to a file first")
-    handle = _open_binary(path)
+    handle = open_binary(path)
     try:
-        return _header_fields(handle.readline())
+        return header_fields(handle.readline())
     finally:
         handle.close()

@@ -3,22 +3,26 @@
 How a block of patients is screened:
 
 1. Every *distinct* medication, condition and allergy string is read once with the
-   same functions `screener check` uses (`screening._medication`, `screening._named`),
+   same functions `screener check` uses (`screening.read_entry`, `screening.read_fact`),
    and the reading is kept as small integers (ingredient ids, flags, and a
    *signature*: one integer per distinct ingredient set) for numpy.
 2. Each patient's entries are a list of those codes (split and dictionary-encoded
    with Arrow, so the work per occurrence is a hash, not a Python call).
-3. A vectorised prefilter marks the patients who could have any finding: two
-   entries of one list whose signatures share an ingredient (the duplicate rules)
-   or meet in a pair rule, every role of a combination rule filled, an ingredient
-   with dose limits, an (ingredient, condition) or allergy rule, an age rule that
-   fires. It may mark too many, never too few. It also keeps, per patient, the
-   entries that take part in one of those: the others can change no finding.
+3. A vectorised prefilter marks the patients who could have any finding. It is
+   derived from the rule families' own triggers (`screener.rules`): each family
+   declares, in one of a few shapes, which inputs could fire it — two entries
+   whose ingredients pair or are shared, every role of a combination filled, an
+   entry that could fire alone (dose, duration), an age test passed, an
+   ingredient joined to one of the patient's facts — and the prefilter evaluates
+   each shape over the whole block. It may mark too many, never too few. It also
+   keeps, per patient, the entries that take part in one of those: the others can
+   change no finding.
 4. Only marked patients are screened by `screening.screen_patient` — the exact
    walk of `screener check` — and even then once per distinct *reduced* input
-   (the kept entries and the conditions and allergies some rule names). Age
-   findings are built apart, once per distinct (entry, age). Findings become rows
-   of a dictionary-encoded table once per distinct finding and are reused.
+   (the kept entries and the conditions and allergies some rule joins to one of
+   them). Age findings are taken apart, from `screening.age_findings`, once per
+   distinct (entry, age). Findings become rows of a dictionary-encoded table once
+   per distinct finding and are reused.
 5. Everyone else is `no-findings`, or `incomplete` with their unrecognised items,
    computed with array operations.
 
@@ -40,7 +44,12 @@ import pyarrow.compute as pc
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..model import Finding, FindingKind, Severity, Unrecognized
-from .. import screening
+from ..rules import FAMILIES
+from ..rules.age import TESTS as AGE_TESTS
+from ..rules.age import parse_age
+from ..rules.base import order_key
+from ..rules.triggers import TRIGGER_TYPES, EntryTrigger, FactTrigger, PairTrigger, RoleTrigger, trigger_ingredients
+from ..screening import age_findings, read_entry, read_fact, screen_patient
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -60,9 +69,6 @@ PATIENT_COLUMNS = ["patient_id", "line", "status", "highest_severity", "findings
 
 _TEMPLATE_FIELDS = ["kind", "severity", "title", "concepts", "inputs", "summary", "advice", "ncpdp", "source",
                     "rule", "evidence"]
-
-_TITLE = _TEMPLATE_FIELDS.index("title")
-_INPUTS = _TEMPLATE_FIELDS.index("inputs")
 
 LIST_SEPARATOR = "; "
 """Joins concepts and inputs inside one cell of the findings output."""
@@ -185,11 +191,14 @@ def lists_from_items(patient: np.ndarray, n: int, values) -> Lists:
     return Lists(np.arange(n, dtype=np.int64), offsets, codes, list(seen))
 
 
-class Vocabulary:
+class Codebook:
     """The knowledge index seen as integers, and each distinct string read once.
 
-    One Vocabulary is made per knowledge index and kept for the whole run (and by
-    `screen_frame` across calls): readings and finding rows accumulate in it.
+    Concepts get small integer ids; what could fire each rule family comes from
+    the families' own triggers (`screener.rules`), turned into id sets and arrays
+    the prefilter evaluates over a whole block. One Codebook is made per knowledge
+    index and kept for the whole run (and by `screen_frame` across calls):
+    readings and finding rows accumulate in it.
     """
 
     def __init__(self, index: Index):
@@ -197,21 +206,18 @@ class Vocabulary:
         self.version = index.version
         self.ids: dict[str, int] = {}
         self.meds: dict[str, tuple] = {}
-        self.named: dict[str, dict[str, tuple]] = {"condition": {}, "allergy": {}}
+        self.named: dict[str, dict[str, tuple]] = {}
         self.reports: dict[tuple, np.ndarray] = {}
         self.template_of: dict[object, int] = {}
-        """Row number by finding identity (or by an age row's key)."""
+        """Row number by finding identity."""
         self.findings: list[Finding] = []
-        """The Finding of each finding row (None for rows built without one: age rows)."""
+        """The Finding of each finding row."""
         self._place: list[int] = []
         self._columns: dict | None = None
         self._codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS}
         self._distinct: dict[str, dict[str, int]] = {name: {} for name in _TEMPLATE_FIELDS}
         self._ranks: list[int] = []
         self._encoders = [(self._distinct[name], self._codes[name]) for name in _TEMPLATE_FIELDS]
-        self._age_plans: dict[str, tuple] = {}
-        self._age_titles: dict[tuple, tuple] = {}
-        self._age_bases: dict[tuple, list[int]] = {}
         self._build()
 
     def id(self, concept: str) -> int:
@@ -222,43 +228,51 @@ class Vocabulary:
         return got
 
     def _build(self) -> None:
+        """Turn every family's trigger into the id sets the prefilter uses."""
         ix = self.index
-        keys = []
-        pairing = set()
-        for x, row in ix.pairs.items():
-            for y in row:
-                a, b = self.id(x), self.id(y)
-                pairing.update((a, b))
-                keys.append(min(a, b) * KEY + max(a, b))
-        self.pair_keys = np.unique(np.asarray(keys, dtype=np.int64))
-        self.pairing = np.asarray(sorted(pairing), dtype=np.int64)
-        self.combinations = [[np.asarray(sorted(self.id(x) for x in role), dtype=np.int64) for role in roles]
-                             for _, roles in ix.combinations]
-        self.condition_keys = np.unique(np.asarray(
-            [self.id(x) * KEY + self.id(c) for x, c in ix.conditions], dtype=np.int64))
-        self.condition_drugs = np.asarray(sorted({self.id(x) for x, _ in ix.conditions}), dtype=np.int64)
-        self.allergy_by_target: dict[str, set[int]] = {}
-        for x, target in ix.allergies:
-            self.allergy_by_target.setdefault(target, set()).add(self.id(x))
-        self.ages = {self.id(x): rules for x, rules in ix.ages.items()}
-        self.dosed = {self.id(x) for x in ix.doses}
-        universe = set(self.pairing.tolist()) | {self.id(x) for x in ix.in_combinations}
-        universe |= set(self.condition_drugs.tolist()) | set(self.ages) | self.dosed
-        universe |= {x for s in self.allergy_by_target.values() for x in s}
-        self.universe = universe
-        """Ingredients that can take part in some rule other than a duplicate."""
+        triggers = [family.trigger(ix, ix.families[family.name]) for family in FAMILIES]
+        unknown = [t for t in triggers if not isinstance(t, TRIGGER_TYPES)]
+        if unknown:  # a new trigger shape must be taught to the prefilter first
+            raise TypeError(f"the batch prefilter cannot evaluate {type(unknown[0]).__name__}")
+        self.triggers = triggers
+        # Pairs: ingredient partners (either way round), and which shared ingredients count.
         self.pair_partners: dict[int, set[int]] = {}
-        for x, row in ix.pairs.items():
-            for y in row:
-                a, b = self.id(x), self.id(y)
-                self.pair_partners.setdefault(a, set()).add(b)
-                self.pair_partners.setdefault(b, set()).add(a)
-        self.condition_drug_set = set(self.condition_drugs.tolist())
-        self.condition_concepts = {self.id(c) for _, c in ix.conditions}
-        """Conditions some rule names."""
-        self.allergy_drugs = {x for s in self.allergy_by_target.values() for x in s}
-        self.roles = [role for roles in self.combinations for role in roles]
-        self.role_sets = [set(role.tolist()) for role in self.roles]
+        self.same_any = False
+        self.same: set[int] = set()
+        # Combinations: for each rule, the ingredient ids each role covers.
+        self.role_rules: list[list[set[int]]] = []
+        # Entries that could fire on their own (dose, duration): predicates on ingredient ids.
+        self.entry_rules: list = []
+        # Facts: per field, (ingredient, target) keys and how a fact's concept expands to targets.
+        self.fact_rules: dict[str, list] = {}
+        # Ages: ingredient id → ((operator, years), …).
+        self.ages: dict[int, tuple[tuple[str, float], ...]] = {}
+        for trigger in triggers:
+            if isinstance(trigger, PairTrigger):
+                for x, y in trigger.partners:
+                    a, b = self.id(x), self.id(y)
+                    self.pair_partners.setdefault(a, set()).add(b)
+                    self.pair_partners.setdefault(b, set()).add(a)
+                if trigger.same is None:
+                    self.same_any = True
+                else:
+                    self.same.update(self.id(x) for x in trigger.same)
+            elif isinstance(trigger, RoleTrigger):
+                self.role_rules += [[{self.id(x) for x in role} for role in roles] for roles in trigger.rules]
+            elif isinstance(trigger, EntryTrigger):
+                self.entry_rules.append(trigger.fires)
+            elif isinstance(trigger, FactTrigger):
+                by_target: dict[str, set[int]] = {}
+                for x, target in trigger.keys:
+                    by_target.setdefault(target, set()).add(self.id(x))
+                self.fact_rules.setdefault(trigger.field, []).append((trigger.expand, by_target))
+            else:  # AgeTrigger
+                for x, tests in trigger.tests.items():
+                    self.ages[self.id(x)] = self.ages.get(self.id(x), ()) + tests
+        self.universe = {self.id(x) for t in triggers for x in trigger_ingredients(t)}
+        """Ingredients some rule names: an entry with none of them can take part in no finding
+        but a shared-ingredient duplicate."""
+        self.roles = [role for roles in self.role_rules for role in roles]
         # Signatures: one small integer per distinct ingredient set (0: no ingredient), so
         # that "could these two entries meet in a rule?" is a look-up between two integers.
         self.signature_of: dict[tuple, int] = {(): 0}
@@ -284,7 +298,8 @@ class Vocabulary:
         shares: set[int] = set()
         pairs: set[int] = set()
         for x in key:
-            shares |= self._with_ingredient.get(x, set())
+            if self.same_any or x in self.same:
+                shares |= self._with_ingredient.get(x, set())
             for y in self.pair_partners.get(x, ()):
                 pairs |= self._with_ingredient.get(y, set())
         for x in key:
@@ -301,9 +316,9 @@ class Vocabulary:
         """Signature facts as arrays: `meets` (bool per signature), sorted `shares` and `pairs`
         keys (low * KEY + high), and `roles` (bool, signature × combination role)."""
         if self._signature_arrays is None:
-            roles = np.zeros((len(self._signature_ings), len(self.role_sets)), dtype=bool)
+            roles = np.zeros((len(self._signature_ings), len(self.roles)), dtype=bool)
             for sig, ings in enumerate(self._signature_ings):
-                for r, members in enumerate(self.role_sets):
+                for r, members in enumerate(self.roles):
                     roles[sig, r] = any(x in members for x in ings)
             self._signature_arrays = {
                 "meets": np.asarray(self._meets_others, dtype=bool),
@@ -316,40 +331,42 @@ class Vocabulary:
     # --- reading distinct strings ------------------------------------------
 
     def medication(self, text: str) -> tuple:
-        """(ingredient ids, problem text, error text, has dose limits, in the universe, signature)
-        for one entry (the universe: ingredients some rule other than a duplicate names)."""
+        """(ingredient ids, problem text, error text, could fire alone, in the universe, signature)
+        for one entry: `could fire alone` when an entry trigger (dose, duration) holds for it."""
         got = self.meds.get(text)
         if got is None:
             try:
-                med, problem = screening._medication(self.index, text)
+                med, problem = read_entry(self.index, text)
             except InputError as exc:
                 got = ((), "", str(exc), False, False, 0)
             else:
                 ings = tuple(self.id(x) for x in med.ingredients)
-                got = (ings, describe(problem) if problem else "", "",
-                       len(ings) == 1 and ings[0] in self.dosed, any(x in self.universe for x in ings),
+                alone = any(fires(med.ingredients) for fires in self.entry_rules)
+                got = (ings, describe(problem) if problem else "", "", alone, any(x in self.universe for x in ings),
                        self.signature(ings))
             self.meds[text] = got
         return got
 
     def named_entry(self, text: str, field: str) -> tuple:
-        """(concept id or -1, problem text, error text, allergy triggers) for one condition or allergy."""
-        cache = self.named[field]
+        """(concept id or -1, problem text, error text, triggers) for one condition or allergy entry:
+        `triggers` are the ingredient ids a rule of that field joins to this fact."""
+        cache = self.named.setdefault(field, {})
         got = cache.get(text)
         if got is None:
-            problems: list[Unrecognized] = []
             try:
-                found = screening._named(self.index, [text], field, problems)
+                hit = read_fact(self.index, text, field)
             except InputError as exc:
                 got = (-1, "", str(exc), ())
             else:
-                concept = found[0][1] if found else None
-                triggers: tuple = ()
-                if concept is not None and field == "allergy":
-                    targets = self.index.ingredients.get(concept) or (concept,)
-                    triggers = tuple(sorted({x for t in targets for x in self.allergy_by_target.get(t, ())}))
-                got = (self.id(concept) if concept is not None else -1,
-                       describe(problems[0]) if problems else "", "", triggers)
+                if isinstance(hit, Unrecognized):
+                    got = (-1, describe(hit), "", ())
+                elif not hit:
+                    got = (-1, "", "", ())
+                else:
+                    concept = hit[1]
+                    triggers = {x for expand, by_target in self.fact_rules.get(field, ())
+                                for t in expand(self.index, concept) for x in by_target.get(t, ())}
+                    got = (self.id(concept), "", "", tuple(sorted(triggers)))
             cache[text] = got
         return got
 
@@ -371,7 +388,7 @@ class Vocabulary:
             self.template_of[id(finding)] = got
         return got
 
-    def _add_codes(self, codes: list[int], severity: Severity, kind: FindingKind, finding: Finding | None) -> int:
+    def _add_codes(self, codes: list[int], severity: Severity, kind: FindingKind, finding: Finding) -> int:
         """A new finding row, given by its dictionary code in each text column.
 
         Each text column is dictionary-encoded as rows arrive, so a block's findings table
@@ -381,38 +398,10 @@ class Vocabulary:
         for (_, column), code in zip(self._encoders, codes):
             column.append(code)
         self._ranks.append(severity.rank)
-        order = screening.finding_order(severity, kind, "")
+        order = order_key(severity, kind, "")
         self._place.append(order[0] * 64 + order[1])
         self.findings.append(finding)  # also keeps the object alive, so its id stays unique
         self._columns = None
-        return got
-
-    def _age_plan(self, text: str) -> tuple:
-        """(reading, [(rule, ingredient, operator, years)]) of the age rules one entry can meet."""
-        got = self._age_plans.get(text)
-        if got is None:
-            med = screening._medication(self.index, text)[0]
-            got = self._age_plans[text] = (med, [(self.index.rules[rule_id], x, op, years)
-                                                 for x in med.ingredients
-                                                 for rule_id, op, years, _ in self.index.ages.get(x, ())])
-        return got
-
-    def _age_row(self, med, rule, x: str, title: str, shown: str) -> int:
-        """A finding row for one age rule met by one entry, built without the library's Finding
-        (the same fields as `screening.age_findings` gives; tested equal to `check`)."""
-        key = ("age row", med.input, rule.id, x, title)
-        got = self.template_of.get(key)
-        if got is None:
-            # Only the title and the inputs change from one age row of a rule to the next.
-            base = self._age_bases.get((rule.id, x))
-            if base is None:
-                base = self._age_bases[(rule.id, x)] = self._codes_of((
-                    rule.kind.value, rule.severity.value, "", x, "", rule.summary, rule.advice,
-                    dict(rule.codes).get("ncpdp", ""), rule.source, rule.id, rule.evidence))
-            codes = list(base)
-            codes[_TITLE] = self._codes_of((title,), _TITLE)[0]
-            codes[_INPUTS] = self._codes_of((LIST_SEPARATOR.join((med.input, shown)),), _INPUTS)[0]
-            got = self.template_of[key] = self._add_codes(codes, rule.severity, rule.kind, None)
         return got
 
     def _codes_of(self, values: tuple, first: int = 0) -> list[int]:
@@ -447,25 +436,7 @@ class Vocabulary:
         key = ("age", aged, age)
         got = self.reports.get(key)
         if got is None:
-            if len(aged) == 1:
-                # One entry: no merging, so rows are built straight from the rules it meets.
-                med, plan = self._age_plan(aged[0])
-                fired = []
-                for rule, x, op, years in plan:
-                    if screening._AGE_TESTS[op](age, years):
-                        title_key = (rule.id, x, age)
-                        title = self._age_titles.get(title_key)
-                        if title is None:
-                            text = screening.age_title(self.index, x, age, op, years)
-                            title = self._age_titles[title_key] = (
-                                screening.finding_order(rule.severity, rule.kind, text), text)
-                        fired.append((title, rule, x))
-                fired.sort(key=lambda f: f[0])
-                shown = screening.shown_age(age)
-                rows = [self._age_row(med, rule, x, title[1], shown) for title, rule, x in fired]
-            else:
-                rows = [self.template(f) for f in screening.age_findings(self.index, aged, age)]
-            got = np.asarray(rows, dtype=np.int64)
+            got = np.asarray([self.template(f) for f in age_findings(self.index, aged, age)], dtype=np.int64)
             if len(self.reports) >= REPORT_CACHE_LIMIT:
                 self.reports.clear()
             self.reports[key] = got
@@ -481,7 +452,7 @@ class Vocabulary:
         key = (meds, conditions, allergies, age)
         got = self.reports.get(key)
         if got is None:
-            report = screening.screen_patient(self.index, meds, conditions, allergies, age)
+            report = screen_patient(self.index, meds, conditions, allergies, age)
             got = np.asarray([self.template(f) for f in report.findings], dtype=np.int64)
             if len(self.reports) >= REPORT_CACHE_LIMIT:
                 self.reports.clear()
@@ -512,47 +483,39 @@ class Patients:
         return len(self.line)
 
 
-def _years(text: str) -> float:
-    """A number of years as `check` reads one (Python's float), NaN when it is not one."""
-    if not text or "_" in text:  # float() would take "1_0" as 10
-        return np.nan
-    try:
-        return float(text)
-    except ValueError:
-        return np.nan
-
-
 def parse_ages(values, error: np.ndarray) -> np.ndarray:
     """Ages as floats (NaN when blank); a bad age sets the patient's error, as `check` would refuse it.
 
-    `values` is an Arrow array or a pandas Series of text.
+    `values` is an Arrow array or a pandas Series of text; each distinct text is read once,
+    with the library's own reader (`rules.age.parse_age`).
     """
     if not len(values):
         return np.zeros(0)
-    # Ages repeat: read each distinct text once.
     encoded = pc.dictionary_encode(as_strings(values))
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    texts = [t.strip() for t in encoded.dictionary.to_pylist()]
-    read = np.asarray([_years(t) for t in texts], dtype=float)
+    read = np.full(len(encoded.dictionary), np.nan)
+    problems: dict[int, str] = {}
+    for k, text in enumerate(encoded.dictionary.to_pylist()):
+        try:
+            years = parse_age(text)
+        except InputError as exc:
+            problems[k] = str(exc)
+        else:
+            if years is not None:
+                read[k] = years
     numbers = read[codes]
-    given = np.asarray([t != "" for t in texts], dtype=bool)[codes]
-    bad = given & np.isnan(numbers)
-    out_of_range = given & ~np.isnan(numbers) & ((numbers < 0) | (numbers > 130))
-    for i in np.flatnonzero((bad | out_of_range) & (error == "")):
-        shown = texts[codes[i]]
-        error[i] = (f"age '{shown}' is not a number of years" if bad[i]
-                    else f"age {shown} is outside 0–130 years")
-    numbers[bad | out_of_range] = np.nan
+    if problems:
+        bad = np.isin(codes, np.fromiter(problems, dtype=np.int64, count=len(problems)))
+        for i in np.flatnonzero(bad & (error == "")):
+            error[i] = problems[int(codes[i])]
     return numbers
 
 
-def _entry_arrays(vocab: Vocabulary, lists: Lists, field: str | None):
-    """Per distinct text of `lists`: its reading as arrays."""
+def _readings(vocab: Codebook, lists: Lists, field: str | None) -> list[tuple]:
+    """The reading of each distinct text of `lists` (`Codebook.medication` or `named_entry`)."""
     if field is None:
-        infos = [vocab.medication(t) for t in lists.texts]
-    else:
-        infos = [vocab.named_entry(t, field) for t in lists.texts]
-    return infos
+        return [vocab.medication(t) for t in lists.texts]
+    return [vocab.named_entry(t, field) for t in lists.texts]
 
 
 def _first_per_list(lists: Lists, per_text: np.ndarray) -> np.ndarray:
@@ -582,7 +545,7 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[dict[int, str]
     return out, count
 
 
-def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Table, pa.Table]:
+def screen_patients(vocab: Codebook, pts: Patients, walk=None) -> tuple[pa.Table, pa.Table]:
     """Screen one block of patients: (findings, patients) as Arrow tables (see the module docstring).
 
     `walk(flagged patient indices, kept entry occurrences)`, when given, replaces the
@@ -593,9 +556,9 @@ def screen_patients(vocab: Vocabulary, pts: Patients, walk=None) -> tuple[pa.Tab
     error = pts.error.copy()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
 
-    med_info = _entry_arrays(vocab, meds, None)
-    cond_info = _entry_arrays(vocab, conds, "condition")
-    all_info = _entry_arrays(vocab, alls, "allergy")
+    med_info = _readings(vocab, meds, None)
+    cond_info = _readings(vocab, conds, "condition")
+    all_info = _readings(vocab, alls, "allergy")
 
     def column(infos, i, dtype=object):
         return np.asarray([x[i] for x in infos], dtype=dtype) if infos else np.zeros(0, dtype=dtype)
@@ -647,7 +610,7 @@ class Hits:
     who: np.ndarray
     """Patient index of each finding row (ascending)."""
     rows: np.ndarray
-    """Finding row number (see `Vocabulary.template`) of each finding row."""
+    """Finding row number (see `Codebook.template`) of each finding row."""
     extra: dict[str, list] | None = None
     """Extra columns, one value per finding row (claims: overlap_start, overlap_days)."""
 
@@ -669,7 +632,7 @@ class Hits:
         return cls(np.repeat(patients, k), flat[np.repeat(offsets[group], k) + within])
 
 
-def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.ndarray,
+def _walk(vocab: Codebook, pts: Patients, flagged_idx: np.ndarray, kept: np.ndarray,
           age_key: np.ndarray) -> Hits:
     """The library walk for the flagged patients, once per distinct reduced input.
 
@@ -685,8 +648,7 @@ def _walk(vocab: Vocabulary, pts: Patients, flagged_idx: np.ndarray, kept: np.nd
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
     # Conditions and allergies no rule names cannot change a finding: leaving them out of
     # the walk's key lets patients who differ only in those share one walk.
-    cond_rules = np.asarray([vocab.named_entry(t, "condition")[0] in vocab.condition_concepts
-                             for t in conds.texts], dtype=bool)
+    cond_rules = np.asarray([bool(vocab.named_entry(t, "condition")[3]) for t in conds.texts], dtype=bool)
     allergy_rules = np.asarray([bool(vocab.named_entry(t, "allergy")[3]) for t in alls.texts], dtype=bool)
     parts = [_code_matrix(meds, flagged_idx, kept),
              _code_matrix(conds, flagged_idx, cond_rules[conds.codes] if len(conds.texts) else None),
@@ -787,8 +749,12 @@ def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[pos] == keys
 
 
-def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, valid):
-    """(flagged patients, kept entry occurrences, age to screen with) — see the module docstring."""
+def _prefilter(vocab: Codebook, pts: Patients, med_info, cond_info, all_info, valid):
+    """(flagged patients, kept entry occurrences, age to screen with) — see the module docstring.
+
+    One pass per shape of trigger the rule families declare (`rules.base.TRIGGER_TYPES`):
+    pairs of entries, combination roles, entries alone, ages, and patient facts.
+    """
     n = len(pts)
     meds = pts.meds
     flagged = np.zeros(n, dtype=bool)
@@ -802,53 +768,53 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
     ing_off = np.zeros(len(med_info) + 1, dtype=np.int64)
     np.cumsum(n_ings, out=ing_off[1:])
     ing_flat = np.asarray([i for x in med_info for i in x[0]], dtype=np.int64)
-    dosed = np.asarray([x[3] for x in med_info], dtype=bool)
+    alone = np.asarray([x[3] for x in med_info], dtype=bool)
     signature = np.asarray([x[5] for x in med_info], dtype=np.int64)
     facts = vocab.signature_arrays()
 
     occ_list = meds.list_ids()
     occ_sig = signature[meds.codes]
     list_flag = np.zeros(meds.n_lists, dtype=bool)
-    # 1. The same ingredient in two entries of one list, and 2. a pair of ingredients with
-    # a rule, from different entries: compare each entry with the ones after it in its list.
+    # PairTrigger: the same ingredient in two entries of one list, or a pair of ingredients
+    # with a rule, from different entries: compare each entry with the ones after it.
     _entry_pairs(meds, occ_list, occ_sig, facts, list_flag, kept)
-    # 3. Every role of a combination rule filled.
+    # RoleTrigger: every role of a combination rule filled.
     roles = facts["roles"]
     start = 0
-    for combination in vocab.combinations:
+    for rule_roles in vocab.role_rules:
         has = np.ones(meds.n_lists, dtype=bool)
-        for r in range(start, start + len(combination)):
+        for r in range(start, start + len(rule_roles)):
             filled = np.zeros(meds.n_lists, dtype=bool)
             filled[occ_list[roles[occ_sig, r]]] = True
             has &= filled
         list_flag |= has
-        kept |= roles[:, start:start + len(combination)].any(axis=1)[occ_sig] & has[occ_list]
-        start += len(combination)
-    # 4. An entry with dose limits (single dose, daily total across entries, strength, duration).
-    occ_dosed = dosed[meds.codes]
-    list_flag[occ_list[occ_dosed]] = True
-    kept |= occ_dosed
+        kept |= roles[:, start:start + len(rule_roles)].any(axis=1)[occ_sig] & has[occ_list]
+        start += len(rule_roles)
+    # EntryTrigger: an entry that could fire on its own (and everything it adds up with).
+    occ_alone = alone[meds.codes]
+    list_flag[occ_list[occ_alone]] = True
+    kept |= occ_alone
 
     flagged = list_flag[meds.of_patient]
 
-    # 5. Age rules that fire.
+    # AgeTrigger: an age test that the patient's age passes, for an ingredient of an entry.
     has_age = ~np.isnan(pts.age)
-    for x, rules in vocab.ages.items():
+    for x, tests in vocab.ages.items():
         text_has = np.asarray([x in info[0] for info in med_info], dtype=bool)
         lists_with = np.zeros(meds.n_lists, dtype=bool)
         lists_with[occ_list[text_has[meds.codes]]] = True
         on = lists_with[meds.of_patient] & has_age
         if not on.any():
             continue
-        for _, op, years, _ in rules:
-            fire = on & screening._AGE_TESTS[op](pts.age, years)
+        for op, years in tests:
+            fire = on & AGE_TESTS[op](pts.age, years)
             flagged |= fire
             age_key[fire] = pts.age[fire]
             lists_fire = np.zeros(meds.n_lists, dtype=bool)
             lists_fire[meds.of_patient[fire]] = True
             kept |= text_has[meds.codes] & lists_fire[occ_list]
 
-    # 6. Conditions and 7. allergies: (patient, ingredient) against (patient, fact).
+    # FactTrigger: an ingredient of an entry that a rule joins to one of the patient's facts.
     def patient_ingredients(patients: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # (patient, ingredient, entry occurrence) for the given patients, through their lists.
         starts = meds.offsets[meds.of_patient[patients]]
@@ -859,14 +825,17 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         c = meds.codes[o]
         k = n_ings[c]
         p_ing = np.repeat(p_occ, k)
-        w = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
-        return p_ing, ing_flat[np.repeat(ing_off[c], k) + w], np.repeat(o, k)
+        within = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        return p_ing, ing_flat[np.repeat(ing_off[c], k) + within], np.repeat(o, k)
 
-    for lists, infos, field in ((pts.conditions, cond_info, "condition"), (pts.allergies, all_info, "allergy")):
+    for lists, infos in ((pts.conditions, cond_info), (pts.allergies, all_info)):
         if not infos or not len(lists.codes):
             continue
-        # Only patients with an entry whose ingredients a rule of this kind names can match.
-        drugs = vocab.condition_drug_set if field == "condition" else vocab.allergy_drugs
+        triggered = np.asarray([len(x[3]) for x in infos], dtype=np.int64)
+        if not triggered.any():
+            continue
+        # Only patients with an entry whose ingredients some fact triggers can match.
+        drugs = {x for info in infos for x in info[3]}
         text_in = np.asarray([any(x in drugs for x in info[0]) for info in med_info], dtype=bool)
         lists_in = np.zeros(meds.n_lists, dtype=bool)
         lists_in[occ_list[text_in[meds.codes]]] = True
@@ -881,51 +850,27 @@ def _prefilter(vocab: Vocabulary, pts: Patients, med_info, cond_info, all_info, 
         p_fact = np.repeat(who, k)
         o = np.repeat(starts, k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
         fact_codes = lists.codes[o]
-        if field == "condition":
-            concept = np.asarray([x[0] for x in infos], dtype=np.int64)[fact_codes]
-            sel = np.flatnonzero(np.isin(ings, vocab.condition_drugs))
-            known = concept >= 0
-            lp, (at, lc) = _join_on_patient(p_ing[sel], sel, p_fact[known], concept[known])
-            hit = np.isin(ings[at] * KEY + lc, vocab.condition_keys)
-            flagged[lp[hit]] = True
-            kept[ing_occ[at[hit]]] = True
-        else:
-            trig_n = np.asarray([len(x[3]) for x in infos], dtype=np.int64)
-            trig_off = np.zeros(len(infos) + 1, dtype=np.int64)
-            np.cumsum(trig_n, out=trig_off[1:])
-            trig_flat = np.asarray([t for x in infos for t in x[3]], dtype=np.int64)
-            kk = trig_n[fact_codes]
-            if kk.sum():
-                p_t = np.repeat(p_fact, kk)
-                w = np.arange(kk.sum()) - np.repeat(np.cumsum(kk) - kk, kk)
-                t = trig_flat[np.repeat(trig_off[fact_codes], kk) + w]
-                hit = np.isin(p_t * KEY + t, have)
-                flagged[p_t[hit]] = True
-                kept[ing_occ[np.isin(p_ing * KEY + ings, p_t[hit] * KEY + t[hit])]] = True
+        trig_off = np.zeros(len(infos) + 1, dtype=np.int64)
+        np.cumsum(triggered, out=trig_off[1:])
+        trig_flat = np.asarray([t for x in infos for t in x[3]], dtype=np.int64)
+        per_fact = triggered[fact_codes]
+        if per_fact.sum():
+            p_t = np.repeat(p_fact, per_fact)
+            within = np.arange(per_fact.sum()) - np.repeat(np.cumsum(per_fact) - per_fact, per_fact)
+            t = trig_flat[np.repeat(trig_off[fact_codes], per_fact) + within]
+            hit = np.isin(p_t * KEY + t, have)
+            flagged[p_t[hit]] = True
+            kept[ing_occ[np.isin(p_ing * KEY + ings, p_t[hit] * KEY + t[hit])]] = True
 
     flagged &= valid
     return flagged, kept, age_key
-
-
-def _join_on_patient(p_left: np.ndarray, left: np.ndarray, p_right: np.ndarray,
-                     right: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Every (left, right) pair of values of the same patient: (patient, (left values, right values))."""
-    if not len(p_left) or not len(p_right):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, (empty, empty)
-    order = np.argsort(p_right, kind="stable")
-    p_sorted, r_sorted = p_right[order], right[order]
-    lo = np.searchsorted(p_sorted, p_left, side="left")
-    k = np.searchsorted(p_sorted, p_left, side="right") - lo
-    at = np.repeat(lo, k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
-    return np.repeat(p_left, k), (np.repeat(left, k), r_sorted[at])
 
 
 def _dictionary(codes: np.ndarray, texts: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), texts)
 
 
-def _findings_frame(vocab: Vocabulary, patient_id, hits: Hits) -> pa.Table:
+def _findings_frame(vocab: Codebook, patient_id, hits: Hits) -> pa.Table:
     """One row per finding: the patient's id, then the finding's columns (and any extra columns).
 
     Text that repeats from finding to finding (kind, severity, summary, advice…) is
@@ -954,7 +899,7 @@ def sparse_text(n: int, filled: np.ndarray, values: Sequence[str]) -> pa.Diction
     return _dictionary(codes, pa.array(list(seen), type=pa.string()))
 
 
-def _patients_frame(vocab: Vocabulary, pts: Patients, error: np.ndarray, unrec: dict[int, str],
+def _patients_frame(vocab: Codebook, pts: Patients, error: np.ndarray, unrec: dict[int, str],
                     n_unrec: np.ndarray, hits: Hits) -> pa.Table:
     n = len(pts)
     rank = vocab.template_ranks()[hits.rows]

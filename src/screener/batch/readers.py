@@ -194,7 +194,8 @@ def is_parquet(path: str) -> bool:
         return False
 
 
-def _open_binary(path: str):
+def open_binary(path: str):
+    """A binary stream of the input at `path` ('-': stdin), gunzipped when it is gzip."""
     if path == "-":
         raw = sys.stdin.buffer
         return gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw
@@ -222,16 +223,17 @@ def read_header(path: str) -> list[str]:
         import pyarrow.parquet as pq
 
         return list(pq.ParquetFile(path).schema_arrow.names)
-    handle = _open_binary(path)
+    handle = open_binary(path)
     try:
         line = handle.readline()
     finally:
         if path != "-":
             handle.close()
-    return _header_fields(line)
+    return header_fields(line)
 
 
-def _header_fields(line: bytes) -> list[str]:
+def header_fields(line: bytes) -> list[str]:
+    """The column names of a CSV header line (raises InputError for an empty input)."""
     if not line.strip():
         raise InputError("the input is empty: no header line")
     try:
@@ -249,9 +251,9 @@ def iter_blocks(path: str, layout: Layout | None = None, columns: dict[str, str]
     """The layout of `path` and an iterator over its blocks (see the module docstring)."""
     if is_parquet(path):
         return _parquet_blocks(path, layout, columns)
-    handle = _open_binary(path)
+    handle = open_binary(path)
     header_line = handle.readline()
-    header = _header_fields(header_line)
+    header = header_fields(header_line)
     layout = layout or detect_layout(header, columns)
     names = canonical_columns(header, layout, columns)
     return layout, _csv_blocks(handle, path, header, names, layout, block_bytes)
@@ -317,8 +319,8 @@ def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, 
     """
     if is_parquet(path):
         return None
-    handle = _open_binary(path)
-    header = _header_fields(handle.readline())
+    handle = open_binary(path)
+    header = header_fields(handle.readline())
     layout = layout or detect_layout(header, columns)
     if path != "-" and isinstance(handle, io.BufferedReader):
         start = handle.tell()

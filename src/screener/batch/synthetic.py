@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from ..knowledge.index import Index
+from ..rules import rule_ingredients
 
 DOSE_TEXT = ["", "", "", " 200 mg", " 400 mg tid", " 500 mg bid", " 20 mg daily", " 1 tab po prn", " 10 mg qhs",
              " 2 tabs q6h prn", " 50 mg bid x 10 days"]
@@ -31,8 +32,7 @@ UNKNOWN = ["xyzzymab", "asprin", "lisinoprill", "Somma 350 mg", "metforminn 500 
 
 def _pools(index: Index) -> dict[str, list[list[str]]]:
     """Names grouped by ingredient set: quiet (no rule but duplicates), carisoprodol, caution."""
-    in_rules = set(index.pairs) | {y for row in index.pairs.values() for y in row} | set(index.in_combinations)
-    in_rules |= {x for x, _ in index.conditions} | {x for x, _ in index.allergies} | set(index.ages) | set(index.doses)
+    in_rules = rule_ingredients(index)
     names: dict[str, list[str]] = {}
     for key, concept in index.names.items():
         if index.kinds.get(concept) in ("drug", "product") and concept in index.ingredients:

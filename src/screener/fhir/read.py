@@ -34,6 +34,7 @@ from collections import Counter
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
+from ..memo import memoised
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..normalize import clean_entry
@@ -68,7 +69,8 @@ _CONCENTRATION = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|meq|unt|units?)\s*/\s*
 _STRENGTH = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:mg|mcg|g)\b(?!\s*/)", re.IGNORECASE)
 
 
-def _model_class(resource_type: str):
+def model_class(resource_type: str):
+    """The fhir.resources R4B model class of a resource type (raises for an unknown type)."""
     from fhir.resources.R4B import get_fhir_model_class
 
     return get_fhir_model_class(resource_type)
@@ -154,7 +156,7 @@ def bundle_resources(bundle: dict, *, require_type: bool = True, draft: bool = F
             raise FhirError("must be an object", where, f"entry[{n}].resource")
         full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         out.append((resource, full_url, _label(resource, full_url, f"{where} entry {n}"), draft))
-    _validate(_model_class("Bundle"), shell, where)
+    _validate(model_class("Bundle"), shell, where)
     return out
 
 
@@ -175,7 +177,7 @@ def read_resources(resources: Iterable[tuple[dict, str | None, str, bool]], know
         if not isinstance(rtype, str) or not rtype:
             raise FhirError("missing or not a string", label, "resourceType")
         try:
-            cls = _model_class(rtype)
+            cls = model_class(rtype)
         except (ValueError, KeyError):
             raise FhirError(f"{_shown(rtype)} is not a FHIR R4B resource type", label, "resourceType") from None
         if rtype not in READ_TYPES and rtype != "Medication":
@@ -456,12 +458,8 @@ class _Reader:
         except InputError as exc:
             raise FhirError(str(exc), label, where) from None
         key = ("fhir-medication", text)
-        hit = self.index.memo.get(key)
-        if hit is None:
-            from ..screening import _memo  # the index's bounded memo: a service sees many distinct texts
-
-            hit = _memo(self.index, key, read_medication, self.index, text)
-        return hit
+        # The index's bounded memo: a service sees many distinct texts.
+        return memoised(self.index, key, read_medication, self.index, text)
 
     # conditions and allergies ----------------------------------------------------------
 

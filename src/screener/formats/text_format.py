@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..model import NO_FINDINGS_TEXT, Finding, Report, Severity
-from ..screening import RULE_MARK
+from ..model import NO_FINDINGS_TEXT, RULE_MARK, Finding, Report, Severity
 
 if TYPE_CHECKING:  # explain is not imported on the check path
     from ..explain import Explanation

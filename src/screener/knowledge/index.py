@@ -3,12 +3,14 @@
 An `Index` is what the compiler makes from the graph and what the cache
 stores. It holds only builtins, enums and small frozen dataclasses, so loading
 it needs neither networkx nor pandas, and one screen is a handful of dict
-look-ups.
+look-ups. Each rule family keeps its own table in `families` (the family
+modules in `screener.rules` say what is in it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Counselling, FindingKind, Severity
 
@@ -40,11 +42,6 @@ class CompiledRule:
 Chain = tuple[str, ...]
 """An is_a path from a concept up to one of its ancestors, both ends included."""
 
-PairHit = tuple[str, str, str, str]
-"""(kind, rule id, anchor of the first ingredient, anchor of the second): the rule that
-won for a pair, and which ancestor of each ingredient it was written for."""
-
-
 @dataclass(slots=True)
 class Index:
     """Everything the screen needs, as dicts keyed by concept ids."""
@@ -75,30 +72,14 @@ class Index:
     """Concept id → {ancestor id: chain} over is_a, the concept itself included."""
     rules: dict[str, CompiledRule]
     """Every rule by id."""
-    pairs: dict[str, dict[str, tuple[PairHit, ...]]]
-    """pairs[x][y] with x < y → the winning rule of each kind for that pair of ingredients."""
-    same: dict[str, tuple[str, str]]
-    """Ingredient → (duplicate rule id, anchor) for the same ingredient from two inputs."""
-    combinations: tuple[tuple[str, tuple[frozenset[str], ...]], ...]
-    """(rule id, the ingredient set each operand covers)."""
-    in_combinations: frozenset[str]
-    """Every ingredient that fills a role in some combination rule."""
-    conditions: dict[tuple[str, str], tuple[str, str, str]]
-    """(ingredient, condition) → (rule id, drug anchor, condition anchor)."""
-    allergies: dict[tuple[str, str], tuple[str, str, str]]
-    """(ingredient, allergen concept) → (rule id, drug anchor, allergen anchor)."""
-    ages: dict[str, tuple[tuple[str, str, float, str], ...]]
-    """Ingredient → ((rule id, operator, years, anchor), …)."""
-    doses: dict[str, dict[str, tuple[str, tuple[float, ...]]]]
-    """Ingredient → {limit: (rule id, values)}."""
+    families: dict[str, Any]
+    """Each rule family's compiled table, by family name (see `screener.rules`)."""
     counselling: dict[str, tuple[Counselling, ...]]
     """Ingredient → the counselling points that apply to it."""
     codes: dict[str, str]
     """"system:code" → concept id, for the codes in concepts.csv (rxnorm:2101 → carisoprodol)."""
     condition_codes: dict[str, tuple[str, str]]
     """"system:code" → (condition id, exact|prefix), from condition_codes.csv."""
-    any_duplicate: str | None
-    """The `*` duplicate rule (any ingredient listed twice), if the knowledge has one."""
     memo: dict = field(default_factory=dict)
     """Parsed inputs by text, filled as inputs are seen (not stored in the cache)."""
     external: dict = field(default_factory=dict)

@@ -95,7 +95,7 @@ def read_layers(directory: Path, layers: list[Path] | tuple[Path, ...] = ()) -> 
             path = layer_dir / name
             if not path.exists():
                 continue
-            layer_rows = [(Where(str(path), w.line, label), row) for w, row in _read_csv(path, name, str(path))]
+            layer_rows = [(Where(str(path), w.line, label), row) for w, row in read_csv_rows(path, name, str(path))]
             if name == "concepts.csv":
                 _merge_concepts(rows[name], layer_rows)
             elif name == OVERRIDES_FILE:
@@ -156,7 +156,7 @@ def read_rows(directory: Path) -> dict[str, list[Row]]:
     directory = Path(directory)
     if not directory.is_dir():
         raise KnowledgeError(f"knowledge directory not found: {directory}")
-    return {name: _read_csv(directory / name, name) for name in KNOWLEDGE_FILES}
+    return {name: read_csv_rows(directory / name, name) for name in KNOWLEDGE_FILES}
 
 
 def build_tables(rows: dict[str, list[Row]]) -> Tables:
@@ -178,7 +178,7 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
 Row = tuple[Where, dict[str, str]]
 
 
-def _read_csv(path: Path, name: str, shown: str | None = None) -> list[Row]:
+def read_csv_rows(path: Path, name: str, shown: str | None = None) -> list[Row]:
     """Rows of one CSV as (where, {column: stripped value}); [] for an absent optional file.
 
     `name` selects the expected columns; `shown` is how errors name the file (default: `name`).

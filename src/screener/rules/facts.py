@@ -1,0 +1,111 @@
+"""Condition and allergy rules: a medication against one fact about the patient.
+
+`conditions.csv` rows with context `condition` (pregnancy, cirrhosis, …) and
+`allergy` (meprobamate, carbamates, …). A rule written for a drug class and a
+condition applies to every member and every narrower condition (cirrhosis
+is_a hepatic impairment); the most specific rule wins, as for drug pairs. An
+allergy to a product means an allergy to each of its ingredients.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import FindingKind, Medication
+from .base import Family, Item, Scope, lead, make_finding, name, quote, rule_step
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .compiling import CompileContext
+    from .triggers import FactTrigger
+    from ..knowledge.index import Index
+    from ..knowledge.tables import Rule
+
+FactTable = dict[tuple[str, str], tuple[str, str, str]]
+"""(ingredient, target concept) → (rule id, the drug anchor, the target anchor)."""
+
+
+def condition_targets(index: Index, concept: str) -> tuple[str, ...]:
+    """A condition is screened as itself."""
+    return (concept,)
+
+
+def allergy_targets(index: Index, concept: str) -> tuple[str, ...]:
+    """An allergen is screened as itself or, for a product, as each of its ingredients."""
+    return index.ingredients.get(concept) or (concept,)
+
+
+class _FactFamily(Family):
+    """A medication against one patient fact; the subclasses say which."""
+
+    scope = Scope.FACT
+
+    @staticmethod
+    def targets(index: Index, concept: str) -> tuple[str, ...]:
+        """The concepts a fact naming `concept` is screened as."""
+        raise NotImplementedError
+
+    def compile(self, ctx: CompileContext, rules: list[Rule]) -> FactTable:
+        table: dict[tuple[str, str], tuple] = {}
+        for rule in rules:
+            drug, target = rule.concepts
+            for x in ctx.ingredients_under(drug):
+                for t in sorted(ctx.down.get(target, ())):
+                    ctx.keep(table, (x, t), (ctx.distance(x, drug) + ctx.distance(t, target), -ctx.rank(rule.id),
+                                             rule.id, drug, target))
+        return {key: hit[2:] for key, hit in table.items()}
+
+    def trigger(self, index: Index, table: FactTable) -> FactTrigger:
+        from .triggers import FactTrigger
+
+        return FactTrigger(field=self.field, keys=frozenset(table), expand=self.targets)
+
+    def fact(self, index: Index, table: FactTable, med: Medication, text: str, concept: str) -> tuple[Item, ...]:
+        out: list[Item] = []
+        targets = self.targets(index, concept)
+        for x in med.ingredients:
+            for target in targets:
+                hit = table.get((x, target))
+                if hit is None:
+                    continue
+                rule_id, drug_anchor, target_anchor = hit
+                rule = index.rules[rule_id]
+                side = list(index.up[target][target_anchor])[::-1]
+                if concept != target:
+                    side.append(concept)
+                side.append(quote(text))
+                path = lead(index, med, x, drug_anchor) + [rule_step(rule_id)] + side
+                # Keyed by the patient's fact too: two facts reaching one rule (cirrhosis, and
+                # hepatic impairment) are two findings, whatever order they were given in.
+                finding = make_finding(rule, (x, target), (med.input, text),
+                                       f"{name(index, x)} + {name(index, concept)}", path)
+                out.append(((rule.kind, rule_id, x, concept), finding))
+        return tuple(out)
+
+
+class Conditions(_FactFamily):
+    """A medication and a condition or state of the patient (pregnancy, cirrhosis, CKD stage 4 …)."""
+
+    name = "condition"
+    kind = FindingKind.DRUG_CONDITION
+    field = "condition"
+    targets = staticmethod(condition_targets)
+
+    def codes(self, rule: Rule, ctx: CompileContext) -> tuple[tuple[str, str], ...]:
+        ancestors = ctx.up.get(rule.concepts[1], {})
+        if "pregnancy" in ancestors:
+            return (("ncpdp", "PG"), ("v3", "PREG"))
+        if "lactation" in ancestors:
+            return (("ncpdp", "NR"), ("v3", "LACT"))
+        return (("ncpdp", "MC"), ("v3", "COND"))
+
+
+class Allergies(_FactFamily):
+    """A medication and a reported allergy, including class cross-sensitivity."""
+
+    name = "allergy"
+    kind = FindingKind.DRUG_ALLERGY
+    field = "allergy"
+    targets = staticmethod(allergy_targets)
+
+    def codes(self, rule: Rule, ctx: CompileContext) -> tuple[tuple[str, str], ...]:
+        return (("ncpdp", "DA"), ("v3", "ALGY"))
