@@ -37,10 +37,14 @@ index is compiled in memory each time, with the same one note.
 from __future__ import annotations
 
 try:
-    # hashlib would also load OpenSSL: ~2.5 ms of import on every check (see tests/test_cache.py).
+    # hashlib would also load OpenSSL: ~2.4 ms of import on every check (see tests/test_cache.py).
     from _blake2 import blake2b
-except ImportError:  # a Python built without the private module: same digest, slower import
-    from hashlib import blake2b
+except ImportError:  # a Python built without the private module, whose hashlib then has no blake2b either
+    import hashlib
+
+    def blake2b(data: bytes = b""):
+        """BLAKE2b-512 from OpenSSL: the same digest as `_blake2.blake2b` with its defaults."""
+        return hashlib.new("blake2b512", data)
 import dataclasses
 import enum
 import os
@@ -71,13 +75,14 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
-def code_files(root: str = _SOURCE_ROOT) -> list[str]:
-    """The source files of the compiler under package directory `root`, in a stable order.
+def code_files(root: str | None = None) -> list[str]:
+    """The source files of the compiler under package directory `root` (default: this screener), in order.
 
     Listed with os.scandir each time (not a fixed list), so a module added to
     `screener/knowledge/` or `screener/rules/` (which may not exist yet) is
     covered without anyone remembering to add it.
     """
+    root = root or _SOURCE_ROOT
     found: list[str] = []
     for package in CODE_PACKAGES:
         _python_files(os.path.join(root, package), found)
@@ -106,8 +111,9 @@ def code_fingerprint() -> bytes:
     is the code it imported, so later edits are for the next process. A
     missing file counts as empty rather than failing: the key still changes.
     """
-    parts = [f"code {len(code_files())}\n".encode()]
-    for path in code_files():
+    files = code_files()
+    parts = [f"code {len(files)}\n".encode()]
+    for path in files:
         try:
             with open(path, "rb") as handle:
                 source = handle.read()
@@ -193,7 +199,7 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def _look_up(module: str, name: str):
-    if module == "builtins":
+    if module in ("builtins", "__builtin__"):  # protocols 0-2 spell it the Python 2 way
         return _ALLOWED_BUILTINS.get(name)
     in_screener = module == "screener" or module.startswith("screener.")
     if not in_screener or "__main__" in module.split(".") or not name.isidentifier():
