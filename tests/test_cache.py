@@ -304,7 +304,10 @@ def test_a_symlinked_slot_is_not_followed(cache_home, tmp_path):
 def unusable_directories(tmp_path) -> dict[str, Path]:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")
-    found = {"under a regular file": blocker / "cache"}
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # a team-wide or world-writable cache directory
+    found = {"under a regular file": blocker / "cache", "shared": shared}
     if Path("/proc/self").exists():
         found["under /proc"] = Path("/proc/nope/screener")
     return found
@@ -318,7 +321,7 @@ def normal_output(tmp_path_factory):
     return proc.stdout
 
 
-@pytest.mark.parametrize("where", ["under a regular file", "under /proc"])
+@pytest.mark.parametrize("where", ["under a regular file", "under /proc", pytest.param("shared", marks=posix_only)])
 def test_an_unwritable_cache_directory_means_in_memory_with_one_note(tmp_path, where, normal_output):
     directories = unusable_directories(tmp_path)
     if where not in directories:
@@ -330,6 +333,8 @@ def test_an_unwritable_cache_directory_means_in_memory_with_one_note(tmp_path, w
     assert 'medication "Zestril 10 mg" → lisinopril' in proc.stdout  # found in the FDA vocabulary, in memory
     assert len(notes(proc.stderr)) == 1, proc.stderr
     assert f"not using the cache directory {directories[where]}" in proc.stderr
+    if where == "shared":
+        assert not any(directories[where].iterdir()), "nothing is written where others could swap it"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("resource") is None, reason="needs resource.setrlimit")

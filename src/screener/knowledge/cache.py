@@ -45,6 +45,7 @@ except ImportError:  # a Python built without the private module, whose hashlib 
     def blake2b(data: bytes = b""):
         """BLAKE2b-512 from OpenSSL: the same digest as `_blake2.blake2b` with its defaults."""
         return hashlib.new("blake2b512", data)
+
 import dataclasses
 import enum
 import os
@@ -151,11 +152,14 @@ def slot(key: str, directory: Path, layers: tuple[Path, ...] = ()) -> str:
 _HOOKS = ("__new__", "__init__", "__post_init__", "__setattr__", "__setstate__", "__reduce__", "__reduce_ex__")
 """What unpickling a dataclass may call (or, for the two reduce hooks, what says it is not plain data)."""
 _ALLOWED_BUILTINS = {"frozenset": frozenset, "set": set}
-_verdicts: dict[tuple[str, str], type | None] = {}
 
 
 def _generated(function) -> bool:
-    """True for a method the dataclasses module wrote (its helpers, or code it exec'd), not one by hand."""
+    """True for a method the dataclasses module wrote (its helpers, or code it exec'd), not one by hand.
+
+    Should a future Python name its generated code differently, this fails closed: every cache read
+    misses, which tests/test_cache.py's round trip of the real index reports.
+    """
     if getattr(function, "__module__", None) == "dataclasses":
         return True
     code = getattr(function, "__code__", None)
@@ -190,12 +194,10 @@ class SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         """The class `module.name` when it is allowed, else `pickle.UnpicklingError` (never imports outside screener)."""
-        verdict = _verdicts.get((module, name), False)
-        if verdict is False:
-            verdict = _verdicts[(module, name)] = _look_up(module, name)
-        if verdict is None:
+        found = _look_up(module, name)  # a handful of calls per load: the pickle memoises each class
+        if found is None:
             raise pickle.UnpicklingError(f"cache file names a forbidden global: {module}.{name}")
-        return verdict
+        return found
 
 
 def _look_up(module: str, name: str):
