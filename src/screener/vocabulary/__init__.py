@@ -6,6 +6,24 @@ loaded into memory: on first use its compressed files are expanded once into
 the cache directory as sorted text, and each look-up is a binary search over
 a memory map — microseconds, with no start-up cost for screens that never
 need it (names the knowledge base already knows are found in the index first).
+
+What a look-up finds decides what is screened, so the expanded files are
+trusted only as far as they are checked. When they are expanded, their text is
+hashed and must equal the manifest's `sha256` (which `build.py` computes over
+the expanded text of names.tsv then uniis.tsv); they are written 0600 into a
+0700 directory owned by the user, with a small stamp: the manifest hash and
+each file's size and mtime_ns. Every later use checks ownership and
+permissions (`paths.private_dir`, `paths.untrusted`) and compares the stamp,
+which costs a few `stat` calls; on any difference the files are hashed again
+(~17 ms) and re-expanded if they do not match. Threat model: only the owner can
+write there, so the stamp only has to catch accidents (a truncated copy, an
+edit, a restored backup); an edit that keeps the size and restores the mtime
+is not detected, and hashing 13 MB on every check (~10 ms a run) to catch it
+would guard against no one but the owner.
+
+When the cache directory cannot be used (untrusted, cannot be created, full
+disk), the files are expanded into memory instead (once per process, ~100 ms),
+with one note on stderr; any temporary file is removed.
 """
 
 from __future__ import annotations
@@ -13,16 +31,26 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import stat
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..paths import cache_dir
+from .. import paths
+from ..errors import KnowledgeError
 
 VOCABULARY_DIR = "vocabulary"
 """The vocabulary's folder inside a knowledge directory."""
 SUGGESTION_KINDS = ("of", "bn", "product")
 """The kinds of FDA names offered as suggestions (common names are too many and too chemical)."""
+EXPANDED = ("names.tsv", "uniis.tsv")
+"""The expanded files, in the order the manifest's sha256 covers them (each from `<name>.gz`)."""
+STAMP = "stamp"
+"""Beside the expanded files: the manifest hash and each file's size and mtime_ns when last verified."""
+IN_MEMORY = "the FDA vocabulary is expanded in memory"
+"""What is done instead when the cache directory cannot be used (ends the stderr note)."""
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +72,13 @@ class VocabularyEntry:
 
 
 class SortedTable:
-    """Binary search over a sorted, tab-separated UTF-8 text file, through a memory map."""
+    """Binary search over a sorted, tab-separated UTF-8 text: a file (through a memory map) or bytes."""
 
-    def __init__(self, path: Path):
-        self._file = open(path, "rb")  # noqa: SIM115 - kept open for the map's lifetime
+    def __init__(self, source: Path | bytes):
+        if isinstance(source, bytes):  # expanded in memory: the cache directory could not be used
+            self._map, self._size = source, len(source)
+            return
+        self._file = open(source, "rb")  # noqa: SIM115 - kept open for the map's lifetime
         size = os.fstat(self._file.fileno()).st_size
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         self._size = size
@@ -84,10 +115,14 @@ class Vocabulary:
     def __init__(self, directory: Path):
         self.directory = directory
         self.manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        prepared = cache_dir() / f"vocabulary-{self.manifest['sha256'][:16]}"
-        self._names = SortedTable(_expanded(directory / "names.tsv.gz", prepared / "names.tsv"))
-        self._uniis = SortedTable(_expanded(directory / "uniis.tsv.gz", prepared / "uniis.tsv"))
-        self._prepared = prepared
+        names, uniis, self._prepared = prepare(directory, self.manifest["sha256"])
+        try:
+            self._names = SortedTable(names)
+            self._uniis = SortedTable(uniis)
+        except OSError as exc:  # removed or unmappable since it was checked: carry on without the disk
+            paths.note(self._prepared, f"it cannot be read ({paths.os_error_text(exc)})", IN_MEMORY)
+            names, uniis = _in_memory(directory, self.manifest["sha256"])
+            self._names, self._uniis, self._prepared = SortedTable(names), SortedTable(uniis), None
 
     @property
     def label(self) -> str:
@@ -115,34 +150,191 @@ class Vocabulary:
 
     def suggestion_names(self) -> list[str]:
         """The official, brand and product names (about 45,000), from a list written once beside the
-        expanded files: reading it takes milliseconds, scanning every name takes most of a second."""
+        expanded files: reading it takes milliseconds, scanning every name takes most of a second.
+
+        The list is derived from the verified names.tsv (and removed whenever that is re-expanded);
+        it is read only when it belongs to the user like the rest of the cache.
+        """
+        if self._prepared is None:
+            return list(self.names(kinds=SUGGESTION_KINDS))
         path = self._prepared / "suggestions.txt"
-        if not path.exists():
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text("\n".join(self.names(kinds=SUGGESTION_KINDS)), encoding="utf-8")
-            os.replace(tmp, path)
-        return path.read_text(encoding="utf-8").split("\n")
+        text = _read_private(path)
+        if text is not None:
+            return text.decode("utf-8").split("\n")
+        names = list(self.names(kinds=SUGGESTION_KINDS))
+        try:
+            _write_private(path, "\n".join(names).encode("utf-8"))
+        except OSError as exc:
+            paths.note(self._prepared, f"it cannot be written ({paths.os_error_text(exc)})", IN_MEMORY)
+        return names
 
 
-def _expanded(archive: Path, target: Path) -> Path:
-    """`target`, written once from the gzip `archive` (atomically, so concurrent runs are safe)."""
-    if target.exists():
-        return target
+# --- expanding and checking the files -------------------------------------------------------------
+
+
+def prepare(directory: Path, sha256: str) -> tuple[Path | bytes, Path | bytes, Path | None]:
+    """(names, uniis, the folder holding them): the expanded files of the vocabulary in `directory`,
+    checked as the module docstring describes, or their text in memory (folder None) when the cache
+    directory cannot be used. Raises `KnowledgeError` if the gzip files do not match `sha256`."""
+    root = paths.private_dir(paths.cache_dir(), create=True, instead=IN_MEMORY)
+    prepared = root and paths.private_dir(root / f"vocabulary-{sha256[:16]}", create=True, instead=IN_MEMORY)
+    if prepared is None:
+        return (*_in_memory(directory, sha256), None)
+    targets = [prepared / name for name in EXPANDED]
+    try:
+        expected = _stamp(targets, sha256)
+        if expected is not None and _read_private(prepared / STAMP) == expected:
+            return targets[0], targets[1], prepared
+        if not _matches(targets, sha256):
+            _expand(directory, prepared, sha256)
+        _write_private(prepared / STAMP, _stamp(targets, sha256))
+    except OSError as exc:
+        paths.note(prepared, f"it cannot be written ({paths.os_error_text(exc)})", IN_MEMORY)
+        return (*_in_memory(directory, sha256), None)
+    return targets[0], targets[1], prepared
+
+
+def _stamp(targets: list[Path], sha256: str) -> bytes | None:
+    """What the stamp says for the files as they are now; None if one is missing or not trusted."""
+    lines = [f"sha256 {sha256}"]
+    for path in targets:
+        try:
+            status = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(status.st_mode) or paths.untrusted(status):
+            return None
+        lines.append(f"{path.name} {status.st_size} {status.st_mtime_ns}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _matches(targets: list[Path], sha256: str) -> bool:
+    """True when the expanded files exist, are trusted, and their text hashes to the manifest's sha256."""
+    import hashlib  # only when the stamp does not match
+
+    if _stamp(targets, sha256) is None:
+        return False
+    digest = hashlib.sha256()
+    for path in targets:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest() == sha256
+
+
+def _expand(directory: Path, prepared: Path, sha256: str) -> None:
+    """Expand the gzip files into `prepared` (0600), replacing the old files only if the text matches."""
     import gzip  # only the first time: later runs map the expanded file
+    import hashlib
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with gzip.open(archive, "rb") as source, open(tmp, "wb") as sink:
-        while chunk := source.read(1 << 20):
-            sink.write(chunk)
-    os.replace(tmp, target)
-    return target
+    _remove_stale_temporaries(prepared)
+    digest = hashlib.sha256()
+    written: list[tuple[Path, Path]] = []
+    try:
+        for name in EXPANDED:
+            target = prepared / name
+            tmp = target.with_suffix(f".tmp{os.getpid()}")
+            written.append((tmp, target))
+            with gzip.open(directory / f"{name}.gz", "rb") as source, _private_file(tmp) as sink:
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
+                    sink.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise _mismatch(directory, digest.hexdigest())
+        _remove(prepared / "suggestions.txt")  # derived from the files being replaced
+        for tmp, target in written:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in written:
+            _remove(tmp)
+
+
+def _in_memory(directory: Path, sha256: str) -> tuple[bytes, bytes]:
+    """The expanded text of both files, checked against the manifest, without touching the disk."""
+    import gzip
+    import hashlib
+
+    texts = [gzip.decompress((directory / f"{name}.gz").read_bytes()) for name in EXPANDED]
+    digest = hashlib.sha256(texts[0])
+    digest.update(texts[1])
+    if digest.hexdigest() != sha256:
+        raise _mismatch(directory, digest.hexdigest())
+    return texts[0], texts[1]
+
+
+def _mismatch(directory: Path, found: str) -> KnowledgeError:
+    return KnowledgeError(f"names.tsv.gz and uniis.tsv.gz expand to sha256 {found[:16]}…, not the manifest's: "
+                          "rebuild them with python -m screener.vocabulary.build", str(directory / "manifest.json"))
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The bytes of `path` when it is a regular file the user owns and no one else may write, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or paths.untrusted(status):
+            return None
+        return handle.read()
+
+
+def _private_file(path: Path):
+    """`path` opened for writing, created 0600 (truncated if a dead writer with our pid left it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (0600) through a temporary file, so readers see the old or the new bytes."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with _private_file(tmp) as sink:
+            sink.write(data)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def _remove_stale_temporaries(prepared: Path, age: float = 3600) -> None:
+    """Remove temporary files a killed writer left (a dead copy of names.tsv is 9 MB)."""
+    import time
+
+    try:
+        with os.scandir(prepared) as entries:
+            for entry in entries:
+                if ".tmp" in entry.name:
+                    try:
+                        if time.time() - entry.stat(follow_symlinks=False).st_mtime > age:
+                            _remove(Path(entry.path))
+                    except OSError:
+                        continue
+    except OSError:
+        pass
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 @lru_cache(maxsize=4)
 def load_vocabulary(directory: str) -> Vocabulary | None:
-    """The vocabulary in `directory`/vocabulary, or None when that directory has none."""
+    """The vocabulary in `directory`/vocabulary, or None when that directory has none.
+
+    Also None, with a note on stderr, when its files do not match their manifest:
+    names only the vocabulary knows are then reported as not recognised (the
+    screen is incomplete), rather than looked up in text of unknown origin.
+    """
     path = Path(directory) / VOCABULARY_DIR
     if not (path / "manifest.json").exists():
         return None
-    return Vocabulary(path)
+    try:
+        return Vocabulary(path)
+    except KnowledgeError as exc:
+        if sys.stderr is not None:
+            sys.stderr.write(f"screener: note: the FDA vocabulary is not used: {exc}\n")
+        return None
