@@ -229,7 +229,7 @@ def test_a_new_screener_dataclass_round_trips_and_a_forbidden_one_does_not(fake_
 def test_the_real_index_round_trips_through_the_allow_list(kb):
     again = load_with_safe_unpickler(pickle.dumps(kb.index, protocol=pickle.HIGHEST_PROTOCOL))
     assert isinstance(again, Index)
-    assert again.rules == kb.index.rules and again.pairs == kb.index.pairs and again.counselling == kb.index.counselling
+    assert again.rules == kb.index.rules and again.families == kb.index.families and again.counselling == kb.index.counselling
 
 
 def test_a_warm_cache_is_read_back(cache_home):
@@ -496,9 +496,8 @@ def test_editing_a_compiler_source_changes_the_key_without_a_version_bump(source
     assert edited != before
     assert cache.slot(edited, directory) != cache.slot(before, directory)
 
-    # A package that does not exist yet (screener/rules) counts as soon as it appears.
-    (source_copy / "rules").mkdir()
-    (source_copy / "rules" / "__init__.py").write_text('"""rules"""\n', encoding="utf-8")
+    # A new module of a rule family counts as soon as it appears.
+    (source_copy / "rules" / "new_family.py").write_text('"""a new rule family"""\n', encoding="utf-8")
     cache.code_fingerprint.cache_clear()
     assert content_key(directory) not in (before, edited)
     assert screener.__version__ == screener.load_knowledge().version.split("+")[0]
