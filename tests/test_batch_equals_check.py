@@ -83,23 +83,26 @@ def expected(kb, meds, conditions, allergies, age):
     try:
         report = kb.screen(meds, conditions, allergies, age)
     except InputError:
-        return "invalid", [], ""
+        return "invalid", [], "", ""
     rows = [(f.kind.value, f.severity.value, f.title, LIST_SEPARATOR.join(f.concepts), LIST_SEPARATOR.join(f.inputs),
-             f.summary, f.advice, f.rule_id, f.evidence, dict(f.codes).get("ncpdp", ""), ITEM_SEPARATOR.join(f.sources))
+             f.summary, f.advice, f.rule_id, f.evidence, dict(f.codes).get("ncpdp", ""), ITEM_SEPARATOR.join(f.sources),
+             f.layer)
             for f in report.findings]
-    return report.status.value, rows, ITEM_SEPARATOR.join(describe(u) for u in report.unrecognized)
+    suppressed = ITEM_SEPARATOR.join(f"{s.severity.value} {s.title} (rule {s.rule_id}; off by layer '{s.layer}': "
+                                     f"{s.reason})" for s in report.suppressed)
+    return report.status.value, rows, ITEM_SEPARATOR.join(describe(u) for u in report.unrecognized), suppressed
 
 
 def by_patient(findings: pd.DataFrame, patients_out: pd.DataFrame) -> dict[str, tuple]:
     """{patient id: (status, finding rows in order, unrecognised text)} from batch outputs."""
     rows: dict[str, list] = {}
     columns = ["kind", "severity", "title", "concepts", "inputs", "summary", "advice", "rule", "evidence", "ncpdp",
-               "source"]
+               "source", "layer"]
     for row in findings.fillna("").astype("str").itertuples(index=False):
         rows.setdefault(row.patient_id, []).append(tuple(getattr(row, c) for c in columns))
     out = {}
     for row in patients_out.fillna("").astype("str").itertuples(index=False):
-        out[row.patient_id] = (row.status, rows.get(row.patient_id, []), row.unrecognized)
+        out[row.patient_id] = (row.status, rows.get(row.patient_id, []), row.unrecognized, row.suppressed)
     return out
 
 
@@ -128,11 +131,11 @@ def check_equal(kb, population, got: dict[str, tuple]) -> None:
     assert sorted(got) == sorted(f"p{n}" for n in range(len(population)))
     for n, patient in enumerate(population):
         meds, conditions, allergies, age = patient
-        status, rows, unrecognized = expected(kb, [m.strip() for m in meds if m.strip()], conditions, allergies, age)
+        status, rows, unrecognized, suppressed = expected(kb, [m.strip() for m in meds if m.strip()], conditions,
+                                                          allergies, age)
         assert got[f"p{n}"][0] == status, patient
         if status != "invalid":
-            assert got[f"p{n}"][1] == rows, patient
-            assert got[f"p{n}"][2] == unrecognized, patient
+            assert got[f"p{n}"][1:] == (rows, unrecognized, suppressed), patient
 
 
 ENGINES = ["frame", "blocks", "jobs2"]
@@ -195,7 +198,17 @@ def test_a_generated_population_exercises_every_kind_of_finding(kb):
     for row in frame.itertuples(index=False):
         split = [[p.strip() for p in cell.split(";") if p.strip()] for cell in (row.medications, row.conditions,
                                                                                 row.allergies)]
-        status, found, unrecognized = expected(kb, *split, row.age)
+        status, found, unrecognized, suppressed = expected(kb, *split, row.age)
         assert got[row.patient_id][0] == status
         if status != "invalid":
-            assert got[row.patient_id][1:] == (found, unrecognized), row
+            assert got[row.patient_id][1:] == (found, unrecognized, suppressed), row
+
+
+def test_batch_lists_the_rules_a_layer_switched_off_where_they_would_have_fired(knowledges):
+    kb = knowledges["layered"][0]
+    frame = pd.DataFrame({"patient_id": ["a", "b"], "medications": ["Soma; Xanax", "Soma; lisinopril"]})
+    findings, patients_out = screen_frame(frame, knowledge=kb)
+    suppressed = dict(zip(patients_out["patient_id"], patients_out["suppressed"].astype("str")))
+    assert suppressed == {"a": "major carisoprodol + alprazolam (rule carisoprodol+benzodiazepines; off by layer "
+                               "'local': screened by the ward team (Local P&T 2026-11))", "b": ""}
+    assert "carisoprodol+benzodiazepines" not in set(findings["rule"].astype("str"))

@@ -67,6 +67,7 @@ def test_json_report_contract(runner, tiny_dir):
         "status": "findings",
         "message": "2 cautions found.",
         "knowledge_version": version,
+        "layers": [],
         "findings": [
             {
                 "kind": "drug-drug", "severity": "moderate", "concepts": ["drug-a", "drug-c"],
@@ -82,6 +83,7 @@ def test_json_report_contract(runner, tiny_dir):
                 "evidence": "label", "rule": "a-old", "layer": "bundled", "codes": {"ncpdp": "PA", "v3": "GEALRT"},
             },
         ],
+        "suppressed": [],
         "counselling": [{"concept": "drug-a", "topic": "driving", "text": "Do not drive.", "source": "S11"}],
         "unrecognized": [],
         "screened": {

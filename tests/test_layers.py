@@ -53,11 +53,49 @@ def test_a_severity_override_changes_the_finding_and_says_so(hospital):
 
 def test_a_switched_off_rule_no_longer_fires_and_is_listed(hospital, runner):
     kb = screener.load_knowledge(layers=[hospital])
-    assert [f.kind.value for f in kb.screen(["carisoprodol"], age=70).findings] == []
+    report = kb.screen(["carisoprodol"], age=70)
+    assert [f.kind.value for f in report.findings] == []
     result = runner.invoke(cli, ["data", "info", "--data", str(hospital), "--format", "json"])
     info = json.loads(result.stdout)
     assert info["disabled"] == [{"rule": "carisoprodol-age-over-65", "layer": "hospital",
-                                 "reason": "geriatric screening done by the ward team"}]
+                                 "reason": "geriatric screening done by the ward team (P&T 2026-03)"}]
+
+
+def test_a_switched_off_rule_that_would_have_fired_is_listed_in_every_report(hospital, runner):
+    kb = screener.load_knowledge(layers=[hospital])
+    report = kb.screen(["carisoprodol"], age=70)
+    assert report.layers == ("hospital",)
+    assert [s.to_dict() for s in report.suppressed] == [{
+        "rule": "carisoprodol-age-over-65", "kind": "drug-age", "severity": "moderate",
+        "title": "carisoprodol at age 70 (rule: >65)", "inputs": ["carisoprodol", "age 70"], "layer": "hospital",
+        "reason": "geriatric screening done by the ward team (P&T 2026-03)"}]
+    assert report.message == ("No cautions found in this knowledge base for the recognised inputs; "
+                              "1 rule switched off by a local layer would have applied.")
+    # Not listed when it would not have fired (age 40), and never without layers.
+    assert kb.screen(["carisoprodol"], age=40).suppressed == ()
+    assert screener.load_knowledge().screen(["carisoprodol"], age=70).suppressed == ()
+
+    text = runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital)]).stdout
+    assert ("SWITCHED OFF BY A LOCAL LAYER: these would have applied\n"
+            "  - moderate drug-age · carisoprodol at age 70 (rule: >65) (rule carisoprodol-age-over-65): switched\n"
+            "    off by layer 'hospital': geriatric screening done by the ward team (P&T 2026-03)\n") in text
+    assert text.rstrip().endswith("  layers     hospital (local, over the bundled knowledge)")
+    as_json = json.loads(runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital),
+                                             "-f", "json"]).stdout)
+    assert as_json["layers"] == ["hospital"] and as_json["suppressed"][0]["rule"] == "carisoprodol-age-over-65"
+
+
+def test_fhir_output_and_cards_name_the_layers_and_the_suppressed_rules(hospital):
+    from screener.fhir.write import detected_issues
+
+    report = screener.load_knowledge(layers=[hospital]).screen(["carisoprodol"], age=70)
+    bundle = detected_issues(report)
+    device = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device")
+    assert {"type": {"text": "knowledge layer"}, "value": "hospital"} in device["version"]
+    outcome = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "OperationOutcome")
+    assert [i["code"] for i in outcome["issue"]] == ["informational", "suppressed"]
+    assert "rule carisoprodol-age-over-65) would have applied: switched off by knowledge layer 'hospital'" in (
+        outcome["issue"][1]["diagnostics"])
 
 
 def test_a_local_rule_covering_a_bundled_case_is_refused(tmp_path):
@@ -134,3 +172,12 @@ def test_a_missing_layer_is_a_one_line_error(runner, tmp_path):
     result = runner.invoke(cli, ["check", "Soma", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert result.stderr == f"Error: knowledge: knowledge layer not found: {tmp_path / 'nope'}\n"
+
+
+@pytest.mark.parametrize("reason, source, missing", [("", "P&T 2026-03", "reason"), ("alert fatigue", "  ", "source")])
+def test_an_override_needs_a_reason_and_a_source(tmp_path, reason, source, missing):
+    layer = write_knowledge(tmp_path / "ward", {"overrides.csv": [
+        ["rule", "action", "severity", "reason", "source"],
+        ["carisoprodol+benzodiazepines", "off", "", reason, source]]})
+    with pytest.raises(KnowledgeError, match=f"overrides.csv:2: '{missing}' is empty"):
+        screener.load_knowledge(layers=[layer])

@@ -340,3 +340,21 @@ def test_cors_only_for_configured_origins(kb):
         assert allowed.headers.get("access-control-allow-origin") == origin
         other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_path):
+    import screener
+    from conftest import write_knowledge
+
+    layer = write_knowledge(tmp_path / "ward", {"overrides.csv": [
+        ["rule", "action", "severity", "reason", "source"],
+        ["carisoprodol+benzodiazepines", "off", "", "screened by the ward team", "Ward P&T 2026-11"]]})
+    with TestClient(create_app(screener.load_knowledge(layers=[layer]), today=TODAY)) as client:
+        cards = client.post(SIGN, json=call(drafts=[draft()], meds=[XANAX])).json()["cards"]
+    suppressed = [c for c in cards if c["summary"].startswith("1 rule switched off")]
+    assert len(suppressed) == 1 and suppressed[0]["indicator"] == "info"
+    assert ("carisoprodol + alprazolam (rule carisoprodol+benzodiazepines): switched off by layer 'ward': "
+            "screened by the ward team (Ward P&amp;T 2026-11)") in suppressed[0]["detail"]  # Markdown, HTML escaped
+    assert all(c["source"]["label"].endswith("; local layers: ward") for c in cards)
+    # The major rule is off; the more general CNS-depressant rule now applies, as in `check`.
+    assert [c["summary"].split(":")[0] for c in cards if c is not suppressed[0]] == ["Moderate"]

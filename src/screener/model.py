@@ -198,6 +198,35 @@ class Unrecognized:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A rule a local knowledge layer switched off that would have fired for these inputs.
+
+    Listed in every report, so that a local policy is never invisible: the finding
+    is not among the cautions, but the report says what was not shown and why.
+    """
+
+    rule_id: str
+    """The rule that was switched off."""
+    kind: FindingKind
+    """The kind of finding it would have made."""
+    severity: Severity
+    """The severity it would have had."""
+    title: str
+    """The title of the finding it would have made: "carisoprodol + alprazolam"."""
+    inputs: tuple[str, ...]
+    """The inputs that would have produced it."""
+    layer: str
+    """The layer that switched it off."""
+    reason: str
+    """The reason the layer gives (with its source)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data (the `suppressed[]` items)."""
+        return {"rule": self.rule_id, "kind": self.kind.value, "severity": self.severity.value, "title": self.title,
+                "inputs": list(self.inputs), "layer": self.layer, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class Medication:
     """One medication entry as the screener read it."""
 
@@ -273,6 +302,10 @@ class Report:
     """The patient's age in years, when given."""
     knowledge_version: str = ""
     """Project version plus a content hash of the knowledge that produced the report."""
+    layers: tuple[str, ...] = ()
+    """The local knowledge layers applied over the base knowledge, in order (empty: none)."""
+    suppressed: tuple[Suppressed, ...] = ()
+    """Rules a local layer switched off that would have fired for these inputs."""
 
     @property
     def status(self) -> Status:
@@ -294,6 +327,9 @@ class Report:
         if self.unrecognized:
             n = len(self.unrecognized)
             parts.append(f"{n} input{'s' if n != 1 else ''} not recognised: the screen is incomplete")
+        if self.suppressed:
+            n = len(self.suppressed)
+            parts.append(f"{n} rule{'s' if n != 1 else ''} switched off by a local layer would have applied")
         return "; ".join(parts) + "."
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,7 +338,9 @@ class Report:
             "status": self.status.value,
             "message": self.message,
             "knowledge_version": self.knowledge_version,
+            "layers": list(self.layers),
             "findings": [f.to_dict() for f in self.findings],
+            "suppressed": [s.to_dict() for s in self.suppressed],
             "counselling": [c.to_dict() for c in self.counselling],
             "unrecognized": [u.to_dict() for u in self.unrecognized],
             "screened": {

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
-from .model import Finding, Medication, Report, Unrecognized
+from .model import Finding, Medication, Report, Suppressed, Unrecognized
 from .normalize import clean_entry
 from .recognize import read_medication, read_named
 from .rules import FAMILIES, Family, Scope
@@ -99,6 +99,7 @@ def screen_patient(
     counselling = memo.get(("counselling", counselled))
     if counselling is None:
         counselling = memoised(index, ("counselling", counselled), _counselling, index, counselled)
+    suppressed = () if index.unsuppressed is None else _suppressed(index, medications, conditions, allergies, years)
     return Report(
         findings=tuple(ordered),
         counselling=counselling,
@@ -108,7 +109,18 @@ def screen_patient(
         allergies=tuple(found_allergies),
         age=years,
         knowledge_version=index.version,
+        layers=index.layer_names,
+        suppressed=suppressed,
     )
+
+
+def _suppressed(index: Index, medications, conditions, allergies, years) -> tuple[Suppressed, ...]:
+    """The switched-off rules that would have fired: the same screen with them on, compared."""
+    assert index.unsuppressed is not None
+    off = {rule_id: (layer, reason) for rule_id, layer, reason in index.disabled}
+    full = screen_patient(index.unsuppressed, medications, conditions, allergies, years)
+    return tuple(Suppressed(f.rule_id, f.kind, f.severity, f.title, f.inputs, *off[f.rule_id])
+                 for f in full.findings if f.rule_id in off)
 
 
 def _add(findings: dict[tuple, Finding], items: tuple[Item, ...]) -> None:

@@ -541,17 +541,26 @@ def build_cards(report: Report, inputs: FhirInputs, hook_instance: str,
     """(key, card) for each finding that involves a draft order (a selected one, for order-select),
     plus one card when inputs were not recognised."""
     out = []
+    # The knowledge as cards name it: its version, and the local layers over it when there are any.
+    version = report.knowledge_version + (f"; local layers: {', '.join(report.layers)}" if report.layers else "")
     for finding in report.findings:
         if not inputs.involves_draft(finding, selections):
             continue
         key = card_key(finding, inputs)
-        out.append((key, finding_card(finding, report.knowledge_version, inputs, _uuid(hook_instance, key))))
-    unread = [u for u in report.unrecognized
-              if any(not item.draft or selections is None or item.reference in selections
-                     for item in inputs.items_for(u.input))]
+        out.append((key, finding_card(finding, version, inputs, _uuid(hook_instance, key))))
+
+    def concerns_order(texts) -> bool:
+        return any(not item.draft or selections is None or item.reference in selections
+                   for text in texts for item in inputs.items_for(text))
+
+    unread = [u for u in report.unrecognized if concerns_order([u.input])]
     if unread:
         key = "incomplete|" + ",".join(sorted(f"{u.field}:{u.input}" for u in unread))
-        out.append((key, incomplete_card(unread, inputs, report.knowledge_version, _uuid(hook_instance, key))))
+        out.append((key, incomplete_card(unread, inputs, version, _uuid(hook_instance, key))))
+    suppressed = [off for off in report.suppressed if concerns_order(off.inputs)]
+    if suppressed:
+        key = "suppressed|" + ",".join(sorted(f"{off.rule_id}:{'+'.join(off.inputs)}" for off in suppressed))
+        out.append((key, suppressed_card(suppressed, version, _uuid(hook_instance, key))))
     return out
 
 
@@ -602,6 +611,22 @@ def finding_card(finding: Finding, version: str, inputs: FhirInputs, card_uuid: 
     if url:
         card["links"] = [{"label": "Source (label or publication)", "url": url, "type": "absolute"}]
     return card
+
+
+def suppressed_card(suppressed, version: str, card_uuid: str) -> dict:
+    """One card listing rules a local knowledge layer switched off that would have applied."""
+    lines = ["A local knowledge layer switched off these rules; they would otherwise have applied:"]
+    for off in suppressed:
+        lines.append(f"- {off.severity.value} {_md(off.kind.value)}: {_md(off.title)} (rule {_md(off.rule_id)}): "
+                     f"switched off by layer '{_md(off.layer)}': {_md(off.reason)}")
+    n = len(suppressed)
+    return {
+        "uuid": card_uuid,
+        "summary": _summary(f"{n} rule{'s' if n != 1 else ''} switched off by local policy would have applied"),
+        "indicator": "info",
+        "source": {"label": f"screener knowledge {version}"},
+        "detail": "\n".join(lines),
+    }
 
 
 def incomplete_card(unread, inputs: FhirInputs, version: str, card_uuid: str) -> dict:

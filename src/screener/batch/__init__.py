@@ -49,7 +49,7 @@ from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, scre
 from .layouts import from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
 from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
-from .writers import OutputFormat
+from .writers import TableFormat
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -240,7 +240,7 @@ def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None,
     jobs = _jobs(jobs, paths, total, block_bytes)
     # What the workers send back of the patients: the status column (for the summary), the
     # whole table (--strict reads it), or, for a CSV output, its lines already encoded.
-    if strict or (patients_out is not None and getattr(patients_out, "format", None) is not OutputFormat.CSV):
+    if strict or (patients_out is not None and getattr(patients_out, "format", None) is not TableFormat.CSV):
         send = "table"
     else:
         send = "csv" if patients_out is not None else "status"
@@ -388,6 +388,7 @@ def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:
     cols = FINDING_COLUMNS + (["overlap_start", "overlap_days"] if layout is Layout.CLAIMS else [])
     findings = pa.table({c: pa.array([], type=pa.int64() if c == "overlap_days" else pa.string()) for c in cols})
     patients = pa.table({c: pa.array([], type=pa.string() if c in ("patient_id", "status", "highest_severity",
-                                                                     "unrecognized", "error") else pa.int64())
+                                                                     "unrecognized", "error", "suppressed")
+                                      else pa.int64())
                          for c in PATIENT_COLUMNS})
     return findings, patients

@@ -139,25 +139,31 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     claim_end = claim_start + supply[claim_rows].astype(np.int64) - 1
     offsets = np.searchsorted(claim_patient, np.arange(n + 1))
 
-    def walk(flagged_idx: np.ndarray, kept: np.ndarray) -> Hits:
-        who: list[int] = []
-        rows: list[int] = []
-        extra: dict[str, list] = {"overlap_start": [], "overlap_days": []}
-        for p in flagged_idx.tolist():
-            a, b = meds.offsets[p], meds.offsets[p + 1]
-            entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
-            lo, hi = offsets[p], offsets[p + 1]
-            found = _walk_patient(vocab, [meds.texts[c] for c in entry_codes],
-                                  {meds.texts[c]: [] for c in entry_codes},
-                                  meds.texts, claim_code[lo:hi], claim_start[lo:hi], claim_end[lo:hi], window)
-            for finding, first_day, days in found:
-                who.append(p)
-                rows.append(vocab.template(finding))
-                extra["overlap_start"].append(_iso(first_day))
-                extra["overlap_days"].append(days)
-        return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
+    def walk_with(book: Codebook):
+        """The walk of the flagged patients' supply windows, with one codebook's knowledge."""
 
-    findings, patients = screen_patients(vocab, pts, walk=walk)
+        def walk(flagged_idx: np.ndarray, kept: np.ndarray) -> Hits:
+            who: list[int] = []
+            rows: list[int] = []
+            extra: dict[str, list] = {"overlap_start": [], "overlap_days": []}
+            for p in flagged_idx.tolist():
+                a, b = meds.offsets[p], meds.offsets[p + 1]
+                entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
+                lo, hi = offsets[p], offsets[p + 1]
+                found = _walk_patient(book, [meds.texts[c] for c in entry_codes],
+                                      {meds.texts[c]: [] for c in entry_codes},
+                                      meds.texts, claim_code[lo:hi], claim_start[lo:hi], claim_end[lo:hi], window)
+                for finding, first_day, days in found:
+                    who.append(p)
+                    rows.append(book.template(finding))
+                    extra["overlap_start"].append(_iso(first_day))
+                    extra["overlap_days"].append(days)
+            return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
+
+        return walk
+
+    findings, patients = screen_patients(vocab, pts, walk=walk_with(vocab),
+                                         shadow_walk=walk_with(vocab.shadow) if vocab.shadow else None)
     for name, kind in (("overlap_start", pa.string()), ("overlap_days", pa.int64())):
         if name in findings.column_names:
             findings = findings.set_column(findings.column_names.index(name), name, findings.column(name).cast(kind))

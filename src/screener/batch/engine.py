@@ -60,15 +60,16 @@ KEY = np.int64(1 << 32)
 SEVERITIES = [s.value for s in Severity]  # most serious first
 
 FINDING_COLUMNS = ["patient_id", "kind", "severity", "title", "concepts", "inputs", "summary", "advice",
-                   "ncpdp", "source", "rule", "evidence", "knowledge_version"]
+                   "ncpdp", "source", "rule", "evidence", "layer", "knowledge_version"]
 """Columns of the findings output, in order (claims add `overlap_start` and `overlap_days`)."""
 
 PATIENT_COLUMNS = ["patient_id", "line", "status", "highest_severity", "findings",
-                   *SEVERITIES, "unrecognized_count", "unrecognized", "error"]
-"""Columns of the patients output, in order."""
+                   *SEVERITIES, "unrecognized_count", "unrecognized", "error", "suppressed"]
+"""Columns of the patients output, in order (`suppressed`: rules a local layer switched off that would
+have fired for the patient, with the layer and its reason)."""
 
 _TEMPLATE_FIELDS = ["kind", "severity", "title", "concepts", "inputs", "summary", "advice", "ncpdp", "source",
-                    "rule", "evidence"]
+                    "rule", "evidence", "layer"]
 
 LIST_SEPARATOR = "; "
 """Joins concepts and inputs inside one cell of the findings output."""
@@ -219,6 +220,11 @@ class Codebook:
         self._ranks: list[int] = []
         self._encoders = [(self._distinct[name], self._codes[name]) for name in _TEMPLATE_FIELDS]
         self._build()
+        self.disabled = {rule_id: (layer, reason) for rule_id, layer, reason in index.disabled}
+        """Rule id → (layer, reason) for the rules a local layer switched off."""
+        self.shadow = Codebook(index.unsuppressed) if index.unsuppressed is not None else None
+        """The codebook of the same knowledge with those rules on, when there are any (see `_suppressed`)."""
+        self.layers = index.layer_names
 
     def id(self, concept: str) -> int:
         """A small integer for a concept id (assigned on first sight)."""
@@ -383,7 +389,7 @@ class Codebook:
                 finding.kind.value, finding.severity.value, finding.title,
                 LIST_SEPARATOR.join(finding.concepts), LIST_SEPARATOR.join(finding.inputs),
                 finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
-                finding.rule_id, finding.evidence,
+                finding.rule_id, finding.evidence, finding.layer,
             )), finding.severity, finding.kind, finding)
             self.template_of[id(finding)] = got
         return got
@@ -545,12 +551,12 @@ def _joined_per_list(lists: Lists, per_text: np.ndarray) -> tuple[dict[int, str]
     return out, count
 
 
-def screen_patients(vocab: Codebook, pts: Patients, walk=None) -> tuple[pa.Table, pa.Table]:
+def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None) -> tuple[pa.Table, pa.Table]:
     """Screen one block of patients: (findings, patients) as Arrow tables (see the module docstring).
 
     `walk(flagged patient indices, kept entry occurrences)`, when given, replaces the
     default walk and returns `Hits` (with extra columns): the claims engine walks supply
-    windows this way.
+    windows this way; `shadow_walk` is the same walk over `vocab.shadow` (see `suppressed`).
     """
     n = len(pts)
     error = pts.error.copy()
@@ -591,16 +597,41 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None) -> tuple[pa.Table
             unrec[p] = unrec[p] + ITEM_SEPARATOR + part if p in unrec else part
         n_unrec += k
 
-    flagged, kept, age_key = _prefilter(vocab, pts, med_info, cond_info, all_info, valid)
+    hits = _hits(vocab, pts, valid, med_info, cond_info, all_info, walk)
+    suppressed: dict[int, str] = {}
+    if vocab.shadow is not None:
+        suppressed = _suppressed(vocab, pts, valid, shadow_walk)
+    findings = _findings_frame(vocab, pts.patient_id, hits)
+    patients = _patients_frame(vocab, pts, error, unrec, n_unrec, hits, suppressed)
+    return findings, patients
 
+
+def _hits(vocab: Codebook, pts: Patients, valid: np.ndarray, med_info, cond_info, all_info, walk) -> Hits:
+    """The finding rows of the valid patients: the prefilter, then the walk of the flagged ones."""
+    flagged, kept, age_key = _prefilter(vocab, pts, med_info, cond_info, all_info, valid)
     flagged_idx = np.flatnonzero(flagged)
     if walk is not None:
-        hits = walk(flagged_idx, kept)
-    else:
-        hits = _walk(vocab, pts, flagged_idx, kept, age_key)
-    findings = _findings_frame(vocab, pts.patient_id, hits)
-    patients = _patients_frame(vocab, pts, error, unrec, n_unrec, hits)
-    return findings, patients
+        return walk(flagged_idx, kept)
+    return _walk(vocab, pts, flagged_idx, kept, age_key)
+
+
+def _suppressed(vocab: Codebook, pts: Patients, valid: np.ndarray, shadow_walk) -> dict[int, str]:
+    """{patient index: the switched-off rules that would have fired, as text} — the same screen
+    over the knowledge with those rules on (`Codebook.shadow`), keeping only their rows."""
+    shadow = vocab.shadow
+    assert shadow is not None
+    hits = _hits(shadow, pts, valid, _readings(shadow, pts.meds, None),
+                 _readings(shadow, pts.conditions, "condition"), _readings(shadow, pts.allergies, "allergy"),
+                 shadow_walk)
+    out: dict[int, str] = {}
+    for who, row in zip(hits.who.tolist(), hits.rows.tolist()):
+        finding = shadow.findings[row]
+        off = vocab.disabled.get(finding.rule_id)
+        if off is None:
+            continue
+        text = f"{finding.severity.value} {finding.title} (rule {finding.rule_id}; off by layer '{off[0]}': {off[1]})"
+        out[who] = out[who] + ITEM_SEPARATOR + text if who in out else text
+    return out
 
 
 @dataclass
@@ -900,7 +931,7 @@ def sparse_text(n: int, filled: np.ndarray, values: Sequence[str]) -> pa.Diction
 
 
 def _patients_frame(vocab: Codebook, pts: Patients, error: np.ndarray, unrec: dict[int, str],
-                    n_unrec: np.ndarray, hits: Hits) -> pa.Table:
+                    n_unrec: np.ndarray, hits: Hits, suppressed: dict[int, str]) -> pa.Table:
     n = len(pts)
     rank = vocab.template_ranks()[hits.rows]
     # Count per severity over the findings only, not over every patient's row.
@@ -926,5 +957,7 @@ def _patients_frame(vocab: Codebook, pts: Patients, error: np.ndarray, unrec: di
     filled = np.fromiter(unrec, dtype=np.int64, count=len(unrec))
     data["unrecognized"] = sparse_text(n, filled, list(unrec.values()))
     data["error"] = sparse_text(n, invalid, error[invalid].tolist())
+    filled = np.fromiter(suppressed, dtype=np.int64, count=len(suppressed))
+    data["suppressed"] = sparse_text(n, filled, list(suppressed.values()))
     return pa.table(data)
 

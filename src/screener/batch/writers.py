@@ -26,7 +26,7 @@ from ..errors import InputError
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class OutputFormat(str, Enum):
+class TableFormat(str, Enum):
     """Formats of the findings and patients outputs."""
 
     CSV = "csv"
@@ -37,17 +37,17 @@ class OutputFormat(str, Enum):
         return self.value
 
 
-def format_for(path: str | None, named: str | None = None) -> OutputFormat:
+def format_for(path: str | None, named: str | None = None) -> TableFormat:
     """The output format: named, else from the file name, else CSV."""
     if named:
-        return OutputFormat(named)
+        return TableFormat(named)
     if path and path != "-":
         lower = path.lower()
         if lower.endswith((".parquet", ".pq")):
-            return OutputFormat.PARQUET
+            return TableFormat.PARQUET
         if lower.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
-            return OutputFormat.JSONL
-    return OutputFormat.CSV
+            return TableFormat.JSONL
+    return TableFormat.CSV
 
 
 def plain_table(rows) -> pa.Table:
@@ -129,7 +129,7 @@ class EncodedRows:
 class Writer:
     """Appends blocks of rows to one output (a path, or stdout for None / '-')."""
 
-    def __init__(self, path: str | None, fmt: OutputFormat):
+    def __init__(self, path: str | None, fmt: TableFormat):
         self.path = None if path in (None, "-") else path
         self.format = fmt
         self.rows = 0
@@ -137,7 +137,7 @@ class Writer:
         self._handle = None
         self._parquet = None
         self._schema = None
-        if fmt is OutputFormat.PARQUET:
+        if fmt is TableFormat.PARQUET:
             if self.path is None:
                 raise InputError("Parquet cannot be written to stdout; give a file with -o")
 
@@ -152,9 +152,9 @@ class Writer:
         """Append `rows` (an Arrow table, a pandas DataFrame, or CSV `EncodedRows` for a CSV
         output; the first call also writes the header, even with no rows)."""
         if not self._started:
-            self._handle = None if self.format is OutputFormat.PARQUET else self._open_text()
+            self._handle = None if self.format is TableFormat.PARQUET else self._open_text()
         if isinstance(rows, EncodedRows):
-            if self.format is not OutputFormat.CSV:
+            if self.format is not TableFormat.CSV:
                 raise ValueError("rows encoded as CSV can only be written to a CSV output")
             if not self._started:
                 self._write_csv(plain_table(rows.schema.empty_table()))
@@ -163,9 +163,9 @@ class Writer:
             self.rows += len(rows)
             return
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
-        if self.format is OutputFormat.CSV:
+        if self.format is TableFormat.CSV:
             self._write_csv(plain_table(neutralise(table)))
-        elif self.format is OutputFormat.JSONL:
+        elif self.format is TableFormat.JSONL:
             self._write_jsonl(plain_table(table))
         else:
             self._write_parquet(plain_table(table))

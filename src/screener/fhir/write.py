@@ -119,6 +119,7 @@ def detected_issues(report: Report, inputs: FhirInputs | None = None, *, now: da
         "version": [
             {"type": {"text": "software"}, "value": __version__},
             {"type": {"text": "knowledge"}, "value": version},
+            *({"type": {"text": "knowledge layer"}, "value": layer} for layer in report.layers),
         ],
     }
     entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{device_id}", "resource": device}]
@@ -179,6 +180,10 @@ def operation_outcome(report: Report, inputs: FhirInputs | None) -> dict[str, An
         "code": "incomplete" if report.unrecognized else "informational",
         "diagnostics": f"screener status {report.status.value}: {report.message} (knowledge {report.knowledge_version})",
     }]
+    for off in report.suppressed:
+        issues.append({"severity": "information", "code": "suppressed",
+                       "diagnostics": f"{off.severity.value} {off.kind.value} {off.title} (rule {off.rule_id}) would "
+                                      f"have applied: switched off by knowledge layer '{off.layer}': {off.reason}"})
     for item in report.unrecognized:
         text = f'{item.field} "{item.input}" not recognised: {item.reason}'
         if item.suggestions:

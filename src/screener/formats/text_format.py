@@ -89,6 +89,12 @@ def render_report(report: Report, color: bool = False) -> str:
             if n:
                 lines.append("")
             lines += _finding(finding, color)
+    if report.suppressed:
+        lines += ["", _style("SWITCHED OFF BY A LOCAL LAYER: these would have applied", color, fg="yellow", bold=True)]
+        for item in report.suppressed:
+            text = (f"  - {item.severity.value} {item.kind.value} · {item.title} (rule {item.rule_id}): "
+                    f"switched off by layer '{item.layer}': {item.reason}")
+            lines += textwrap.wrap(text, width=_WIDTH, subsequent_indent="    ", break_long_words=False)
     if report.unrecognized:
         lines += ["", _style("NOT RECOGNISED: this screen is incomplete", color, fg="red", bold=True)]
         for item in report.unrecognized:
@@ -125,6 +131,8 @@ def render_report(report: Report, color: bool = False) -> str:
     if report.age is not None:
         lines.append(f"  age        {report.age:g}")
     lines.append(f"  knowledge  {report.knowledge_version}")
+    if report.layers:
+        lines.append(f"  layers     {', '.join(report.layers)} (local, over the bundled knowledge)")
     return "\n".join(lines)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
 
 import networkx as nx
 
@@ -69,12 +71,19 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         if rel.relation == "has_ingredient":
             ingredients[rel.subject] = ingredients.get(rel.subject, ()) + (intern(rel.object),)
 
+    unsuppressed = None
+    if tables.switched_off:
+        # The same knowledge with the switched-off rules on: screening with it tells which of
+        # them would have fired, so that reports can list them (a local policy is never invisible).
+        unsuppressed = compile_index(replace(tables, rules=tables.rules + tables.switched_off, switched_off=(),
+                                             disabled=()), version, directory, layers=layers, content_key=content_key)
     return Index(
         version=version,
         key=content_key,
         directory=directory,
         layers=tuple(layers),
         disabled=tables.disabled,
+        layer_names=tuple(Path(layer).resolve().name or str(layer) for layer in layers),
         kinds={c.id: c.kind for c in tables.concepts},
         display={c.id: c.name for c in tables.concepts},
         names=names,
@@ -87,6 +96,7 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         counselling={k: tuple(v) for k, v in counselling.items()},
         codes={code: c.id for c in tables.concepts for code in c.codes},
         condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
+        unsuppressed=unsuppressed,
     )
 
 

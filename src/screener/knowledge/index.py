@@ -56,6 +56,8 @@ class Index:
     """Local layer directories on top of it, in order."""
     disabled: tuple[tuple[str, str, str], ...]
     """(rule id, layer, reason) for the rules a layer switched off."""
+    layer_names: tuple[str, ...]
+    """How reports name the layers (each directory's name), in order."""
     kinds: dict[str, str]
     """Concept id → kind (drug, product, class, substance, condition)."""
     display: dict[str, str]
@@ -80,6 +82,8 @@ class Index:
     """"system:code" → concept id, for the codes in concepts.csv (rxnorm:2101 → carisoprodol)."""
     condition_codes: dict[str, tuple[str, str]]
     """"system:code" → (condition id, exact|prefix), from condition_codes.csv."""
+    unsuppressed: Index | None = None
+    """When a layer switched rules off: the same knowledge with them on, to tell which would have fired."""
     memo: dict = field(default_factory=dict)
     """Parsed inputs by text, filled as inputs are seen (not stored in the cache)."""
     external: dict = field(default_factory=dict)

@@ -131,6 +131,7 @@ def _apply_overrides(tables: Tables, overrides: list[Row]) -> Tables:
 
     rules = {rule.id: rule for rule in tables.rules}
     disabled = list(tables.disabled)
+    switched_off = list(tables.switched_off)
     for where, row in overrides:
         _require(where, row, "rule", "action", "reason", "source")
         rule = rules.get(row["rule"])
@@ -141,14 +142,15 @@ def _apply_overrides(tables: Tables, overrides: list[Row]) -> Tables:
             raise _fail(where, f"unknown action '{action}' (expected one of {', '.join(OVERRIDE_ACTIONS)})")
         if action == "off":
             del rules[rule.id]
-            disabled.append((rule.id, where.layer, row["reason"]))
+            disabled.append((rule.id, where.layer, f"{row['reason']} ({row['source']})"))
+            switched_off.append(rule)
             continue
         severity = row.get("severity", "")
         if severity not in _SEVERITIES:
             raise _fail(where, f"unknown severity '{severity}' (expected one of {', '.join(_SEVERITIES)})")
         note = f"severity {rule.severity} → {severity} by layer '{where.layer}': {row['reason']} ({row['source']})"
         rules[rule.id] = replace(rule, severity=severity, override=note, where=replace(rule.where, layer=where.layer))
-    return replace(tables, rules=tuple(rules.values()), disabled=tuple(disabled))
+    return replace(tables, rules=tuple(rules.values()), disabled=tuple(disabled), switched_off=tuple(switched_off))
 
 
 def read_rows(directory: Path) -> dict[str, list[Row]]:

@@ -119,3 +119,5 @@ class Tables:
     condition_codes: tuple[ConditionCode, ...] = ()
     disabled: tuple[tuple[str, str, str], ...] = ()
     """(rule id, layer, reason) for each rule a local layer switched off."""
+    switched_off: tuple[Rule, ...] = ()
+    """The rules a local layer switched off, as they were (reports list those that would have fired)."""
