@@ -160,7 +160,7 @@ def _all_blocks(paths: list[str], layout, columns, block_bytes) -> tuple[Layout,
     def rest() -> Iterator[Block]:
         yield from first
         for path in paths[1:]:
-            other_layout, blocks = iter_blocks(path, first_layout, columns, block_bytes)
+            _, blocks = iter_blocks(path, first_layout, columns, block_bytes)
             yield from blocks
 
     return first_layout, rest()

@@ -116,7 +116,7 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
 
-    patient, shown, first = group_ids(ids, lines, row_error)
+    patient, shown, first = group_ids(ids, lines)
     n = len(shown)
     error = patient_errors(patient, row_error, n)
 

@@ -95,8 +95,7 @@ def patient_errors(patient: np.ndarray, row_error: np.ndarray, n: int) -> np.nda
     return error
 
 
-def group_ids(ids: "pd.Series", lines: np.ndarray, error_rows: np.ndarray) -> tuple[np.ndarray, "pd.Series",
-                                                                                    np.ndarray]:
+def group_ids(ids: "pd.Series", lines: np.ndarray) -> tuple[np.ndarray, "pd.Series", np.ndarray]:
     """(patient index of each row, patient ids, first line of each patient), first appearance order.
 
     Rows without an id cannot be grouped: each becomes a patient of its own.
@@ -143,7 +142,7 @@ def from_items_layout(frame: "pd.DataFrame", bad: list[BadRow]) -> Patients:
     ids, kind, value = ids.iloc[order].reset_index(drop=True), kind.iloc[order].reset_index(drop=True), \
         value.iloc[order].reset_index(drop=True)
     lines, row_error = lines[order], row_error[order]
-    patient, shown, first = group_ids(ids, lines, row_error)
+    patient, shown, first = group_ids(ids, lines)
     n = len(shown)
     error = patient_errors(patient, row_error, n)
     ages = kind == "age"

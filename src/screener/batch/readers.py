@@ -217,21 +217,6 @@ def input_size(path: str) -> int | None:
     return None if path == "-" else os.path.getsize(path)
 
 
-def read_header(path: str) -> list[str]:
-    """The header fields of a CSV or Parquet input."""
-    if is_parquet(path):
-        import pyarrow.parquet as pq
-
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    handle = open_binary(path)
-    try:
-        line = handle.readline()
-    finally:
-        if path != "-":
-            handle.close()
-    return header_fields(line)
-
-
 def header_fields(line: bytes) -> list[str]:
     """The column names of a CSV header line (raises InputError for an empty input)."""
     if not line.strip():

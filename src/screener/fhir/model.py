@@ -12,9 +12,6 @@ from typing import Any, Iterable
 from ..errors import InputError
 from ..model import Finding, Report
 
-FIELDS = ("medication", "condition", "allergy")
-
-
 class FhirError(InputError):
     """A FHIR document that cannot be read: not JSON, not a Bundle, or a resource that is not valid R4B.
 

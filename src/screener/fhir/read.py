@@ -293,10 +293,6 @@ def _check_subject(model, rtype: str, label: str, patient_keys: set[str]) -> Non
                     label, f"{field_name}.reference")
 
 
-def _code(concept) -> str:
-    return getattr(concept, "code", None) or ""
-
-
 def _status_codes(concept) -> set[str]:
     """The codes of a CodeableConcept status (clinicalStatus, verificationStatus)."""
     if concept is None:
