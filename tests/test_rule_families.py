@@ -145,3 +145,60 @@ def test_wrong_types_for_a_list_are_refused_with_the_projects_own_error(kb, valu
 def test_entries_that_are_not_text_are_refused_before_anything_is_looked_up(kb, entry):
     with pytest.raises(screener.InputError, match="is not text"):
         kb.screen([entry])
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The screener modules `path` imports, at module level or inside functions (not for typing only)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    typing_only = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(n) for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, (ast.ImportFrom, ast.Import)):
+            # Importing a.b.c runs the package a.b first.
+            names = [".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                     if isinstance(node, ast.ImportFrom) and node.level else (getattr(node, "module", None) or "")]
+            for name in names:
+                parts = name.split(".")
+                out |= {".".join(parts[:n]) for n in range(2, len(parts))}
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            if not target.startswith("screener"):
+                continue
+            for alias in node.names:  # `from . import x` may name a module
+                candidate = f"{target}.{alias.name}"
+                out.add(candidate if (SRC.parent / candidate.replace(".", "/")).with_suffix(".py").exists()
+                        or (SRC.parent / candidate.replace(".", "/")).is_dir() else target)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("screener")}
+    return out
+
+
+def test_no_import_cycles_between_modules():
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for path in SRC.rglob("*.py"):
+        for target in _imports(path):
+            graph.add_edge(_module_name(path), target)
+    # Imports inside functions count too: they are what a deferred-import cycle hides. Within one
+    # package, a submodule "importing" its package's __init__ is how Python packages work; a cycle
+    # across packages (knowledge -> screening -> knowledge) is a layering fault.
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    cycles = [c for c in nx.simple_cycles(graph) if len({package(m) for m in c}) > 1]
+    assert cycles == []

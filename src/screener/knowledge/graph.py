@@ -12,7 +12,8 @@ from __future__ import annotations
 import networkx as nx
 
 from ..errors import KnowledgeError
-from .tables import ANY_INGREDIENT, Tables
+from ..rules.duplicates import ANY_INGREDIENT
+from .tables import Tables
 
 
 def build_graph(tables: Tables) -> nx.MultiDiGraph:

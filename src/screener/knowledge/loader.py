@@ -16,9 +16,9 @@ from pathlib import Path
 from ..errors import KnowledgeError
 from ..model import Severity
 from ..normalize import normalize_name
+from ..rules.duplicates import ANY_INGREDIENT
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES
 from .tables import (
-    ANY_INGREDIENT,
     CODE_MATCHES,
     CONCEPT_KINDS,
     CONDITION_CONTEXTS,

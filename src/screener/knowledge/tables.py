@@ -16,8 +16,6 @@ CONDITION_CONTEXTS = ("condition", "allergy", "age")
 CODE_MATCHES = ("exact", "prefix")
 OVERRIDE_ACTIONS = ("severity", "off")
 DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths")
-ANY_INGREDIENT = "*"
-"""In a duplicate rule, `*` stands for "any ingredient listed twice"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
 
+ANY_INGREDIENT = "*"
+"""In a duplicate rule, `*` stands for "any ingredient listed twice" (the loader and graph read it from here)."""
+
 _NO_ANCHOR_DISTANCE = 1000
 """How far a `*` rule counts as being from any ingredient: it loses to every real rule."""
 
@@ -43,8 +46,6 @@ class Duplicates(Family):
     scope = Scope.PAIR
 
     def compile(self, ctx: CompileContext, rules: list[Rule]) -> DuplicateTable:
-        from ..knowledge.tables import ANY_INGREDIENT  # the file format's "*": compile time only
-
         same: dict[str, tuple] = {}
         any_rule = None
         for rule in rules:
