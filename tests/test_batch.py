@@ -148,3 +148,15 @@ def test_items_kind_errors_make_only_that_patient_invalid(kb):
     status = dict(zip(patients["patient_id"], patients["status"].astype("str")))
     assert status == {"a": "invalid", "b": "no-findings", "": "invalid"}
     assert "kind 'vitamin' is not one of" in patients.loc[patients["patient_id"] == "a", "error"].iloc[0]
+
+
+@pytest.mark.parametrize("call", [
+    lambda kb: screen_frame(None, knowledge=kb),
+    lambda kb: screen_frame("patients.csv", knowledge=kb),
+    lambda kb: screen_frame(pd.DataFrame({"patient_id": ["1"], "medications": ["Soma"]}), knowledge=kb, columns="x"),
+    lambda kb: screen_frame(pd.DataFrame({"patient_id": ["1"], "medications": ["Soma"]}), knowledge=kb,
+                            layout="rows"),
+])
+def test_screen_frame_refuses_wrong_arguments_with_the_projects_own_error(kb, call):
+    with pytest.raises(InputError):
+        call(kb)

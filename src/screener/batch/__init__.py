@@ -135,8 +135,17 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, l
     canonical names to the frame's (`{"patient_id": "member_id"}`). Missing values
     are blanks. Raises `InputError` when the columns fit no layout.
     """
+    pd = pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"screen_frame needs a pandas DataFrame, not {type(frame).__name__}")
+    if columns is not None and (not isinstance(columns, dict)
+                                or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items())):
+        raise InputError("columns maps names to the frame's column names, e.g. {'patient_id': 'member_id'}")
+    try:
+        layout = Layout(layout) if layout else None
+    except ValueError:
+        raise InputError(f"layout '{layout}' is not one of {', '.join(item.value for item in Layout)}") from None
     vocab = codebook(knowledge)
-    layout = Layout(layout) if layout else None
     layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
     found, pats = [], []
     for block in blocks:
