@@ -71,28 +71,46 @@ def screen_patient(
             items = memo.get(key)
             if items is None:
                 items = memoised(index, key, _pair_items, index, plan.pairs, med_i, med_j)
-            _add(findings, items)
+            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
+                if item[0] in findings:
+                    merge(findings, (item,))
+                else:
+                    findings[item[0]] = item[1]
         for text, condition in found_conditions:
             key = ("condition", first, text)
             items = memo.get(key)
             if items is None:
                 items = memoised(index, key, _fact_items, index, plan.conditions, med_i, text, condition)
-            _add(findings, items)
+            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
+                if item[0] in findings:
+                    merge(findings, (item,))
+                else:
+                    findings[item[0]] = item[1]
         for text, allergen in found_allergies:
             key = ("allergy", first, text)
             items = memo.get(key)
             if items is None:
                 items = memoised(index, key, _fact_items, index, plan.allergies, med_i, text, allergen)
-            _add(findings, items)
+            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
+                if item[0] in findings:
+                    merge(findings, (item,))
+                else:
+                    findings[item[0]] = item[1]
         if years is not None:
             key = ("age", first, years)
             items = memo.get(key)
             if items is None:
                 items = memoised(index, key, _age_items, index, plan.ages, med_i, years)
-            _add(findings, items)
+            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
+                if item[0] in findings:
+                    merge(findings, (item,))
+                else:
+                    findings[item[0]] = item[1]
     taken = [(i, x) for i, med in enumerate(meds) for x in med.ingredients]
     for family, table in plan.lists:
-        merge(findings, family.whole(index, table, meds, taken))
+        items = family.whole(index, table, meds, taken)
+        if items:
+            merge(findings, items)
 
     ordered = sorted(findings.values(), key=finding_order)
     counselled = tuple(x for _, x in taken if x in index.counselling)
@@ -121,15 +139,6 @@ def _suppressed(index: Index, medications, conditions, allergies, years) -> tupl
     full = screen_patient(index.unsuppressed, medications, conditions, allergies, years)
     return tuple(Suppressed(f.rule_id, f.kind, f.severity, f.title, f.inputs, *off[f.rule_id])
                  for f in full.findings if f.rule_id in off)
-
-
-def _add(findings: dict[tuple, Finding], items: tuple[Item, ...]) -> None:
-    """`merge`, with the common case (a finding not seen yet) inline: this runs for every pair."""
-    for item in items:
-        if item[0] in findings:
-            merge(findings, (item,))
-        else:
-            findings[item[0]] = item[1]
 
 
 def entries_of(value: object, what: str) -> list[str] | tuple[str, ...]:

@@ -73,13 +73,21 @@ class Dose(Family):
               taken: list[tuple[int, str]]) -> tuple[Item, ...]:
         findings: dict[tuple, Finding] = {}
         daily: dict[str, list[tuple[Medication, float]]] = {}
+        memo = index.memo
         for med in meds:
-            if not single_ingredient_in(table, med.ingredients):
+            ingredients = med.ingredients  # single_ingredient_in, inline: this runs for every entry
+            if len(ingredients) != 1 or ingredients[0] not in table:
                 continue
-            items, per_day = memoised(index, ("dose", med.input), self._entry, index, table, med)
-            merge(findings, items)
+            hit = memo.get(("dose", med.input))
+            if hit is None:
+                hit = memoised(index, ("dose", med.input), self._entry, index, table, med)
+            items, per_day = hit
+            if items:
+                merge(findings, items)
             if per_day is not None:
-                daily.setdefault(med.ingredients[0], []).append((med, per_day))
+                daily.setdefault(ingredients[0], []).append((med, per_day))
+        if not daily and not findings:
+            return ()
         for x, parts in daily.items():
             if "max_daily_dose" not in table[x]:
                 continue

@@ -56,7 +56,7 @@ class Duration(Family):
                 continue
             # Memoised per entry, so a population shares one finding object per entry text.
             out.extend(memoised(index, ("duration", med.input), self._entry, index, table, med))
-        return tuple(out)
+        return tuple(out) if out else ()
 
     @staticmethod
     def _entry(index: Index, table: DurationTable, med: Medication) -> tuple[Item, ...]:
