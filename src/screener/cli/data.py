@@ -3,8 +3,8 @@
 `validate` names every problem by file, line and column (pandera for the
 table schemas, then the loader's own checks across files, the graph, and
 rules that tie); `info` prints the knowledge version with counts of
-concepts, relations and rules by kind. Both take a directory (default: the
-bundled knowledge).
+concepts, relations and rules by kind. Both take a directory (DIRECTORY or
+--knowledge DIR; default: the bundled knowledge) and local layers (--data).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import layers_option
+from .options import InputProblem, knowledge_options, load_from_options
 
 
 @click.group()
@@ -36,8 +36,8 @@ def validate(directory: str | None) -> None:
       screener data validate
       screener data validate ./my-hospital-knowledge
     """
-    from .paths import bundled_data_dir
-    from .validate import validate as run
+    from ..paths import bundled_data_dir
+    from ..validate import validate as run
 
     target = Path(directory) if directory else bundled_data_dir()
     problems = run(target)
@@ -55,20 +55,24 @@ def validate(directory: str | None) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
-@layers_option
-def info(directory: str | None, fmt: str, layers: tuple[str, ...]) -> None:
+@knowledge_options
+def info(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
     """Print the knowledge version and counts of concepts, relations and rules by kind.
+
+    The knowledge is DIRECTORY or --knowledge DIR (default: the bundled
+    knowledge) with the local layers of --data or $SCREENER_DATA on top; the
+    layers and the rules they switch off are listed.
 
     \b
     Examples:
       screener data info
       screener data info --format json
+      screener data info --data ./st-elsewhere
     """
-    from .cli import InputProblem
-    from .errors import KnowledgeError
-    from .api import load_knowledge
+    from ..errors import KnowledgeError
+
+    knowledge = load_from_options(base_directory(directory, knowledge_dir), layers)
     try:
-        knowledge = load_knowledge(directory, layers=layers)
         tables = knowledge.tables()
     except KnowledgeError as exc:
         raise InputProblem(f"knowledge: {exc}") from None
@@ -93,9 +97,16 @@ def info(directory: str | None, fmt: str, layers: tuple[str, ...]) -> None:
         click.echo(f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}")
 
 
+def base_directory(directory: str | None, knowledge_dir: str | None) -> str | None:
+    """The base knowledge directory, given as DIRECTORY or --knowledge DIR (not both); None for the bundled one."""
+    if directory and knowledge_dir:
+        raise click.UsageError("give the knowledge directory once: as DIRECTORY or with --knowledge, not both")
+    return directory or knowledge_dir
+
+
 def describe(knowledge, tables) -> dict:
     """The counts `screener data info` prints, as data."""
-    from .vocabulary import VOCABULARY_DIR
+    from ..vocabulary import VOCABULARY_DIR
 
     manifest_path = Path(knowledge.directory) / VOCABULARY_DIR / "manifest.json"
     vocabulary = None
