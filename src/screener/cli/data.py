@@ -25,30 +25,39 @@ def data() -> None:
 
 @data.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-def validate(directory: str | None) -> None:
-    """Check DIRECTORY (default: the bundled knowledge) and list every problem.
+@knowledge_options
+def validate(directory: str | None, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
+    """Check DIRECTORY (default: the bundled knowledge) and local layers, and list every problem.
 
-    One line per problem, `file:line:column: message`, on stdout; a summary on
-    stderr. Exit 0 when valid, 1 when there are problems.
+    The knowledge checked is DIRECTORY or --knowledge DIR (not both), and each
+    layer of --data or $SCREENER_DATA: first its files on their own, then over
+    the knowledge below it (a layer may name concepts only the base defines;
+    an override of a rule that does not exist is a problem). One line per
+    problem, `file:line:column: message` (a layer's files named by their
+    path), on stdout; a summary on stderr. Exit 0 when valid, 1 when there are
+    problems, 2 for a usage error.
 
     \b
     Examples:
       screener data validate
       screener data validate ./my-hospital-knowledge
+      screener data validate --data ./st-elsewhere
     """
     from ..paths import bundled_data_dir
-    from ..validate import validate as run
+    from ..validate import validate as run, validate_layers
 
-    target = Path(directory) if directory else bundled_data_dir()
-    problems = run(target)
+    given = base_directory(directory, knowledge_dir)
+    target = Path(given) if given else bundled_data_dir()
+    problems = validate_layers(target, layers) if layers else run(target)
+    what = f"{target}" + (f" with layer{'s' if len(layers) != 1 else ''} {', '.join(layers)}" if layers else "")
     for problem in problems:
         click.echo(str(problem))
     if problems:
         files = len({p.file for p in problems})
         click.echo(f"screener: {len(problems)} problem{'s' if len(problems) != 1 else ''} in "
-                   f"{files} file{'s' if files != 1 else ''} of {target}.", err=True)
+                   f"{files} file{'s' if files != 1 else ''} of {what}.", err=True)
         raise click.exceptions.Exit(1)
-    click.echo(f"screener: {target} is valid.", err=True)
+    click.echo(f"screener: {what} is valid.", err=True)
 
 
 @data.command()
