@@ -52,8 +52,8 @@ FAULTS = [
                  "{layer}/interactions.csv:2:b: b 'nothing' is not a concept in concepts.csv",
                  id="unknown-concept"),
     pytest.param({"concepts.csv": [CONCEPTS, ["drug-a", "class", "", "A", "", "ward"]]},
-                 "{layer}/concepts.csv:2:kind: concept 'drug-a' is a drug in concepts.csv; a layer may add names to it, "
-                 "not change its kind", id="concept-changes-kind"),
+                 "{layer}/concepts.csv:2:kind: concept 'drug-a' is a drug in concepts.csv; a layer may add names "
+                 "to it, not change its kind", id="concept-changes-kind"),
     pytest.param({"concepts.csv": [CONCEPTS, ["drug-e", "drug", "drug-e", "", "", ""]]},
                  "{layer}/concepts.csv:2:source: source is empty", id="new-concept-without-a-source"),
     pytest.param({"relations.csv": [RELATIONS, ["sedatives", "is_a", "benzos", "ward"]]},
