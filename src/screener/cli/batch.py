@@ -7,6 +7,7 @@ pay for them. The `screener` group imports this module only when `batch` runs (`
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 
@@ -16,6 +17,10 @@ from ..model import Severity
 from . import EXIT_FINDINGS
 from .check import SEVERITIES
 from .options import InputProblem, knowledge_options, load_from_options
+from .output import OutputError, emit
+
+_WRITE_ERRORS = {errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+"""Errors only a write gives: an OSError without a file name and one of these is about an output."""
 
 
 def _columns(ctx, param, values) -> dict[str, str]:
@@ -48,11 +53,11 @@ class _Progress:
             text = f"[{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}%  {mb:,.0f} of {total / 1e6:,.0f} MB"
         else:
             text = f"{mb:,.0f} MB read"
-        click.echo(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
+        emit(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
 
     def clear(self) -> None:
         if self.enabled and self.last:
-            click.echo("\r" + " " * 78 + "\r", err=True, nl=False)
+            emit("\r" + " " * 78 + "\r", err=True, nl=False)
 
 
 @click.command()
@@ -115,7 +120,8 @@ $SCREENER_DATA).
 
     \b
     Exit codes: 0 done; 1 a finding at or above --fail-on; 2 usage error,
-    unreadable input or knowledge, or an invalid row with --strict.
+    unreadable input or knowledge, an invalid row with --strict, or an output
+    that could not be written; 4 internal error; 130 interrupted.
     """
     from ..errors import InputError, ScreenerError
 
@@ -152,8 +158,11 @@ $SCREENER_DATA).
         raise InputProblem(str(exc)) from None
     except OSError as exc:
         meter.clear()
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:
+            # A write to an output already open (stdout, -o, --patients): the input is not to blame.
+            raise OutputError("stdout" if "-" in (output, patients_path) else "file", exc, "the output") from None
         raise InputProblem(f"{exc.filename or source}: {exc.strerror or exc}") from None
     meter.clear()
-    click.echo(summary.line(), err=True)
+    emit(summary.line(), err=True)
     if fail_on and any(n for s, n in summary.findings.items() if Severity(s).at_least(Severity(fail_on))):
         sys.exit(EXIT_FINDINGS)

@@ -16,7 +16,7 @@ from ..formats import OutputFormat, get_format
 from ..model import NO_FINDINGS_TEXT, Report, Severity, Status
 from . import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from .options import InputProblem, knowledge_options, load_from_options
-from .output import use_color
+from .output import emit, use_color
 
 SEVERITIES = [s.value for s in Severity]
 """The severity names, most serious first: the choices of --min-severity and --fail-on."""
@@ -61,7 +61,8 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
 
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
-    --fail-on; 2 usage or input error; 3 some input not recognised.
+    --fail-on; 2 usage or input error, or the report could not be written;
+    3 some input not recognised; 4 internal error; 130 interrupted.
     """
     if not medications and fhir_file is None:
         raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
@@ -83,10 +84,10 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
     if fhir is not None:
         from ..fhir.render import render
 
-        click.echo(render(shown, fhir, fmt, color=color), color=color)
+        emit(render(shown, fhir, fmt, color=color), color=color)
     else:
-        click.echo(get_format(fmt).render_report(shown, color=color), color=color)
-    click.echo(summary_line(report, len(report.findings) - len(shown.findings)), err=True)
+        emit(get_format(fmt).render_report(shown, color=color), color=color)
+    emit(summary_line(report, len(report.findings) - len(shown.findings)), err=True)
     ctx.exit(exit_code(report, Severity(fail_on)))
 
 

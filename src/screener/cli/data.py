@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from .options import InputProblem, knowledge_options, load_from_options
+from .output import emit
 
 
 @click.group()
@@ -50,14 +51,13 @@ def validate(directory: str | None, knowledge_dir: str | None, layers: tuple[str
     target = Path(given) if given else bundled_data_dir()
     problems = validate_layers(target, layers) if layers else run(target)
     what = f"{target}" + (f" with layer{'s' if len(layers) != 1 else ''} {', '.join(layers)}" if layers else "")
-    for problem in problems:
-        click.echo(str(problem))
     if problems:
+        emit("\n".join(map(str, problems)), what="the problems")
         files = len({p.file for p in problems})
-        click.echo(f"screener: {len(problems)} problem{'s' if len(problems) != 1 else ''} in "
-                   f"{files} file{'s' if files != 1 else ''} of {what}.", err=True)
+        emit(f"screener: {len(problems)} problem{'s' if len(problems) != 1 else ''} in "
+             f"{files} file{'s' if files != 1 else ''} of {what}.", err=True)
         raise click.exceptions.Exit(1)
-    click.echo(f"screener: {what} is valid.", err=True)
+    emit(f"screener: {what} is valid.", err=True)
 
 
 @data.command()
@@ -86,24 +86,24 @@ def info(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tup
     except KnowledgeError as exc:
         raise InputProblem(f"knowledge: {exc}") from None
     summary = describe(knowledge, tables)
-    if fmt == "json":
-        click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(f"knowledge version  {summary['version']}")
-    click.echo(f"directory          {summary['directory']}")
+    emit(json.dumps(summary, indent=2) if fmt == "json" else "\n".join(info_lines(summary)))
+
+
+def info_lines(summary: dict) -> list[str]:
+    """The lines `screener data info` prints for `summary` (see `describe`)."""
+    lines = [f"knowledge version  {summary['version']}", f"directory          {summary['directory']}"]
     if summary["vocabulary"]:
         v = summary["vocabulary"]
-        click.echo(f"vocabulary         {v['names']:,} names, {v['source']} ({v['source_date']})")
+        lines.append(f"vocabulary         {v['names']:,} names, {v['source']} ({v['source_date']})")
     for section in ("concepts", "relations", "rules"):
         counts = summary[section]
         detail = ", ".join(f"{n} {k}" for k, n in counts.items())
-        click.echo(f"{section:<18} {sum(counts.values())} ({detail})")
-    click.echo(f"{'counselling':<18} {summary['counselling']}")
-    click.echo(f"{'condition codes':<18} {summary['condition_codes']}")
-    for layer in summary["layers"]:
-        click.echo(f"{'layer':<18} {layer}")
-    for off in summary["disabled"]:
-        click.echo(f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}")
+        lines.append(f"{section:<18} {sum(counts.values())} ({detail})")
+    lines.append(f"{'counselling':<18} {summary['counselling']}")
+    lines.append(f"{'condition codes':<18} {summary['condition_codes']}")
+    lines += [f"{'layer':<18} {layer}" for layer in summary["layers"]]
+    lines += [f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}" for off in summary["disabled"]]
+    return lines
 
 
 def base_directory(directory: str | None, knowledge_dir: str | None) -> str | None:

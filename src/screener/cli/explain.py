@@ -8,7 +8,7 @@ from ..errors import ScreenerError, UnknownConceptError
 from ..formats import get_format
 from .check import FORMATS
 from .options import InputProblem, knowledge_options, load_from_options
-from .output import use_color
+from .output import emit, use_color
 
 
 @click.command()
@@ -42,4 +42,4 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
     except ScreenerError as exc:
         raise InputProblem(str(exc)) from None
     color = use_color(ctx)
-    click.echo(get_format(fmt).render_explanation(explanation, color=color), color=color)
+    emit(get_format(fmt).render_explanation(explanation, color=color), color=color)

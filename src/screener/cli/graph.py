@@ -13,6 +13,7 @@ import click
 
 from ..graph_render import DEFAULT_DEPTH, SUFFIXES, GraphFormat
 from .options import InputProblem, knowledge_options, load_from_options
+from .output import emit, emit_bytes
 
 _KINDS = ("drug", "product", "class", "substance", "condition")
 
@@ -78,11 +79,9 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
 
     if output is None:
         if isinstance(drawn, bytes):
-            stream = click.get_binary_stream("stdout")
-            stream.write(drawn)
-            stream.flush()
+            emit_bytes(drawn, what="the picture")
         else:
-            click.echo(drawn, nl=False)
+            emit(drawn, nl=False, what="the picture")
     else:
         try:
             if isinstance(drawn, bytes):
@@ -93,5 +92,5 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     n, m = picture.number_of_nodes(), picture.number_of_edges()
     where = f" to {output}" if output else ""
-    click.echo(f"screener: {what}: {n} concept{'s' if n != 1 else ''}, {m} edge{'s' if m != 1 else ''}"
+    emit(f"screener: {what}: {n} concept{'s' if n != 1 else ''}, {m} edge{'s' if m != 1 else ''}"
                f" ({fmt.value}){where}.", err=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .options import knowledge_options, load_from_options
+from .output import emit
 
 
 @click.command()
@@ -55,5 +56,5 @@ def serve(host, port, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origi
     knowledge = load_from_options(knowledge_dir, layers)
     app = create_app(knowledge, max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch,
                      cors_origins=tuple(cors_origins))
-    click.echo(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
+    emit(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
