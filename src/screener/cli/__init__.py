@@ -41,7 +41,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 """At least one finding at or above --fail-on."""
 EXIT_USAGE = 2
-"""Usage error, input that cannot be screened, or bad knowledge files."""
+"""Usage error, input that cannot be screened, bad knowledge files, or a report that could not be written."""
 EXIT_INCOMPLETE = 3
 """Some input not recognised, and no finding at or above --fail-on."""
 EXIT_INTERNAL = 4
