@@ -80,7 +80,7 @@ def test_wheel_carries_the_knowledge_files(wheel):
             assert archive.read(member) == (REPO / "data" / csv_name).read_bytes()
     assert "screener/__init__.py" in names
     assert "screener/knowledge/loader.py" in names
-    assert "screener/cli.py" in names
+    assert "screener/cli/__init__.py" in names and "screener/cli/check.py" in names
     assert not any(name.startswith(("tests/", "data/", "src/")) for name in names), sorted(names)
 
 

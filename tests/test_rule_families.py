@@ -92,7 +92,6 @@ def _imported_privates(path: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.xfail(strict=True, reason="the cli_*.py modules still import cli._load until the cli package lands")
 def test_no_module_uses_another_modules_private_names():
     problems = [p for path in sorted(SRC.rglob("*.py")) for p in _imported_privates(path)]
     assert problems == []

@@ -12,18 +12,27 @@ which stops at the first problem, validation reports them all:
 4. the graph: `is_a` cycles;
 5. rules that tie: two rules of different severity equally specific for the
    same pair or condition (the screen would pick the more severe silently).
+
+`screener data validate [DIR] --data LAYER` runs `validate_layers(directory,
+layers)`: the base as above, then each local layer's files on their own (the
+same structure and schema checks, `overrides.csv` included, each problem named
+by the layer file's path), then the base with the layers on top, read the way
+the loader reads them, for what only shows across files.
 pandas and pandera are imported only here.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KnowledgeError
-from .knowledge.files import KNOWLEDGE_FILES, REQUIRED_FILES
-from .knowledge.loader import AGE_EXPRESSION, CODE_FORMATS, COLUMNS, read_csv_rows, build_tables
+from .knowledge.files import KNOWLEDGE_FILES, LAYER_FILES, REQUIRED_FILES
+from .knowledge.loader import AGE_EXPRESSION, CODE_FORMATS, COLUMNS, build_tables, read_csv_rows, read_layers
 from .knowledge.tables import (
     CODE_MATCHES,
     CONCEPT_KINDS,
@@ -31,6 +40,7 @@ from .knowledge.tables import (
     DOSE_LIMITS,
     EVIDENCE,
     INTERACTION_KINDS,
+    OVERRIDE_ACTIONS,
     RELATIONS,
 )
 from .model import Severity
@@ -123,15 +133,36 @@ def _schemas():
                             "text": text(), "source": text()},
         "condition_codes.csv": {"system": one_of(CODE_FORMATS), "match": one_of(CODE_MATCHES), "code": text(),
                                 "condition": text(), "source": text()},
+        # In a local layer only. An empty severity is right for `off`; the loader says when `severity` lacks one.
+        "overrides.csv": {"rule": pa.Column(str, pa.Check.str_matches(_RULE_ID)), "action": one_of(OVERRIDE_ACTIONS),
+                          "severity": pa.Column(str, pa.Check(
+                              lambda cell: cell in ("", *_SEVERITIES), element_wise=True,
+                              error=f"not an allowed severity ({', '.join(_SEVERITIES)}; empty for off)")),
+                          "reason": text(), "source": text()},
     }
 
 
-def _schema_problems(rows: dict[str, list]) -> list[Problem]:
+def _merging_concept_schema():
+    """A layer's row for a concept that already exists adds synonyms and codes: name, kind and source may be empty."""
+    import pandera.pandas as pa
+
+    concepts = _schemas()["concepts.csv"]
+    return {"concepts.csv": {"id": concepts["id"], "codes": concepts["codes"],
+                             "kind": pa.Column(str, pa.Check.isin([*CONCEPT_KINDS, ""]))}}
+
+
+def _schema_problems(rows: dict[str, list], schemas: dict | None = None,
+                     shown: dict[str, str] | None = None) -> list[Problem]:
+    """Every failing cell of `rows` ({file name: rows}) under `schemas` (default: the knowledge files').
+
+    `shown` maps a file name to how problems name it (a layer's files are named by their path).
+    """
     import pandas as pd
     import pandera.pandas as pa
 
     problems = []
-    for name, columns in _schemas().items():
+    shown = shown or {}
+    for name, columns in (schemas or _schemas()).items():
         file_rows = rows.get(name) or []
         if not file_rows:
             continue
@@ -146,7 +177,7 @@ def _schema_problems(rows: dict[str, list]) -> list[Problem]:
                 if index is None or (isinstance(index, float) and index != index):
                     continue
                 value = case.failure_case
-                problems.append(Problem(name, lines[int(index)], str(case.column),
+                problems.append(Problem(shown.get(name, name), lines[int(index)], str(case.column),
                                         _describe(str(case.check), str(case.column), value)))
     return problems
 
@@ -184,6 +215,8 @@ def _meaning_problems(rows: dict[str, list]):
 
 def _column_in(message: str, header: tuple[str, ...]) -> str:
     """The column a loader message is about, when it names one."""
+    # A quoted value after a word (b 'nothing', rule 'c+a') is data, not a column name: leave it out.
+    message = re.sub(r"(?<=\w) '[^']*'", "", message)
     for word in re.findall(r"[a-z_]+", message.split(" '")[0] + " " + message):
         if word in header:
             return word
@@ -200,7 +233,7 @@ def _graph_problems(tables) -> list[Problem]:
         ties: list = []
         compile_index(tables, "validate", "", ties=ties)
     except KnowledgeError as exc:
-        return [Problem(exc.file or "relations.csv", exc.line or 0, "", exc.problem)]
+        return [Problem(_cycle_file(tables, exc), exc.line or 0, "", exc.problem)]
     rules = {r.id: r for r in tables.rules}
     problems = []
     seen = set()
@@ -218,4 +251,168 @@ def _graph_problems(tables) -> list[Problem]:
     return problems
 
 
-__all__ = ["Problem", "validate", "REQUIRED_FILES", "AGE_EXPRESSION"]
+def _cycle_file(tables, exc: KnowledgeError) -> str:
+    """The file of the `is_a` row a cycle error points at.
+
+    The graph check names every cycle `relations.csv`, which is ambiguous once
+    layers add relations: the row with that line on an edge of the cycle says which.
+    """
+    names = exc.problem.partition(": ")[2].split(" → ")
+    first = tuple(names[:2])  # the line is that of the cycle's first edge
+    for relation in tables.relations:
+        edge = (relation.subject, relation.object)
+        if relation.relation == "is_a" and relation.where.line == exc.line and edge == first:
+            return relation.where.file
+    return exc.file or "relations.csv"
+
+
+# --- 6. local layers ------------------------------------------------------------------------
+
+
+def validate_layers(directory: str | Path, layers: list | tuple) -> list[Problem]:
+    """Every problem in the knowledge of `directory` and in the local `layers` over it ([] when valid).
+
+    In order: the base (as `validate`), then each layer's files on their own
+    (structure and schemas, `overrides.csv` included, named by the layer file's
+    path; a `.csv` file a layer may not hold is reported, since the loader would
+    ignore it), then the base with every layer on top, read as the loader reads
+    it, for what only shows across files: a reference to a concept that is
+    nowhere (a concept only the base defines is fine), a rule id used twice, a
+    rule covering the same case as another, an override of a rule that does not
+    exist, an `is_a` cycle or a tie the layers make. That last step needs a base
+    without problems; when it has some, the layers are checked on their own only.
+    """
+    directory = Path(directory)
+    problems = validate(directory)
+    base_ok = not problems
+    known = _concept_ids(directory)
+    readable: dict[Path, dict[str, list]] = {}
+    layer_problems: list[Problem] = []
+    set_aside: set[tuple[str, int]] = set()
+    for layer in map(Path, layers):
+        if not layer.is_dir():
+            layer_problems.append(Problem(str(layer), 0, "", "knowledge layer not found"))
+            continue
+        rows, found = _layer_file_problems(layer, known)
+        layer_problems += found
+        set_aside |= {(p.file, p.line) for p in found if p.line > 1}
+        readable[layer] = rows
+        known |= {row.get("id", "") for _, row in rows.get("concepts.csv", [])}
+    if readable and base_ok:
+        layer_problems += _across_layers(directory, readable, set_aside)
+    elif readable:
+        layer_problems += [Problem(str(layer), 0, "", "checked on its own only: the knowledge below it has problems")
+                           for layer in readable]
+    # The base's problems first, as `validate` lists them; then the layers', by file and line.
+    return problems + sorted(set(layer_problems) - set(problems))
+
+
+def _concept_ids(directory: Path) -> set[str]:
+    try:
+        return {row.get("id", "") for _, row in read_csv_rows(directory / "concepts.csv", "concepts.csv")}
+    except KnowledgeError:
+        return set()
+
+
+def _layer_file_problems(layer: Path, known: set[str]) -> tuple[dict[str, list], list[Problem]]:
+    """The readable files of one layer ({name: rows}) and the problems each has on its own."""
+    problems = [Problem(str(path), 0, "", f"ignored: not one of the files a layer may hold ({', '.join(LAYER_FILES)})")
+                for path in sorted(layer.glob("*.csv")) if path.name not in LAYER_FILES]
+    rows: dict[str, list] = {}
+    for name in LAYER_FILES:
+        path = layer / name
+        if not path.exists():
+            continue
+        try:
+            rows[name] = read_csv_rows(path, name, str(path))
+        except KnowledgeError as exc:
+            problems.append(Problem(str(path), exc.line or 0, "", exc.problem))
+    shown = {name: str(layer / name) for name in rows}
+    concepts = rows.get("concepts.csv", [])
+    new = [r for r in concepts if r[1].get("id") not in known]
+    merging = [r for r in concepts if r[1].get("id") in known]
+    problems += _schema_problems({**rows, "concepts.csv": new}, shown=shown)
+    if merging:
+        problems += _schema_problems({"concepts.csv": merging}, _merging_concept_schema(), shown)
+    return rows, problems
+
+
+class _LayerCopies:
+    """Copies of the layers' readable files in a temporary directory, where rows can be set aside.
+
+    The loader reads directories, and stops at the first problem. To find the
+    next one, the row at fault is blanked in the copy (blank lines are skipped,
+    so every other row keeps its line number) and the copies are read again.
+    Each copy's directory has its layer's name, so findings' layer labels match.
+    """
+
+    def __init__(self, root: Path, layers: dict[Path, dict[str, list]]):
+        self.originals: dict[str, str] = {}
+        self.lines: dict[Path, list[str]] = {}
+        self.dirs: list[Path] = []
+        for i, (layer, rows) in enumerate(layers.items()):
+            copy = root / str(i) / (layer.resolve().name or "layer")
+            copy.mkdir(parents=True)
+            self.dirs.append(copy)
+            self.originals[str(copy)] = str(layer)
+            for name in rows:
+                text = (layer / name).read_bytes().decode("utf-8-sig")
+                # Split as csv.reader counts lines (newline=""), so line numbers agree with the loader's.
+                self.lines[copy / name] = io.StringIO(text, newline="").readlines()
+                (copy / name).write_text(text, encoding="utf-8", newline="")
+
+    def original(self, text: str) -> str:
+        """`text` with every copy's path replaced by its layer's."""
+        for copy, layer in sorted(self.originals.items(), key=lambda item: -len(item[0])):
+            text = text.replace(copy, layer)
+        return text
+
+    def set_aside(self, file: str, line: int) -> bool:
+        """Blank the record ending on `line` of the copy `file` (or of the original so named); False if not a copy."""
+        path = next((p for p in self.lines if file in (str(p), self.original(str(p)))), None)
+        if path is None or line < 2:
+            return False
+        lines = self.lines[path]
+        reader = csv.reader(io.StringIO("".join(lines), newline=""))
+        start = 1
+        try:
+            for _ in reader:
+                if reader.line_num >= line:
+                    break
+                start = reader.line_num + 1
+        except csv.Error:
+            return False
+        if any(lines[i].strip() for i in range(start - 1, min(line, len(lines)))):
+            for i in range(start - 1, min(line, len(lines))):
+                lines[i] = "\n"
+            path.write_text("".join(lines), encoding="utf-8", newline="")
+            return True
+        return False
+
+
+def _across_layers(directory: Path, layers: dict[Path, dict[str, list]],
+                   set_aside: set[tuple[str, int]]) -> list[Problem]:
+    """Read the base with the layers on top until it loads, recording and setting aside each faulty row."""
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="screener-validate-") as tmp:
+        copies = _LayerCopies(Path(tmp), layers)
+        for file, line in set_aside:  # rows already reported on their own are not checked again
+            copies.set_aside(file, line)
+        for _ in range(MAX_ROUNDS):
+            try:
+                tables = read_layers(directory, tuple(copies.dirs))
+            except KnowledgeError as exc:
+                file = copies.original(exc.file or "")
+                header = COLUMNS.get(Path(file).name, ())
+                problems.append(Problem(file, exc.line or 0, _column_in(exc.problem, header),
+                                        copies.original(exc.problem)))
+                if not copies.set_aside(exc.file or "", exc.line or 0):  # not a row: nothing more to check
+                    return problems
+                continue
+            return problems + [Problem(copies.original(p.file), p.line, p.column, copies.original(p.message))
+                               for p in _graph_problems(tables)]
+    problems.append(Problem("", 0, "", f"more than {MAX_ROUNDS} problems; stopped"))
+    return problems
+
+
+__all__ = ["Problem", "validate", "validate_layers", "REQUIRED_FILES", "AGE_EXPRESSION"]

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import click
 
+from .options import knowledge_options, load_from_options
+from .output import emit
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. The default is loopback only; bind wider only behind TLS and authentication.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
+@knowledge_options
 @click.option("--max-body", "max_body", default=1_000_000, show_default=True, type=click.IntRange(1_000, None),
               metavar="BYTES", help="Largest request body accepted (413 above it).")
 @click.option("--no-fhir-fetch", is_flag=True,
@@ -26,31 +28,33 @@ import click
               help="Log one line per request (method, path, status: never bodies).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
-def serve(host, port, knowledge_dir, max_body, no_fhir_fetch, cors_origins, access_log, log_level) -> None:
+def serve(host, port, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origins, access_log, log_level) -> None:
     """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
 
     Discovery is at http://HOST:PORT/cds-services. Request bodies are capped,
     malformed calls get 400/422, and no patient data is written to the logs.
+    Cards come from the bundled knowledge (or --knowledge DIR) with the local
+    layers of --data or $SCREENER_DATA on top, loaded once at start-up.
 
     \b
     Examples:
       screener serve
       screener serve --port 9000 --no-access-log
+      screener serve --data ./st-elsewhere
       curl http://127.0.0.1:8765/cds-services
     """
     try:
         import uvicorn
 
-        from .service import create_app
+        from ..service import create_app
     except ImportError as exc:
         raise click.ClickException(f"{exc.name} is not installed: pip install 'screener[service]'") from None
-    from .cli import _load
-
     import logging
 
     # The service's own lines (service id, status, card count, time: never patient data) at the same level.
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    app = create_app(_load(knowledge_dir), max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch,
+    knowledge = load_from_options(knowledge_dir, layers)
+    app = create_app(knowledge, max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch,
                      cors_origins=tuple(cors_origins))
-    click.echo(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
+    emit(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

@@ -2,20 +2,25 @@
 
 A thin adapter over `screener.batch.run` (or the Dask engine). pandas, pyarrow
 and Dask are imported inside the command, so `screener check` and `--help` never
-pay for them. Importing this module registers the command on the `screener` group.
+pay for them. The `screener` group imports this module only when `batch` runs (`LazyGroup`).
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 
 import click
 
-from .cli import EXIT_FINDINGS, InputProblem, _load, cli
-from .model import Severity
+from ..model import Severity
+from . import EXIT_FINDINGS
+from .check import SEVERITIES
+from .options import InputProblem, knowledge_options, load_from_options
+from .output import OutputError, emit
 
-_SEVERITIES = [s.value for s in Severity]
+_WRITE_ERRORS = {errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+"""Errors only a write gives: an OSError without a file name and one of these is about an output."""
 
 
 def _columns(ctx, param, values) -> dict[str, str]:
@@ -48,14 +53,14 @@ class _Progress:
             text = f"[{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}%  {mb:,.0f} of {total / 1e6:,.0f} MB"
         else:
             text = f"{mb:,.0f} MB read"
-        click.echo(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
+        emit(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
 
     def clear(self) -> None:
         if self.enabled and self.last:
-            click.echo("\r" + " " * 78 + "\r", err=True, nl=False)
+            emit("\r" + " " * 78 + "\r", err=True, nl=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", "output", metavar="FILE", default="-", show_default=True,
               help="Findings: one row per finding (.csv, .csv.gz, .parquet or .jsonl; '-' is stdout, CSV).")
@@ -74,7 +79,7 @@ class _Progress:
 @click.option("--block-size", type=click.IntRange(1, 1024), default=8, show_default=True, metavar="MB",
               help="Read the input this many megabytes at a time (memory grows with it, not with the input).")
 @click.option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2) instead of reporting it.")
-@click.option("--fail-on", type=click.Choice(_SEVERITIES), metavar="LEVEL",
+@click.option("--fail-on", type=click.Choice(SEVERITIES), metavar="LEVEL",
               help="Exit 1 when any finding is at or above LEVEL (default: exit 0 whatever is found).")
 @click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas", show_default=True,
               help="pandas: streaming on this machine. dask: partitions on a Dask cluster.")
@@ -87,17 +92,18 @@ class _Progress:
               help="Dask: processes of the local cluster (default: CPU count).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress line on stderr (default: only when stderr is a terminal).")
-@click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
+@knowledge_options
 def batch(source, output, patients_path, layout, columns, separator, output_format, window, block_size,
-          strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir) -> None:
+          strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir, layers) -> None:
     """Screen every patient in INPUT: a CSV, .csv.gz or Parquet file, a glob, or - for stdin.
 
     Layouts, detected from the header: one row per patient (patient_id,
     medications, conditions, allergies, age; entries separated by ';'), one row
     per item (patient_id, kind, value), or pharmacy claims (patient_id, drug,
     fill_date, days_supply, quantity, strength), where drugs interact only while
-    their supply windows overlap. Findings are the same as `screener check` gives.
+    their supply windows overlap. Findings are the same as `screener check` gives
+with the same knowledge (--knowledge, and the local layers of --data or
+$SCREENER_DATA).
 
     Every input patient appears once in --patients with status findings,
     no-findings, incomplete (something not recognised) or invalid (the row could
@@ -110,12 +116,14 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
       screener batch 'extract-*.csv' --column patient_id=member_id -o findings.jsonl
       cat patients.csv | screener batch - > findings.csv
       screener batch big.parquet -o findings.parquet --engine dask --scheduler tcp://10.0.0.5:8786
+      screener batch patients.csv -o findings.csv --data ./st-elsewhere
 
     \b
     Exit codes: 0 done; 1 a finding at or above --fail-on; 2 usage error,
-    unreadable input or knowledge, or an invalid row with --strict.
+    unreadable input or knowledge, an invalid row with --strict, or an output
+    that could not be written; 4 internal error; 130 interrupted.
     """
-    from .errors import InputError, ScreenerError
+    from ..errors import InputError, ScreenerError
 
     if separator == "":
         raise click.BadParameter("the separator cannot be empty", param_hint="--separator")
@@ -127,9 +135,9 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
         raise click.UsageError("-o and --patients name the same file; give two files")
     if patients_path == "-" and output == "-":
         raise click.UsageError("only one output can go to stdout; give -o FILE or --patients FILE")
-    knowledge = _load(knowledge_dir)
-    from .batch import run
-    from .batch.writers import Writer, format_for
+    knowledge = load_from_options(knowledge_dir, layers)
+    from ..batch import run
+    from ..batch.writers import Writer, format_for
 
     show = sys.stderr.isatty() if progress is None else progress
     meter = _Progress(show)
@@ -140,7 +148,7 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
                        columns=columns, separator=separator, window=window, block_bytes=block_size << 20,
                        strict=strict, progress=meter)
         if engine == "dask":
-            from .batch.dask_engine import run_dask
+            from ..batch.dask_engine import run_dask
 
             summary = run_dask(source, scheduler=scheduler, workers=workers, **options)
         else:
@@ -150,8 +158,11 @@ def batch(source, output, patients_path, layout, columns, separator, output_form
         raise InputProblem(str(exc)) from None
     except OSError as exc:
         meter.clear()
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:
+            # A write to an output already open (stdout, -o, --patients): the input is not to blame.
+            raise OutputError("stdout" if "-" in (output, patients_path) else "file", exc, "the output") from None
         raise InputProblem(f"{exc.filename or source}: {exc.strerror or exc}") from None
     meter.clear()
-    click.echo(summary.line(), err=True)
+    emit(summary.line(), err=True)
     if fail_on and any(n for s, n in summary.findings.items() if Severity(s).at_least(Severity(fail_on))):
         sys.exit(EXIT_FINDINGS)

@@ -1,6 +1,6 @@
 """`screener graph`: draw part of the knowledge graph (a click adapter over `screener.graph_render`).
 
-Registered on the `screener` group at the end of `screener.cli`. It imports
+The `screener` group imports this module only when `graph` runs (`LazyGroup`). It imports
 nothing heavy at module level: networkx is loaded only when the command runs.
 """
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from .cli_options import layers_option
-from .graph_render import DEFAULT_DEPTH, SUFFIXES, GraphFormat
+from ..graph_render import DEFAULT_DEPTH, SUFFIXES, GraphFormat
+from .options import InputProblem, knowledge_options, load_from_options
+from .output import emit, emit_bytes
 
 _KINDS = ("drug", "product", "class", "substance", "condition")
 
@@ -27,9 +28,7 @@ _KINDS = ("drug", "product", "class", "substance", "condition")
               help="Write to FILE instead of stdout.")
 @click.option("--hide", "hidden", multiple=True, type=click.Choice(_KINDS), metavar="KIND",
               help="Leave out concepts of this kind (repeatable; NAME itself stays): " + ", ".join(_KINDS) + ".")
-@click.option("--knowledge", "knowledge_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Use the knowledge CSVs in DIR instead of the bundled knowledge base.")
-@layers_option
+@knowledge_options
 def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
     """Draw the knowledge graph around NAME (a drug, brand, class or condition).
 
@@ -47,9 +46,8 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
       screener graph pregnancy --depth 2 --format mermaid
       screener graph --format graphml -o knowledge.graphml
     """
-    from .cli import InputProblem, _load
-    from .errors import ScreenerError, UnknownConceptError
-    from .graph_render import GraphvizError, neighbourhood, render, resolve, without_kinds
+    from ..errors import ScreenerError, UnknownConceptError
+    from ..graph_render import GraphvizError, neighbourhood, render, resolve, without_kinds
 
     if depth is not None and name is None:
         raise click.UsageError("--depth can only be used with NAME (without NAME the whole graph is drawn)")
@@ -59,7 +57,7 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
     if fmt.binary and output is None and sys.stdout.isatty():
         raise click.UsageError(f"--format {fmt.value} is binary: write it to a file with -o FILE")
 
-    knowledge = _load(knowledge_dir, layers)
+    knowledge = load_from_options(knowledge_dir, layers)
     try:
         centre = resolve(knowledge.index, name) if name is not None else None
         full = knowledge.graph()
@@ -81,11 +79,9 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
 
     if output is None:
         if isinstance(drawn, bytes):
-            stream = click.get_binary_stream("stdout")
-            stream.write(drawn)
-            stream.flush()
+            emit_bytes(drawn, what="the picture")
         else:
-            click.echo(drawn, nl=False)
+            emit(drawn, nl=False, what="the picture")
     else:
         try:
             if isinstance(drawn, bytes):
@@ -96,5 +92,5 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     n, m = picture.number_of_nodes(), picture.number_of_edges()
     where = f" to {output}" if output else ""
-    click.echo(f"screener: {what}: {n} concept{'s' if n != 1 else ''}, {m} edge{'s' if m != 1 else ''}"
+    emit(f"screener: {what}: {n} concept{'s' if n != 1 else ''}, {m} edge{'s' if m != 1 else ''}"
                f" ({fmt.value}){where}.", err=True)

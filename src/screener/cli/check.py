@@ -1,0 +1,118 @@
+"""`screener check`: screen one patient's medication list (the hot path: keep its imports light).
+
+The report goes to stdout in the chosen format; a one-line summary goes to
+stderr; the exit code says whether anything reached `--fail-on` or the screen
+is incomplete (`exit_code`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from ..errors import InputError
+from ..formats import OutputFormat, get_format
+from ..model import NO_FINDINGS_TEXT, Report, Severity, Status
+from . import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
+from .options import InputProblem, knowledge_options, load_from_options
+from .output import emit, use_color
+
+SEVERITIES = [s.value for s in Severity]
+"""The severity names, most serious first: the choices of --min-severity and --fail-on."""
+FORMATS = [f.value for f in OutputFormat]
+"""The report formats: the choices of --format."""
+
+
+@click.command()
+@click.argument("medications", nargs=-1, metavar="[MEDICATION]...")
+@click.option("-c", "--condition", "conditions", multiple=True, metavar="TEXT",
+              help="A condition or state: pregnancy, breastfeeding, cirrhosis, CKD stage 4… (repeatable).")
+@click.option("-a", "--allergy", "allergies", multiple=True, metavar="TEXT",
+              help="A reported allergy: meprobamate, carbamates… (repeatable).")
+@click.option("--age", type=click.FloatRange(0, 130), metavar="YEARS", help="The patient's age in years.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Output format.")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default="minor", show_default=True,
+              help="Show only findings at or above this severity (exit codes still count every finding).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="moderate", show_default=True,
+              help="Exit 1 when a finding is at or above this severity.")
+@knowledge_options
+@click.option("--fhir", "fhir_file", type=click.File("rb"), metavar="FILE",
+              help="Read the patient from a FHIR R4/R4B Bundle (JSON; - for stdin). Medications, -c and -a "
+                   "given as well are added to it.")
+@click.pass_context
+def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, knowledge_dir, layers,
+          fhir_file) -> None:
+    """Screen one patient's medication list.
+
+    Each MEDICATION is free text: a name, brand or combination product,
+    optionally with strength, frequency and duration. Quote entries that
+    contain spaces.
+
+    \b
+    Examples:
+      screener check "Soma 350 mg qid" Xanax --condition pregnancy
+      screener check carisoprodol Norco -c "alcohol use disorder" --age 70
+      screener check "carisoprodol 500 mg three times a day and at bedtime x 30 days"
+      screener check Soma Norco Xanax --format json
+      screener check --fhir bundle.json --format fhir
+      screener check "CSP 350 mg" omeprazole --data ./st-elsewhere
+
+    \b
+    Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
+    --fail-on; 2 usage or input error, or the report could not be written;
+    3 some input not recognised; 4 internal error; 130 interrupted.
+    """
+    if not medications and fhir_file is None:
+        raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
+    knowledge = load_from_options(knowledge_dir, layers)
+    fhir = None
+    try:
+        if fhir_file is not None:  # fhir.resources is imported only on this path
+            from ..fhir import read_bundle
+
+            fhir = read_bundle(fhir_file.read(), knowledge).merged(medications, conditions, allergies, age)
+            medications, conditions, allergies, age = fhir.medications, fhir.conditions, fhir.allergies, fhir.age
+        report = knowledge.screen(medications, conditions, allergies, age)
+    except InputError as exc:
+        raise InputProblem(str(exc)) from None
+
+    shown_floor = Severity(min_severity)
+    shown = replace(report, findings=tuple(f for f in report.findings if f.severity.at_least(shown_floor)))
+    color = use_color(ctx)
+    if fhir is not None:
+        from ..fhir.render import render
+
+        emit(render(shown, fhir, fmt, color=color), color=color)
+    else:
+        emit(get_format(fmt).render_report(shown, color=color), color=color)
+    emit(summary_line(report, len(report.findings) - len(shown.findings)), err=True)
+    ctx.exit(exit_code(report, Severity(fail_on)))
+
+
+def exit_code(report: Report, fail_on: Severity) -> int:
+    """The exit code contract: 1 for findings at or above `fail_on`, else 3 if incomplete, else 0."""
+    if any(f.severity.at_least(fail_on) for f in report.findings):
+        return EXIT_FINDINGS
+    if report.status is Status.INCOMPLETE:
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def summary_line(report: Report, hidden: int) -> str:
+    """One line for stderr: counts by severity, hidden findings, and whether the screen is complete."""
+    parts = []
+    if report.findings:
+        counts = [f"{sum(f.severity is s for f in report.findings)} {s.value}"
+                  for s in Severity if any(f.severity is s for f in report.findings)]
+        n = len(report.findings)
+        parts.append(f"{n} finding{'s' if n != 1 else ''} ({', '.join(counts)})")
+        if hidden:
+            parts.append(f"{hidden} below --min-severity not shown")
+    else:
+        parts.append(NO_FINDINGS_TEXT.rstrip("."))
+    if report.unrecognized:
+        n = len(report.unrecognized)
+        parts.append(f"{n} input{'s' if n != 1 else ''} not recognised: screen incomplete")
+    return "screener: " + "; ".join(parts) + "."

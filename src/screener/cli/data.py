@@ -1,0 +1,136 @@
+"""`screener data …`: check a knowledge directory, and say what is loaded.
+
+`validate` names every problem by file, line and column (pandera for the
+table schemas, then the loader's own checks across files, the graph, and
+rules that tie); `info` prints the knowledge version with counts of
+concepts, relations and rules by kind. Both take a directory (DIRECTORY or
+--knowledge DIR; default: the bundled knowledge) and local layers (--data).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from .options import InputProblem, knowledge_options, load_from_options
+from .output import emit
+
+
+@click.group()
+def data() -> None:
+    """Check and describe knowledge directories."""
+
+
+@data.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@knowledge_options
+def validate(directory: str | None, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
+    """Check DIRECTORY (default: the bundled knowledge) and local layers, and list every problem.
+
+    The knowledge checked is DIRECTORY or --knowledge DIR (not both), and each
+    layer of --data or $SCREENER_DATA: first its files on their own, then over
+    the knowledge below it (a layer may name concepts only the base defines;
+    an override of a rule that does not exist is a problem). One line per
+    problem, `file:line:column: message` (a layer's files named by their
+    path), on stdout; a summary on stderr. Exit 0 when valid, 1 when there are
+    problems, 2 for a usage error.
+
+    \b
+    Examples:
+      screener data validate
+      screener data validate ./my-hospital-knowledge
+      screener data validate --data ./st-elsewhere
+    """
+    from ..paths import bundled_data_dir
+    from ..validate import validate as run, validate_layers
+
+    given = base_directory(directory, knowledge_dir)
+    target = Path(given) if given else bundled_data_dir()
+    problems = validate_layers(target, layers) if layers else run(target)
+    what = f"{target}" + (f" with layer{'s' if len(layers) != 1 else ''} {', '.join(layers)}" if layers else "")
+    if problems:
+        emit("\n".join(map(str, problems)), what="the problems")
+        files = len({p.file for p in problems})
+        emit(f"screener: {len(problems)} problem{'s' if len(problems) != 1 else ''} in "
+             f"{files} file{'s' if files != 1 else ''} of {what}.", err=True)
+        raise click.exceptions.Exit(1)
+    emit(f"screener: {what} is valid.", err=True)
+
+
+@data.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@knowledge_options
+def info(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
+    """Print the knowledge version and counts of concepts, relations and rules by kind.
+
+    The knowledge is DIRECTORY or --knowledge DIR (default: the bundled
+    knowledge) with the local layers of --data or $SCREENER_DATA on top; the
+    layers and the rules they switch off are listed.
+
+    \b
+    Examples:
+      screener data info
+      screener data info --format json
+      screener data info --data ./st-elsewhere
+    """
+    from ..errors import KnowledgeError
+
+    knowledge = load_from_options(base_directory(directory, knowledge_dir), layers)
+    try:
+        tables = knowledge.tables()
+    except KnowledgeError as exc:
+        raise InputProblem(f"knowledge: {exc}") from None
+    summary = describe(knowledge, tables)
+    emit(json.dumps(summary, indent=2) if fmt == "json" else "\n".join(info_lines(summary)))
+
+
+def info_lines(summary: dict) -> list[str]:
+    """The lines `screener data info` prints for `summary` (see `describe`)."""
+    lines = [f"knowledge version  {summary['version']}", f"directory          {summary['directory']}"]
+    if summary["vocabulary"]:
+        v = summary["vocabulary"]
+        lines.append(f"vocabulary         {v['names']:,} names, {v['source']} ({v['source_date']})")
+    for section in ("concepts", "relations", "rules"):
+        counts = summary[section]
+        detail = ", ".join(f"{n} {k}" for k, n in counts.items())
+        lines.append(f"{section:<18} {sum(counts.values())} ({detail})")
+    lines.append(f"{'counselling':<18} {summary['counselling']}")
+    lines.append(f"{'condition codes':<18} {summary['condition_codes']}")
+    lines += [f"{'layer':<18} {layer}" for layer in summary["layers"]]
+    lines += [f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}" for off in summary["disabled"]]
+    return lines
+
+
+def base_directory(directory: str | None, knowledge_dir: str | None) -> str | None:
+    """The base knowledge directory, given as DIRECTORY or --knowledge DIR (not both); None for the bundled one."""
+    if directory and knowledge_dir:
+        raise click.UsageError("give the knowledge directory once: as DIRECTORY or with --knowledge, not both")
+    return directory or knowledge_dir
+
+
+def describe(knowledge, tables) -> dict:
+    """The counts `screener data info` prints, as data."""
+    from ..vocabulary import VOCABULARY_DIR
+
+    manifest_path = Path(knowledge.directory) / VOCABULARY_DIR / "manifest.json"
+    vocabulary = None
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        vocabulary = {k: manifest.get(k) for k in ("names", "source", "source_date", "source_copy")}
+    return {
+        "version": knowledge.version,
+        "directory": str(knowledge.directory),
+        "vocabulary": vocabulary,
+        "concepts": dict(sorted(Counter(c.kind for c in tables.concepts).items())),
+        "relations": dict(sorted(Counter(r.relation for r in tables.relations).items())),
+        "rules": dict(sorted(Counter(r.kind for r in tables.rules).items())),
+        "counselling": len(tables.counselling),
+        "condition_codes": len(tables.condition_codes),
+        "layers": list(knowledge.index.layers),
+        "disabled": [{"rule": rule, "layer": layer, "reason": reason} for rule, layer, reason in tables.disabled],
+    }
