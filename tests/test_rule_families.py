@@ -201,3 +201,18 @@ def test_no_import_cycles_between_modules():
 
     cycles = [c for c in nx.simple_cycles(graph) if len({package(m) for m in c}) > 1]
     assert cycles == []
+
+
+@pytest.mark.parametrize("text", AGES)
+def test_check_on_the_command_line_reads_an_age_as_batch_does(runner, kb, text):
+    from screener.cli import cli
+
+    result = runner.invoke(cli, ["check", "lisinopril", "--age", text, "-f", "json"])
+    try:
+        years = parse_age(text)
+    except screener.InputError as exc:
+        assert result.exit_code == 2 and str(exc) in result.stderr
+    else:
+        import json
+
+        assert result.exit_code == 0 and json.loads(result.stdout)["screened"]["age"] == years

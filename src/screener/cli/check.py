@@ -24,13 +24,31 @@ FORMATS = [f.value for f in OutputFormat]
 """The report formats: the choices of --format."""
 
 
+class Years(click.ParamType):
+    """An age read by the library's own reader (`rules.age.parse_age`), so check and batch agree."""
+
+    name = "years"
+
+    def convert(self, value, param, ctx):
+        """The age in years, or a usage error with the library's one-line reason."""
+        if isinstance(value, float):
+            return value
+        from ..rules.age import parse_age
+
+        try:
+            return parse_age(value)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @click.command()
 @click.argument("medications", nargs=-1, metavar="[MEDICATION]...")
 @click.option("-c", "--condition", "conditions", multiple=True, metavar="TEXT",
               help="A condition or state: pregnancy, breastfeeding, cirrhosis, CKD stage 4… (repeatable).")
 @click.option("-a", "--allergy", "allergies", multiple=True, metavar="TEXT",
               help="A reported allergy: meprobamate, carbamates… (repeatable).")
-@click.option("--age", type=click.FloatRange(0, 130), metavar="YEARS", help="The patient's age in years.")
+@click.option("--age", type=Years(), metavar="YEARS",
+              help="The patient's age in years (70, 70.5, '70 years', '18 months'); 0 to 130.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format.")
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="minor", show_default=True,
