@@ -63,7 +63,7 @@ def order_sign() -> dict:
 def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back and closed after the server stops
     server = subprocess.Popen([sys.executable, "-m", "screener", "serve", "--port", str(port)],
                               stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     failures: list[str] = []

@@ -134,7 +134,8 @@ def main() -> None:
         ratio = med["batch"] / med["read_csv"]
         print(f"   ratio batch / read_csv = {ratio:.2f} (target <= {TARGET_RATIO}): "
               f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}")
-        findings = sum(1 for _ in open(work / "findings.csv", "rb")) - 1
+        with open(work / "findings.csv", "rb") as handle:
+            findings = sum(1 for _ in handle) - 1
         print(f"   {findings:,} findings written")
         results["wall"] = {"patients": args.patients, "mb": size, "seconds": med, "ratio": ratio,
                            "peak_mb": {k: max(v) for k, v in peaks.items()}, "findings": findings}

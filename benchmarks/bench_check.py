@@ -356,7 +356,7 @@ def bench_library(repeat: int, number: int, patients_n: int, seed: int) -> dict:
 
         memo = index.memo
 
-        def cold_call(meds=meds):
+        def cold_call(meds=meds, memo=memo):
             memo.clear()
             k.screen(meds, CONDITIONS)
 
@@ -392,7 +392,7 @@ def bench_library(repeat: int, number: int, patients_n: int, seed: int) -> dict:
     rows.append([f"varied: {len(patients)} patients, 1st pass", f"{first['median_us']:9.1f}",
                  f"{first['min_us']:9.1f}", f"{first['median_us'] / TARGET_SCREEN_US:5.2f}x",
                  f"avg {avg_meds:.1f} meds from {n_meds} names; memo {memo_size} entries after"])
-    rows.append([f"varied: same patients again", f"{again['median_us']:9.1f}", f"{again['min_us']:9.1f}",
+    rows.append(["varied: same patients again", f"{again['median_us']:9.1f}", f"{again['min_us']:9.1f}",
                  f"{again['median_us'] / TARGET_SCREEN_US:5.2f}x", "all memo hits"])
     rows.append(["baseline: empty lambda call", f"{noop['median_us']:9.3f}", f"{noop['min_us']:9.3f}", "", ""])
 
@@ -431,8 +431,8 @@ def bench_load(runs: int, env: dict, cache_dir: Path) -> dict:
 
     import screener
     from screener.knowledge import cache
-    from screener.paths import bundled_data_dir
     from screener.knowledge.loader import KNOWLEDGE_FILES
+    from screener.paths import bundled_data_dir
 
     directory = bundled_data_dir()
     screener.load_knowledge()  # make sure the slot for the knowledge as it is now exists
@@ -465,7 +465,8 @@ def bench_load(runs: int, env: dict, cache_dir: Path) -> dict:
             "import_screener_seconds": imp - bare,
             "in_process": {"load_knowledge": summary(t_load), "content_hash": summary(t_hash),
                            "unpickle": summary(t_unpickle)},
-            "cache_files": [f.name for f in files], "cache_bytes": size, "other_cache_files": others, "csv_bytes_hashed": csv_bytes}
+            "cache_files": [f.name for f in files], "cache_bytes": size, "other_cache_files": others,
+            "csv_bytes_hashed": csv_bytes}
 
 
 # --- main -------------------------------------------------------------------------------
@@ -474,8 +475,8 @@ def bench_load(runs: int, env: dict, cache_dir: Path) -> dict:
 def knowledge_hash() -> str:
     """Content hash of the bundled knowledge files (to notice edits during the run)."""
     from screener.knowledge import cache
-    from screener.paths import bundled_data_dir
     from screener.knowledge.loader import KNOWLEDGE_FILES
+    from screener.paths import bundled_data_dir
 
     return cache.content_hash(bundled_data_dir(), KNOWLEDGE_FILES)[:12]
 

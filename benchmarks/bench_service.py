@@ -121,8 +121,9 @@ def scenarios() -> list[dict]:
                                          _med("m4", "active", "omeprazole 20 mg daily"),
                                          _med("m5", "active", "lisinopril 10 mg daily")),
         "conditions": _searchset(_condition("c1", "K74.60"), _condition("c2", text="pregnancy")),
-        "allergies": _searchset({"resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": "Patient/p1"},
-                                 "code": {"text": "meprobamate"}, "clinicalStatus": {"coding": [{"code": "active"}]}}),
+        "allergies": _searchset({"resourceType": "AllergyIntolerance", "id": "a1",
+                                 "patient": {"reference": "Patient/p1"}, "code": {"text": "meprobamate"},
+                                 "clinicalStatus": {"coding": [{"code": "active"}]}}),
     }
     light = {"medicationRequests": _searchset(_med("m1", "active", "Xanax 0.5 mg")),
              "conditions": _searchset(), "allergies": _searchset()}
@@ -262,7 +263,7 @@ def main() -> int:
 
     results: dict = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back and closed after the server stops
     server = start_server(port, log)
     try:
         if "load" not in args.skip:

@@ -144,7 +144,7 @@ def test_unknown_columns_are_refused_with_the_expected_ones_named(kb):
 def test_items_kind_errors_make_only_that_patient_invalid(kb):
     long = pd.DataFrame({"patient_id": ["a", "a", "b", ""], "kind": ["medication", "vitamin", "medication", "medication"],
                          "value": ["Soma", "C", "Soma", "Xanax"]})
-    findings, patients = screen_frame(long, knowledge=kb)
+    _findings, patients = screen_frame(long, knowledge=kb)
     status = dict(zip(patients["patient_id"], patients["status"].astype("str")))
     assert status == {"a": "invalid", "b": "no-findings", "": "invalid"}
     assert "kind 'vitamin' is not one of" in patients.loc[patients["patient_id"] == "a", "error"].iloc[0]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from screener.cli import cli
 
@@ -185,7 +183,7 @@ def test_examples_cover_every_layout(runner, tmp_path):
         result = invoke(runner, EXAMPLES / name, "--patients", tmp_path / "p.csv", "-o", tmp_path / "f.csv")
         assert result.exit_code == 0, name
         assert len(read(tmp_path / "p.csv")) == n
-        forced = invoke(runner, EXAMPLES / name, "--layout", layout, "-o", tmp_path / "g.csv")
+        invoke(runner, EXAMPLES / name, "--layout", layout, "-o", tmp_path / "g.csv")
         assert (tmp_path / "g.csv").read_bytes() == (tmp_path / "f.csv").read_bytes()
 
 

@@ -19,14 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import screener
+from conftest import TINY, write_knowledge
 from screener.batch import run, screen_frame
 from screener.batch.engine import ITEM_SEPARATOR, LIST_SEPARATOR, describe
 from screener.batch.synthetic import Population
 from screener.batch.writers import Writer, format_for
 from screener.errors import InputError
 from screener.model import FindingKind
-
-from conftest import TINY, write_knowledge
 
 BUNDLED_NAMES = ["Soma", "Soma 500 mg qid", "carisoprodol 350 mg tid x 30 days", "Soma 350 mg qid x 4 weeks",
                  "Norco", "Vicodin", "Xanax", "Percocet", "gabapentin", "alcohol", "omeprazole", "rifampin",
@@ -120,10 +119,10 @@ def run_files(kb, source: Path, folder: Path, **options) -> tuple[pd.DataFrame, 
     f, p = folder / "f.csv", folder / "p.csv"
     runner = run
     if "scheduler" in options:
-        from screener.batch.dask_engine import run_dask as runner  # noqa: N813
+        from screener.batch.dask_engine import run_dask as runner
     runner(str(source), knowledge=kb, findings_out=Writer(str(f), format_for(str(f), None)),
            patients_out=Writer(str(p), format_for(str(p), None)), **options)
-    read = dict(dtype=str, keep_default_na=False)
+    read = {"dtype": str, "keep_default_na": False}
     return pd.read_csv(f, **read), pd.read_csv(p, **read)
 
 

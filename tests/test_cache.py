@@ -27,7 +27,7 @@ from screener.knowledge import cache, content_key
 from screener.knowledge.index import Index
 from screener.model import Severity
 from screener.paths import bundled_data_dir
-from screener.vocabulary import EXPANDED, STAMP, Vocabulary, VOCABULARY_DIR, load_vocabulary, prepare
+from screener.vocabulary import EXPANDED, STAMP, VOCABULARY_DIR, Vocabulary, load_vocabulary, prepare
 
 POSIX = hasattr(os, "getuid")
 posix_only = pytest.mark.skipif(not POSIX, reason="ownership and mode checks are POSIX-only")
@@ -267,7 +267,7 @@ def test_a_cache_writable_by_others_is_ignored_with_one_note(cache_home, capsys,
     assert any(f.severity is Severity.MAJOR for f in knowledge.screen(["Soma", "Xanax"]).findings)
 
     err = capsys.readouterr().err
-    assert notes(err) == [line for line in err.splitlines()], "nothing but the note"
+    assert notes(err) == list(err.splitlines()), "nothing but the note"
     assert len(notes(err)) == 1
     assert str(cache_home) in err and "writable by other users" in err
 
@@ -397,7 +397,7 @@ def test_expanded_vocabulary_is_private_and_stamped(cache_home, vocabulary_dir):
 
 def test_a_tampered_expanded_file_is_detected_and_re_expanded(cache_home, vocabulary_dir):
     sha = manifest_hash(vocabulary_dir)
-    names, _, prepared = prepare(vocabulary_dir, sha)
+    names, _, _prepared = prepare(vocabulary_dir, sha)
     original = flip_a_byte(names, restore_mtime=False)
 
     prepare(vocabulary_dir, sha)
@@ -429,7 +429,7 @@ def test_a_vocabulary_directory_writable_by_others_is_not_used(cache_home, vocab
     sha = manifest_hash(vocabulary_dir)
     _, _, prepared = prepare(vocabulary_dir, sha)
     prepared.chmod(0o777)
-    names, uniis, where = prepare(vocabulary_dir, sha)
+    names, _uniis, where = prepare(vocabulary_dir, sha)
     assert where is None and isinstance(names, bytes)
     err = capsys.readouterr().err
     assert len(notes(err)) == 1 and "FDA vocabulary is expanded in memory" in err

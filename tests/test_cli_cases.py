@@ -123,7 +123,7 @@ def test_the_articles_own_regimen_is_caught(runner):
 
 
 def test_omeprazole_finding_names_cyp2c19(runner):
-    result, report = run_json(runner, "carisoprodol", "omeprazole")
+    _result, report = run_json(runner, "carisoprodol", "omeprazole")
     [finding] = kinds(report, "drug-drug")
     assert "CYP2C19" in finding["summary"] + finding.get("mechanism", "")
     assert "cyp2c19-inhibitors" in finding["path"]

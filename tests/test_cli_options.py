@@ -11,11 +11,10 @@ import click
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import write_knowledge
 from fhir_fixtures import bundle, patient, request
 from screener.cli import cli
 from screener.cli.options import loads_knowledge
-
-from conftest import write_knowledge
 
 LOADS_KNOWLEDGE = {"check", "explain", "graph", "batch", "serve", "data info", "data validate"}
 """Every command that loads knowledge: removing `knowledge_options` from one of them fails the tests below."""
@@ -37,7 +36,7 @@ def commands(group: click.Group = cli, ctx: click.Context | None = None, prefix:
 
 def test_every_command_that_loads_knowledge_has_the_knowledge_options():
     found = dict(commands())
-    assert LOADS_KNOWLEDGE <= set(found)
+    assert set(found) >= LOADS_KNOWLEDGE
     assert {name for name, command in found.items() if loads_knowledge(command)} == LOADS_KNOWLEDGE
     for name in LOADS_KNOWLEDGE:
         options = {opt: param for param in found[name].params for opt in param.opts}

@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.detectedissue import DetectedIssue
 
-from fhir_fixtures import (TODAY, allergy, bundle, condition, patient, request, statement, tablet_dose)
+from fhir_fixtures import TODAY, allergy, bundle, condition, patient, request, statement, tablet_dose
 from screener.cli import cli
 from screener.fhir import FhirError, detected_issues, read_bundle, screen_bundle
 

@@ -12,11 +12,10 @@ import networkx as nx
 import pytest
 
 import screener
+from conftest import TINY, write_knowledge
 from screener import graph_render
 from screener.cli import cli
 from screener.graph_render import GraphFormat, dot_quote, mermaid_ids, mermaid_text
-
-from conftest import TINY, write_knowledge
 
 HAVE_DOT = shutil.which("dot") is not None
 

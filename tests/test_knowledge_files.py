@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 import screener
+from screener.api import load_knowledge
 from screener.cli import cli
 from screener.errors import KnowledgeError
-from screener.api import load_knowledge
-from screener.paths import bundled_data_dir
 from screener.knowledge.loader import KNOWLEDGE_FILES, REQUIRED_FILES, read_tables
+from screener.paths import bundled_data_dir
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -63,7 +63,7 @@ def add_row(**cells: str):
 
 def rule(**cells: str) -> dict[str, str]:
     """The cells every rule file needs, overridden by `cells`."""
-    base = dict(severity="moderate", summary="sum", advice="adv", plain="pl", evidence="label", source="S")
+    base = {"severity": "moderate", "summary": "sum", "advice": "adv", "plain": "pl", "evidence": "label", "source": "S"}
     base.update(cells)
     return base
 

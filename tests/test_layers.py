@@ -7,10 +7,9 @@ import json
 import pytest
 
 import screener
+from conftest import write_knowledge
 from screener import KnowledgeError, Severity
 from screener.cli import cli
-
-from conftest import write_knowledge
 
 
 @pytest.fixture

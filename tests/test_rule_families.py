@@ -128,7 +128,7 @@ def test_check_and_batch_read_an_age_the_same_way(kb, text):
 
 @pytest.mark.parametrize("value", [True, 10 ** 400, float("nan"), float("inf"), -1, [70], 1j, "1_0"])
 def test_impossible_ages_are_refused_by_the_library_with_its_own_error(kb, value):
-    with pytest.raises(screener.InputError, match="^age "):
+    with pytest.raises(screener.InputError, match=r"^age "):
         kb.screen(["Soma"], age=value)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 import screener
-from screener import FindingKind, Severity, Status
-
 from conftest import TINY, write_knowledge
+from screener import FindingKind, Severity, Status
 
 
 def by_rule(report):

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -208,10 +209,10 @@ def test_missing_prefetch_without_a_fhir_server_is_412(client):
 
 
 class _FhirServer(BaseHTTPRequestHandler):
-    resources: dict = {}
-    seen: list = []
+    resources: ClassVar[dict] = {}
+    seen: ClassVar[list] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.seen.append((self.path, self.headers.get("Authorization")))
         body = self.resources.get(self.path.removeprefix("/fhir/").split("?")[0])
         data = json.dumps(body if body is not None else searchset()).encode()

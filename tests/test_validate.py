@@ -7,10 +7,9 @@ import json
 
 import pytest
 
+from conftest import TINY, write_knowledge
 from screener.cli import cli
 from screener.validate import Problem, validate
-
-from conftest import TINY, write_knowledge
 
 
 def append(directory, name, row):

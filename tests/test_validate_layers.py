@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import write_knowledge
 from screener.cli import cli
 from screener.validate import validate_layers
-
-from conftest import write_knowledge
 
 OVERRIDES = ["rule", "action", "severity", "reason", "source"]
 INTERACTIONS = ["id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence",

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import screener
 from screener import Status
 from screener.cli import cli
 from screener.knowledge.loader import read_tables

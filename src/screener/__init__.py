@@ -15,11 +15,11 @@ Unrecognised inputs are never dropped: they are listed in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from .version import __version__  # noqa: E402
-from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError  # noqa: E402
-from .model import (  # noqa: E402
+from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptError
+from .model import (
     NO_FINDINGS_TEXT,
     Counselling,
     Finding,
@@ -30,12 +30,13 @@ from .model import (  # noqa: E402
     Status,
     Unrecognized,
 )
+from .version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Knowledge
 
 
-def load_knowledge(path=None, *, layers=(), use_cache: bool = True) -> "Knowledge":
+def load_knowledge(path=None, *, layers=(), use_cache: bool = True) -> Knowledge:
     """Load a knowledge directory (default: the bundled one) with local `layers` on top.
 
     See `screener.api.load_knowledge`.
@@ -51,7 +52,7 @@ def screen(
     allergies: Iterable[str] = (),
     age: float | None = None,
     *,
-    knowledge: "Knowledge | None" = None,
+    knowledge: Knowledge | None = None,
 ) -> Report:
     """Screen one patient and return a Report.
 
@@ -71,19 +72,20 @@ def screen(
 
 
 __all__ = [
+    "NO_FINDINGS_TEXT",
     "Counselling",
     "Finding",
     "FindingKind",
     "InputError",
     "KnowledgeError",
     "Medication",
-    "NO_FINDINGS_TEXT",
     "Report",
     "ScreenerError",
     "Severity",
     "Status",
     "UnknownConceptError",
     "Unrecognized",
+    "__version__",
     "load_knowledge",
     "screen",
 ]

@@ -9,9 +9,9 @@ knowledge package never imports the screening code.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .errors import KnowledgeError

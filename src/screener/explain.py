@@ -8,8 +8,8 @@ rule's severity and source.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import ScreenerError, UnknownConceptError
 from .model import Severity
@@ -107,7 +108,7 @@ _STRUCTURE_STYLES = {"is_a": "solid", "has_ingredient": "dashed", "metabolized_t
 # choosing what to draw
 
 
-def resolve(index: "Index", name: str) -> str:
+def resolve(index: Index, name: str) -> str:
     """The concept id for `name` (any name, brand, synonym or id), as `screener explain` resolves it.
 
     Raises UnknownConceptError (with suggestions) for a name the knowledge base
@@ -120,7 +121,7 @@ def resolve(index: "Index", name: str) -> str:
     return cid
 
 
-def neighbourhood(graph: "nx.MultiDiGraph", centre: str, depth: int = DEFAULT_DEPTH) -> "nx.MultiDiGraph":
+def neighbourhood(graph: nx.MultiDiGraph, centre: str, depth: int = DEFAULT_DEPTH) -> nx.MultiDiGraph:
     """The concepts within `depth` hops of `centre` (edges followed both ways), with every edge among them."""
     import networkx as nx
 
@@ -130,7 +131,7 @@ def neighbourhood(graph: "nx.MultiDiGraph", centre: str, depth: int = DEFAULT_DE
     return graph.subgraph(hops).copy()
 
 
-def without_kinds(graph: "nx.MultiDiGraph", kinds: set[str], keep: str | None = None) -> "nx.MultiDiGraph":
+def without_kinds(graph: nx.MultiDiGraph, kinds: set[str], keep: str | None = None) -> nx.MultiDiGraph:
     """`graph` without the concepts of the given kinds (the concept `keep` always stays)."""
     drop = [n for n, kind in graph.nodes(data="kind") if kind in kinds and n != keep]
     smaller = graph.copy()
@@ -177,7 +178,7 @@ class DrawnEdge:
     relation: str
 
 
-def drawn_edges(graph: "nx.MultiDiGraph") -> list[DrawnEdge]:
+def drawn_edges(graph: nx.MultiDiGraph) -> list[DrawnEdge]:
     """The edges as the pictures draw them, in sorted order (see the module docstring on loops)."""
     drawn: list[DrawnEdge] = []
     loops: dict[str, list[dict[str, Any]]] = {}
@@ -198,11 +199,11 @@ def drawn_edges(graph: "nx.MultiDiGraph") -> list[DrawnEdge]:
     return drawn
 
 
-def _nodes(graph: "nx.MultiDiGraph") -> list[tuple[str, dict[str, Any]]]:
+def _nodes(graph: nx.MultiDiGraph) -> list[tuple[str, dict[str, Any]]]:
     return sorted(graph.nodes(data=True), key=lambda item: item[0])
 
 
-def _edges(graph: "nx.MultiDiGraph") -> list[tuple[str, str, str, dict[str, Any]]]:
+def _edges(graph: nx.MultiDiGraph) -> list[tuple[str, str, str, dict[str, Any]]]:
     return sorted(graph.edges(keys=True, data=True), key=lambda e: (e[0], e[1], str(e[2])))
 
 
@@ -224,7 +225,7 @@ def dot_quote(text: str) -> str:
     return '"' + _dot_escape(text) + '"'
 
 
-def render_dot(graph: "nx.MultiDiGraph", centre: str | None = None, comment: str = "") -> str:
+def render_dot(graph: nx.MultiDiGraph, centre: str | None = None, comment: str = "") -> str:
     """The graph as Graphviz DOT text; `centre` is drawn with a thick border."""
     q = dot_quote
     lines = ["digraph screener {"]
@@ -274,7 +275,7 @@ def mermaid_text(text: str) -> str:
     return " ".join(str(text).splitlines()).translate(_MERMAID_ESCAPES)
 
 
-def render_mermaid(graph: "nx.MultiDiGraph", centre: str | None = None, comment: str = "") -> str:
+def render_mermaid(graph: nx.MultiDiGraph, centre: str | None = None, comment: str = "") -> str:
     """The graph as a Mermaid flowchart (GitHub renders it in a ```mermaid block).
 
     Node ids are the concept ids with every character but letters and digits
@@ -332,7 +333,7 @@ def _mermaid_class(kind: str) -> str:
 # GraphML
 
 
-def graphml_graph(graph: "nx.MultiDiGraph", centre: str | None = None, comment: str = "") -> "nx.MultiDiGraph":
+def graphml_graph(graph: nx.MultiDiGraph, centre: str | None = None, comment: str = "") -> nx.MultiDiGraph:
     """A copy of `graph` whose attributes are all strings, as GraphML (and Gephi, Cytoscape) expect.
 
     Nodes: label, kind, name, synonyms and codes (`; `-separated), source,
@@ -375,7 +376,7 @@ def graphml_graph(graph: "nx.MultiDiGraph", centre: str | None = None, comment: 
     return out
 
 
-def render_graphml(graph: "nx.MultiDiGraph", centre: str | None = None, comment: str = "") -> str:
+def render_graphml(graph: nx.MultiDiGraph, centre: str | None = None, comment: str = "") -> str:
     """The graph as GraphML text (networkx's writer; every attribute a string)."""
     import networkx as nx
 
@@ -415,7 +416,7 @@ def render_image(dot_text: str, fmt: GraphFormat | str, *, timeout: float = 120)
     return done.stdout
 
 
-def render(graph: "nx.MultiDiGraph", fmt: GraphFormat | str, centre: str | None = None,
+def render(graph: nx.MultiDiGraph, fmt: GraphFormat | str, centre: str | None = None,
            comment: str = "") -> str | bytes:
     """`graph` in `fmt`: text for dot, mermaid and graphml; SVG text or PNG bytes via Graphviz."""
     fmt = GraphFormat(fmt)

@@ -30,7 +30,7 @@ class Severity(str, Enum):
         """4 for contraindicated down to 1 for minor: larger is more serious."""
         return _SEVERITY_RANK[self]
 
-    def at_least(self, other: "Severity") -> bool:
+    def at_least(self, other: Severity) -> bool:
         """True when this severity is as serious as `other` or more."""
         return _SEVERITY_RANK[self] >= _SEVERITY_RANK[other]
 

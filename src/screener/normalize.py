@@ -48,7 +48,8 @@ def clean_entry(text: object, field: str) -> str:
         raise InputError(f"{field} entry '{shown}' is {len(text)} characters long; the limit is {MAX_INPUT_LENGTH}")
     bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")})
     if bad:
-        raise InputError(f"{field} entry '{_printable(shown)}' contains control or unassigned characters ({', '.join(bad[:3])})")
+        raise InputError(f"{field} entry '{_printable(shown)}' contains control or unassigned characters "
+                         f"({', '.join(bad[:3])})")
     return text
 
 
@@ -107,7 +108,7 @@ _FILLER = {
 class Sig:
     """What the dosing text of one entry says (None where it says nothing)."""
 
-    __slots__ = ("strength_mg", "units_per_dose", "doses_per_day", "duration_days", "quantity", "unparsed")
+    __slots__ = ("doses_per_day", "duration_days", "quantity", "strength_mg", "units_per_dose", "unparsed")
 
     def __init__(self) -> None:
         self.strength_mg: float | None = None

@@ -267,8 +267,8 @@ def _near_miss(index: Index, text: str, prepared: str) -> tuple[Medication, Unre
             end = _end_of_words(prepared, n)
             med, problem = _with_sig(index, text, prepared, start, end, concept, ingredients, via, assumed=name)
             return med, problem
-    return Medication(text, None), Unrecognized(
-        text, "medication", "not found in the knowledge base or the FDA vocabulary", medication_suggestions(index, text))
+    reason = "not found in the knowledge base or the FDA vocabulary"
+    return Medication(text, None), Unrecognized(text, "medication", reason, medication_suggestions(index, text))
 
 
 def _end_of_words(prepared: str, n: int) -> int:
@@ -394,7 +394,8 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
                 concept = ingredient_for_unii(index, value)
             if concept is not None:
                 return (text, concept)
-        return Unrecognized(text, field, f"{system} code {value} is not in the knowledge base (codes are never guessed)")
+        return Unrecognized(text, field,
+                            f"{system} code {value} is not in the knowledge base (codes are never guessed)")
     concept = index.names.get(key)
     if concept is not None and index.kinds[concept] in kinds:
         return (text, concept)

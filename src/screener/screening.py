@@ -25,8 +25,17 @@ from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
 
-__all__ = ["screen_patient", "read_entry", "read_fact", "read_facts", "age_findings", "entries_of",
-           "finding_order", "parse_age", "memoised"]
+__all__ = [
+    "age_findings",
+    "entries_of",
+    "finding_order",
+    "memoised",
+    "parse_age",
+    "read_entry",
+    "read_fact",
+    "read_facts",
+    "screen_patient",
+]
 
 
 def screen_patient(
@@ -226,7 +235,7 @@ def age_findings(index: Index, entries: Iterable[str], age: float) -> list[Findi
 class _Plan:
     """The families of one index grouped by scope, each with its compiled table."""
 
-    __slots__ = ("pairs", "conditions", "allergies", "ages", "lists")
+    __slots__ = ("ages", "allergies", "conditions", "lists", "pairs")
 
     def __init__(self, index: Index):
         def of(scope: Scope, field: str = "") -> tuple[tuple[Family, Any], ...]:

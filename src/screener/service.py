@@ -53,12 +53,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from .version import __version__
 from .errors import InputError
 from .fhir.model import FhirError, FhirInputs
 from .fhir.read import bundle_resources, read_resources
 from .fhir.write import ACT_CODE, ACT_CODE_DISPLAY, source_url, v3_code
 from .model import Finding, Report, Severity
+from .version import __version__
 
 log = logging.getLogger("screener.service")
 
@@ -396,7 +396,7 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
             async def hook_feedback(body: Feedback):
                 return await feedback(sid, body)
 
-            return hook_call, hook_feedback
+            return hook_call, hook_feedback  # noqa: B023 - bound by _bind's own argument, not the loop
 
         hook_call, hook_feedback = _bind(service_id)
         app.post(f"/cds-services/{service_id}", summary=service["title"], description=service["description"],
@@ -500,7 +500,7 @@ def _fetch_all(body: HookRequest, keys: list[str]) -> dict[str, dict]:
         path = _render_template(PREFETCH[key], body.context)
         try:
             out[key] = _fetch(base, path, token)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not available": 412
+        except Exception as exc:
             log.warning("prefetch %s: FHIR server read failed (%s)", key, type(exc).__name__)
     return out
 
@@ -508,7 +508,7 @@ def _fetch_all(body: HookRequest, keys: list[str]) -> dict[str, dict]:
 def _render_template(template: str, context: HookContext) -> str:
     values = {"patientId": context.patientId, "userId": context.userId or "", "encounterId": context.encounterId or ""}
     for name, value in values.items():
-        template = template.replace("{{context.%s}}" % name, urllib.parse.quote(value, safe=""))
+        template = template.replace(f"{{{{context.{name}}}}}", urllib.parse.quote(value, safe=""))
     return template
 
 
@@ -517,7 +517,7 @@ def _fetch(base: str, path: str, token: str | None, max_bytes: int = 10 * MAX_BO
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(base.rstrip("/") + "/" + path, headers=headers)
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) only
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
         data = response.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ValueError("response too large")

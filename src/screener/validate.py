@@ -415,4 +415,4 @@ def _across_layers(directory: Path, layers: dict[Path, dict[str, list]],
     return problems
 
 
-__all__ = ["Problem", "validate", "validate_layers", "REQUIRED_FILES", "AGE_EXPRESSION"]
+__all__ = ["AGE_EXPRESSION", "REQUIRED_FILES", "Problem", "validate", "validate_layers"]

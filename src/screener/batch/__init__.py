@@ -36,9 +36,10 @@ import pickle
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -48,7 +49,16 @@ from ..errors import InputError
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, screen_patients
 from .layouts import from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
-from .readers import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Block, Layout, expand_inputs, frame_blocks, input_size, iter_blocks
+from .readers import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_WINDOW,
+    Block,
+    Layout,
+    expand_inputs,
+    frame_blocks,
+    input_size,
+    iter_blocks,
+)
 from .writers import TableFormat
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..api import Knowledge
 
-__all__ = ["Layout", "Summary", "run", "screen_frame", "FINDING_COLUMNS", "PATIENT_COLUMNS", "DEFAULT_WINDOW"]
+__all__ = ["DEFAULT_WINDOW", "FINDING_COLUMNS", "PATIENT_COLUMNS", "Layout", "Summary", "run", "screen_frame"]
 
 PARTITIONS = 64
 """Partition files used to group `items` and `claims` inputs larger than one block."""
@@ -64,7 +74,7 @@ PARTITIONS = 64
 _CODEBOOKS: dict[int, Codebook] = {}
 
 
-def codebook(knowledge: "Knowledge | None" = None) -> Codebook:
+def codebook(knowledge: Knowledge | None = None) -> Codebook:
     """The Codebook of a knowledge base (default: the bundled one), kept for reuse."""
     if knowledge is None:
         from ..api import default_knowledge
@@ -81,9 +91,9 @@ class Summary:
     """What a batch run did: counts for the one-line summary on stderr."""
 
     patients: int = 0
-    statuses: dict[str, int] = field(default_factory=lambda: {s: 0 for s in
-                                                              ("findings", "no-findings", "incomplete", "invalid")})
-    findings: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SEVERITIES})
+    statuses: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("findings", "no-findings", "incomplete", "invalid"), 0))
+    findings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEVERITIES, 0))
     seconds: float = 0.0
     layout: str = ""
 
@@ -126,9 +136,9 @@ def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str =
     return screen_patients(vocab, pts)
 
 
-def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, layout: str | Layout | None = None,
+def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, layout: str | Layout | None = None,
                  columns: dict[str, str] | None = None, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Screen a DataFrame of patients, items or claims; returns (findings, patients) DataFrames.
 
     `layout` is detected from the column names unless given; `columns` maps
@@ -155,7 +165,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: "Knowledge | None" = None, l
     return _to_pandas(found), _to_pandas(pats)
 
 
-def _to_pandas(tables: list[pa.Table]) -> "pd.DataFrame":
+def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
     """Blocks of results as one DataFrame (dictionary columns become categoricals)."""
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     pandas()
@@ -191,7 +201,7 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
         return
     tmp = tempfile.mkdtemp(prefix="screener-batch-")
     try:
-        files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]
+        files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]  # noqa: SIM115 - closed below
         try:
             pd = pandas()
 
@@ -228,7 +238,7 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None, patients_out=None,
+def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, patients_out=None,
         layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
         window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
         progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1) -> Summary:

@@ -28,6 +28,7 @@ read as mg). `quantity` is accepted and checked to be a number, but not yet used
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -197,7 +198,7 @@ def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list],
     acc: dict[tuple, list] = {}
     segment: tuple[int, int, tuple[str, ...]] | None = None
     spans: list[tuple[int, int, tuple[str, ...]]] = []
-    for s, nxt in zip(bounds, bounds[1:]):
+    for s, nxt in itertools.pairwise(bounds):
         active = tuple(t for t in entries if any(a <= s <= b for a, b in covered[t]))
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)

@@ -26,12 +26,25 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from . import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Summary, grouped, screen_block, write_results
-from .readers import (Block, Layout, canonical_columns, detect_layout, expand_inputs, input_size, is_parquet,
-                      iter_blocks, parse_block, raw_csv_blocks, header_fields, open_binary)
+from .readers import (
+    Block,
+    Layout,
+    canonical_columns,
+    detect_layout,
+    expand_inputs,
+    header_fields,
+    input_size,
+    is_parquet,
+    iter_blocks,
+    open_binary,
+    parse_block,
+    raw_csv_blocks,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..api import Knowledge
@@ -71,7 +84,7 @@ def _client(scheduler: str | None, workers: int | None):
     return Client(cluster), cluster
 
 
-def run_dask(source: str, *, knowledge: "Knowledge | None" = None, findings_out=None, patients_out=None,
+def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=None, patients_out=None,
              layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
              window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
              progress: Callable[[int, int | None], None] | None = None, scheduler: str | None = None,

@@ -34,8 +34,9 @@ one-row-per-patient path that import cost more than screening a million rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -108,7 +109,7 @@ class Lists:
         return np.repeat(np.arange(self.n_lists, dtype=np.int64), np.diff(self.offsets))
 
     @classmethod
-    def empty(cls, n: int) -> "Lists":
+    def empty(cls, n: int) -> Lists:
         return cls(np.zeros(n, dtype=np.int64), np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64), [])
 
 
@@ -473,7 +474,7 @@ class Codebook:
 class Patients:
     """One block of patients in the engine's terms."""
 
-    patient_id: "pa.Array | pd.Series"
+    patient_id: pa.Array | pd.Series
     """Patient ids as given (text: an Arrow array or a pandas Series)."""
     line: np.ndarray
     """Input line of each patient (first line, for items and claims)."""
@@ -646,11 +647,11 @@ class Hits:
     """Extra columns, one value per finding row (claims: overlap_start, overlap_days)."""
 
     @classmethod
-    def none(cls) -> "Hits":
+    def none(cls) -> Hits:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     @classmethod
-    def from_groups(cls, patients: np.ndarray, group: np.ndarray, group_rows: list[np.ndarray]) -> "Hits":
+    def from_groups(cls, patients: np.ndarray, group: np.ndarray, group_rows: list[np.ndarray]) -> Hits:
         """Hits for `patients` (ascending) where patient i has the rows of group[i]."""
         counts = np.asarray([len(r) for r in group_rows], dtype=np.int64)
         if not counts.sum():

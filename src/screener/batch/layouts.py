@@ -32,7 +32,7 @@ def _trimmed_ids(values) -> tuple[pa.Array, np.ndarray]:
     return trimmed, error
 
 
-def _ids(frame: "pd.DataFrame") -> tuple["pd.Series", np.ndarray]:
+def _ids(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
     """Trimmed patient ids (a str Series) and an error array ('missing patient_id' where blank)."""
     pd = pandas()
 
@@ -40,7 +40,7 @@ def _ids(frame: "pd.DataFrame") -> tuple["pd.Series", np.ndarray]:
     return pd.Series(trimmed.to_pandas(), dtype="str"), error
 
 
-def bad_patients(bad: list[BadRow]) -> "pd.DataFrame":
+def bad_patients(bad: list[BadRow]) -> pd.DataFrame:
     """Bad lines as (patient_id, line, error) rows."""
     pd = pandas()
 
@@ -95,7 +95,7 @@ def patient_errors(patient: np.ndarray, row_error: np.ndarray, n: int) -> np.nda
     return error
 
 
-def group_ids(ids: "pd.Series", lines: np.ndarray) -> tuple[np.ndarray, "pd.Series", np.ndarray]:
+def group_ids(ids: pd.Series, lines: np.ndarray) -> tuple[np.ndarray, pd.Series, np.ndarray]:
     """(patient index of each row, patient ids, first line of each patient), first appearance order.
 
     Rows without an id cannot be grouped: each becomes a patient of its own.
@@ -116,7 +116,7 @@ def group_ids(ids: "pd.Series", lines: np.ndarray) -> tuple[np.ndarray, "pd.Seri
     return codes.astype(np.int64), shown, first
 
 
-def from_items_layout(frame: "pd.DataFrame", bad: list[BadRow]) -> Patients:
+def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
     """Group (patient_id, kind, value) rows into patients."""
     pd = pandas()
 

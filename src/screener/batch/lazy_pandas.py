@@ -54,7 +54,7 @@ def defer_pandas() -> None:
         return
     _blocker = _NoPandas()
     sys.meta_path.insert(0, _blocker)
-    shim.have_pandas  # pyarrow tries once, fails, and stops asking
+    shim.have_pandas  # noqa: B018 - read for its effect: pyarrow tries once, fails, and stops asking
 
 
 def pandas():
@@ -68,5 +68,5 @@ def pandas():
 
     shim = _shim()
     if shim is not None:
-        shim.pd  # a required check: pyarrow imports pandas again, and now knows it is there
+        shim.pd  # noqa: B018 - read for its effect: pyarrow imports pandas again, and now knows it is there
     return pd

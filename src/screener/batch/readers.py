@@ -36,9 +36,10 @@ import gzip
 import io
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -100,7 +101,7 @@ class Block:
     '' when missing, and `line`); `table` and `frame` give them either way.
     """
 
-    def __init__(self, rows: "pa.Table | pd.DataFrame", bad: list[BadRow] | None = None, nbytes: int = 0):
+    def __init__(self, rows: pa.Table | pd.DataFrame, bad: list[BadRow] | None = None, nbytes: int = 0):
         self.rows = rows
         self.bad: list[BadRow] = bad if bad is not None else []
         """Unreadable lines of this block, in file order."""
@@ -115,7 +116,7 @@ class Block:
         return self.rows
 
     @property
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame (imports pandas)."""
         if isinstance(self.rows, pa.Table):
             pandas()
@@ -199,7 +200,7 @@ def open_binary(path: str):
     if path == "-":
         raw = sys.stdin.buffer
         return gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw
-    handle = open(path, "rb")
+    handle = open(path, "rb")  # noqa: SIM115 - the caller owns the stream (or the gzip over it)
     if handle.read(2) == b"\x1f\x8b":
         handle.seek(0)
         return gzip.GzipFile(fileobj=handle)
@@ -407,7 +408,7 @@ def _complete_table(columns: dict, layout: Layout, n: int) -> pa.Table:
     return pa.table(columns)
 
 
-def _complete(frame: "pd.DataFrame", layout: Layout) -> "pd.DataFrame":
+def _complete(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
     pd = pandas()
 
     required, optional = COLUMNS[layout]
@@ -550,7 +551,7 @@ def _empty_rows(layout: Layout) -> pa.Table:
                      "line": pa.array([], type=pa.int64())})
 
 
-def _empty_frame(layout: Layout) -> "pd.DataFrame":
+def _empty_frame(layout: Layout) -> pd.DataFrame:
     pandas()
     return _empty_rows(layout).to_pandas()
 
@@ -603,7 +604,7 @@ def _python_block(block, header, names, layout, first_line) -> Block:
     return Block(table.append_column("line", pa.array(lines, type=pa.int64())), bad)
 
 
-def frame_blocks(frame: "pd.DataFrame", layout: Layout | None = None, columns: dict[str, str] | None = None,
+def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dict[str, str] | None = None,
                  rows: int = 200_000) -> tuple[Layout, Iterator[Block]]:
     """Blocks over an in-memory DataFrame (the library path): any dtypes, missing values become ''."""
     pd = pandas()
@@ -627,7 +628,7 @@ def frame_blocks(frame: "pd.DataFrame", layout: Layout | None = None, columns: d
     return layout, blocks()
 
 
-def _as_str(series: "pd.Series") -> "pd.Series":
+def _as_str(series: pd.Series) -> pd.Series:
     """Any column as str with '' for missing (dates as YYYY-MM-DD, whole floats without '.0')."""
     pd = pandas()
 

@@ -13,7 +13,7 @@ knowledge as it grows. The same seed gives the same rows.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,8 +60,8 @@ class Population:
                  unknown: float = 0.01, conditions: float = 0.05, allergies: float = 0.08):
         self.pools = _pools(index)
         self.rng = np.random.default_rng(seed)
-        self.p = dict(carisoprodol=carisoprodol, caution=caution, unknown=unknown, conditions=conditions,
-                      allergies=allergies)
+        self.p = {"carisoprodol": carisoprodol, "caution": caution, "unknown": unknown, "conditions": conditions,
+                      "allergies": allergies}
         self.count = 0
 
     def _name(self, pool: list[list[str]], i: int, j: int) -> str:

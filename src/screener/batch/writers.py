@@ -137,9 +137,8 @@ class Writer:
         self._handle = None
         self._parquet = None
         self._schema = None
-        if fmt is TableFormat.PARQUET:
-            if self.path is None:
-                raise InputError("Parquet cannot be written to stdout; give a file with -o")
+        if fmt is TableFormat.PARQUET and self.path is None:
+            raise InputError("Parquet cannot be written to stdout; give a file with -o")
 
     def _open_text(self):
         if self.path is None:

@@ -26,10 +26,12 @@ Exit codes (the contract in the README):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
 import sys
+from typing import ClassVar
 
 import click
 
@@ -63,7 +65,7 @@ class LazyGroup(click.Group):
     or for `screener --help`.
     """
 
-    lazy_commands = {
+    lazy_commands: ClassVar[dict[str, str]] = {
         "batch": "screener.cli.batch:batch",
         "data": "screener.cli.data:data",
         "graph": "screener.cli.graph:graph",
@@ -134,10 +136,8 @@ def failure_exit_code(exc: BaseException) -> int:
 
 def _say(line: str) -> None:
     # The message about a failure must not fail in turn (stderr may be the stream that broke).
-    try:
+    with contextlib.suppress(OSError, ValueError):
         click.echo(line, err=True)
-    except (OSError, ValueError):
-        pass
 
 
 def _isatty(stream) -> bool:
@@ -185,11 +185,24 @@ def main() -> None:
 # imports come last because the command modules import the exit codes above.
 # Imported as modules, not as `from .check import check`, so that `screener.cli.check` stays the module
 # (monkeypatching and `python -m` tooling resolve names through it).
-from . import check as _check_module, explain as _explain_module  # noqa: E402
+from . import check as _check_module  # noqa: E402
+from . import explain as _explain_module  # noqa: E402
 
 cli.add_command(_check_module.check)
 cli.add_command(_explain_module.explain)
 
-__all__ = ["cli", "main", "LazyGroup", "ScreenerGroup", "failure_exit_code", "DEBUG_ENV", "EXIT_OK",
-           "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INCOMPLETE", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
-           "EXIT_BROKEN_PIPE"]
+__all__ = [
+    "DEBUG_ENV",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FINDINGS",
+    "EXIT_INCOMPLETE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "LazyGroup",
+    "ScreenerGroup",
+    "cli",
+    "failure_exit_code",
+    "main",
+]

@@ -50,7 +50,8 @@ class _Progress:
         if total:
             width = 30
             filled = int(width * min(done / total, 1))
-            text = f"[{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}%  {mb:,.0f} of {total / 1e6:,.0f} MB"
+            text = (f"[{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}%  "
+                    f"{mb:,.0f} of {total / 1e6:,.0f} MB")
         else:
             text = f"{mb:,.0f} MB read"
         emit(f"\r{text}  {now - self.started:,.0f} s", err=True, nl=False)
@@ -144,9 +145,9 @@ $SCREENER_DATA).
     try:
         findings_out = Writer(output, format_for(output, output_format))
         patients_out = Writer(patients_path, format_for(patients_path, output_format)) if patients_path else None
-        options = dict(knowledge=knowledge, findings_out=findings_out, patients_out=patients_out, layout=layout,
-                       columns=columns, separator=separator, window=window, block_bytes=block_size << 20,
-                       strict=strict, progress=meter)
+        options = {"knowledge": knowledge, "findings_out": findings_out, "patients_out": patients_out, "layout": layout,
+                       "columns": columns, "separator": separator, "window": window, "block_bytes": block_size << 20,
+                       "strict": strict, "progress": meter}
         if engine == "dask":
             from ..batch.dask_engine import run_dask
 

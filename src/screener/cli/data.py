@@ -45,7 +45,8 @@ def validate(directory: str | None, knowledge_dir: str | None, layers: tuple[str
       screener data validate --data ./st-elsewhere
     """
     from ..paths import bundled_data_dir
-    from ..validate import validate as run, validate_layers
+    from ..validate import validate as run
+    from ..validate import validate_layers
 
     given = base_directory(directory, knowledge_dir)
     target = Path(given) if given else bundled_data_dir()

@@ -6,11 +6,13 @@ formats and the service can use them without importing `fhir.resources`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import InputError
 from ..model import Finding, Report
+
 
 class FhirError(InputError):
     """A FHIR document that cannot be read: not JSON, not a Bundle, or a resource that is not valid R4B.
@@ -133,7 +135,7 @@ class FhirInputs:
         return False
 
     def merged(self, medications: Iterable[str] = (), conditions: Iterable[str] = (),
-               allergies: Iterable[str] = (), age: float | None = None) -> "FhirInputs":
+               allergies: Iterable[str] = (), age: float | None = None) -> FhirInputs:
         """These inputs plus more given another way (the command line): they have no resource.
 
         An age can come from one place only: a `--age` when the bundle's Patient
@@ -158,7 +160,7 @@ class FhirInputs:
         if self.notes:
             out["notes"] = [{"resource": r, "note": n} for r, n in self.notes]
         if self.ignored:
-            out["ignored"] = {kind: n for kind, n in self.ignored}
+            out["ignored"] = dict(self.ignored)
         return out
 
 
@@ -172,5 +174,5 @@ class FhirReport:
     """What was read from the bundle."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The report contract (`Report.to_dict()`) plus a `fhir` key with the inputs' resources and what was skipped."""
+        """The report contract (`Report.to_dict()`) plus a `fhir` key: the inputs' resources and what was skipped."""
         return {**self.report.to_dict(), "fhir": self.inputs.to_dict()}

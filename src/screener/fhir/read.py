@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
 
-from ..memo import memoised
 from ..errors import InputError
 from ..knowledge.index import Index
+from ..memo import memoised
 from ..normalize import clean_entry
 from ..recognize import SYSTEM_URIS, display_name, read_medication, read_named
 from .model import FhirError, FhirInputs, FhirReport, Item, Skipped
@@ -56,7 +57,8 @@ _COUNT_UNITS = {"", "1", "tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}"
 _HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0, "mo": 720.0, "a": 8760.0}
 _DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0,
          "weeks": 7.0, "mo": 30.0, "month": 30.0, "months": 30.0, "a": 365.0, "year": 365.0, "years": 365.0}
-_TIMING_CODES = {"QD": "qd", "BID": "bid", "TID": "tid", "QID": "qid", "AM": "qam", "PM": "qpm", "QOD": "every 48 hours",
+_TIMING_CODES = {"QD": "qd", "BID": "bid", "TID": "tid", "QID": "qid", "AM": "qam", "PM": "qpm",
+                 "QOD": "every 48 hours",
                  "Q1H": "every 1 hours", "Q2H": "every 2 hours", "Q3H": "every 3 hours", "Q4H": "every 4 hours",
                  "Q6H": "every 6 hours", "Q8H": "every 8 hours", "BED": "at bedtime"}
 """HL7 GTSAbbreviation codes (Timing.code) the dosing parser understands."""
@@ -169,7 +171,7 @@ def read_resources(resources: Iterable[tuple[dict, str | None, str, bool]], know
     """
     knowledge = _knowledge(knowledge)
     index = knowledge.index
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     reader = _Reader(index, today)
     parsed = []
     for raw, full_url, label, draft in resources:
@@ -233,7 +235,8 @@ def _validate(cls, raw: dict, label: str):
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         msg = first.get("msg", "invalid").split("\n")[0].strip()
         got = first.get("input")
-        if first.get("type") not in ("missing", "model_field_validation.missing") and isinstance(got, (str, int, float)):
+        missing = first.get("type") in ("missing", "model_field_validation.missing")
+        if not missing and isinstance(got, (str, int, float)):
             msg += f" (got {_shown(got)})"
         raise FhirError(msg + more, label, _field_path(first.get("loc", ()))) from None
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -432,7 +435,8 @@ class _Reader:
             if len(entry) > 200:
                 continue
             med, problem = self._read(entry, label, f"{where}.text")
-            if problem is None and med.ingredients and (coded is None or set(med.ingredients) == set(coded.ingredients)):
+            same = coded is None or set(med.ingredients) == set(coded.ingredients)
+            if problem is None and med.ingredients and same:
                 return entry, ""
         if coded is not None:
             return coded.input, f"dosage not read with the name: screened as {coded.input} without dose checks"

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from ..version import __version__
 from ..model import Finding, Report, Severity
+from ..version import __version__
 from .model import FhirInputs
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -108,7 +108,7 @@ def detected_issues(report: Report, inputs: FhirInputs | None = None, *, now: da
     `inputs` (from `read_bundle`) adds `patient` and `implicated` references;
     without it (a plain `screener check`) the issues reference no resources.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
     version = report.knowledge_version
     device_id = _uid("device", __version__, version)
@@ -178,7 +178,8 @@ def operation_outcome(report: Report, inputs: FhirInputs | None) -> dict[str, An
     issues: list[dict[str, Any]] = [{
         "severity": "warning" if report.unrecognized else "information",
         "code": "incomplete" if report.unrecognized else "informational",
-        "diagnostics": f"screener status {report.status.value}: {report.message} (knowledge {report.knowledge_version})",
+        "diagnostics": (f"screener status {report.status.value}: {report.message} "
+                        f"(knowledge {report.knowledge_version})"),
     }]
     for off in report.suppressed:
         issues.append({"severity": "information", "code": "suppressed",

@@ -20,13 +20,13 @@ if TYPE_CHECKING:  # not imported on the check path
     from ..fhir.model import FhirInputs
 
 
-def render_report(report: Report, color: bool = False, inputs: "FhirInputs | None" = None) -> str:
+def render_report(report: Report, color: bool = False, inputs: FhirInputs | None = None) -> str:
     """The report as an indented FHIR Bundle (JSON); `implicated` only when `inputs` came from FHIR."""
     from ..fhir.write import detected_issues
 
     return json.dumps(detected_issues(report, inputs), indent=2, ensure_ascii=False)
 
 
-def render_explanation(explanation: "Explanation", color: bool = False) -> str:
+def render_explanation(explanation: Explanation, color: bool = False) -> str:
     """Explanations have no FHIR form: a usage error (exit 2) saying to use text or json."""
     raise click.UsageError("--format fhir writes screening reports (DetectedIssue); use text or json for explain")

@@ -16,6 +16,6 @@ def render_report(report: Report, color: bool = False) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
 
 
-def render_explanation(explanation: "Explanation", color: bool = False) -> str:
+def render_explanation(explanation: Explanation, color: bool = False) -> str:
     """The explanation as indented JSON."""
     return json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False)

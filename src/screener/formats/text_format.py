@@ -136,7 +136,7 @@ def render_report(report: Report, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_explanation(explanation: "Explanation", color: bool = False) -> str:
+def render_explanation(explanation: Explanation, color: bool = False) -> str:
     """The explanation as text."""
     e = explanation
     lines = [_style(f"{e.name} ({e.kind}, id {e.id})", color, bold=True)]

@@ -46,6 +46,7 @@ except ImportError:  # a Python built without the private module, whose hashlib 
         """BLAKE2b-512 from OpenSSL: the same digest as `_blake2.blake2b` with its defaults."""
         return hashlib.new("blake2b512", data)
 
+import contextlib
 import dataclasses
 import enum
 import os
@@ -193,7 +194,8 @@ class SafeUnpickler(pickle.Unpickler):
     """An unpickler that can only build plain data: see the module docstring for what it allows and why."""
 
     def find_class(self, module: str, name: str):
-        """The class `module.name` when it is allowed, else `pickle.UnpicklingError` (never imports outside screener)."""
+        """The class `module.name` when it is allowed, else `pickle.UnpicklingError` (never imports outside
+        screener)."""
         found = _look_up(module, name)  # a handful of calls per load: the pickle memoises each class
         if found is None:
             raise pickle.UnpicklingError(f"cache file names a forbidden global: {module}.{name}")
@@ -209,7 +211,7 @@ def _look_up(module: str, name: str):
     try:
         __import__(module)  # only screener's own modules, whose import the user runs anyway
         found = getattr(sys.modules[module], name)
-    except Exception:  # noqa: BLE001 - a name that cannot be found is simply not allowed
+    except Exception:
         return None
     return found if plain_class(found) else None
 
@@ -230,7 +232,7 @@ def read(name: str) -> Index | None:
             return None
         try:
             index = SafeUnpickler(handle).load()
-        except Exception:  # noqa: BLE001 - any unreadable, forbidden or foreign file means "rebuild"
+        except Exception:
             return None
     return index if isinstance(index, Index) else None
 
@@ -287,8 +289,8 @@ def prune(directory: Path, keep: str = "", slots: int = KEEP_SLOTS) -> None:
                     if entry.name.startswith("index-") and entry.name.endswith(".pickle"):
                         if entry.name != keep:
                             found.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
-                    elif entry.name.startswith(".index-") and entry.name.endswith(".tmp"):
-                        if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS:
+                    elif (entry.name.startswith(".index-") and entry.name.endswith(".tmp")
+                          and now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS):
                             _remove(entry.path)
                 except OSError:
                     continue
@@ -300,7 +302,5 @@ def prune(directory: Path, keep: str = "", slots: int = KEEP_SLOTS) -> None:
 
 
 def _remove(path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass

@@ -25,11 +25,11 @@ from .tables import (
     DOSE_LIMITS,
     EVIDENCE,
     INTERACTION_KINDS,
+    OVERRIDE_ACTIONS,
     RELATIONS,
     Concept,
     ConditionCode,
     CounsellingPoint,
-    OVERRIDE_ACTIONS,
     Relation,
     Rule,
     Tables,
@@ -42,7 +42,8 @@ COLUMNS = {
     "interactions.csv": (
         "id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence", "source",
     ),
-    "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence", "source"),
+    "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence",
+                       "source"),
     "dosing.csv": ("id", "drug", "limit", "value", "severity", "summary", "advice", "plain", "evidence", "source"),
     "counselling.csv": ("id", "concept", "topic", "text", "source"),
     "condition_codes.csv": ("system", "code", "match", "condition", "source"),
@@ -410,7 +411,8 @@ def _dose_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
             raise _fail(where, f"unknown limit '{limit}' (expected one of {', '.join(DOSE_LIMITS)})")
         values = _split(row["value"])
         if not values or (limit != "strengths" and len(values) != 1):
-            raise _fail(where, f"value '{row['value']}' should be one number" + (" or several joined by |" if limit == "strengths" else ""))
+            several = " or several joined by |" if limit == "strengths" else ""
+            raise _fail(where, f"value '{row['value']}' should be one number{several}")
         for value in values:
             try:
                 if float(value) <= 0:

@@ -19,10 +19,10 @@ from ..model import FindingKind, Medication
 from .base import Family, Item, Scope, lead, make_finding, name, rule_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import AgeTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import AgeTrigger
 
 MAX_AGE = 130
 """The oldest age accepted, in years."""

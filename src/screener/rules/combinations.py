@@ -17,10 +17,10 @@ from .base import Family, Item, Scope, lead, make_finding, name, rule_step
 from .pairs import interaction_codes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import RoleTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import RoleTrigger
 
 
 class CombinationTable(TypedDict):

@@ -18,10 +18,10 @@ from ..model import Finding, FindingKind, Medication
 from .base import Family, Item, Scope, lead, make_finding, merge, mg, name, rule_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import EntryTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import EntryTrigger
 
 DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "strengths")
 """The limits this family checks (`max_duration` belongs to the duration family)."""

@@ -15,10 +15,10 @@ from .base import INGREDIENT_KINDS, Family, Item, Scope, lead, make_finding, nam
 from .pairs import PairTable, compile_pairs, pair_finding, pair_hits
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import PairTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import PairTrigger
 
 ANY_INGREDIENT = "*"
 """In a duplicate rule, `*` stands for "any ingredient listed twice" (the loader and graph read it from here)."""

@@ -17,10 +17,10 @@ from .base import Family, Item, Scope, name
 from .dose import entry_finding, single_ingredient_in
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import EntryTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import EntryTrigger
 
 DurationTable = dict[str, tuple[str, float]]
 """Ingredient → (rule id, the most days)."""

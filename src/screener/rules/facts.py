@@ -15,10 +15,10 @@ from ..model import FindingKind, Medication
 from .base import Family, Item, Scope, lead, make_finding, name, quote, rule_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import FactTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import FactTrigger
 
 FactTable = dict[tuple[str, str], tuple[str, str, str]]
 """(ingredient, target concept) → (rule id, the drug anchor, the target anchor)."""

@@ -15,10 +15,10 @@ from ..model import FindingKind, Medication
 from .base import Family, Item, Scope, lead, make_finding, name, rule_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .compiling import CompileContext
-    from .triggers import PairTrigger
     from ..knowledge.index import Index
     from ..knowledge.tables import Rule
+    from .compiling import CompileContext
+    from .triggers import PairTrigger
 
 PairTable = dict[str, dict[str, tuple[str, str, str]]]
 """table[x][y], x < y → (rule id, the ancestor of x it was written for, the ancestor of y)."""

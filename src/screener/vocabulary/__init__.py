@@ -28,6 +28,7 @@ with one note on stderr; any temporary file is removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -315,10 +316,8 @@ def _remove_stale_temporaries(prepared: Path, age: float = 3600) -> None:
 
 
 def _remove(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 @lru_cache(maxsize=4)

