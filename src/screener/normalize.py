@@ -174,7 +174,7 @@ def parse_sig(text: str) -> Sig:
             elif pattern is _TIMES_A_DAY:
                 word = match.group(1)
                 per_day += float(_COUNT_WORDS.get(word, word))
-            else:
+            elif count is not None:
                 per_day += count
             rest = rest[: match.start()] + " " + rest[match.end():]
     if per_day:

@@ -106,10 +106,10 @@ def screen_patient(
                 else:
                     findings[item[0]] = item[1]
         if years is not None:
-            key = ("age", first, years)
-            items = memo.get(key)
+            age_key = ("age", first, years)
+            items = memo.get(age_key)
             if items is None:
-                items = memoised(index, key, _age_items, index, plan.ages, med_i, years)
+                items = memoised(index, age_key, _age_items, index, plan.ages, med_i, years)
             for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
                 if item[0] in findings:
                     merge(findings, (item,))
@@ -158,16 +158,19 @@ def entries_of(value: object, what: str) -> list[str] | tuple[str, ...]:
     looked up, so that a wrong type never surfaces as a `TypeError` from deeper down.
     """
     kind = type(value)
-    if kind is not list and kind is not tuple:  # the usual cases, without the costlier checks below
-        if isinstance(value, (str, bytes)):
-            raise InputError(f"{what} are lists of entries, not one string: write [{_shown(value)}]")
-        if value is None or isinstance(value, Mapping) or not isinstance(value, Iterable):
-            raise InputError(f"{what} must be a list of text entries, not {kind.__name__}")
-        value = list(value)
-    for entry in value:
+    entries: list | tuple
+    if kind is list or kind is tuple:  # the usual cases, without the costlier checks below
+        entries = value  # type: ignore[assignment]  # the type was just checked
+    elif isinstance(value, (str, bytes)):
+        raise InputError(f"{what} are lists of entries, not one string: write [{_shown(value)}]")
+    elif value is None or isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise InputError(f"{what} must be a list of text entries, not {kind.__name__}")
+    else:
+        entries = list(value)
+    for entry in entries:
         if type(entry) is not str and not isinstance(entry, str):
             raise InputError(f"{_SINGULAR[what]} entry {_shown(entry)} is not text")
-    return value  # type: ignore[return-value]
+    return entries
 
 
 _SINGULAR = {"medications": "medication", "conditions": "condition", "allergies": "allergy"}

@@ -79,7 +79,7 @@ PREFETCH = {
 }
 """Prefetch templates (CDS Hooks): the patient and their active medications, conditions and allergies."""
 
-SERVICES = {
+SERVICES: dict[str, dict[str, Any]] = {
     "screener-order-select": {
         "hook": "order-select",
         "id": "screener-order-select",
@@ -142,7 +142,7 @@ def _searchset(*resources: dict) -> dict:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
-EXAMPLE_CALL = {
+EXAMPLE_CALL: dict[str, Any] = {
     "hook": "order-sign",
     "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
     "context": {
@@ -457,6 +457,7 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
         raise ServiceError(412, f"prefetch missing: {', '.join(missing)} ({why})", missing=missing)
     for key in PREFETCH:
         value = prefetch[key]
+        assert value is not None  # a missing key was fetched or answered 412 above
         if value.get("resourceType") == "Bundle":
             for item in bundle_resources(value, require_type=False, where=f"prefetch.{key}"):
                 if _key(item[0]) not in drafts:  # a draft order also saved in the record is screened once

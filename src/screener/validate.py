@@ -197,17 +197,18 @@ def _describe(check: str, column: str, value) -> str:
 
 def _meaning_problems(rows: dict[str, list]):
     """Run the loader's checks; on each problem, record it, set that row aside, and check again."""
-    problems = []
+    problems: list[Problem] = []
     rows = {name: list(file_rows) for name, file_rows in rows.items()}
     for _ in range(MAX_ROUNDS):
         try:
             return build_tables(rows), problems
         except KnowledgeError as exc:
-            header = COLUMNS.get(exc.file or "", ())
-            problems.append(Problem(exc.file or "", exc.line or 0, _column_in(exc.problem, header), exc.problem))
-            before = len(rows.get(exc.file, []))
-            rows[exc.file] = [r for r in rows.get(exc.file, []) if r[0].line != exc.line]
-            if len(rows[exc.file]) == before:  # not a row problem: nothing more can be checked
+            file = exc.file or ""
+            header = COLUMNS.get(file, ())
+            problems.append(Problem(file, exc.line or 0, _column_in(exc.problem, header), exc.problem))
+            before = len(rows.get(file, []))
+            rows[file] = [r for r in rows.get(file, []) if r[0].line != exc.line]
+            if len(rows[file]) == before:  # not a row problem: nothing more can be checked
                 return None, problems
     problems.append(Problem("", 0, "", f"more than {MAX_ROUNDS} problems; stopped"))
     return None, problems

@@ -220,10 +220,10 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
                 handle.close()
         for k in range(partitions):
             frames, bad, nbytes = [], [], 0
-            with open(os.path.join(tmp, f"{k}.pkl"), "rb") as handle:
+            with open(os.path.join(tmp, f"{k}.pkl"), "rb") as spilled:
                 while True:
                     try:
-                        rows, b, size = pickle.load(handle)
+                        rows, b, size = pickle.load(spilled)
                     except EOFError:
                         break
                     frames.append(rows)
@@ -390,6 +390,7 @@ def _screen_raw(item: tuple):
     from .readers import FileSlice, parse_block
     from .writers import EncodedRows, csv_body
 
+    assert _WORKER is not None, "set by the parent before the pool forks"
     vocab, header, names, separator, send = _WORKER
     data, first_line, nbytes = item
     if isinstance(data, FileSlice):

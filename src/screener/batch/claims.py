@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,10 @@ from .layouts import bad_patients, group_ids, patient_errors
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
 
-pd = pandas()  # claims are grouped and dated with pandas (this module is imported only for claims)
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+else:
+    pd = pandas()  # claims are grouped and dated with pandas (this module is imported only for claims)
 
 MAX_DAYS_SUPPLY = 366
 

@@ -314,8 +314,8 @@ class Codebook:
         self._meets_others.append(bool(shares or pairs))
         for other in shares | pairs:
             self._meets_others[other] = True
-        self._shares.update(other * KEY + got for other in shares)  # other < got
-        self._pairs.update(other * KEY + got for other in pairs)
+        self._shares.update(int(other * KEY + got) for other in shares)  # other < got
+        self._pairs.update(int(other * KEY + got) for other in pairs)
         self._signature_arrays = None
         return got
 
@@ -839,7 +839,7 @@ def _prefilter(vocab: Codebook, pts: Patients, med_info, cond_info, all_info, va
         if not on.any():
             continue
         for op, years in tests:
-            fire = on & AGE_TESTS[op](pts.age, years)
+            fire = on & AGE_TESTS[op](pts.age, years)  # type: ignore[arg-type]  # the tests take arrays too
             flagged |= fire
             age_key[fire] = pts.age[fire]
             lists_fire = np.zeros(meds.n_lists, dtype=bool)

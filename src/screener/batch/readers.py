@@ -311,7 +311,7 @@ def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, 
     if path != "-" and isinstance(handle, io.BufferedReader):
         start = handle.tell()
         handle.close()
-        blocks = _file_slices(path, start, block_bytes)
+        blocks: Iterator[tuple[FileSlice | bytes, int, int]] = _file_slices(path, start, block_bytes)
     else:
         blocks = raw_csv_blocks(handle, path, block_bytes)
     return layout, header, canonical_columns(header, layout, columns), blocks
@@ -514,13 +514,13 @@ def _arrow_careful(block, header, names, layout, first_line) -> Block:
         odd[np.unique(np.searchsorted(ends, high))] = True
     for i in np.flatnonzero(~quoted & ~odd & ~blank & (per_line + 1 != expected)):
         status[i] = 2
-        reasons[i] = f"{per_line[i] + 1} fields, expected {expected}"
+        reasons[int(i)] = f"{per_line[i] + 1} fields, expected {expected}"
     for i in np.flatnonzero((quoted | odd) & ~blank):
         raw = block[starts[i]:trimmed[i]]
         problem = _line_problem(raw, expected)
         if problem:
             status[i] = 2
-            reasons[i] = problem
+            reasons[int(i)] = problem
     good = status == 0
     bad = [BadRow(first_line + int(i), _guess_id(block[starts[i]:trimmed[i]]), reasons[int(i)])
            for i in np.flatnonzero(status == 2)]

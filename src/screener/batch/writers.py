@@ -16,6 +16,7 @@ import io
 import json
 import sys
 from enum import Enum
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -134,8 +135,9 @@ class Writer:
         self.format = fmt
         self.rows = 0
         self._started = False
-        self._handle = None
-        self._parquet = None
+        self._handle: Any = None
+        """The binary stream written to (stdout, a file or a gzip file); None for Parquet."""
+        self._parquet: Any = None
         self._schema = None
         if fmt is TableFormat.PARQUET and self.path is None:
             raise InputError("Parquet cannot be written to stdout; give a file with -o")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import BinaryIO
 
 import click
 
@@ -52,7 +53,7 @@ def emit(message: str = "", *, err: bool = False, nl: bool = True, color: bool |
 def emit_bytes(data: bytes, what: str = "the report") -> None:
     """Write `data` to the binary stdout, raising `OutputError` if the write fails."""
     try:
-        stream = click.get_binary_stream("stdout")
+        stream: BinaryIO = sys.stdout.buffer  # click.get_binary_stream is deprecated (Click 8.4)
         stream.write(data)
         stream.flush()
     except OSError as exc:

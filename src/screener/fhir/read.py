@@ -479,8 +479,8 @@ class _Reader:
                 self.skipped.append(Skipped(label, f"category is {', '.join(sorted(categories))}: "
                                                    "not a medication allergy"))
                 return
-            codes = {c.code for c in (getattr(concept, "coding", None) or [])}
-            if codes & NO_KNOWN_ALLERGY:
+            allergy_codes = {c.code for c in (getattr(concept, "coding", None) or [])}
+            if allergy_codes & NO_KNOWN_ALLERGY:
                 self.skipped.append(Skipped(label, "records no known allergy"))
                 return
         if concept is None:

@@ -91,9 +91,9 @@ def render_report(report: Report, color: bool = False) -> str:
             lines += _finding(finding, color)
     if report.suppressed:
         lines += ["", _style("SWITCHED OFF BY A LOCAL LAYER: these would have applied", color, fg="yellow", bold=True)]
-        for item in report.suppressed:
-            text = (f"  - {item.severity.value} {item.kind.value} · {item.title} (rule {item.rule_id}): "
-                    f"switched off by layer '{item.layer}': {item.reason}")
+        for off in report.suppressed:
+            text = (f"  - {off.severity.value} {off.kind.value} · {off.title} (rule {off.rule_id}): "
+                    f"switched off by layer '{off.layer}': {off.reason}")
             lines += textwrap.wrap(text, width=_WIDTH, subsequent_indent="    ", break_long_words=False)
     if report.unrecognized:
         lines += ["", _style("NOT RECOGNISED: this screen is incomplete", color, fg="red", bold=True)]

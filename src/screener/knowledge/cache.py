@@ -42,7 +42,7 @@ try:
 except ImportError:  # a Python built without the private module, whose hashlib then has no blake2b either
     import hashlib
 
-    def blake2b(data: bytes = b""):
+    def blake2b(data: bytes = b""):  # type: ignore[no-redef]  # the same signature, another implementation
         """BLAKE2b-512 from OpenSSL: the same digest as `_blake2.blake2b` with its defaults."""
         return hashlib.new("blake2b512", data)
 
@@ -177,7 +177,8 @@ def plain_class(cls) -> bool:
         return False
     if issubclass(cls, enum.Enum):
         # A custom metaclass or _missing_ would run code on lookup; the standard ones only look up.
-        return type(cls) is enum.EnumType and getattr(cls._missing_, "__func__", None) is enum.Enum._missing_.__func__
+        standard = getattr(enum.Enum._missing_, "__func__", None)
+        return type(cls) is enum.EnumType and getattr(cls._missing_, "__func__", None) is standard
     if not dataclasses.is_dataclass(cls):
         return False
     for klass in cls.__mro__[:-1]:  # all but object, whose hooks are the defaults

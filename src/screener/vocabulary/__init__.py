@@ -76,6 +76,7 @@ class SortedTable:
     """Binary search over a sorted, tab-separated UTF-8 text: a file (through a memory map) or bytes."""
 
     def __init__(self, source: Path | bytes):
+        self._map: mmap.mmap | bytes
         if isinstance(source, bytes):  # expanded in memory: the cache directory could not be used
             self._map, self._size = source, len(source)
             return
@@ -121,6 +122,7 @@ class Vocabulary:
             self._names = SortedTable(names)
             self._uniis = SortedTable(uniis)
         except OSError as exc:  # removed or unmappable since it was checked: carry on without the disk
+            assert self._prepared is not None  # only files from a prepared directory are mapped
             paths.note(self._prepared, f"it cannot be read ({paths.os_error_text(exc)})", IN_MEMORY)
             names, uniis = _in_memory(directory, self.manifest["sha256"])
             self._names, self._uniis, self._prepared = SortedTable(names), SortedTable(uniis), None
@@ -188,7 +190,10 @@ def prepare(directory: Path, sha256: str) -> tuple[Path | bytes, Path | bytes, P
             return targets[0], targets[1], prepared
         if not _matches(targets, sha256):
             _expand(directory, prepared, sha256)
-        _write_private(prepared / STAMP, _stamp(targets, sha256))
+        stamp = _stamp(targets, sha256)
+        if stamp is None:  # written and checked just now, yet not trusted: say why below
+            raise OSError(f"{prepared} cannot be trusted")
+        _write_private(prepared / STAMP, stamp)
     except OSError as exc:
         paths.note(prepared, f"it cannot be written ({paths.os_error_text(exc)})", IN_MEMORY)
         return (*_in_memory(directory, sha256), None)

