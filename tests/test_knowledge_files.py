@@ -642,3 +642,15 @@ def test_bundled_knowledge_loads_without_the_cache(tmp_path, monkeypatch):
     tables = read_tables(bundled_data_dir())
     assert {r.id for r in tables.rules} == set(knowledge.index.rules)
     assert knowledge.version == load_knowledge().version
+
+
+def test_files_edited_after_loading_are_never_mixed_with_the_compiled_index(data_copy):
+    knowledge = load_knowledge(data_copy)
+    assert knowledge.explain("Soma").id == "soma"
+    with (data_copy / "concepts.csv").open("a", encoding="utf-8") as handle:
+        handle.write("newdrug,drug,newdrug,,,test\n")
+    with pytest.raises(KnowledgeError, match="changed after they were loaded; load the knowledge again"):
+        knowledge.tables()
+    with pytest.raises(KnowledgeError, match="changed after they were loaded"):
+        knowledge.explain("Soma")
+    assert load_knowledge(data_copy).explain("newdrug").id == "newdrug"
