@@ -216,3 +216,16 @@ def test_check_on_the_command_line_reads_an_age_as_batch_does(runner, kb, text):
         import json
 
         assert result.exit_code == 0 and json.loads(result.stdout)["screened"]["age"] == years
+
+
+@pytest.mark.parametrize("call", [
+    lambda: screener.load_knowledge(123),
+    lambda: screener.load_knowledge(b"/some/dir"),
+    lambda: screener.load_knowledge(layers=None),
+    lambda: screener.load_knowledge(layers=[None]),
+    lambda: screener.load_knowledge(layers="abc"),
+    lambda: screener.load_knowledge("/no/such/directory"),
+])
+def test_load_knowledge_refuses_wrong_arguments_with_knowledge_error(call):
+    with pytest.raises(screener.KnowledgeError):
+        call()

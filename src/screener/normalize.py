@@ -8,7 +8,6 @@ dropped. `suggest` offers close names for what was not recognised.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 
@@ -217,6 +216,8 @@ def suggest(text: str, candidates: dict[str, str], concept_of: dict[str, str] | 
     With `concept_of` (normalised name → concept id), each concept is offered
     once, under the name closest to what was typed.
     """
+    import difflib  # only when something was not recognised
+
     key = normalize_name(text)
     if not key:
         return ()
