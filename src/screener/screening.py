@@ -70,6 +70,9 @@ def screen_patient(
     findings: dict[tuple, Finding] = {}
     memo = index.memo
     recognised = [med for med in meds if med.ingredients]
+    fact_scopes = [(field, facts, families) for field, facts, families in
+                   (("condition", found_conditions, plan.conditions), ("allergy", found_allergies, plan.allergies))
+                   if facts]
     # The loops below are the hot path of every screen: memo look-ups are inlined on purpose
     # (`memoised` does the same when the result is new).
     for p, med_i in enumerate(recognised):
@@ -85,26 +88,17 @@ def screen_patient(
                     merge(findings, (item,))
                 else:
                     findings[item[0]] = item[1]
-        for text, condition in found_conditions:
-            key = ("condition", first, text)
-            items = memo.get(key)
-            if items is None:
-                items = memoised(index, key, _fact_items, index, plan.conditions, med_i, text, condition)
-            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
-                if item[0] in findings:
-                    merge(findings, (item,))
-                else:
-                    findings[item[0]] = item[1]
-        for text, allergen in found_allergies:
-            key = ("allergy", first, text)
-            items = memo.get(key)
-            if items is None:
-                items = memoised(index, key, _fact_items, index, plan.allergies, med_i, text, allergen)
-            for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
-                if item[0] in findings:
-                    merge(findings, (item,))
-                else:
-                    findings[item[0]] = item[1]
+        for field, facts, families in fact_scopes:
+            for text, concept in facts:
+                key = (field, first, text)
+                items = memo.get(key)
+                if items is None:
+                    items = memoised(index, key, _fact_items, index, families, med_i, text, concept)
+                for item in items:  # merge, with the usual case (a new key) inline: this is the hot path
+                    if item[0] in findings:
+                        merge(findings, (item,))
+                    else:
+                        findings[item[0]] = item[1]
         if years is not None:
             age_key = ("age", first, years)
             items = memo.get(age_key)
