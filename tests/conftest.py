@@ -95,6 +95,11 @@ TINY = {
         ["id", "concept", "topic", "text", "source"],
         ["a-drive", "drug-a", "driving", "Do not drive.", "S11"],
     ],
+    "strengths.csv": [
+        ["product", "ingredients", "strengths", "unit", "form", "source"],
+        ["drug-a", "drug-a", "100|150", "mg", "tablet", "S14"],
+        ["combo-cd", "drug-c/drug-d", "5/10", "mg", "tablet", "S15"],
+    ],
     "condition_codes.csv": [
         ["system", "code", "match", "condition", "source"],
         ["icd10", "K74", "prefix", "liver-disease", "S12"],

@@ -481,7 +481,7 @@ def source_copy(tmp_path, monkeypatch) -> Path:
 def test_the_fingerprint_covers_the_compiler_and_the_model():
     names = {os.path.relpath(p, cache._SOURCE_ROOT).replace(os.sep, "/") for p in cache.code_files()}
     assert {"knowledge/compile.py", "knowledge/loader.py", "knowledge/index.py", "knowledge/cache.py",
-            "model.py", "normalize.py"} <= names
+            "model.py", "text.py"} <= names
     assert not any("__pycache__" in n for n in names)
 
 

@@ -133,7 +133,8 @@ def test_min_severity_hides_findings_but_exit_code_counts_them(runner, tiny_dir)
     result = runner.invoke(cli, ["check", "drug-a", "drug-c", "--min-severity", "major", "--knowledge", str(tiny_dir)])
     assert result.exit_code == 1
     assert "drug-a + drug-c" not in result.stdout
-    assert result.stdout.startswith("No cautions found in this knowledge base for the recognised inputs.")
+    # Never "No cautions found" over a finding that is only hidden.
+    assert result.stdout.startswith("No finding at or above major; 1 finding below major not shown.\n")
     assert result.stderr == "screener: 1 finding (1 moderate); 1 below --min-severity not shown.\n"
 
 

@@ -99,6 +99,7 @@ def test_labelled_dose_gives_no_dose_finding(runner):
         "strength_mg": 350,
         "doses_per_day": 4,
         "dose_mg": 350,
+        "daily_mg": 1400,
     }
 
 

@@ -604,9 +604,10 @@ HEADERS = {
     "relations.csv": "subject,relation,object,source",
     "interactions.csv": "id,kind,a,b,c,severity,summary,mechanism,advice,plain,evidence,source",
     "conditions.csv": "id,drug,context,target,severity,summary,advice,plain,evidence,source",
-    "dosing.csv": "id,drug,limit,value,severity,summary,advice,plain,evidence,source",
+    "dosing.csv": "id,drug,product,limit,value,severity,summary,advice,plain,evidence,source",
     "counselling.csv": "id,concept,topic,text,source",
     "condition_codes.csv": "system,code,match,condition,source",
+    "strengths.csv": "product,ingredients,strengths,unit,form,source",
 }
 
 

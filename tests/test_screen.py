@@ -159,9 +159,9 @@ def test_unreadable_dosing_text_is_reported_not_dropped(tiny):
     report = tiny.screen(["drug-a 350 qid"])
     assert report.status is Status.INCOMPLETE
     [problem] = report.unrecognized
-    assert problem.reason == ("could not read '350' (dosing text is: strength, frequency, duration); "
-                              "give units, e.g. '350 mg'")
+    assert problem.reason == "dose not checked for drug-a: 350 (no unit; give it, e.g. '350 mg')"
     assert report.medications[0].concept == "drug-a"
+    assert report.medications[0].dose_mg is None
 
 
 def test_two_names_in_one_entry_are_reported(tiny):

@@ -64,7 +64,7 @@ FAULTS = [
                  "more specific or align them", id="tie"),
     pytest.param({"override.csv": [OVERRIDES, ["a+c", "off", "", "r", "s"]]},
                  "{layer}/override.csv: ignored: not one of the files a layer may hold (concepts.csv, relations.csv, "
-                 "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, overrides.csv)",
+                 "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, strengths.csv, overrides.csv)",
                  id="misnamed-file"),
 ]
 
@@ -130,7 +130,8 @@ def test_layers_over_a_base_with_problems_are_checked_on_their_own(tiny_dir, tmp
     problems = [str(p) for p in validate_layers(tiny_dir, [layer])]
     assert problems[-2:] == [f"{layer}: checked on its own only: the knowledge below it has problems",
                              f"{layer}/overrides.csv:2:source: source is empty"]
-    assert all(p.startswith("relations.csv:") for p in problems[:-2])
+    # With the relations gone, the strengths naming their ingredients fail too.
+    assert all(p.startswith(("relations.csv:", "strengths.csv:")) for p in problems[:-2])
 
 
 def test_the_layers_in_screener_data_are_validated(tiny_dir, tmp_path, runner, monkeypatch):

@@ -12,8 +12,9 @@ import pytest
 from screener import Status
 from screener.cli import cli
 from screener.knowledge.loader import read_tables
-from screener.normalize import normalize_name
-from screener.recognize import ingredient_for_unii, vocabulary
+from screener.recognize import fda_vocabulary as vocabulary
+from screener.recognize import ingredient_for_unii
+from screener.text import normalize_name
 from screener.vocabulary.build import build, parent_of
 
 NOT_IN_UNII = {"belladonna-alkaloids": "a mixture of alkaloids; UNII lists atropine, hyoscyamine and scopolamine apart"}

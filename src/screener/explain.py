@@ -15,7 +15,7 @@ from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
 from .knowledge.tables import Tables
 from .model import FindingKind
-from .normalize import clean_entry, normalize_name, suggest
+from .text import clean_entry, normalize_name, suggest
 
 
 @dataclass(frozen=True, slots=True)

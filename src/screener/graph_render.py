@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ScreenerError, UnknownConceptError
 from .model import Severity
-from .normalize import clean_entry, normalize_name, suggest
+from .text import clean_entry, normalize_name, suggest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx

@@ -227,6 +227,68 @@ class Suppressed:
 
 
 @dataclass(frozen=True, slots=True)
+class Dosing:
+    """What the dosing text of one entry says (None or empty where it says nothing)."""
+
+    strengths: tuple[float, ...] = ()
+    """Amount per unit in mg, per ingredient in the order written (per mL when `per_ml`)."""
+    per_ml: bool = False
+    """The strengths are concentrations (mg per mL)."""
+    units_per_dose: float | None = None
+    """Units (tablets, capsules, mL, puffs…) in one dose; the upper bound of a range."""
+    unit: str = ""
+    """What one unit is: tablet, capsule, mL, puff, drop, spray, patch… ('' when not said)."""
+    dose_mg: float | None = None
+    """An amount stated as the whole dose ("150 mg total"), when the text says so."""
+    doses_per_day: float | None = None
+    """The most doses in a day."""
+    daily_mg: float | None = None
+    """An amount per day the text states ("1,400 mg/day", "maximum daily dose 2 mg")."""
+    daily_units: float | None = None
+    """Units per day the text states ("max 8 tabs/day")."""
+    duration_days: float | None = None
+    """How long, in days."""
+    quantity: float | None = None
+    """Units dispensed ("#120", "qty 30")."""
+    refills: int | None = None
+    """Refills allowed ("RF0", "refills: 2")."""
+    daw: bool = False
+    """Dispense as written (no substitution)."""
+    prn: bool = False
+    """As needed."""
+    form: str = ""
+    """The dosage form or release the text names (extended-release, cream…)."""
+    route: str = ""
+    """The route the text names (oral, sublingual, topical…)."""
+    indication: str = ""
+    """What it is for, as written ("muscle spasm")."""
+    site: str = ""
+    """Where it goes, as written ("to the affected area", "in each eye")."""
+    unread: str = ""
+    """What could not be read, or must not be computed from (empty: everything was read)."""
+    bare: tuple[float, ...] = ()
+    """Per-ingredient numbers written without a unit (`Norco 10/325`): mg only if they are a marketed
+    strength of the product (`resolve`)."""
+    lead: float | None = None
+    """A number without a unit straight after the name (`Soma 350`, `Soma 1 qid`): mg if it is a marketed
+    strength of the product, else a count of units when it stands where a count does (`resolve`)."""
+    lead_is_count: bool = False
+    """Whether `lead` stands where a count of units does (before a route or a frequency)."""
+    dash_pair: tuple[float, float] | None = None
+    """`N-M mg`: a range for one ingredient or the strengths of two (`resolve`)."""
+    assumed: str = ""
+    """What was assumed while resolving, said in every report ("350 read as 350 mg: a marketed strength")."""
+    leftover: str = ""
+    """The words of the text that no rule read, as normalised (part of `unread`)."""
+
+    @property
+    def read(self) -> bool:
+        """True when every part of the text was read."""
+        return not self.unread
+
+
+
+@dataclass(frozen=True, slots=True)
 class Medication:
     """One medication entry as the screener read it."""
 
@@ -236,29 +298,92 @@ class Medication:
     """The concept the name resolved to (a drug, product or substance id); None if unrecognised."""
     ingredients: tuple[str, ...] = ()
     """The ingredient ids it is screened as (a product gives all of its ingredients)."""
-    strength_mg: float | None = None
-    """Strength per unit in mg, when given."""
-    units_per_dose: float | None = None
-    """Tablets (or other units) per dose, when given; 1 is assumed when only a strength is given."""
-    doses_per_day: float | None = None
-    """Doses a day from the frequency ("qid" → 4), when given."""
-    duration_days: float | None = None
-    """Intended or actual duration in days ("x 30 days", "for 4 weeks"), when given."""
-    quantity: float | None = None
-    """Quantity dispensed ("#84", "qty 84"), when given."""
-    unparsed: str = ""
-    """Any part of the text the screener could not read (also reported as unrecognised)."""
+    dosing: Dosing = Dosing()
+    """What its dosing text says, as read (`recognize.sig`)."""
+    per_unit_mg: tuple[float, ...] = ()
+    """mg of each ingredient (in `ingredients` order) in one unit (tablet, capsule, mL…), when known."""
+    per_unit_from: str = ""
+    """Where `per_unit_mg` comes from: "text" (written in the entry) or "product" (the product's only
+    marketed strength in this knowledge base)."""
     via: str = ""
     """How the name was recognised: "knowledge base", "FDA vocabulary", "rxnorm code", "near match (…)"."""
     assumed: str = ""
     """For a near miss: the name the screener assumed was meant (shown in every report)."""
 
     @property
-    def dose_mg(self) -> float | None:
-        """The single dose in mg (strength × units), when a strength was given."""
-        if self.strength_mg is None:
+    def strength_mg(self) -> float | None:
+        """The strength per unit in mg of a single-ingredient entry, when the text gives it."""
+        return self.per_unit_mg[0] if len(self.per_unit_mg) == 1 and self.per_unit_from == "text" else None
+
+    @property
+    def units_per_dose(self) -> float | None:
+        """Units per dose, when the text gives it (see `Dosing.units_per_dose`)."""
+        return self.dosing.units_per_dose
+
+    @property
+    def doses_per_day(self) -> float | None:
+        """Doses a day, when the text gives it (see `Dosing.doses_per_day`)."""
+        return self.dosing.doses_per_day
+
+    @property
+    def duration_days(self) -> float | None:
+        """Duration in days, when the text gives it."""
+        return self.dosing.duration_days
+
+    @property
+    def quantity(self) -> float | None:
+        """Units dispensed, when the text gives it."""
+        return self.dosing.quantity
+
+    @property
+    def unparsed(self) -> str:
+        """What of the dosing text could not be read ('' when all of it was)."""
+        return self.dosing.unread
+
+    def per_dose_mg(self, i: int = 0) -> float | None:
+        """mg of ingredient number `i` in one dose, when the entry says it exactly; None otherwise.
+
+        A total stated as the dose counts for a single-ingredient entry; else strength ×
+        units per dose. An amount written in the entry with no count of units is one dose
+        ("Soma 350 mg qid"); a strength known only from the product needs the count
+        ("Soma Compound 1 tab qid"): nothing is assumed.
+        """
+        dosing = self.dosing
+        if dosing.unread:
             return None
-        return self.strength_mg * (self.units_per_dose or 1)
+        if dosing.dose_mg is not None:
+            return dosing.dose_mg if len(self.ingredients) == 1 else None
+        if i >= len(self.per_unit_mg):
+            return None
+        if dosing.units_per_dose is not None:
+            return self.per_unit_mg[i] * dosing.units_per_dose
+        return self.per_unit_mg[i] if self.per_unit_from == "text" and not dosing.per_ml else None
+
+    def per_day_mg(self, i: int = 0) -> float | None:
+        """mg of ingredient number `i` a day, when the entry says it exactly; None otherwise.
+
+        A daily amount the text states caps what the dose and frequency give (the most
+        the text allows); for a combination product a daily amount in mg cannot be
+        given to one ingredient.
+        """
+        dosing = self.dosing
+        if dosing.unread:
+            return None
+        per_dose = self.per_dose_mg(i)
+        computed = per_dose * dosing.doses_per_day if per_dose is not None and dosing.doses_per_day else None
+        stated = None
+        if dosing.daily_mg is not None and len(self.ingredients) == 1:
+            stated = dosing.daily_mg
+        elif dosing.daily_units is not None and i < len(self.per_unit_mg):
+            stated = dosing.daily_units * self.per_unit_mg[i]
+        if computed is None:
+            return stated
+        return computed if stated is None else min(computed, stated)
+
+    @property
+    def dose_mg(self) -> float | None:
+        """The single dose in mg of a single-ingredient entry, when the entry says it exactly."""
+        return self.per_dose_mg(0) if len(self.ingredients) == 1 else None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready data (the `screened.medications[]` items)."""
@@ -267,14 +392,33 @@ class Medication:
             out["via"] = self.via
         if self.assumed:
             out["assumed"] = self.assumed
-        for key in ("strength_mg", "units_per_dose", "doses_per_day", "duration_days", "quantity"):
-            value = getattr(self, key)
+        d = self.dosing
+        daily = self.per_day_mg(0) if len(self.ingredients) == 1 else None
+        for key, value in (("strength_mg", self.strength_mg), ("units_per_dose", d.units_per_dose),
+                           ("doses_per_day", d.doses_per_day), ("duration_days", d.duration_days),
+                           ("quantity", d.quantity), ("dose_mg", self.dose_mg), ("daily_mg", daily)):
             if value is not None:
                 out[key] = _number(value)
-        if self.dose_mg is not None:
-            out["dose_mg"] = _number(self.dose_mg)
-        if self.unparsed:
-            out["unparsed"] = self.unparsed
+        if len(self.ingredients) > 1 and self.per_unit_mg:
+            out["amounts"] = [
+                {"concept": x, "per_unit_mg": _number(self.per_unit_mg[i]),
+                 **({"per_dose_mg": _number(v)} if (v := self.per_dose_mg(i)) is not None else {}),
+                 **({"per_day_mg": _number(v)} if (v := self.per_day_mg(i)) is not None else {})}
+                for i, x in enumerate(self.ingredients) if i < len(self.per_unit_mg)]
+        if self.per_unit_mg and self.per_unit_from == "product":
+            out["strength_from"] = "product"
+        out.update({key: value for key, value in (("unit", d.unit), ("form", d.form), ("route", d.route),
+                                                  ("site", d.site), ("indication", d.indication)) if value})
+        if d.prn:
+            out["prn"] = True
+        if d.refills is not None:
+            out["refills"] = d.refills
+        if d.daw:
+            out["daw"] = True
+        if d.assumed:
+            out["unit_assumed"] = d.assumed
+        if d.unread:
+            out["unparsed"] = d.unread
         return out
 
 
@@ -306,24 +450,49 @@ class Report:
     """The local knowledge layers applied over the base knowledge, in order (empty: none)."""
     suppressed: tuple[Suppressed, ...] = ()
     """Rules a local layer switched off that would have fired for these inputs."""
+    hidden: int = 0
+    """Findings left out of `findings` by a display threshold (`showing`); they still count."""
+    hidden_below: Severity | None = None
+    """The threshold they were below."""
 
     @property
     def status(self) -> Status:
-        """incomplete if anything was unrecognised, else findings or no-findings."""
+        """incomplete if anything was unrecognised, else findings or no-findings (hidden findings count)."""
         if self.unrecognized:
             return Status.INCOMPLETE
-        return Status.FINDINGS if self.findings else Status.NO_FINDINGS
+        return Status.FINDINGS if self.findings or self.hidden else Status.NO_FINDINGS
+
+    def showing(self, min_severity: Severity) -> Report:
+        """The same report showing only findings at or above `min_severity`.
+
+        A display choice: the status and the message still count every finding, and
+        the report says how many are not shown ("2 findings below major not shown").
+        """
+        shown = tuple(f for f in self.findings if f.severity.at_least(min_severity))
+        if len(shown) == len(self.findings):
+            return self
+        from dataclasses import replace
+
+        return replace(self, findings=shown, hidden=self.hidden + len(self.findings) - len(shown),
+                       hidden_below=min_severity)
+
+    @property
+    def hidden_text(self) -> str:
+        """"2 findings below major not shown", or '' when none are hidden."""
+        if not self.hidden or self.hidden_below is None:
+            return ""
+        return f"{self.hidden} finding{'s' if self.hidden != 1 else ''} below {self.hidden_below.value} not shown"
 
     @property
     def highest_severity(self) -> Severity | None:
-        """The most serious severity among the findings, or None."""
+        """The most serious severity among the shown findings, or None."""
         return self.findings[0].severity if self.findings else None
 
     @property
     def message(self) -> str:
         """One line saying what the screen found; never "safe"."""
-        parts = [f"{len(self.findings)} caution{'s' if len(self.findings) != 1 else ''} found" if self.findings
-                 else NO_FINDINGS_TEXT.rstrip(".")]
+        total = len(self.findings) + self.hidden
+        parts = [f"{total} caution{'s' if total != 1 else ''} found" if total else NO_FINDINGS_TEXT.rstrip(".")]
         if self.unrecognized:
             n = len(self.unrecognized)
             parts.append(f"{n} input{'s' if n != 1 else ''} not recognised: the screen is incomplete")
@@ -339,6 +508,8 @@ class Report:
             "message": self.message,
             "knowledge_version": self.knowledge_version,
             "layers": list(self.layers),
+            **({"hidden": {"count": self.hidden, "below": self.hidden_below.value}}
+               if self.hidden and self.hidden_below is not None else {}),
             "findings": [f.to_dict() for f in self.findings],
             "suppressed": [s.to_dict() for s in self.suppressed],
             "counselling": [c.to_dict() for c in self.counselling],

@@ -19,11 +19,11 @@ from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
 from .model import Finding, Medication, Report, Suppressed, Unrecognized
-from .normalize import clean_entry
 from .recognize import read_medication, read_named
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
+from .text import clean_entry
 
 __all__ = [
     "age_findings",

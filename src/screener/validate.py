@@ -32,7 +32,15 @@ from pathlib import Path
 
 from .errors import KnowledgeError
 from .knowledge.files import KNOWLEDGE_FILES, LAYER_FILES, REQUIRED_FILES
-from .knowledge.loader import AGE_EXPRESSION, CODE_FORMATS, COLUMNS, build_tables, read_csv_rows, read_layers
+from .knowledge.loader import (
+    AGE_EXPRESSION,
+    CODE_FORMATS,
+    COLUMNS,
+    STRENGTH_UNITS,
+    build_tables,
+    read_csv_rows,
+    read_layers,
+)
 from .knowledge.tables import (
     CODE_MATCHES,
     CONCEPT_KINDS,
@@ -139,6 +147,11 @@ def _schemas():
                               lambda cell: cell in ("", *_SEVERITIES), element_wise=True,
                               error=f"not an allowed severity ({', '.join(_SEVERITIES)}; empty for off)")),
                           "reason": text(), "source": text()},
+        "strengths.csv": {"product": pa.Column(str, pa.Check.str_matches(_ID)), "ingredients": text(),
+                          "strengths": pa.Column(str, pa.Check.str_matches(
+                              r"^\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*(?:\|\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*)*$"),
+                              nullable=False),
+                          "unit": one_of(STRENGTH_UNITS), "source": text()},
     }
 
 

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from ..model import FindingKind
 from ..rules.base import finding_order
+from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
 from .engine import Codebook, Hits, Patients, lists_from_items, screen_patients
@@ -247,7 +248,7 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
     index = vocab.index
     table = index.families[Duration.name]
     out = []
-    for x in table:
+    for x in limited(table):
         xid = vocab.ids.get(x)
         mine = [t for t in entries if vocab.medication(t)[0] == (xid,)]
         if not mine:

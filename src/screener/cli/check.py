@@ -7,8 +7,6 @@ is incomplete (`exit_code`).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import click
 
 from ..errors import InputError
@@ -96,8 +94,7 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
     except InputError as exc:
         raise InputProblem(str(exc)) from None
 
-    shown_floor = Severity(min_severity)
-    shown = replace(report, findings=tuple(f for f in report.findings if f.severity.at_least(shown_floor)))
+    shown = report.showing(Severity(min_severity))
     color = use_color(ctx)
     if fhir is not None:
         from ..fhir.render import render

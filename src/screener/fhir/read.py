@@ -38,8 +38,8 @@ from typing import Any
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..memo import memoised
-from ..normalize import clean_entry
 from ..recognize import SYSTEM_URIS, display_name, read_medication, read_named
+from ..text import clean_entry
 from .model import FhirError, FhirInputs, FhirReport, Item, Skipped
 
 READ_TYPES = ("Patient", "MedicationStatement", "MedicationRequest", "Condition", "AllergyIntolerance")

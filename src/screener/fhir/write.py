@@ -181,6 +181,9 @@ def operation_outcome(report: Report, inputs: FhirInputs | None) -> dict[str, An
         "diagnostics": (f"screener status {report.status.value}: {report.message} "
                         f"(knowledge {report.knowledge_version})"),
     }]
+    if report.hidden and report.hidden_below is not None:
+        issues.append({"severity": "information", "code": "informational",
+                       "diagnostics": f"{report.hidden_text} (display threshold; they count in the status)"})
     for off in report.suppressed:
         issues.append({"severity": "information", "code": "suppressed",
                        "diagnostics": f"{off.severity.value} {off.kind.value} {off.title} (rule {off.rule_id}) would "

@@ -76,8 +76,10 @@ def _finding(finding: Finding, color: bool) -> list[str]:
 def render_report(report: Report, color: bool = False) -> str:
     """The report as text: findings by severity, counselling, unrecognised inputs, what was screened."""
     lines: list[str] = []
-    if not report.findings:
+    if not report.findings and not report.hidden:
         lines.append(NO_FINDINGS_TEXT)
+    elif not report.findings:
+        lines.append(f"No finding at or above {report.hidden_below}; {report.hidden_text}.")
     for severity in Severity:
         group = [f for f in report.findings if f.severity is severity]
         if not group:
@@ -89,6 +91,8 @@ def render_report(report: Report, color: bool = False) -> str:
             if n:
                 lines.append("")
             lines += _finding(finding, color)
+    if report.findings and report.hidden:
+        lines += ["", f"({report.hidden_text}: --min-severity {report.hidden_below})"]
     if report.suppressed:
         lines += ["", _style("SWITCHED OFF BY A LOCAL LAYER: these would have applied", color, fg="yellow", bold=True)]
         for off in report.suppressed:

@@ -2,7 +2,7 @@
 
 The key covers the project version, the source of the code that compiles the
 knowledge (every `.py` file of `screener/knowledge/` and `screener/rules/`,
-plus `screener/model.py` and `screener/normalize.py`), and every knowledge
+plus `screener/model.py` and `screener/text.py`), and every knowledge
 file's name and bytes: editing a CSV, the compiler (in an editable install) or
 upgrading screener rebuilds the index on the next run. Loading a cached index
 is a pickle load of plain data: about 2 ms, and no networkx. (A JSON form was
@@ -70,7 +70,7 @@ _SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 """The `screener` package directory, whose compiler sources go into the key."""
 CODE_PACKAGES = ("knowledge", "rules")
 """Packages (under `screener/`) whose every `.py` file is the compiler: found by listing, so new ones count."""
-CODE_MODULES = ("model.py", "normalize.py")
+CODE_MODULES = ("model.py", "text.py")
 """Single modules (under `screener/`) whose source the compiled index also depends on."""
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

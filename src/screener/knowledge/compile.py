@@ -16,10 +16,10 @@ from pathlib import Path
 import networkx as nx
 
 from ..model import Counselling, FindingKind, Severity
-from ..normalize import normalize_name
 from ..rules import FAMILIES, family_of
 from ..rules.base import INGREDIENT_KINDS
 from ..rules.compiling import CompileContext
+from ..text import normalize_name
 from .graph import build_graph, is_a_view
 from .index import CompiledRule, Index
 from .tables import Rule, Tables
@@ -96,8 +96,23 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         counselling={k: tuple(v) for k, v in counselling.items()},
         codes={code: c.id for c in tables.concepts for code in c.codes},
         condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
+        strengths=_strength_table(tables),
         unsuppressed=unsuppressed,
     )
+
+
+def _strength_table(tables: Tables) -> dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]]:
+    """Each product's marketed strengths, all its rows (forms) together, in the first row's ingredient order."""
+    out: dict[str, tuple[tuple[str, ...], list[tuple[float, ...]], bool]] = {}
+    for row in tables.strengths:
+        per_ml = row.unit == "mg/mL"
+        order, variants, _ = out.setdefault(row.product, (row.ingredients, [], per_ml))
+        for variant in row.strengths:
+            by_name = dict(zip(row.ingredients, variant))
+            aligned = tuple(by_name[x] for x in order)
+            if aligned not in variants:
+                variants.append(aligned)
+    return {k: (order, tuple(variants), per_ml) for k, (order, variants, per_ml) in out.items()}
 
 
 def _compile_rule(rule: Rule, codes: tuple[tuple[str, str], ...]) -> CompiledRule:

@@ -8,6 +8,7 @@ KNOWLEDGE_FILES = (
     "dosing.csv",
     "counselling.csv",
     "condition_codes.csv",
+    "strengths.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
 

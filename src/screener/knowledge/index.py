@@ -82,6 +82,9 @@ class Index:
     """"system:code" → concept id, for the codes in concepts.csv (rxnorm:2101 → carisoprodol)."""
     condition_codes: dict[str, tuple[str, str]]
     """"system:code" → (condition id, exact|prefix), from condition_codes.csv."""
+    strengths: dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]] = field(default_factory=dict)
+    """Product or drug id → (its ingredients in the order the strengths list them, the marketed strengths
+    per unit in mg, whether they are per mL), from strengths.csv."""
     unsuppressed: Index | None = None
     """When a layer switched rules off: the same knowledge with them on, to tell which would have fired."""
     memo: dict = field(default_factory=dict)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..errors import KnowledgeError
 from ..model import Severity
-from ..normalize import normalize_name
 from ..rules.duplicates import ANY_INGREDIENT
+from ..text import normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES
 from .tables import (
     CODE_MATCHES,
@@ -32,6 +32,7 @@ from .tables import (
     CounsellingPoint,
     Relation,
     Rule,
+    Strengths,
     Tables,
     Where,
 )
@@ -44,12 +45,14 @@ COLUMNS = {
     ),
     "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence",
                        "source"),
-    "dosing.csv": ("id", "drug", "limit", "value", "severity", "summary", "advice", "plain", "evidence", "source"),
+    "dosing.csv": ("id", "drug", "product", "limit", "value", "severity", "summary", "advice", "plain", "evidence",
+                   "source"),
     "counselling.csv": ("id", "concept", "topic", "text", "source"),
     "condition_codes.csv": ("system", "code", "match", "condition", "source"),
     "overrides.csv": ("rule", "action", "severity", "reason", "source"),
+    "strengths.csv": ("product", "ingredients", "strengths", "unit", "form", "source"),
 }
-OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}}
+OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}, "dosing.csv": {"product"}}
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$")
@@ -170,12 +173,14 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     rules = (
         _interactions(rows["interactions.csv"], by_id)
         + _condition_rules(rows["conditions.csv"], by_id)
-        + _dose_rules(rows["dosing.csv"], by_id)
+        + _dose_rules(rows["dosing.csv"], by_id, relations)
     )
     _check_unique_rules(rules)
     counselling = _counselling(rows["counselling.csv"], by_id)
     codes = _condition_codes(rows["condition_codes.csv"], by_id)
-    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling), tuple(codes))
+    strengths = _strengths(rows.get("strengths.csv", []), by_id, relations)
+    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling), tuple(codes),
+                  strengths=tuple(strengths))
 
 
 Row = tuple[Where, dict[str, str]]
@@ -400,12 +405,19 @@ def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
     return rules
 
 
-def _dose_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
+def _dose_rules(rows: list[Row], by_id: dict[str, Concept], relations: list[Relation]) -> list[Rule]:
+    contains = {(rel.subject, rel.object) for rel in relations if rel.relation == "has_ingredient"}
     rules = []
     for where, row in rows:
         _rule_fields(where, row)
         _require(where, row, "drug", "limit", "value")
         _check_concept(where, by_id, row["drug"], "drug", {"drug"})
+        product = row.get("product", "")
+        if product:
+            # A limit a combination product's own label gives for one of its ingredients.
+            _check_concept(where, by_id, product, "product", {"product"})
+            if (product, row["drug"]) not in contains:
+                raise _fail(where, f"product '{product}' does not contain '{row['drug']}' (relations.csv)")
         limit = row["limit"]
         if limit not in DOSE_LIMITS:
             raise _fail(where, f"unknown limit '{limit}' (expected one of {', '.join(DOSE_LIMITS)})")
@@ -421,8 +433,9 @@ def _dose_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
                 raise _fail(where, f"value '{value}' is not a positive number") from None
         kind = "duration" if limit == "max_duration" else "dose"
         rules.append(
-            Rule(row["id"], "dose", kind, (row["drug"],), row["severity"], row["summary"], "", row["advice"],
-                 row["plain"], row["evidence"], row["source"], where, target=f"{limit}={'|'.join(values)}")
+            Rule(row["id"], "dose", kind, (row["drug"], product) if product else (row["drug"],), row["severity"],
+                 row["summary"], "", row["advice"], row["plain"], row["evidence"], row["source"], where,
+                 target=f"{limit}={'|'.join(values)}")
         )
     return rules
 
@@ -492,3 +505,41 @@ def _condition_codes(rows: list[Row], by_id: dict[str, Concept]) -> list[Conditi
         seen[(system, code)] = where
         codes.append(ConditionCode(system, code, row["match"], row["condition"], row["source"], where))
     return codes
+
+
+STRENGTH_UNITS = ("mg", "mg/mL")
+"""What the amounts of strengths.csv are per: a unit (tablet, capsule, patch…) or a mL."""
+
+
+def _strengths(rows: list[Row], by_id: dict[str, Concept], relations: list[Relation]) -> list[Strengths]:
+    """Marketed strengths: each product's amounts per ingredient, checked against its ingredients."""
+    parts: dict[str, set[str]] = {}
+    for rel in relations:
+        if rel.relation == "has_ingredient":
+            parts.setdefault(rel.subject, set()).add(rel.object)
+    out = []
+    for where, row in rows:
+        _require(where, row, "product", "ingredients", "strengths", "unit", "source")
+        product = row["product"]
+        if product not in by_id or by_id[product].kind not in ("product", "drug", "substance"):
+            raise _fail(where, f"product '{product}' is not a product or drug in concepts.csv")
+        ingredients = tuple(part.strip() for part in row["ingredients"].split("/"))
+        expected = parts.get(product, {product} if by_id[product].kind != "product" else set())
+        if set(ingredients) != expected or len(ingredients) != len(expected):
+            raise _fail(where, f"ingredients {'/'.join(ingredients)} are not the ingredients of '{product}' "
+                               f"({'/'.join(sorted(expected)) or 'none in relations.csv'})")
+        if row["unit"] not in STRENGTH_UNITS:
+            raise _fail(where, f"unit '{row['unit']}' is not one of {', '.join(STRENGTH_UNITS)}")
+        variants = []
+        for variant in row["strengths"].split("|"):
+            amounts = variant.strip().split("/")
+            try:
+                values = tuple(float(a) for a in amounts)
+            except ValueError:
+                raise _fail(where, f"strength '{variant.strip()}' is not numbers joined by /") from None
+            if len(values) != len(ingredients) or any(v <= 0 for v in values):
+                raise _fail(where, f"strength '{variant.strip()}' does not give one positive amount per ingredient")
+            variants.append(values)
+        out.append(Strengths(product, ingredients, tuple(variants), row["unit"], row.get("form", ""),
+                             row["source"], where))
+    return out

@@ -106,6 +106,22 @@ class ConditionCode:
 
 
 @dataclass(frozen=True, slots=True)
+class Strengths:
+    """The marketed strengths of a product (or a drug): mg of each ingredient per unit."""
+
+    product: str
+    ingredients: tuple[str, ...]
+    """The product's ingredients, in the order each strength lists them."""
+    strengths: tuple[tuple[float, ...], ...]
+    """Each marketed strength: one amount per ingredient, in that order."""
+    unit: str
+    """What the amounts are per: mg (per tablet, capsule, patch…) or mg/mL."""
+    form: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     """Every row of one knowledge directory, checked."""
 
@@ -116,5 +132,7 @@ class Tables:
     condition_codes: tuple[ConditionCode, ...] = ()
     disabled: tuple[tuple[str, str, str], ...] = ()
     """(rule id, layer, reason) for each rule a local layer switched off."""
+    strengths: tuple[Strengths, ...] = ()
+    """Marketed strengths of products and drugs, from strengths.csv."""
     switched_off: tuple[Rule, ...] = ()
     """The rules a local layer switched off, as they were (reports list those that would have fired)."""

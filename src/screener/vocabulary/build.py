@@ -39,7 +39,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..normalize import normalize_name
+from ..text import normalize_name
 
 SALT_WORDS = frozenset([
     "HYDROCHLORIDE", "HCL", "DIHYDROCHLORIDE", "MONOHYDROCHLORIDE", "HYDROBROMIDE", "HBR", "BITARTRATE",

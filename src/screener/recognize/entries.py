@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .knowledge.index import Index
-from .model import Medication, Unrecognized
-from .normalize import find_name, normalize_name, parse_sig, prepare, suggest
+from ..knowledge.index import Index
+from ..model import Medication, Unrecognized
+from ..text import find_name, normalize_name, prepare, suggest
+from .sig import read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
 ALLERGEN_KINDS = ("drug", "product", "substance", "class")
@@ -94,10 +95,10 @@ def condition_for_code(index: Index, system: str, code: str) -> str | None:
 # --- the FDA vocabulary -------------------------------------------------------------
 
 
-def vocabulary(index: Index):
+def fda_vocabulary(index: Index):
     """The FDA vocabulary that goes with this knowledge (None if it has none)."""
-    from .paths import bundled_data_dir
-    from .vocabulary import VOCABULARY_DIR, load_vocabulary
+    from ..paths import bundled_data_dir
+    from ..vocabulary import VOCABULARY_DIR, load_vocabulary
 
     own = f"{index.directory}/{VOCABULARY_DIR}"
     import os
@@ -111,7 +112,7 @@ def ingredient_for_unii(index: Index, unii: str) -> str | None:
     concept = index.codes.get(f"unii:{unii}")
     if concept is not None:
         return concept
-    vocab = vocabulary(index)
+    vocab = fda_vocabulary(index)
     display = vocab.display(unii) if vocab else None
     if display is None:
         return None
@@ -152,6 +153,11 @@ def read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized |
         return _coded_medication(index, text, *code)
     prepared = prepare(text)
     found = find_name(prepared, index.names, index.max_name_tokens, lambda c: index.kinds[c] in MEDICATION_KINDS)
+    joined = _joined_name(index, prepared)
+    if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
+                                   and index.kinds[found[0]] == "product"):
+        concept, order, end = joined
+        return _with_sig(index, text, prepared, 0, end, concept, order, "generic names joined", order=order)
     vocab_hit = None
     if found is not None:
         concept, start, end = found
@@ -178,6 +184,64 @@ def read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized |
     return _near_miss(index, text, prepared)
 
 
+_JOINER = re.compile(r"\s*(?:/|-|\+|&|\band\b|\bwith\b|\bw/\s?|\bplus\b)\s*")
+"""What joins the generic names of a combination: hydrocodone/acetaminophen, carisoprodol and aspirin."""
+
+
+def _joined_name(index: Index, prepared: str) -> tuple[str, tuple[str, ...], int] | None:
+    """(concept, ingredients in the written order, end offset) when the entry starts with two or more
+    ingredient names joined by `/`, `-`, `and`, `with`, `w/`, `+` or `&`; None otherwise."""
+    order: list[str] = []
+    at = 0
+    while True:
+        part = _ingredient_at(index, prepared, at)
+        if part is None:
+            break
+        ingredient, end = part
+        order.append(ingredient)
+        at = end
+        joiner = _JOINER.match(prepared, at)
+        if joiner is None or joiner.end() == at or _ingredient_at(index, prepared, joiner.end()) is None:
+            break
+        at = joiner.end()
+    if len(order) < 2 or len(set(order)) != len(order):
+        return None
+    return combination_concept(index, tuple(order)), tuple(order), at
+
+
+def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | None:
+    """The longest ingredient name (a drug or substance) starting at `at`: (ingredient id, end)."""
+    tokens = list(re.finditer(r"[^\W_]+", prepared[at:]))
+    if not tokens or tokens[0].start() != 0:
+        return None
+    for j in range(min(len(tokens), index.max_name_tokens), 0, -1):
+        words = " ".join(t.group() for t in tokens[:j])
+        concept = index.names.get(words)
+        if concept is not None and index.kinds[concept] in ("drug", "substance"):
+            return concept, at + tokens[j - 1].end()
+    vocab = fda_vocabulary(index)
+    for j in range(min(len(tokens), 4), 0, -1):
+        entry = vocab.lookup(" ".join(t.group() for t in tokens[:j])) if vocab else None
+        if entry is not None and not entry.ambiguous and len(entry.ingredients[0]) == 1:
+            ingredient = ingredient_for_unii(index, entry.ingredients[0][0])
+            if ingredient is not None:
+                return ingredient, at + tokens[j - 1].end()
+    return None
+
+
+def combination_concept(index: Index, order: tuple[str, ...]) -> str:
+    """The concept for a combination named by its ingredients: a knowledge-base product when exactly one
+    has these ingredients, else a combination of the ingredients, named after them in the written order."""
+    wanted = set(order)
+    products = [c for c, parts in index.ingredients.items()
+                if index.kinds.get(c) == "product" and set(parts) == wanted and len(parts) == len(wanted)]
+    if len(products) == 1:
+        return products[0]
+    concept = "-".join(sorted(order))
+    index.external.setdefault(concept, "/".join(display_name(index, x) for x in order))
+    return concept
+
+
 def _coded_medication(index: Index, text: str, system: str, code: str) -> tuple[Medication, Unrecognized | None]:
     concept = index.codes.get(f"{system}:{code}")
     if concept is not None and index.kinds[concept] in MEDICATION_KINDS:
@@ -192,7 +256,7 @@ def _coded_medication(index: Index, text: str, system: str, code: str) -> tuple[
 
 def _vocabulary_prefix(index: Index, prepared: str):
     """The longest run of leading words that the FDA vocabulary knows: (entry, end offset) or None."""
-    vocab = vocabulary(index)
+    vocab = fda_vocabulary(index)
     if vocab is None:
         return None
     tokens = list(re.finditer(r"[^\W_]+", prepared))
@@ -204,34 +268,64 @@ def _vocabulary_prefix(index: Index, prepared: str):
 
 
 def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, concept: str,
-              ingredients: tuple[str, ...], via: str, assumed: str = "") -> tuple[Medication, Unrecognized | None]:
-    sig = parse_sig(prepared[:start] + " " + prepared[end:])
+              ingredients: tuple[str, ...], via: str, assumed: str = "",
+              order: tuple[str, ...] | None = None) -> tuple[Medication, Unrecognized | None]:
+    """The entry named `concept` (found at prepared[start:end]) with the rest of it read as dosing text.
+
+    `order` is the order the entry names the ingredients in (generic names joined); otherwise the
+    product's own order (its strengths' order in the knowledge) is the order strengths are read in.
+    """
+    dosing = read_sig(prepared[end:], before=prepared[:start])
+    order = order or strength_order(index, concept, ingredients)
+    dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
     problem = None
-    if sig.unparsed:
-        other = find_name(prepare(sig.unparsed), index.names, index.max_name_tokens,
-                          lambda c: index.kinds[c] in MEDICATION_KINDS)
-        if other is not None and other[0] != concept:
+    if dosing.unread:
+        other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
+                          lambda c: index.kinds[c] in MEDICATION_KINDS) if dosing.leftover else None
+        if other is not None and other[0] != concept and other[0] not in ingredients:
             reason = (f"holds more than one medication ({display_name(index, concept)}, "
                       f"{display_name(index, other[0])}); list each medication separately")
         else:
-            reason = f"could not read '{sig.unparsed}' (dosing text is: strength, frequency, duration)"
-            if any(w.replace(".", "").isdigit() for w in sig.unparsed.split()):
-                reason += "; give units, e.g. '350 mg'"
+            reason = f"dose not checked for {display_name(index, concept)}: {dosing.unread}"
         problem = Unrecognized(text, "medication", reason)
-    med = Medication(
-        input=text,
-        concept=concept,
-        ingredients=ingredients,
-        strength_mg=sig.strength_mg,
-        units_per_dose=sig.units_per_dose,
-        doses_per_day=sig.doses_per_day,
-        duration_days=sig.duration_days,
-        quantity=sig.quantity,
-        unparsed=sig.unparsed,
-        via=via,
-        assumed=assumed,
-    )
+    per_unit: tuple[float, ...] = ()
+    source = ""
+    if dosing.strengths and not dosing.unread:
+        by_name = dict(zip(order, dosing.strengths)) if len(dosing.strengths) == len(order) else {}
+        if by_name:
+            per_unit, source = tuple(by_name[x] for x in ingredients), "text"
+    elif not dosing.unread:
+        known = index.strengths.get(concept)
+        if known is not None and len(known[1]) == 1 and not known[2]:
+            by_name = dict(zip(known[0], known[1][0]))
+            per_unit, source = tuple(by_name[x] for x in ingredients), "product"
+    med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,
+                     per_unit_from=source, via=via, assumed=assumed)
     return med, problem
+
+
+def strength_order(index: Index, concept: str, ingredients: tuple[str, ...]) -> tuple[str, ...]:
+    """The order a product's strengths are written in: its strengths row's, else its ingredients'."""
+    known = index.strengths.get(concept)
+    return known[0] if known is not None else ingredients
+
+
+def marketed_strengths(index: Index, concept: str, order: tuple[str, ...]) -> tuple[tuple[float, ...], ...]:
+    """The marketed strengths of `concept` (or, for a combination named by its ingredients, of every
+    product with those ingredients), each as amounts in `order`."""
+    sources = [concept] if concept in index.strengths else [
+        c for c, parts in index.ingredients.items() if set(parts) == set(order) and c in index.strengths]
+    out: list[tuple[float, ...]] = []
+    for source in sources:
+        names, variants, per_ml = index.strengths[source]
+        if per_ml or set(names) != set(order):
+            continue
+        for variant in variants:
+            by_name = dict(zip(names, variant))
+            aligned = tuple(by_name[x] for x in order)
+            if aligned not in out:
+                out.append(aligned)
+    return tuple(out)
 
 
 def display_name(index: Index, cid: str) -> str:
@@ -305,7 +399,7 @@ def _search_near_miss(index: Index, guess: str):
     concept = index.names.get(best)
     if concept is not None and index.kinds[concept] in MEDICATION_KINDS:
         return best, concept, index.ingredients.get(concept, ()), "near match (knowledge base)"
-    vocab = vocabulary(index)
+    vocab = fda_vocabulary(index)
     entry = vocab.lookup(best) if vocab else None
     if entry is None or entry.ambiguous:
         return None
@@ -321,7 +415,7 @@ def _suggestion_pool(index: Index) -> list[str]:
     pool = index.memo.get(key)
     if pool is None:
         names = [k for k, cid in index.names.items() if index.kinds[cid] in MEDICATION_KINDS]
-        vocab = vocabulary(index)
+        vocab = fda_vocabulary(index)
         pool = sorted(set(names) | set(_vocabulary_pool(vocab) if vocab else ()))
         index.memo[key] = pool
     return pool

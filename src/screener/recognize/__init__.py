@@ -1,0 +1,24 @@
+"""Recognise what people type: medication entries, conditions, allergies and their codes, and dosing text.
+
+`read_medication` and `read_named` (in `entries`) turn one entry into concepts
+of the knowledge base or the FDA vocabulary; `sig.read_sig` reads the dosing
+text of a medication entry. Name normalisation, entry checks, the name finder
+and suggestions, which the knowledge compiler shares, are in `screener.text`.
+"""
+
+from __future__ import annotations
+
+from .entries import (
+    NO_ALLERGY,
+    SYSTEM_URIS,
+    display_name,
+    fda_vocabulary,
+    ingredient_for_unii,
+    medication_suggestions,
+    parse_code,
+    read_medication,
+    read_named,
+)
+
+__all__ = ["NO_ALLERGY", "SYSTEM_URIS", "display_name", "fda_vocabulary", "ingredient_for_unii",
+           "medication_suggestions", "parse_code", "read_medication", "read_named"]

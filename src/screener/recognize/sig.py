@@ -1,0 +1,603 @@
+"""Read the dosing text of a medication entry ("sig"): exactly, or declare it unread.
+
+`read_sig(text)` returns a `Dosing`: strength (per ingredient), units per dose,
+a dose stated as a total, doses a day, a daily amount, duration, quantity, and
+what is read only to be kept (form, route, as needed, indication, refills,
+dispense as written). Whatever it cannot read, or reads as something it must
+not compute from (a taper, a weekday schedule, mg/kg), goes to `Dosing.unread`;
+then no dose or duration is computed from the entry. The grammar is written out,
+with examples, in `docs/sig-reading.md` and the README.
+
+How it works: the text is normalised (case, Unicode, Latin dots, thousands
+separators, fractions, number words), then each rule of the grammar consumes the
+spans it reads, in an order chosen so that a longer construct is read before its
+parts (a duration before a bare "days", a daily amount before a strength). Every
+number and word left over is unread: nothing is dropped.
+
+Two questions need the product, so they are answered by `resolve` once the entry
+reader knows it: a bare number (`Soma 350`: mg only if 350 is a marketed strength
+of Soma) and `N-M mg` (a range for one ingredient, per-ingredient strengths for two).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from functools import partial
+
+from ..model import Dosing
+
+MAX_BARE_COUNT = 10
+"""The most units a number without a unit may count (`Soma 1 qid`); `Soma 350 qid` is not 350 tablets."""
+
+_MASS_TO_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "microgram": 0.001,
+               "micrograms": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0}
+_MASS = r"(?:mg|milligrams?|mcg|micrograms?|ug|gm|g|grams?)"
+_NUM = r"\d+(?:\.\d+)?"
+
+_UNIT_WORDS = {
+    "tab": "tablet", "tabs": "tablet", "tablet": "tablet", "tablets": "tablet", "t": "tablet",
+    "cap": "capsule", "caps": "capsule", "capsule": "capsule", "capsules": "capsule",
+    "caplet": "tablet", "caplets": "tablet", "vial": "vial", "vials": "vial",
+    "milliliter": "mL", "milliliters": "mL", "millilitre": "mL", "millilitres": "mL",
+    "pill": "tablet", "pills": "tablet",
+    "ml": "mL", "mls": "mL", "cc": "mL",
+    "puff": "puff", "puffs": "puff", "inhalation": "puff", "inhalations": "puff",
+    "drop": "drop", "drops": "drop", "gtt": "drop", "gtts": "drop",
+    "spray": "spray", "sprays": "spray",
+    "patch": "patch", "patches": "patch",
+    "application": "application", "applications": "application",
+    "suppository": "suppository", "suppositories": "suppository",
+    "lozenge": "lozenge", "lozenges": "lozenge",
+    "packet": "packet", "packets": "packet", "sachet": "packet", "sachets": "packet",
+    "film": "film", "films": "film",
+}
+"""Words for one unit of a dose, and what each means."""
+_COUNTED = {"tablet", "capsule", "patch", "suppository", "lozenge", "film", "packet", "vial"}
+"""Units that are counted: an amount written before their count is the strength of one."""
+_SPOONS = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
+           "spoon": 5.0, "spoonful": 5.0, "spoonfuls": 5.0,
+           "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0, "tablespoonful": 15.0}
+"""Spoons, read as mL (the measures pharmacies dispense them as)."""
+_UNIT = "(?:" + "|".join(sorted((re.escape(w) for w in (*_UNIT_WORDS, *_SPOONS) if w != "t"), key=len,
+                                 reverse=True)) + ")"
+
+_DAYS_PER = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7, "w": 7,
+             "month": 30, "months": 30, "mo": 30, "mos": 30}
+_PERIOD = r"(?:days?|d|weeks?|wks?|wk|w|months?|mos?|mo)"
+
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_FRACTION_CHARS = {"½": " 1/2", "¼": " 1/4", "¾": " 3/4", "⅓": " 1/3", "⅔": " 2/3"}
+
+_LATIN = {"tid", "bid", "qid", "qd", "qhs", "hs", "prn", "po", "pr", "sl", "qam", "qpm", "qod", "ac", "pc",
+          "sig", "disp", "qty", "od"}
+"""Abbreviations also written with dots (t.i.d., p.o., q.h.s.)."""
+
+_ROUTES = {
+    "po": "oral", "by mouth": "oral", "orally": "oral", "oral": "oral", "per os": "oral",
+    "sl": "sublingual", "sublingual": "sublingual", "sublingually": "sublingual", "under the tongue": "sublingual",
+    "pr": "rectal", "rectally": "rectal", "per rectum": "rectal", "rectal": "rectal",
+    "topically": "topical", "topical": "topical", "top": "topical", "to skin": "topical", "to the skin": "topical",
+    "iv": "intravenous", "intravenously": "intravenous", "im": "intramuscular", "intramuscularly": "intramuscular",
+    "sq": "subcutaneous", "subq": "subcutaneous", "subcut": "subcutaneous", "sc": "subcutaneous",
+    "subcutaneously": "subcutaneous", "inhaled": "inhaled", "by inhalation": "inhaled", "inhalation route": "inhaled",
+    "transdermal": "transdermal", "transdermally": "transdermal", "nasally": "nasal", "intranasally": "nasal",
+    "subcutaneous": "subcutaneous", "by nebulizer": "inhaled", "nasal": "nasal",
+    "ophthalmic route": "ophthalmic", "by ophthalmic route": "ophthalmic", "oral route": "oral",
+    "inhalation": "inhaled",
+    "by oral route": "oral", "by topical route": "topical", "vaginally": "vaginal",
+}
+_SITES = ("to the affected areas", "to the affected area", "to affected areas", "to affected area", "to the skin",
+          "to skin", "in each eye", "in both eyes", "into both eyes", "in each ear", "into both ears", "in both ears",
+          "in each nostril", "into each nostril", "in the affected eye", "in the affected ear")
+"""Where it goes, read and kept."""
+_FORMS = {
+    "er": "extended-release", "xr": "extended-release", "sr": "extended-release", "cr": "extended-release",
+    "xl": "extended-release", "la": "extended-release", "dr": "delayed-release", "ec": "delayed-release",
+    "ir": "immediate-release", "odt": "orally disintegrating", "extended release": "extended-release",
+    "extended-release": "extended-release", "delayed release": "delayed-release",
+    "cream": "cream", "ointment": "ointment", "gel": "gel", "solution": "solution", "soln": "solution",
+    "suspension": "suspension", "susp": "suspension", "syrup": "syrup", "elixir": "elixir", "liquid": "liquid",
+    "inhaler": "inhaler", "nebulizer": "inhalation solution", "lotion": "lotion", "powder": "powder",
+}
+_FILLER = {
+    "take", "takes", "taking", "give", "apply", "use", "inhale", "instill", "insert", "place", "chew", "swallow",
+    "dissolve", "administer", "inject", "by", "mouth", "route", "the", "a", "an", "of", "to", "into", "on", "in",
+    "at", "with", "without", "food", "water", "milk", "and", "please", "dose", "doses",
+    "whole", "do", "not", "crush", "as", "directed", "total",
+    "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills", "caplet",
+    "caplets", "sig", "rx", "sig:", "rx:", "thinly",
+}
+"""Words that carry no dosing number (what they say is read elsewhere, or needs no reading)."""
+
+_UNREAD_TRIGGERS = [
+    (re.compile(r"\bthen\b"), "changes dose ('then')"),
+    (re.compile(r"\btaper"), "a taper"),
+    (re.compile(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?s?\b"), "a weekday schedule"),
+    (re.compile(r"\bweekly\b|\bevery (?:\d+ )?weeks?\b|\bq ?weeks?\b|\bq ?wk\b|\bonce a week\b|\bper week\b|"
+                r"/ ?w(?:ee)?k\b|\bmonthly\b|\bevery (?:\d+ )?months?\b|\bq ?months?\b|\bonce a month\b"),
+     "a weekly or monthly dose"),
+    (re.compile(r"/ ?kg\b|/ ?m2\b|\bper kg\b|\bper m2\b"), "a dose by weight or body area"),
+    (re.compile(r"\brepeat"), "a conditional repeat"),
+    (re.compile(r"\bsliding scale\b|\bunits?\b"), "units (insulin or a scale)"),
+    (re.compile(r"\bstat\b|\bat once\b|\bsingle dose\b|\bone time only\b"), "a single dose"),
+    (re.compile(r"\b\d{1,2}:\d{2}\b|\b\d{1,2} ?(?:am|pm)\b|\b\d{1,2}\s?(?:a\.m\.|p\.m\.)"), "clock times"),
+    (re.compile(r"\bwordslash\b"), "alternatives written with a slash"),
+    (re.compile(r"/\s?(?:min|minute|hr|hour)\b"), "an infusion rate"),
+    (re.compile(r"\balternat"), "alternating doses"),
+    (re.compile(r"\bon days? \d|\bdays? \d+\s?(?:-|to|through|and)\s?\d|\bday \d+\s?:|\bday \d+ (?:and|then)\b"),
+     "a dose by day number"),
+]
+"""Text that must not be computed from: its presence makes the whole reading unread."""
+
+
+def read_sig(text: str, before: str = "") -> Dosing:
+    """Read the dosing text of one medication entry (see the module docstring); never raises.
+
+    `text` is what follows the medication's name, `before` what precedes it ("1 tab Soma 350 mg":
+    before "1 tab", text "350 mg"); a bare number counts as one only at the start of `text`.
+    """
+    after = _normalise(text)
+    joined = (_normalise(before) + " |" + after) if before.strip() else after
+    return _Reader(joined, lead=len(joined) - len(after)).read()
+
+
+def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...], ...] = ()) -> Dosing:
+    """Settle what needed the product: `ingredients` is how many it has, `marketed` its marketed strengths
+    (each per ingredient, in the product's order, in mg). Unresolvable text becomes unread."""
+    lead = dosing.lead
+    if lead is not None:
+        written = f"{lead:g}"
+        if (lead,) in marketed and not dosing.strengths:
+            dosing = replace(dosing, strengths=(lead,), lead=None,
+                             assumed=f"{written} read as {written} mg: a marketed strength of this product")
+        elif dosing.lead_is_count and dosing.units_per_dose is None and lead <= MAX_BARE_COUNT:
+            dosing = replace(dosing, units_per_dose=lead, lead=None)
+        else:
+            return _unread(replace(dosing, lead=None), f"{written} (no unit; give it, e.g. '{written} mg')")
+    if dosing.dash_pair is not None:
+        low, high = dosing.dash_pair
+        if ingredients == 2 and not dosing.strengths:
+            dosing = replace(dosing, strengths=(low, high), dash_pair=None)
+        elif ingredients == 1 and not dosing.strengths and low < high:
+            dosing = replace(dosing, strengths=(high,), dash_pair=None)
+        else:
+            return _unread(replace(dosing, dash_pair=None), f"{low:g}-{high:g} mg")
+    if dosing.strengths and len(dosing.strengths) not in (1, ingredients):
+        return _unread(dosing, f"{len(dosing.strengths)} strengths for {ingredients} ingredients")
+    if dosing.strengths and len(dosing.strengths) == 1 and ingredients > 1 and not dosing.per_ml:
+        # One amount for a combination product cannot be given to one ingredient.
+        return _unread(dosing, f"{dosing.strengths[0]:g} mg for a product of {ingredients} ingredients")
+    if dosing.bare:
+        written = "/".join(f"{v:g}" for v in dosing.bare)
+        if dosing.bare in marketed and not dosing.strengths:
+            return replace(dosing, strengths=dosing.bare, bare=(),
+                           assumed=f"{written} read as {written} mg: a marketed strength of this product")
+        return _unread(replace(dosing, bare=()), f"{written} (no unit; give it, e.g. '{written} mg')")
+    return dosing
+
+
+def _unread(dosing: Dosing, what: str) -> Dosing:
+    return replace(dosing, unread=f"{dosing.unread}; {what}" if dosing.unread else what)
+
+
+# --- normalising -------------------------------------------------------------------------------
+
+_APOSTROPHES = re.compile(r"['’`´]")
+_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")
+_LEADING_DOT = re.compile(r"(?<![\d.])\.(\d)")
+_DOTTED = re.compile(r"\b(?:[a-z]\.\s?){1,3}[a-z]\b\.?|\b(?:[a-z]\.\s?){2,4}")
+_MIXED_FRACTION = re.compile(r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])")
+_FRACTION = re.compile(r"(?<![\d/.])([1-3])/([2-4])(?![\d/])")
+_HALF_PHRASES = [
+    (re.compile(r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b"), 0.5),
+    (re.compile(r"\b(?:one|a)[ -]half\b|\bhalf a\b|\bhalf\b"), None),
+]
+_WORD_NUMBER = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+_SPLIT_DIGITS = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
+
+
+def _normalise(text: str) -> str:
+    """Lower-case, Unicode-normalised text with numbers written one way (see the module docstring)."""
+    for char, spelled in _FRACTION_CHARS.items():
+        text = text.replace(char, spelled)
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("\u2044", "/").replace("×", " x ").replace("µ", "u").replace("μ", "u")
+    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = _APOSTROPHES.sub("", text)
+    text = _DOTTED.sub(_undot, text)
+    text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _LEADING_DOT.sub(r"0.\1", text)
+    text = text.replace("(", " ").replace(")", " ").replace("[", " ").replace("]", " ")
+    text = re.sub(r"(?<=\d)(?:\s*)x(?=\s*\d)", " x ", text)  # 2x20ml
+    # "bidx5 days", "dailyx90": a frequency run into "x N".
+    text = re.sub(r"\b(qd|bid|tid|qid|daily|qhs|prn|hs|qam|qpm)x(?=\s?\d)", r"\1 x ", text)
+    text = _SPLIT_DIGITS.sub(" ", text)
+    text = re.sub(r"(?<=\d)\s+\.(?=\d)", ".", text)
+    # Number words, and "one 1" / "2 two" written twice over.
+    for pattern, add in _HALF_PHRASES:
+        if add is not None:
+            text = pattern.sub(partial(_plus, add), text)
+        else:
+            text = pattern.sub("0.5", text)
+    text = re.sub(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\s*/\s*(?:" + "|".join(_NUMBER_WORDS) + r")\b",
+                  " wordslash ", text)  # one/two: alternatives, not a fraction
+    text = _WORD_NUMBER.sub(lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
+    text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)", r"\1", text)
+    text = _MIXED_FRACTION.sub(lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}"
+                               if int(m.group(2)) < int(m.group(3)) else m.group(0), text)
+    text = _FRACTION.sub(lambda m: f"{int(m.group(1)) / int(m.group(2)):g}"
+                         if int(m.group(1)) < int(m.group(2)) else m.group(0), text)
+    return " " + re.sub(r"\s+", " ", text).strip() + " "
+
+
+def _undot(match: re.Match) -> str:
+    letters = re.sub(r"[.\s]", "", match.group(0))
+    return letters if letters in _LATIN else match.group(0)
+
+
+def _plus(add: float, match: re.Match) -> str:
+    """The number a phrase like "two and a half" writes: its whole part plus `add`."""
+    return f"{_word_value(match.group(1)) + add:g}"
+
+
+def _word_value(word: str) -> float:
+    return float(_NUMBER_WORDS.get(word, 0) or word)
+
+
+_PUNCTUATION = {"-", "--", "+", "&", ".", "=", "*"}
+"""Marks that separate clauses: left over, they say nothing."""
+
+# --- reading -------------------------------------------------------------------------------------
+
+_MEAL = r"(?:breakfast|lunch|dinner|supper|the evening meal|the morning meal)"
+_TIME_TERMS = re.compile(
+    r"\b(?:qam|q am|qpm|q pm|qhs|q hs|hs|at bedtime|bedtime|in the morning|every morning|each morning|in the mornings|"
+    r"in the evening|every evening|each evening|in the evenings|at night|every night|each night|nightly|"
+    r"at noon|at midday|before bed|at night time|night time|morning|evening|night|"
+    rf"(?:with|after|before) {_MEAL})\b")
+"""Times of day: one dose each."""
+
+
+class _Reader:
+    """One pass of the grammar over normalised text, consuming what it reads."""
+
+    def __init__(self, text: str, lead: int = 0):
+        self.text = text
+        self.original = text
+        self.lead_at = lead
+        """Where the text after the medication's name starts (a bare number there may be a strength)."""
+        self.values: dict = {}
+        self.problems: list[str] = []
+        self.counts: list[tuple[float, str, int]] = []  # (units, unit, position)
+        self.amounts: list[tuple[float, int, bool]] = []  # (mg, position, stated as the total)
+        self.prn_at: int | None = None
+
+    # helpers -----------------------------------------------------------------------------------
+
+    def take(self, pattern: re.Pattern, handler, *, once: bool = False) -> None:
+        """Call `handler(match)` for each match of `pattern`, and blank what it read."""
+        while True:
+            match = pattern.search(self.text)
+            if match is None:
+                return
+            handler(match)
+            self.text = self.text[:match.start()] + " " * (match.end() - match.start()) + self.text[match.end():]
+            if once:
+                return
+
+    def set(self, name: str, value, what: str) -> None:
+        """Record one field; a different second value for it is a contradiction (unread)."""
+        if name in self.values and self.values[name] != value:
+            self.problems.append(f"two different {what}")
+        self.values[name] = value
+
+    # the grammar -------------------------------------------------------------------------------
+
+    def read(self) -> Dosing:
+        for pattern, reason in _UNREAD_TRIGGERS:
+            if pattern.search(self.text):
+                self.problems.append(reason)
+        self.take(re.compile(r"\|"), lambda m: None)
+        self._dispensing()
+        self._duration()
+        self._daily()
+        self._strengths()
+        self._lead()
+        self._units()
+        self._frequency()
+        self._kept()
+        return self._result()
+
+    def _lead(self) -> None:
+        """A bare number straight after the name: a strength if the product has it, else perhaps a count."""
+        match = re.compile(rf"\s*({_NUM})(?=\s)").match(self.text, self.lead_at)
+        if match is None:
+            return
+        rest = self.text[match.end():]
+        if re.match(rf"\s*(?:{_UNIT}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)", rest):
+            return  # a count of units, an amount, a range or a frequency: read by their rules
+        self.values["lead"] = float(match.group(1))
+        self.values["lead_is_count"] = bool(re.match(
+            r"\s*(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice)\b", rest))
+        self.text = self.text[:match.start(1)] + " " * len(match.group(1)) + self.text[match.end(1):]
+
+    def _dispensing(self) -> None:
+        self.take(re.compile(r"#\s?(\d+)\b"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
+        self.take(re.compile(r"\b(?:qty|quantity|disp|dispense|dispensed)\s?[:#]?\s?(\d+(?:\.\d+)?)\b"
+                             rf"(?:\s?{_UNIT})?"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
+        self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
+                  lambda m: self.values.__setitem__("daw", True))
+        self.take(re.compile(r"\b(?:rf|refills?)\s?[:#x]?\s?(\d+)\b"),
+                  lambda m: self.set("refills", int(m.group(1)), "refill counts"))
+        self.take(re.compile(r"\b(\d+) refills?\b"), lambda m: self.set("refills", int(m.group(1)), "refill counts"))
+        self.take(re.compile(r"\bno refills\b"), lambda m: self.set("refills", 0, "refill counts"))
+        self.take(re.compile(r"\b(?:sig|rx)\b\s?:?"), lambda m: None)
+
+    def _duration(self) -> None:
+        def duration(m: re.Match) -> None:
+            low, high = float(m.group(1)), float(m.group(2) or m.group(1))
+            if high < low:
+                self.problems.append(f"a duration that runs downwards ({m.group(0).strip()})")
+                return
+            self.set("duration_days", high * _DAYS_PER[m.group(3)], "durations")
+
+        self.take(re.compile(rf"\b(?:x|for|times)\s?(?:up to\s|about\s|a total of\s)?({_NUM})"
+                             rf"(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_PERIOD})\b"), duration)
+        # "… twice a day 30 days": a number of days on its own (not "every 3 days") is how long.
+        self.take(re.compile(rf"(?<!every )(?<!q )(?<!each )(?<!per )(?<!/ )\b({_NUM})()\s?(days|weeks|months)\b"
+                             r"(?=\s*$|\s+(?:#|qty|disp|daw|rf|refills?)\b)"), duration)
+
+    def _daily(self) -> None:
+        per_day = r"(?:/\s?|per\s|a\s|each\s|every\s|in\s)(?:day|d|24\s?hours?|24\s?hrs?|24\s?h)\b"
+
+        def amount(m: re.Match) -> None:
+            self.set("daily_mg", float(m.group(1)) * _MASS_TO_MG[m.group(2)], "daily amounts")
+
+        def limit(m: re.Match) -> None:
+            value, unit = float(m.group(1)), m.group(2) or ""
+            if unit in _MASS_TO_MG:
+                self.set("daily_mg", value * _MASS_TO_MG[unit], "daily amounts")
+            elif unit in _UNIT_WORDS:
+                self.set("daily_units", value, "daily amounts")
+            elif unit.startswith("dose"):
+                self.set("max_doses", value, "daily limits")
+            else:
+                self.problems.append(f"a daily limit without a unit ({m.group(0).strip()})")
+
+        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:{per_day}|daily total\b|total daily\b|total per day\b)"),
+                  amount)
+        self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|no more than|"
+                             rf"not more than)\s?({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
+                             rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
+
+    def _strengths(self) -> None:
+        def concentration(m: re.Match) -> None:
+            volume = float(m.group(3) or 1)
+            self.set("strengths", (float(m.group(1)) * _MASS_TO_MG[m.group(2)] / volume,), "strengths")
+            self.values["per_ml"] = True
+
+        def per_ingredient(m: re.Match) -> None:
+            unit = m.group(7) or m.group(2) or m.group(4) or m.group(6)
+            numbers = tuple(float(g) for g in (m.group(1), m.group(3), m.group(5)) if g is not None)
+            if unit is None:
+                self.set("bare", numbers, "strengths")
+            else:
+                self.set("strengths", tuple(v * _MASS_TO_MG[unit] for v in numbers), "strengths")
+
+        def dash(m: re.Match) -> None:
+            low, high, unit = float(m.group(1)), float(m.group(2)), m.group(3)
+            self.set("dash_pair", (low * _MASS_TO_MG[unit], high * _MASS_TO_MG[unit]), "strengths")
+
+        def single(m: re.Match) -> None:
+            total = bool(m.group(3))
+            self.amounts.append((float(m.group(1)) * _MASS_TO_MG[m.group(2)], m.start(), total))
+
+        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:/|per)\s?({_NUM})?\s?(?:ml|mls|cc)\b"), concentration)
+        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
+                             rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
+        self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b"), dash)
+        self.take(re.compile(rf"(?<![\w.-])({_NUM})\s?({_MASS})\b(\s?total\b)?"), single)
+        self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
+            f"a negative amount ({m.group(0).strip()})"))
+
+    def _units(self) -> None:
+        def count(m: re.Match) -> None:
+            low, high = float(m.group(1)), float(m.group(2) or m.group(1))
+            if high < low:
+                self.problems.append(f"a range that runs downwards ({m.group(0).strip()})")
+                return
+            word = m.group(3)
+            if word in _SPOONS:
+                self.counts.append((high * _SPOONS[word], "mL", m.start()))
+            else:
+                self.counts.append((high, _UNIT_WORDS.get(word, ""), m.start()))
+
+        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_UNIT})\b"), count)
+        # "1 t tid": t for tablet only before a frequency.
+        self.take(re.compile(rf"\b({_NUM})()\s?(t)(?=\s(?:qd|bid|tid|qid|daily|q\s?\d))"), count)
+        # A count straight before the route, the frequency, or after take/give.
+        before = (r"(?=\s(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice|at"
+                  r"|in the))")
+        self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive )|(?<=\buse )|(?<= ))({_NUM})"
+                             rf"(?:\s?(?:-|to|or)\s?({_NUM}))?()" + before), count)
+        self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive ))({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?()(?=\s)"), count)
+
+    def _frequency(self) -> None:
+        rates: list[tuple[float, int]] = []
+
+        def every_hours(m: re.Match) -> None:
+            hours = min(float(m.group(1)), float(m.group(2) or m.group(1)))
+            if hours <= 0:
+                self.problems.append(f"every {m.group(1)} hours")
+                return
+            rates.append((24.0 / hours, m.start()))
+
+        def every_days(m: re.Match) -> None:
+            days = float(m.group(1))
+            if days <= 0:
+                self.problems.append(m.group(0).strip())
+                return
+            rates.append((1.0 / days, m.start()))
+
+        def times(m: re.Match) -> None:
+            low, high = float(m.group(1)), float(m.group(2) or m.group(1))
+            if high < low:
+                self.problems.append(f"a range that runs downwards ({m.group(0).strip()})")
+                return
+            rates.append((high, m.start()))
+
+        def fixed(value: float):
+            return lambda m: rates.append((value, m.start()))
+
+        self.take(re.compile(rf"\b(?:q|every)\s?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:h|hr|hrs|hour|hours|hourly|hrly)\b"),
+                  every_hours)
+        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to)\s?({_NUM}))?\s?(?:hourly|hrly)\b"), every_hours)
+        self.take(re.compile(rf"\b(?:q|every|once every)\s?({_NUM})\s?(?:days|d)\b"), every_days)
+        self.take(re.compile(r"\b(?:every other day|qod|on alternate days)\b"), fixed(0.5))
+        self.take(re.compile(rf"\b(?:up to\s)?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:x|times?)"
+                             r"\s?(?:a|per|/|each|every)?\s?(?:day|daily|d)\b"), times)
+        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?/\s?(?:day|d)\b"), times)
+        ranges = [("tid", "qid", 4.0), ("bid", "tid", 3.0), ("qd", "bid", 2.0)]
+        for low, high, value in ranges:
+            self.take(re.compile(rf"\b{low}\s?(?:-|to|or)\s?{high}\b"), fixed(value))
+        words = [
+            (r"qid|four times (?:a |per |each )?day|four times daily", 4.0),
+            (r"tid|three times (?:a |per |each )?day|three times daily", 3.0),
+            (r"bid|twice (?:a |per |each )?day|twice daily|twice a day", 2.0),
+            (r"qd|q d|once (?:a |per |each )?day|once daily|daily|every day|each day|per day|a day", 1.0),
+        ]
+        for pattern, value in words:
+            self.take(re.compile(rf"\b(?:up to\s)?(?:{pattern})\b"), fixed(value))
+        slots: list[int] = []
+        self.take(_TIME_TERMS, lambda m: slots.append(m.start()))
+        meals: list[int] = []
+        self.take(re.compile(r"\b(?:with|after|before) (?:meals|food|each meal)\b"), lambda m: meals.append(m.start()))
+        self.take(re.compile(r"\b(?:prn|as needed|if needed|when needed|only if needed|as required|when required|"
+                             r"if required)\b"), self._prn)
+
+        if meals and not rates:
+            self.problems.append("meals without a count of doses")
+        if not rates and not slots:
+            return
+        values = {v for v, _ in rates}
+        if len(values) > 1:
+            self.problems.append("two different frequencies")
+            return
+        if not rates:
+            self.values["doses_per_day"] = float(len(slots))
+            return
+        rate = rates[0][0]
+        if not slots or len(slots) == rate:
+            self.values["doses_per_day"] = rate
+        elif re.search(r"\b(?:tid|bid|qid|times (?:a |per )?day|times daily|daily)\s+and\s+(?:at\s)?"
+                       r"(?:bedtime|hs|qhs|night)\b", self.original):
+            self.values["doses_per_day"] = rate + len(slots)  # "tid and hs", "three times a day and at bedtime"
+        elif rate == 1 and len(slots) == 1:
+            self.values["doses_per_day"] = 1.0
+        else:
+            self.problems.append("a frequency and times of day that do not agree")
+
+    def _prn(self, m: re.Match) -> None:
+        self.values["prn"] = True
+        self.prn_at = m.end()
+
+    def _kept(self) -> None:
+        for phrase, route in sorted(_ROUTES.items(), key=lambda kv: -len(kv[0])):
+            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m, r=route: self.set(
+                "route", r, "routes"))
+        for phrase in _SITES:
+            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m: self.set(
+                "site", m.group(0).strip(), "sites"))
+        for phrase, form in sorted(_FORMS.items(), key=lambda kv: -len(kv[0])):
+            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m, f=form: self.set(
+                "form", f, "forms"))
+        # Indications: "for <words>", "prn <words>" (after what is read, what remains is what it is for).
+        self.take(re.compile(r"\b(?:for|to treat)\s((?:[a-z][a-z/-]*\s?){1,4})(?=\s|$)"), self._indication)
+        if self.prn_at is not None:
+            self.take(re.compile(r"(?<=\s)((?:[a-z][a-z/-]*\s){1,4})(?=\s*$)"), self._after_prn, once=True)
+
+    def _after_prn(self, m: re.Match) -> None:
+        # Only words straight after "prn" (nothing read in between) say what it is for.
+        if self.prn_at is not None and not self.text[self.prn_at:m.start()].strip():
+            self._indication(m)
+        else:
+            self.values.setdefault("unread_words", m.group(1))
+
+    def _indication(self, m: re.Match) -> None:
+        words = [w for w in m.group(1).split() if w not in _FILLER]
+        if words and not any(w in _UNIT_WORDS or w in _MASS_TO_MG for w in words):
+            self.values["indication"] = " ".join(words)
+
+    # the result ----------------------------------------------------------------------------------
+
+    def _result(self) -> Dosing:
+        values = self.values
+        strengths = values.get("strengths", ())
+        dose_mg = None
+        units, unit = None, ""
+        if self.counts:
+            distinct = {(n, u) for n, u, _ in self.counts}
+            if len(distinct) > 1:
+                self.problems.append("two different amounts per dose")
+            units, unit, _ = self.counts[0]
+        counted = not self.counts or unit in _COUNTED or unit == ""
+        for mg_value, at, total in self.amounts:
+            beside_name = not self.text[self.lead_at:at].strip()
+            if total or not counted or (not self.counts and not beside_name):
+                # Marked as the whole dose; or beside a measured unit (100 mg in 4 mL); or on its own
+                # away from the name ("take 1 mg daily"): the dose, not the strength of a unit.
+                self._one(dose_mg, mg_value, "doses")
+                dose_mg = mg_value
+            elif not self.counts or at < self.counts[0][2] or units == 1 or beside_name:
+                if strengths and strengths != (mg_value,):
+                    self.problems.append("two different strengths")
+                strengths = (mg_value,)
+                if units == 1 and at > self.counts[0][2] and not beside_name:
+                    dose_mg = mg_value  # "1 tablet 50 mg": both
+            else:
+                self.problems.append(f"{mg_value:g} mg after a count of {units:g} (per unit or in all? write 'total')")
+        if (dose_mg is not None and strengths and units and len(strengths) == 1 and counted
+                and abs(strengths[0] * units - dose_mg) > 1e-9):
+            self.problems.append("a strength and a total that do not agree")
+        max_doses = values.get("max_doses")
+        doses = values.get("doses_per_day")
+        if max_doses is not None:
+            doses = max_doses if doses is None else min(doses, max_doses)
+        leftover = [w for w in re.findall(r"[^\s,;:/]+", self.text) if w not in _FILLER and w not in _PUNCTUATION]
+        if leftover:
+            self.problems.append("could not read '" + " ".join(leftover) + "'")
+        if values.get("unread_words"):
+            leftover.append(values["unread_words"].strip())
+            self.problems.append("could not read '" + values["unread_words"].strip() + "'")
+        return Dosing(
+            strengths=strengths,
+            per_ml=bool(values.get("per_ml")),
+            units_per_dose=units,
+            unit=unit,
+            dose_mg=dose_mg,
+            doses_per_day=doses,
+            daily_mg=values.get("daily_mg"),
+            daily_units=values.get("daily_units"),
+            duration_days=values.get("duration_days"),
+            quantity=values.get("quantity"),
+            refills=values.get("refills"),
+            daw=bool(values.get("daw")),
+            prn=bool(values.get("prn")),
+            form=values.get("form", ""),
+            route=values.get("route", ""),
+            indication=values.get("indication", ""),
+            site=values.get("site", ""),
+            unread="; ".join(dict.fromkeys(self.problems)),
+            leftover=" ".join(leftover),
+            bare=values.get("bare", ()),
+            lead=values.get("lead"),
+            lead_is_count=bool(values.get("lead_is_count")),
+            dash_pair=values.get("dash_pair"),
+        )
+
+    def _one(self, current, new, what: str) -> None:
+        if current is not None and current != new:
+            self.problems.append(f"two different {what}")

@@ -1,0 +1,121 @@
+"""Text as the screener compares it: entries checked, names normalised, names found, names suggested.
+
+`normalize_name` is the one way names are compared (the loader and the
+compiler use it too); `clean_entry` refuses what cannot be screened at all;
+`find_name` finds the longest known name anywhere in an entry; `suggest`
+offers close names for what was not recognised. Dosing text is `sig.py`'s.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InputError
+
+MAX_INPUT_LENGTH = 200
+"""Longest medication, condition or allergy entry accepted (characters)."""
+
+_APOSTROPHES = re.compile(r"['’`´]")
+_NON_ALNUM = re.compile(r"[\W_]+")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def normalize_name(text: str) -> str:
+    """Lowercase, Unicode-normalised, punctuation-free form of a name: "St. John's Wort" → "st johns wort"."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _APOSTROPHES.sub("", text)
+    return _NON_ALNUM.sub(" ", text).strip()
+
+
+def clean_entry(text: object, field: str) -> str:
+    """Check one raw entry and return it trimmed; raise InputError with a one-line reason.
+
+    Invisible format characters (zero-width spaces, BOMs) are removed and tabs
+    or newlines count as spaces; other control characters, empty entries and
+    entries longer than MAX_INPUT_LENGTH are refused, because nothing sensible
+    can be screened from them.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"{field} entry {text!r} is not text")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = re.sub(r"[\t\n\r\v\f]+", " ", text).strip()
+    shown = _shorten(text)
+    if not text:
+        raise InputError(f"an empty {field} entry was given; remove it or write the name")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InputError(f"{field} entry '{shown}' is {len(text)} characters long; the limit is {MAX_INPUT_LENGTH}")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")})
+    if bad:
+        raise InputError(f"{field} entry '{_printable(shown)}' contains control or unassigned characters "
+                         f"({', '.join(bad[:3])})")
+    return text
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def prepare(text: str) -> str:
+    """Casefolded, NFKC-normalised `text` without apostrophes: the string `find_name` works on."""
+    return _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None) -> tuple[str, int, int] | None:
+    """Find the longest known name in `prepared` (see `prepare`): (concept id, start, end), or None.
+
+    Names are matched on whole words anywhere in the entry, so "1 tab Soma
+    350 mg" and "Tylenol with Codeine #3" both work. `accept(concept_id)`, when
+    given, limits the match to some concepts (e.g. medications only). A name
+    ending in a number is not matched where that number carries a unit
+    ("Robaxin-750" is a name, but in "Robaxin 750 mg" the 750 is the strength).
+    """
+    tokens = list(_TOKEN.finditer(prepared))
+    best: tuple[int, str, int, int] | None = None
+    for i in range(len(tokens)):
+        for j in range(min(len(tokens), i + max_tokens), i, -1):
+            if best is not None and j - i <= best[0]:
+                break
+            concept = names.get(" ".join(t.group() for t in tokens[i:j]))
+            if concept is None or (accept is not None and not accept(concept)):
+                continue
+            if j - i > 1 and tokens[j - 1].group().isdigit() and _UNIT_AFTER.match(prepared, tokens[j - 1].end()):
+                continue  # the number is a strength, not part of the name
+            best = (j - i, concept, tokens[i].start(), tokens[j - 1].end())
+            break
+    return None if best is None else best[1:]
+
+
+_UNIT_AFTER = re.compile(r"\s?(?:mg|mcg|g|gm|ml|milligrams?|micrograms?|grams?|%)\b")
+
+
+def suggest(text: str, candidates: dict[str, str], concept_of: dict[str, str] | None = None,
+            limit: int = 5) -> tuple[str, ...]:
+    """Names from `candidates` (normalised → as written) close to `text`, best first.
+
+    With `concept_of` (normalised name → concept id), each concept is offered
+    once, under the name closest to what was typed.
+    """
+    import difflib  # only when something was not recognised
+
+    key = normalize_name(text)
+    if not key:
+        return ()
+    matches = difflib.get_close_matches(key, list(candidates), n=limit * 3, cutoff=0.72)
+    # A known name sharing the first five letters of the entry is a useful suggestion too.
+    first = key.split()[0]
+    if len(first) >= 4:
+        matches += sorted(k for k in candidates if k.startswith(first[:5]))[:limit]
+    shown: list[str] = []
+    concepts: set[str] = set()
+    for match in matches:
+        concept = concept_of.get(match, match) if concept_of else match
+        if concept in concepts or candidates[match] in shown:
+            continue
+        concepts.add(concept)
+        shown.append(candidates[match])
+    return tuple(shown[:limit])
