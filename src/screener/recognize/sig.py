@@ -86,6 +86,8 @@ _ROUTES = {
     "transdermal": "transdermal", "transdermally": "transdermal", "nasally": "nasal", "intranasally": "nasal",
     "subcutaneous": "subcutaneous", "by nebulizer": "inhaled", "nasal": "nasal",
     "ophthalmic route": "ophthalmic", "by ophthalmic route": "ophthalmic", "oral route": "oral",
+    "by nebulization": "inhaled", "nebulized": "inhaled", "by inhaled route": "inhaled", "by nasal route": "nasal",
+    "by rectal route": "rectal", "by vaginal route": "vaginal", "by otic route": "otic", "otic route": "otic",
     "inhalation": "inhaled",
     "by oral route": "oral", "by topical route": "topical", "vaginally": "vaginal",
 }
@@ -104,9 +106,9 @@ _FORMS = {
 }
 _FILLER = {
     "take", "takes", "taking", "give", "apply", "use", "inhale", "instill", "insert", "place", "chew", "swallow",
-    "dissolve", "administer", "inject", "by", "mouth", "route", "the", "a", "an", "of", "to", "into", "on", "in",
-    "at", "with", "without", "food", "water", "milk", "and", "please", "dose", "doses",
-    "whole", "do", "not", "crush", "as", "directed", "total",
+    "dissolve", "administer", "inject", "by", "mouth", "route", "the", "a", "an", "of", "to", "into", "in",
+    "at", "with", "without", "food", "water", "milk", "and", "please", "dose", "doses", "or",
+    "whole", "do", "not", "crush", "as", "directed", "total", "using",
     "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills", "caplet",
     "caplets", "sig", "rx", "sig:", "rx:", "thinly",
 }
@@ -193,10 +195,15 @@ _MIXED_FRACTION = re.compile(r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/
 _FRACTION = re.compile(r"(?<![\d/.])([1-3])/([2-4])(?![\d/])")
 _HALF_PHRASES = [
     (re.compile(r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b"), 0.5),
-    (re.compile(r"\b(?:one|a)[ -]half\b|\bhalf a\b|\bhalf\b"), None),
+    (re.compile(r"\b(?:one|a)[ -]half\b|\bhalf an?\b|\bhalf\b"), None),
 ]
 _WORD_NUMBER = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
-_SPLIT_DIGITS = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
+_GLUED_AFTER_NUMBER = re.compile(
+    r"(?<=\d)(?=(?:mg|mcg|ug|gm|g|ml|mls|cc|milligrams?|micrograms?|grams?|tabs?|tablets?|caps?|capsules?|puffs?|"
+    r"drops?|sprays?|patch(?:es)?|x|days?|d|wks?|weeks?|w|months?|mos?|h|hr|hrs|hrly|hourly|am|pm|units?|t)\b)")
+"""Where a number runs into the unit or period it carries (350mg, x14d, q6h, 2tabs): split there only."""
+_GLUED_BEFORE_NUMBER = re.compile(r"\b(q|x|rf|daw|every)(?=\d)")
+"""Words a number follows with no space (q6h, x14, RF0, DAW1)."""
 
 
 def _normalise(text: str) -> str:
@@ -213,8 +220,10 @@ def _normalise(text: str) -> str:
     text = text.replace("(", " ").replace(")", " ").replace("[", " ").replace("]", " ")
     text = re.sub(r"(?<=\d)(?:\s*)x(?=\s*\d)", " x ", text)  # 2x20ml
     # "bidx5 days", "dailyx90": a frequency run into "x N".
-    text = re.sub(r"\b(qd|bid|tid|qid|daily|qhs|prn|hs|qam|qpm)x(?=\s?\d)", r"\1 x ", text)
-    text = _SPLIT_DIGITS.sub(" ", text)
+    text = re.sub(r"\b(qd|bid|tid|qid|daily|qhs|prn|hs|qam|qpm|day|days|bedtime|night|morning|h|hr|hrs|"
+                  r"q\s?\d+\s?(?:h|hr|hrs))x(?=\s?\d)", r"\1 x ", text)
+    text = _GLUED_AFTER_NUMBER.sub(" ", text)
+    text = _GLUED_BEFORE_NUMBER.sub(r"\1 ", text)
     text = re.sub(r"(?<=\d)\s+\.(?=\d)", ".", text)
     # Number words, and "one 1" / "2 two" written twice over.
     for pattern, add in _HALF_PHRASES:
@@ -247,18 +256,37 @@ def _word_value(word: str) -> float:
     return float(_NUMBER_WORDS.get(word, 0) or word)
 
 
-_PUNCTUATION = {"-", "--", "+", "&", ".", "=", "*"}
+_PUNCTUATION = {"-", "--", "+", "&", ".", "*"}
 """Marks that separate clauses: left over, they say nothing."""
 
 # --- reading -------------------------------------------------------------------------------------
 
 _MEAL = r"(?:breakfast|lunch|dinner|supper|the evening meal|the morning meal)"
+_MEALS = re.compile(rf"\b(?:with|after|before|at) {_MEAL}((?:,? (?:and )?{_MEAL})*)\b")
 _TIME_TERMS = re.compile(
     r"\b(?:qam|q am|qpm|q pm|qhs|q hs|hs|at bedtime|bedtime|in the morning|every morning|each morning|in the mornings|"
     r"in the evening|every evening|each evening|in the evenings|at night|every night|each night|nightly|"
-    r"at noon|at midday|before bed|at night time|night time|morning|evening|night|"
-    rf"(?:with|after|before) {_MEAL})\b")
+    r"at noon|at midday|before bed|at night time|night time|morning|evening|night)\b")
 """Times of day: one dose each."""
+
+
+_SLOTS = {"morning": ("qam", "q am", "morning", "breakfast", "the morning meal"),
+          "noon": ("noon", "midday", "lunch"),
+          "evening": ("qpm", "q pm", "evening", "dinner", "supper", "the evening meal"),
+          "night": ("qhs", "q hs", "hs", "bedtime", "night", "nightly", "bed")}
+
+
+def _slot(words: str) -> str:
+    """Which time of day a phrase names (qam and every morning are the same time)."""
+    for slot, names in _SLOTS.items():
+        if any(re.search(rf"\b{re.escape(n)}\b", words) for n in names):
+            return slot
+    return words
+
+
+def _meal_slots(words: str) -> list[str]:
+    """The times of day of each meal in "with breakfast and dinner"."""
+    return [_slot(meal) for meal in re.findall(_MEAL, words)]
 
 
 class _Reader:
@@ -274,6 +302,7 @@ class _Reader:
         self.counts: list[tuple[float, str, int]] = []  # (units, unit, position)
         self.amounts: list[tuple[float, int, bool]] = []  # (mg, position, stated as the total)
         self.prn_at: int | None = None
+        self.dash_at: int | None = None
 
     # helpers -----------------------------------------------------------------------------------
 
@@ -321,7 +350,8 @@ class _Reader:
             return  # a count of units, an amount, a range or a frequency: read by their rules
         self.values["lead"] = float(match.group(1))
         self.values["lead_is_count"] = bool(re.match(
-            r"\s*(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice)\b", rest))
+            r"\s*(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice|"
+            r"\d+\s?(?:x|times?)\b)", rest))
         self.text = self.text[:match.start(1)] + " " * len(match.group(1)) + self.text[match.end(1):]
 
     def _dispensing(self) -> None:
@@ -370,7 +400,7 @@ class _Reader:
         self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:{per_day}|daily total\b|total daily\b|total per day\b)"),
                   amount)
         self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|no more than|"
-                             rf"not more than)\s?({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
+                             rf"not more than)\s({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
                              rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
 
     def _strengths(self) -> None:
@@ -389,6 +419,12 @@ class _Reader:
 
         def dash(m: re.Match) -> None:
             low, high, unit = float(m.group(1)), float(m.group(2)), m.group(3)
+            if m.group(4):  # "10-20 mg total": a range of doses, read by its upper bound
+                if high < low:
+                    self.problems.append(f"a range that runs downwards ({m.group(0).strip()})")
+                self.amounts.append((high * _MASS_TO_MG[unit], m.start(), True))
+                return
+            self.dash_at = m.start()
             self.set("dash_pair", (low * _MASS_TO_MG[unit], high * _MASS_TO_MG[unit]), "strengths")
 
         def single(m: re.Match) -> None:
@@ -398,7 +434,7 @@ class _Reader:
         self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:/|per)\s?({_NUM})?\s?(?:ml|mls|cc)\b"), concentration)
         self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
                              rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
-        self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b"), dash)
+        self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"), dash)
         self.take(re.compile(rf"(?<![\w.-])({_NUM})\s?({_MASS})\b(\s?total\b)?"), single)
         self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
             f"a negative amount ({m.group(0).strip()})"))
@@ -420,7 +456,7 @@ class _Reader:
         self.take(re.compile(rf"\b({_NUM})()\s?(t)(?=\s(?:qd|bid|tid|qid|daily|q\s?\d))"), count)
         # A count straight before the route, the frequency, or after take/give.
         before = (r"(?=\s(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice|at"
-                  r"|in the))")
+                  r"|in the|\d+\s?(?:x|times?)\b))")
         self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive )|(?<=\buse )|(?<= ))({_NUM})"
                              rf"(?:\s?(?:-|to|or)\s?({_NUM}))?()" + before), count)
         self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive ))({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?()(?=\s)"), count)
@@ -467,12 +503,13 @@ class _Reader:
             (r"qid|four times (?:a |per |each )?day|four times daily", 4.0),
             (r"tid|three times (?:a |per |each )?day|three times daily", 3.0),
             (r"bid|twice (?:a |per |each )?day|twice daily|twice a day", 2.0),
-            (r"qd|q d|once (?:a |per |each )?day|once daily|daily|every day|each day|per day|a day", 1.0),
+            (r"qd|q d|once (?:a |per |each |every )?day|once daily|daily|every day|each day|per day|a day", 1.0),
         ]
         for pattern, value in words:
             self.take(re.compile(rf"\b(?:up to\s)?(?:{pattern})\b"), fixed(value))
-        slots: list[int] = []
-        self.take(_TIME_TERMS, lambda m: slots.append(m.start()))
+        slots: list[str] = []
+        self.take(_MEALS, lambda m: slots.extend(_meal_slots(m.group(0))))
+        self.take(_TIME_TERMS, lambda m: slots.append(_slot(m.group(0))))
         meals: list[int] = []
         self.take(re.compile(r"\b(?:with|after|before) (?:meals|food|each meal)\b"), lambda m: meals.append(m.start()))
         self.take(re.compile(r"\b(?:prn|as needed|if needed|when needed|only if needed|as required|when required|"
@@ -486,16 +523,18 @@ class _Reader:
         if len(values) > 1:
             self.problems.append("two different frequencies")
             return
+        # Times of day that name the same time (qam, every morning) are one.
+        distinct = len(set(slots))
         if not rates:
-            self.values["doses_per_day"] = float(len(slots))
+            self.values["doses_per_day"] = float(distinct)
             return
         rate = rates[0][0]
-        if not slots or len(slots) == rate:
+        if not slots or distinct == rate:
             self.values["doses_per_day"] = rate
         elif re.search(r"\b(?:tid|bid|qid|times (?:a |per )?day|times daily|daily)\s+and\s+(?:at\s)?"
                        r"(?:bedtime|hs|qhs|night)\b", self.original):
-            self.values["doses_per_day"] = rate + len(slots)  # "tid and hs", "three times a day and at bedtime"
-        elif rate == 1 and len(slots) == 1:
+            self.values["doses_per_day"] = rate + distinct  # "tid and hs", "three times a day and at bedtime"
+        elif rate == 1 and distinct == 1:
             self.values["doses_per_day"] = 1.0
         else:
             self.problems.append("a frequency and times of day that do not agree")
@@ -517,14 +556,11 @@ class _Reader:
         # Indications: "for <words>", "prn <words>" (after what is read, what remains is what it is for).
         self.take(re.compile(r"\b(?:for|to treat)\s((?:[a-z][a-z/-]*\s?){1,4})(?=\s|$)"), self._indication)
         if self.prn_at is not None:
-            self.take(re.compile(r"(?<=\s)((?:[a-z][a-z/-]*\s){1,4})(?=\s*$)"), self._after_prn, once=True)
-
-    def _after_prn(self, m: re.Match) -> None:
-        # Only words straight after "prn" (nothing read in between) say what it is for.
-        if self.prn_at is not None and not self.text[self.prn_at:m.start()].strip():
-            self._indication(m)
-        else:
-            self.values.setdefault("unread_words", m.group(1))
+            # The words straight after "prn" (in the text as written) say what it is for: "prn back pain".
+            m = re.compile(r"\s*((?:[a-z][a-z/-]*\s){1,4})(?=\s*$)").match(self.text, self.prn_at)
+            if m is not None and not self.original[self.prn_at:m.start(1)].strip():
+                self._indication(m)
+                self.text = self.text[:m.start(1)] + " " * (m.end(1) - m.start(1)) + self.text[m.end(1):]
 
     def _indication(self, m: re.Match) -> None:
         words = [w for w in m.group(1).split() if w not in _FILLER]
@@ -551,6 +587,8 @@ class _Reader:
                 # away from the name ("take 1 mg daily"): the dose, not the strength of a unit.
                 self._one(dose_mg, mg_value, "doses")
                 dose_mg = mg_value
+                if total and counted and units == 1 and self.counts and at > self.counts[0][2]:
+                    strengths = (mg_value,)  # "1 tablet 20 mg total": one tablet holds it all
             elif not self.counts or at < self.counts[0][2] or units == 1 or beside_name:
                 if strengths and strengths != (mg_value,):
                     self.problems.append("two different strengths")
@@ -562,6 +600,9 @@ class _Reader:
         if (dose_mg is not None and strengths and units and len(strengths) == 1 and counted
                 and abs(strengths[0] * units - dose_mg) > 1e-9):
             self.problems.append("a strength and a total that do not agree")
+        if values.get("dash_pair") and self.dash_at is not None and self.counts and units != 1 \
+                and self.dash_at > self.counts[0][2] and counted:
+            self.problems.append("an amount after a count of more than one (per unit or in all? write 'total')")
         max_doses = values.get("max_doses")
         doses = values.get("doses_per_day")
         if max_doses is not None:
@@ -569,9 +610,6 @@ class _Reader:
         leftover = [w for w in re.findall(r"[^\s,;:/]+", self.text) if w not in _FILLER and w not in _PUNCTUATION]
         if leftover:
             self.problems.append("could not read '" + " ".join(leftover) + "'")
-        if values.get("unread_words"):
-            leftover.append(values["unread_words"].strip())
-            self.problems.append("could not read '" + values["unread_words"].strip() + "'")
         return Dosing(
             strengths=strengths,
             per_ml=bool(values.get("per_ml")),
