@@ -55,10 +55,13 @@ def test_read_bundle_maps_each_resource_to_an_input(kb):
     assert fields == [("medication", "MedicationStatement/ms1"), ("medication", "MedicationRequest/mr1"),
                       ("condition", "Condition/c1"), ("allergy", "AllergyIntolerance/a1")]
     soma, xanax = inputs.medications
-    assert soma == "Soma 350 MG 1 tablet 4 times a day x 61 days"
-    assert xanax == "alprazolam 0.5 MG bid"
+    # Structured dosages go to the screen as numbers, never as text read again.
+    assert (soma.text, soma.name) == ("Soma 350 MG: 1 tablet, 4 times a day, 61 days", "Soma 350 MG")
+    assert (soma.dosing.units_per_dose, soma.dosing.unit, soma.dosing.doses_per_day, soma.dosing.duration_days) == (
+        1, "tablet", 4, 61)
+    assert (xanax.text, xanax.dosing.doses_per_day) == ("alprazolam 0.5 MG: 2 times a day", 2)
     assert inputs.conditions == ("icd10:K74.60",)
-    assert inputs.references(soma) == ("MedicationStatement/ms1",)
+    assert inputs.references(soma.text) == ("MedicationStatement/ms1",)
     assert dict(inputs.ignored) == {"Observation": 1}
 
 
@@ -72,7 +75,7 @@ def test_inactive_items_are_skipped_and_reported(kb):
         "AllergyIntolerance/a2": "clinicalStatus is inactive",
         "AllergyIntolerance/a3": "category is food: not a medication allergy",
     }
-    assert not any("Norco" in m or "oxycodone" in m for m in inputs.medications)
+    assert not any("Norco" in str(m) or "oxycodone" in str(m) for m in inputs.medications)
 
 
 def test_screen_bundle_reads_dose_duration_and_codes(kb):
@@ -113,10 +116,19 @@ def test_dose_in_mg_timing_every_hours_and_supply_duration(kb):
 
 
 def test_unreadable_dose_unit_is_noted_not_guessed(kb):
-    med = statement("m", code=SOMA_CODE, dosage=[{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}])
+    med = statement("m", code=SOMA_CODE, dosage=[{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "puffs"}}]}])
     inputs = read_bundle(bundle(med), kb)
-    assert inputs.items[0].note.startswith("dose in 'mL' not read")
-    assert screen_bundle(bundle(med), kb).report.medications[0].strength_mg is None
+    assert inputs.items[0].note == "dosage not read (a dose in 'puffs'): no dose checks"
+    report = screen_bundle(bundle(med), kb).report
+    assert report.medications[0].dose_mg is None
+    assert report.status.value == "incomplete"
+    assert "dose not checked for carisoprodol: could not read a dose in 'puffs'" in report.unrecognized[0].reason
+
+
+def test_a_dose_in_ml_is_read_as_a_volume_with_no_strength_assumed(kb):
+    med = statement("m", code=SOMA_CODE, dosage=[{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mL"}}]}])
+    soma = screen_bundle(bundle(med), kb).report.medications[0]
+    assert (soma.dosing.units_per_dose, soma.dosing.unit, soma.dose_mg) == (5, "mL", None)
 
 
 def test_medication_reference_to_a_medication_in_the_bundle(kb):

@@ -289,6 +289,23 @@ class Dosing:
 
 
 @dataclass(frozen=True, slots=True)
+class MedicationEntry:
+    """A medication entry whose dosing was read elsewhere, as numbers (a FHIR Dosage, a claim).
+
+    `screen()` accepts it wherever it accepts a text entry: `name` is recognised as
+    typed text would be (any dosing words in it, such as a strength, are read too),
+    and `dosing` is used as it is, never turned back into text and read again.
+    """
+
+    text: str
+    """How the entry is shown in reports and findings ("Soma 350 MG Oral Tablet: 1 tablet 4 times a day")."""
+    name: str
+    """What names the medication ("Soma 350 MG Oral Tablet", "rxnorm:197446")."""
+    dosing: Dosing
+    """The dosing, as numbers."""
+
+
+@dataclass(frozen=True, slots=True)
 class Medication:
     """One medication entry as the screener read it."""
 

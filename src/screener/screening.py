@@ -18,7 +18,7 @@ from typing import Any
 from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
-from .model import Finding, Medication, Report, Suppressed, Unrecognized
+from .model import Finding, Medication, MedicationEntry, Report, Suppressed, Unrecognized
 from .recognize import read_medication, read_named
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
@@ -40,7 +40,7 @@ __all__ = [
 
 def screen_patient(
     index: Index,
-    medications: Iterable[str],
+    medications: Iterable[str | MedicationEntry],
     conditions: Iterable[str] = (),
     allergies: Iterable[str] = (),
     age: object = None,
@@ -162,7 +162,8 @@ def entries_of(value: object, what: str) -> list[str] | tuple[str, ...]:
     else:
         entries = list(value)
     for entry in entries:
-        if type(entry) is not str and not isinstance(entry, str):
+        if type(entry) is not str and not isinstance(entry, str) and not (
+                what == "medications" and isinstance(entry, MedicationEntry)):
             raise InputError(f"{_SINGULAR[what]} entry {_shown(entry)} is not text")
     return entries
 
@@ -178,14 +179,19 @@ def _shown(value: object) -> str:
 # --- reading inputs ---------------------------------------------------------
 
 
-def read_entry(index: Index, raw: str) -> tuple[Medication, Unrecognized | None]:
-    """Read one medication entry as typed (memoised per text): what it names, its dosing, any problem.
+def read_entry(index: Index, raw: str | MedicationEntry) -> tuple[Medication, Unrecognized | None]:
+    """Read one medication entry (memoised per entry): what it names, its dosing, any problem.
 
-    Raises `InputError` for an entry that cannot be screened at all (see `normalize.clean_entry`).
+    `raw` is text as typed, or a `MedicationEntry` whose dosing is given as numbers.
+    Raises `InputError` for an entry that cannot be screened at all (see `text.clean_entry`).
     """
     hit = index.memo.get(("medication", raw))
     if hit is None:
-        hit = memoised(index, ("medication", raw), read_medication, index, clean_entry(raw, "medication"))
+        if isinstance(raw, MedicationEntry):
+            hit = memoised(index, ("medication", raw), read_medication, index, clean_entry(raw.name, "medication"),
+                           raw.dosing, clean_entry(raw.text, "medication"))
+        else:
+            hit = memoised(index, ("medication", raw), read_medication, index, clean_entry(raw, "medication"))
     return hit
 
 

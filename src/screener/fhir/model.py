@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
-from ..model import Finding, Report
+from ..model import Dosing, Finding, MedicationEntry, Report
 
 
 class FhirError(InputError):
@@ -46,6 +46,17 @@ class Item:
     """True for a draft order (the CDS Hooks `draftOrders`), not part of the patient's record yet."""
     note: str = ""
     """What could not be read from the resource (e.g. a dose in mL), when something could not."""
+    dosing: Dosing | None = None
+    """For a medication: its structured dosage, as numbers (None when the resource gave text only)."""
+    name: str = ""
+    """For a medication with `dosing`: the name it is recognised by (`entry` is how it is shown)."""
+
+    @property
+    def screened(self) -> str | MedicationEntry:
+        """What goes to the screen: the text, or the name with its dosing as numbers."""
+        if self.dosing is None:
+            return self.entry
+        return MedicationEntry(self.entry, self.name or self.entry, self.dosing)
 
     def to_dict(self) -> dict[str, Any]:
         """The item as JSON-ready data."""
@@ -97,9 +108,9 @@ class FhirInputs:
         return tuple(item.entry for item in self.items if item.field == field_name)
 
     @property
-    def medications(self) -> tuple[str, ...]:
-        """Medication entries to screen."""
-        return self.entries("medication")
+    def medications(self) -> tuple[str | MedicationEntry, ...]:
+        """Medication entries to screen (structured dosages stay numbers: `Item.screened`)."""
+        return tuple(item.screened for item in self.items if item.field == "medication")
 
     @property
     def conditions(self) -> tuple[str, ...]:

@@ -32,12 +32,14 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..memo import memoised
+from ..model import Dosing
 from ..recognize import SYSTEM_URIS, display_name, read_medication, read_named
 from ..text import clean_entry
 from .model import FhirError, FhirInputs, FhirReport, Item, Skipped
@@ -57,11 +59,10 @@ _COUNT_UNITS = {"", "1", "tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}"
 _HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0, "mo": 720.0, "a": 8760.0}
 _DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0,
          "weeks": 7.0, "mo": 30.0, "month": 30.0, "months": 30.0, "a": 365.0, "year": 365.0, "years": 365.0}
-_TIMING_CODES = {"QD": "qd", "BID": "bid", "TID": "tid", "QID": "qid", "AM": "qam", "PM": "qpm",
-                 "QOD": "every 48 hours",
-                 "Q1H": "every 1 hours", "Q2H": "every 2 hours", "Q3H": "every 3 hours", "Q4H": "every 4 hours",
-                 "Q6H": "every 6 hours", "Q8H": "every 8 hours", "BED": "at bedtime"}
-"""HL7 GTSAbbreviation codes (Timing.code) the dosing parser understands."""
+_TIMING_PER_DAY = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM": 1.0, "QOD": 0.5,
+                   "Q1H": 24.0, "Q2H": 12.0, "Q3H": 8.0, "Q4H": 6.0, "Q6H": 4.0, "Q8H": 3.0, "BED": 1.0}
+"""HL7 GTSAbbreviation codes (Timing.code), as doses a day."""
+_MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "mcg": 0.001}
 _DOSE_FORM = re.compile(
     r"\b(?:extended|delayed|release|solution|suspension|injectable|injection|sublingual|chewable|disintegrating|"
     r"transdermal|system|film|coated|buccal|topical|rectal|suppository|patch|elixir|syrup|oral|tablets?|capsules?|"
@@ -359,16 +360,26 @@ class _Reader:
         concept, where = self._medication_concept(model, label)
         dosages = (model.dosage if rtype == "MedicationStatement" else model.dosageInstruction) or []
         notes: list[str] = []
-        sig = _sig(dosages[0], notes) if dosages else ""
+        # A structured dosage is passed on as numbers; a dosage given only as text is read as text.
+        dosing = _dosing(dosages[0], notes) if dosages else None
+        sig = dosages[0].text.strip() if dosages and dosing is None and dosages[0].text else ""
         if len(dosages) > 1:
             notes.append(f"{len(dosages)} dosages: only the first was read")
         days = self._duration(model, rtype, dosages[0] if dosages else None)
-        if days is not None and "x " not in sig:
-            sig = f"{sig} x {days:g} days".strip()
+        if days is not None:
+            if dosing is not None:
+                dosing = replace(dosing, duration_days=days)
+            elif not re.search(r"\b(?:x|for)\s?\d", sig):
+                dosing = Dosing(duration_days=days) if not sig else None
+                sig = f"{sig} x {days:g} days".strip() if sig else sig
         entry, note = self._medication_entry(concept, sig, label, where)
         if note:
             notes.append(note)
-        self.items.append(Item("medication", entry, label, reference, draft, "; ".join(notes)))
+        if dosing is not None:
+            shown = f"{entry}: {describe_dosing(dosing)}" if describe_dosing(dosing) else entry
+            self.items.append(Item("medication", shown, label, reference, draft, "; ".join(notes), dosing, entry))
+        else:
+            self.items.append(Item("medication", entry, label, reference, draft, "; ".join(notes)))
         if notes:
             self.notes.append((label, "; ".join(notes)))
 
@@ -548,50 +559,79 @@ def _number(value) -> float:
     return float(value)
 
 
-def _sig(dosage, notes: list[str]) -> str:
-    """Dosing text in the screener's own words from one FHIR Dosage ("350 mg 4 times a day")."""
-    parts: list[str] = []
+def _dosing(dosage, notes: list[str]) -> Dosing | None:
+    """One FHIR Dosage as numbers: the dose, doses a day, as needed, a daily limit; None when it has
+    nothing structured (then its text is read as dosing text)."""
+    values: dict[str, Any] = {}
+    unread: list[str] = []
     for dose_rate in dosage.doseAndRate or []:
         quantity = dose_rate.doseQuantity or (dose_rate.doseRange.high if dose_rate.doseRange else None)
         if quantity is None or quantity.value is None:
             continue
         unit = (quantity.code or quantity.unit or "").strip().lower()
-        value = _number(quantity.value)
+        value = float(quantity.value)
         if unit in _MASS_UNITS:
-            parts.append(f"{value:g} {_MASS_UNITS[unit]}")
+            values["dose_mg"] = value * _MASS_TO_MG[_MASS_UNITS[unit]]
         elif unit in _COUNT_UNITS or (quantity.unit or "").strip().lower() in _COUNT_UNITS:
-            parts.append(f"{value:g} tablet{'' if value == 1 else 's'}")
+            values["units_per_dose"], values["unit"] = value, "tablet"
+        elif unit in ("ml", "mL".lower()):
+            values["units_per_dose"], values["unit"] = value, "mL"
         else:
-            notes.append(f"dose in '{quantity.unit or quantity.code}' not read: no dose checks")
+            unread.append(f"a dose in '{quantity.unit or quantity.code}'")
         break
     timing = dosage.timing
     repeat = timing.repeat if timing is not None else None
-    frequency = ""
     if repeat is not None and (repeat.frequency or repeat.period):
-        times = _number(repeat.frequencyMax or repeat.frequency or 1)
-        unit = repeat.periodUnit or "d"
-        hours = _number(repeat.period or 1) * _HOURS.get(unit, 0)
+        times = float(repeat.frequencyMax or repeat.frequency or 1)
+        hours = float(repeat.period or 1) * _HOURS.get(repeat.periodUnit or "d", 0)
         if hours > 0 and times > 0:
-            per_day = times * 24 / hours
-            every = hours / times
-            if abs(per_day - round(per_day)) < 1e-9 and per_day >= 1:
-                frequency = f"{round(per_day)} times a day"
-            elif abs(every - round(every)) < 1e-9:
-                frequency = f"every {round(every)} hours"
-        if not frequency:
-            notes.append("timing not read: no daily-dose checks")
-    elif repeat is not None and repeat.when and "HS" in repeat.when:
-        frequency = "at bedtime"
+            values["doses_per_day"] = times * 24 / hours
+        else:
+            unread.append("its timing")
+    elif repeat is not None and repeat.when:
+        values["doses_per_day"] = float(len(set(repeat.when)))
     elif timing is not None and timing.code is not None:
         code = next((c.code for c in timing.code.coding or [] if c.code), None) or (timing.code.text or "")
-        frequency = _TIMING_CODES.get(code.upper(), "")
-        if not frequency:
-            notes.append(f"timing code '{code}' not read: no daily-dose checks")
-    if frequency:
-        parts.append(frequency)
-    if not parts and dosage.text:
-        parts.append(dosage.text.strip())  # free-text sig: read by the screener's parser, or reported
-    return " ".join(parts)
+        per_day = _TIMING_PER_DAY.get(code.upper())
+        if per_day is None:
+            unread.append(f"timing code '{code}'")
+        else:
+            values["doses_per_day"] = per_day
+    if dosage.asNeededBoolean or dosage.asNeededCodeableConcept is not None:
+        values["prn"] = True
+    for limit in [dosage.maxDosePerPeriod] if getattr(dosage, "maxDosePerPeriod", None) is not None else []:
+        numerator, denominator = limit.numerator, limit.denominator
+        if numerator is None or numerator.value is None or denominator is None or denominator.value is None:
+            continue
+        days = _quantity_days(denominator)
+        unit = (numerator.code or numerator.unit or "").strip().lower()
+        if days and unit in _MASS_UNITS:
+            values["daily_mg"] = float(numerator.value) * _MASS_TO_MG[_MASS_UNITS[unit]] / days
+        elif days and unit in _COUNT_UNITS:
+            values["daily_units"] = float(numerator.value) / days
+        else:
+            unread.append("maxDosePerPeriod")
+    if not values and not unread:
+        return None
+    if unread:
+        notes.append("dosage not read (" + ", ".join(unread) + "): no dose checks")
+    return Dosing(**values, unread="; ".join(f"could not read {u}" for u in unread))
+
+
+def describe_dosing(dosing: Dosing) -> str:
+    """A structured dosage in words, for reports ("1 tablet 4 times a day, 61 days"); it is never read back."""
+    parts = []
+    if dosing.dose_mg is not None:
+        parts.append(f"{dosing.dose_mg:g} mg")
+    elif dosing.units_per_dose is not None:
+        parts.append(f"{dosing.units_per_dose:g} {dosing.unit or 'unit'}{'' if dosing.units_per_dose == 1 else 's'}")
+    if dosing.doses_per_day is not None:
+        parts.append(f"{dosing.doses_per_day:g} times a day")
+    if dosing.prn:
+        parts.append("as needed")
+    if dosing.duration_days is not None:
+        parts.append(f"{dosing.duration_days:g} days")
+    return ", ".join(parts)
 
 
 def _quantity_days(quantity) -> float | None:

@@ -19,10 +19,11 @@ recognised or as an `Unrecognized` with a reason.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 from ..knowledge.index import Index
-from ..model import Medication, Unrecognized
+from ..model import Dosing, Medication, Unrecognized
 from ..text import find_name, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
 
@@ -146,8 +147,17 @@ def vocabulary_concept(index: Index, entry) -> tuple[str, tuple[str, ...]] | Non
 # --- medications ---------------------------------------------------------------------
 
 
-def read_medication(index: Index, text: str) -> tuple[Medication, Unrecognized | None]:
-    """Read one (clean) medication entry: what it names, and its dosing text."""
+def read_medication(index: Index, text: str, given: Dosing | None = None,
+                    shown: str | None = None) -> tuple[Medication, Unrecognized | None]:
+    """Read one (clean) medication entry: what it names, and its dosing text.
+
+    With `given` (dosing read elsewhere, as numbers: a FHIR Dosage), `text` is the
+    name and any dosing words in it; the two are joined (`join_dosing`), and the
+    entry is reported as `shown`.
+    """
+    if given is not None:
+        med, problem = read_medication(index, text)
+        return _with_given(index, med, problem, given, shown or text)
     code = parse_code(text, "medication")
     if code is not None:
         return _coded_medication(index, text, *code)
@@ -326,6 +336,43 @@ def marketed_strengths(index: Index, concept: str, order: tuple[str, ...]) -> tu
             if aligned not in out:
                 out.append(aligned)
     return tuple(out)
+
+
+def _with_given(index: Index, med: Medication, problem: Unrecognized | None, given: Dosing,
+                shown: str) -> tuple[Medication, Unrecognized | None]:
+    """A medication read from its name, with dosing given as numbers joined to what the name says."""
+    if med.concept is None:
+        if problem is not None:
+            problem = replace(problem, input=shown)
+        return replace(med, input=shown), problem
+    dosing = join_dosing(med.dosing, given)
+    per_unit, source = med.per_unit_mg, med.per_unit_from
+    if dosing.unread:
+        per_unit, source = (), ""
+        reason = f"dose not checked for {display_name(index, med.concept)}: {dosing.unread}"
+        problem = Unrecognized(shown, "medication", reason)
+    elif problem is not None:
+        problem = replace(problem, input=shown)
+    return replace(med, input=shown, dosing=dosing, per_unit_mg=per_unit, per_unit_from=source), problem
+
+
+def join_dosing(read: Dosing, given: Dosing) -> Dosing:
+    """What the name's own words say joined to dosing given as numbers: each field from whichever says it;
+    a field both say differently is a contradiction, and then the dosing is unread."""
+    values = {}
+    clash = []
+    for name in Dosing.__slots__:
+        mine, theirs = getattr(read, name), getattr(given, name)
+        empty = (None, (), "", False)
+        if theirs in empty:
+            values[name] = mine
+        elif mine in empty or mine == theirs or name in ("unread", "leftover", "assumed"):
+            values[name] = theirs if mine in empty else mine
+        else:
+            clash.append(f"the name says {name.replace('_', ' ')} {mine}, the dosage {theirs}")
+    joined = Dosing(**values)
+    unread = "; ".join(filter(None, (read.unread, given.unread, *clash)))
+    return replace(joined, unread=unread)
 
 
 def display_name(index: Index, cid: str) -> str:
