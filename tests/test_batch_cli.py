@@ -231,3 +231,35 @@ def test_claims_combination_names_each_drug_that_filled_a_role_and_counts_all_it
     row = combination.iloc[0]
     assert set(row["concepts"].split("; ")) == {"carisoprodol", "oxycodone", "hydrocodone", "alprazolam"}
     assert (row["overlap_start"], row["overlap_days"]) == ("2024-03-01", "20")
+
+
+def test_a_claims_strength_already_in_the_drug_text_is_not_added_again(runner, tmp_path):
+    claims = tmp_path / "claims.csv"
+    claims.write_text("patient_id,drug,fill_date,days_supply,quantity,strength\n"
+                      "m1,Soma 350 mg,2024-01-01,30,120,350\n"
+                      "m2,Soma 350 mg,2024-01-01,30,120,250\n"
+                      "m3,carisoprodol,2024-01-01,30,120,350\n", encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(claims), "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    import csv as _csv
+
+    status = {r["patient_id"]: (r["status"], r["unrecognized"]) for r in
+              _csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8"))}
+    assert status["m1"][0] != "incomplete" and status["m3"][0] != "incomplete"
+    # Two strengths that disagree are reported, not reconciled.
+    assert status["m2"][0] == "incomplete" and "two different strengths" in status["m2"][1]
+
+
+def test_claims_duration_counts_combination_fills_of_the_limited_ingredient(runner, tmp_path):
+    # 14 days of Soma, then 14 of carisoprodol/aspirin: 28 days of carisoprodol (limit 21).
+    (tmp_path / "c.csv").write_text(
+        "patient_id,drug,fill_date,days_supply\n"
+        "p1,Soma 350 mg,2024-03-01,14\n"
+        "p1,carisoprodol and aspirin,2024-03-15,14\n"
+        "p2,Soma 350 mg,2024-03-01,14\n", encoding="utf-8")
+    assert invoke(runner, tmp_path / "c.csv", "-o", tmp_path / "f.csv").exit_code == 0
+    findings = read(tmp_path / "f.csv")
+    duration = findings[findings["kind"] == "duration"]
+    assert list(duration["patient_id"]) == ["p1"]
+    assert "supplied for 28 of 90 days" in duration.iloc[0]["title"]

@@ -18,17 +18,18 @@ Duration: for a drug with a duration limit (carisoprodol: 21 days), the days of
 supply covered within any rolling window of `window` days (default 90: the
 look-back commonly used for chronic-use measures in claims) are counted; more
 than the limit is a `duration` finding, dated at the first covered day of that
-window. As in `check`, dose and duration limits apply to single-ingredient
-products only.
+window. As in `check`, limits apply to each ingredient of a combination product.
 
 Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
 to the drug text ("carisoprodol" + "350" → "carisoprodol 350 mg"; a bare number is
-read as mg). `quantity` is accepted and checked to be a number, but not yet used.
+read as mg) unless the drug text already holds it ("Soma 350 mg" + "350").
+`quantity` is accepted and checked to be a number, but not yet used.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -73,12 +74,28 @@ def _iso(day: int) -> str:
 
 
 def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
-    """The medication entry of each claim: the drug, plus its strength ('350' is read as '350 mg')."""
+    """The medication entry of each claim: the drug, plus its strength ('350' is read as '350 mg').
+
+    The strength is not added when the drug text already holds it ("Soma 350 mg" with
+    strength "350"): written twice, it would read as a second amount. A different
+    strength is added, and the reader then reports the two as not agreeing.
+    """
     drug = drug.fillna("").astype("str").str.strip()
     strength = strength.fillna("").astype("str").str.strip()
     bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
-    strength = strength.where(~bare, strength + " mg")
-    return drug.where(strength == "", drug + " " + strength)
+    written = strength.where(~bare, strength + " mg")
+    # Decided once per distinct (drug, strength): claims repeat the same few pairs.
+    pairs = pd.DataFrame({"d": drug, "s": strength})
+    held = {pair: _holds(*pair) for pair in pairs.drop_duplicates().itertuples(index=False, name=None)}
+    already = pd.Series([held[pair] for pair in zip(drug, strength)], index=drug.index, dtype=bool)
+    return drug.where((strength == "") | already, drug + " " + written)
+
+
+def _holds(drug: str, strength: str) -> bool:
+    """Whether the drug text already holds this strength (the same number, not part of a longer one)."""
+    number = re.match(r"\s*(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)", strength)
+    return bool(strength) and number is not None and re.search(
+        rf"(?<![\d.]){re.escape(number.group(1))}(?![\d.])", drug) is not None
 
 
 def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
@@ -250,22 +267,30 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
     out = []
     for x in limited(table):
         xid = vocab.ids.get(x)
-        mine = [t for t in entries if vocab.medication(t)[0] == (xid,)]
-        if not mine:
-            continue
-        days = _covered([iv for t in mine for iv in covered[t]])
-        first, last = days[0][0], days[-1][1]
-        on = np.zeros(last - first + 1, dtype=np.int64)
-        for s, e in days:
-            on[s - first:e - first + 1] = 1
-        total = np.concatenate(([0], np.cumsum(on)))
-        width = min(window, len(on))
-        sums = total[width:] - total[:-width]
-        best = int(sums.max())
-        finding = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, tuple(mine))
-        if finding is None:
-            continue
-        at = int(np.argmax(sums))
-        start = first + at + int(np.argmax(on[at:at + width]))
-        out.append((finding, start, best))
+        # Every fill holding x, combination products included, pooled by the limit that
+        # applies to it: a product's own label limit where dosing.csv has one, else x's.
+        groups: dict[str, list[str]] = {}
+        for t in entries:
+            if xid not in vocab.medication(t)[0]:
+                continue
+            med = read_entry(index, t)[0]
+            hit = (table.get((x, med.concept)) if med.concept else None) or table.get(x)
+            if hit is not None:
+                groups.setdefault(hit[0], []).append(t)
+        for mine in groups.values():
+            days = _covered([iv for t in mine for iv in covered[t]])
+            first, last = days[0][0], days[-1][1]
+            on = np.zeros(last - first + 1, dtype=np.int64)
+            for s, e in days:
+                on[s - first:e - first + 1] = 1
+            total = np.concatenate(([0], np.cumsum(on)))
+            width = min(window, len(on))
+            sums = total[width:] - total[:-width]
+            best = int(sums.max())
+            finding = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, tuple(mine))
+            if finding is None:
+                continue
+            at = int(np.argmax(sums))
+            start = first + at + int(np.argmax(on[at:at + width]))
+            out.append((finding, start, best))
     return out
