@@ -38,6 +38,9 @@ from screener.text import normalize_name
 
         ("take 2 tablets by mouth every 8 hours as needed for pain", None, 2, 3, None),
         ("350 mg 1 tablet three times daily x 14 days", 350, 1, 3, 14),
+        # Dotted Latin one after another is two abbreviations, not one run of letters.
+        ("350 mg tablet t.i.d. p.o.", 350, None, 3, None),
+        ("1 tab p.o. q.h.s. p.r.n.", None, 1, 1, None),
     ],
 )
 def test_dosing_text(text, strength, units, per_day, days):
@@ -50,6 +53,11 @@ def test_dosing_text(text, strength, units, per_day, days):
 def test_quantity(text, quantity):
     sig = read_sig(text)
     assert (sig.quantity, sig.unread) == (quantity, "")
+
+
+def test_a_stated_daily_maximum_is_read_whole():
+    sig = read_sig("1 tab tid, max 1,050 mg per day")
+    assert (sig.daily_mg, sig.doses_per_day, sig.unread) == (1050, 3, "")
 
 
 def test_tablets_times_strength_and_range_upper_bound_reach_the_dose_checks(kb):

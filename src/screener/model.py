@@ -397,6 +397,43 @@ class Medication:
             return stated
         return computed if stated is None else min(computed, stated)
 
+    def reading(self) -> str:
+        """What was read of the entry, in words, as the text report shows it: the amount of each ingredient
+        per dose and per day when the entry says them exactly, otherwise the count of units, then how often,
+        how long, and any unit assumed ("350 mg/dose; 4×/day; 1,400 mg/day"; a combination names each
+        ingredient: "hydrocodone 10 mg + acetaminophen 325 mg/dose")."""
+        d = self.dosing
+        if d.unread:
+            return f"dose not checked: {d.unread}"
+        parts: list[str] = []
+        per_dose = [self.per_dose_mg(i) for i in range(len(self.ingredients))]
+        if any(v is not None for v in per_dose):
+            parts.append(self._amounts(per_dose) + "/dose")
+        elif d.units_per_dose is not None:
+            unit = d.unit or "unit"
+            if d.units_per_dose > 1 and unit.isalpha() and unit.islower() and not unit.endswith("s"):
+                unit += "s"  # tablets, capsules; never "mLs"
+            parts.append(f"{format_amount(d.units_per_dose)} {unit}/dose")
+        if d.doses_per_day:
+            parts.append(f"{format_amount(d.doses_per_day)}×/day")
+        per_day = [self.per_day_mg(i) for i in range(len(self.ingredients))]
+        if any(v is not None for v in per_day):
+            parts.append(self._amounts(per_day) + "/day")
+        if d.prn:
+            parts.append("as needed")
+        if d.duration_days is not None:
+            parts.append(f"{format_amount(d.duration_days)} days")
+        if d.assumed:
+            parts.append(d.assumed)
+        if d.units_per_dose is not None and not self.per_unit_mg and d.dose_mg is None:
+            parts.append("mg not known: the strength is not given")
+        return "; ".join(parts)
+
+    def _amounts(self, values: list[float | None]) -> str:
+        if len(self.ingredients) == 1:
+            return f"{format_amount(values[0])} mg" if values[0] is not None else ""
+        return " + ".join(f"{x} {format_amount(v)} mg" for x, v in zip(self.ingredients, values) if v is not None)
+
     @property
     def dose_mg(self) -> float | None:
         """The single dose in mg of a single-ingredient entry, when the entry says it exactly."""
@@ -538,6 +575,12 @@ class Report:
                 "age": _number(self.age) if self.age is not None else None,
             },
         }
+
+
+def format_amount(value: float) -> str:
+    """A number as reports show it: thousands separated, never rounded to fewer than six decimals
+    (`1,400`, `2.5`, `0.125`), so a report states exactly the amount it read or added up."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
 def _number(value: float) -> float | int:

@@ -120,14 +120,11 @@ def render_report(report: Report, color: bool = False) -> str:
     for med in report.medications:
         if med.concept is None:
             continue
-        detail = [", ".join(med.ingredients)]
-        if med.dose_mg is not None:
-            detail.append(f"{med.dose_mg:g} mg/dose")
-        if med.doses_per_day:
-            detail.append(f"{med.doses_per_day:g}×/day")
-        if med.duration_days is not None:
-            detail.append(f"{med.duration_days:g} days")
-        lines.append(f'  medication "{med.input}" → {"; ".join(detail)}')
+        detail = ", ".join(med.ingredients)
+        if reading := med.reading():
+            detail += f"; {reading}"
+        lines += textwrap.wrap(f'  medication "{med.input}" → {detail}', width=_WIDTH, subsequent_indent="    ",
+                               break_long_words=False)
     for text, concept in report.conditions:
         lines.append(f'  condition  "{text}" → {concept}')
     for text, concept in report.allergies:

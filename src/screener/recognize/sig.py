@@ -190,7 +190,8 @@ def _unread(dosing: Dosing, what: str) -> Dosing:
 _APOSTROPHES = re.compile(r"['’`´]")
 _THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")
 _LEADING_DOT = re.compile(r"(?<![\d.])\.(\d)")
-_DOTTED = re.compile(r"\b(?:[a-z]\.\s?){1,3}[a-z]\b\.?|\b(?:[a-z]\.\s?){2,4}")
+_DOTTED = re.compile(r"\b(?:[a-z]\.){1,3}[a-z]\b\.?|\b(?:[a-z]\.){2,4}")
+"""A dotted abbreviation (t.i.d., p.o., q.h.s.): no spaces inside, so "t.i.d. p.o." is two of them."""
 _MIXED_FRACTION = re.compile(r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])")
 _FRACTION = re.compile(r"(?<![\d/.])([1-3])/([2-4])(?![\d/])")
 _HALF_PHRASES = [
@@ -397,11 +398,12 @@ class _Reader:
             else:
                 self.problems.append(f"a daily limit without a unit ({m.group(0).strip()})")
 
-        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:{per_day}|daily total\b|total daily\b|total per day\b)"),
-                  amount)
+        # A limit first, so "max 1,050 mg per day" is read whole, not as an amount after a stray "max".
         self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|no more than|"
                              rf"not more than)\s({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
                              rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
+        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:{per_day}|daily total\b|total daily\b|total per day\b)"),
+                  amount)
 
     def _strengths(self) -> None:
         def concentration(m: re.Match) -> None:

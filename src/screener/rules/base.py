@@ -25,7 +25,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..model import RULE_MARK, Finding, FindingKind, Medication, Severity
+from ..model import RULE_MARK, Finding, FindingKind, Medication, Severity, format_amount
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..knowledge.index import CompiledRule, Index
@@ -163,8 +163,9 @@ def name(index: Index, cid: str) -> str:
 
 
 def mg(value: float) -> str:
-    """An amount in mg as findings show it: `1,400 mg`, `2.50 mg`."""
-    return f"{value:,.0f} mg" if float(value).is_integer() else f"{value:,.2f} mg"
+    """An amount in mg as findings show it (`1,400 mg`, `2.5 mg`, `0.125 mg`): never rounded, so a
+    finding states exactly the amount read or added up (`model.format_amount`)."""
+    return f"{format_amount(value)} mg"
 
 
 _KIND_ORDER = {kind: n for n, kind in enumerate(FindingKind)}

@@ -1,0 +1,121 @@
+"""A dose finding states only what was read (issue 11).
+
+Property: every number in the title of a dose or duration finding is a number of the
+reading the report shows for that finding's entries (their strength, dose, count,
+frequency, daily amount or duration), a limit or strength of the knowledge's dosing
+rules, or the sum of the entries' daily amounts. An entry whose dosing was partly
+unread never feeds a dose or duration finding.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import screener
+from screener.cli import cli
+from screener.model import FindingKind
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+NAMES = ["Soma", "carisoprodol", "Soma Compound", "carisoprodol/aspirin", "aspirin-carisoprodol",
+         "carisoprodol and aspirin and codeine", "Soma Compound with Codeine", "Norco", "Xanax", "Tylenol",
+         "hydrocodone/acetaminophen"]
+STRENGTHS = ["", "350 mg", "250 mg", "350", "250", "500 mg", "1,400 mg", "0.125 mg", "200/325", "200 mg/325 mg",
+             "200/325/16", "10/325", "10-325 mg", "700-350 mg", "-350 mg", "175 mg", ".5 mg", "1400 mg/day"]
+COUNTS = ["", "1 tab", "1/2 tab", "½ tab", "2 tabs", "1-2 tabs", "one and a half tablets", "half a tablet",
+          "3 tablets", "1 po", "1 t", "1.5 tabs", "take 2"]
+FREQUENCIES = ["", "tid", "qid", "t.i.d.", "q.i.d.", "tid-qid", "BID-TID", "q4-6h", "bid", "daily", "q6h prn",
+               "at bedtime", "three times a day and at bedtime", "every other blue moon", "prn", "p.o. t.i.d.",
+               "q.h.s. p.r.n."]
+DURATIONS = ["", "x 30 days", "for 2 weeks", "x1 month", "for up to 10 days", "x 21 days", "x 3 wks"]
+EXTRAS = ["", "#120", "DAW", "RF0", "for muscle spasm", "sig:", "qty 30", "refills: 2", "max 1,050 mg per day",
+          "max 4 tabs/day"]
+
+
+def _limits() -> set[float]:
+    """Every number the dosing rules hold (limits and marketed strengths)."""
+    out: set[float] = set()
+    with (DATA / "dosing.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out.update(float(v) for v in row["value"].split("|"))
+    return out
+
+
+LIMITS = _limits()
+
+
+def _numbers(text: str) -> set[float]:
+    return {float(m.replace(",", "")) for m in NUMBER.findall(text)}
+
+
+def _read_numbers(data: dict) -> set[float]:
+    """The numbers of one entry's reading in the JSON report."""
+    out = {float(data[k]) for k in ("strength_mg", "units_per_dose", "doses_per_day", "duration_days",
+                                    "dose_mg", "daily_mg") if k in data}
+    for amount in data.get("amounts", ()):
+        out.update(float(v) for k, v in amount.items() if k.endswith("_mg"))
+    return out
+
+
+def _daily(data: dict, concept: str) -> float | None:
+    if data.get("concepts") == [concept]:
+        return data.get("daily_mg")
+    return next((a.get("per_day_mg") for a in data.get("amounts", ()) if a["concept"] == concept), None)
+
+
+entry = st.builds(
+    lambda *parts: " ".join(p for p in parts if p),
+    st.sampled_from(NAMES),
+    st.one_of(st.sampled_from(STRENGTHS), st.integers(1, 5000).map(lambda n: f"{n:,} mg")),
+    st.sampled_from(COUNTS), st.sampled_from(FREQUENCIES), st.sampled_from(DURATIONS), st.sampled_from(EXTRAS))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(entry, min_size=1, max_size=4))
+def test_every_number_in_a_dose_finding_was_read_or_is_a_limit(entries):
+    report = screener.screen(entries)
+    screened = {m["input"]: m for m in report.to_dict()["screened"]["medications"]}
+    by_input = {m.input: m for m in report.medications}
+    for finding in report.findings:
+        if finding.kind not in (FindingKind.DOSE, FindingKind.DURATION):
+            continue
+        readings = [screened[i] for i in finding.inputs]
+        for data in readings:
+            assert "unparsed" not in data, (finding.title, data)
+        allowed = set(LIMITS)
+        for data in readings:
+            allowed |= _read_numbers(data) | _numbers(by_input[data["input"]].reading())
+        daily = [_daily(data, finding.concepts[0]) for data in readings]
+        allowed.add(float(sum(v for v in daily if v is not None)))
+        stated = _numbers(finding.title)
+        assert stated <= allowed, (finding.title, entries, stated - allowed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(entry, min_size=1, max_size=3))
+def test_an_entry_partly_unread_is_reported_and_makes_the_screen_incomplete(entries):
+    report = screener.screen(entries)
+    for med in report.medications:
+        if med.concept is not None and med.dosing.unread:
+            assert report.status.value == "incomplete"
+            assert any(u.input == med.input and "dose not checked" in u.reason for u in report.unrecognized)
+
+
+def test_the_text_report_shows_each_reading():
+    result = CliRunner().invoke(cli, ["check", "Soma 350 mg tid-qid", "Soma 1/2 tab tid",
+                                      "Soma Compound 1 tab qid x 2 weeks", "alprazolam 0.125 mg tid"])
+    screened = result.output[result.output.index("SCREENED"):].splitlines()[1:5]
+    assert screened == [
+        '  medication "Soma 350 mg tid-qid" → carisoprodol; 350 mg/dose; 4×/day; 1,400 mg/day',
+        '  medication "Soma 1/2 tab tid" → carisoprodol; 0.5 tablet/dose; 3×/day; mg not known: the strength',
+        "    is not given",
+        '  medication "Soma Compound 1 tab qid x 2 weeks" → carisoprodol, aspirin; carisoprodol 200 mg +',
+    ]
+    assert "alprazolam 0.125 mg tid\" → alprazolam; 0.125 mg/dose; 3×/day; 0.375 mg/day" in result.output
