@@ -22,9 +22,11 @@ from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptErr
 from .model import (
     NO_FINDINGS_TEXT,
     Counselling,
+    Dosing,
     Finding,
     FindingKind,
     Medication,
+    MedicationEntry,
     Report,
     Severity,
     Status,
@@ -47,7 +49,7 @@ def load_knowledge(path=None, *, layers=(), use_cache: bool = True) -> Knowledge
 
 
 def screen(
-    medications: Iterable[str] = (),
+    medications: Iterable[str | MedicationEntry] = (),
     conditions: Iterable[str] = (),
     allergies: Iterable[str] = (),
     age: float | None = None,
@@ -58,7 +60,10 @@ def screen(
 
     `medications` are free text as a person types them: a name, brand or
     combination product, optionally with strength, frequency and duration
-    ("Soma 350 mg qid x 30 days"). `conditions` ("pregnancy", "cirrhosis") and
+    ("Soma 350 mg qid x 30 days"), read as `docs/sig-reading.md` describes, or
+    `MedicationEntry` items whose dosing another system already holds as numbers
+    (a `Dosing`: it is used as given, never turned into text and read again).
+    `conditions` ("pregnancy", "cirrhosis") and
     `allergies` ("meprobamate") are names; `age` is in years. `knowledge`
     defaults to the bundled knowledge base. Raises `InputError` for input that
     cannot be screened at all (an empty entry, control characters, an entry
@@ -74,11 +79,13 @@ def screen(
 __all__ = [
     "NO_FINDINGS_TEXT",
     "Counselling",
+    "Dosing",
     "Finding",
     "FindingKind",
     "InputError",
     "KnowledgeError",
     "Medication",
+    "MedicationEntry",
     "Report",
     "ScreenerError",
     "Severity",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .errors import KnowledgeError
 from .knowledge import content_key, load_index
 from .knowledge.index import Index
-from .model import Report
+from .model import MedicationEntry, Report
 from .paths import bundled_data_dir
 from .screening import screen_patient
 
@@ -51,7 +51,7 @@ class Knowledge:
 
     def screen(
         self,
-        medications: Iterable[str] = (),
+        medications: Iterable[str | MedicationEntry] = (),
         conditions: Iterable[str] = (),
         allergies: Iterable[str] = (),
         age: float | None = None,
