@@ -359,3 +359,12 @@ def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_pat
     assert all(c["source"]["label"].endswith("; local layers: ward") for c in cards)
     # The major rule is off; the more general CNS-depressant rule now applies, as in `check`.
     assert [c["summary"].split(":")[0] for c in cards if c is not suppressed[0]] == ["Moderate"]
+
+
+def test_a_structured_draft_dose_is_screened_as_numbers(client):
+    # 2 tablets of Soma 350 mg four times a day: the dose comes from doseQuantity and timing, not from text.
+    cards = client.post(SIGN, json=call(drafts=[draft(text="Soma 350 MG Oral Tablet", code=None,
+                                                      dosage=tablet_dose(4, tablets=2))])).json()["cards"]
+    summaries = [c["summary"] for c in cards]
+    assert any("carisoprodol 2,800 mg a day (limit 1,400 mg)" in s for s in summaries), summaries
+    assert any("carisoprodol 700 mg per dose (limit 350 mg)" in s for s in summaries), summaries

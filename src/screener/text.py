@@ -39,7 +39,9 @@ def clean_entry(text: object, field: str) -> str:
     if not isinstance(text, str):
         raise InputError(f"{field} entry {text!r} is not text")
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = re.sub(r"[\t\n\r\v\f]+", " ", text).strip()
+    if any(ch in text for ch in "\t\n\r\v\f"):
+        text = re.sub(r"[\t\n\r\v\f]+", " ", text)
+    text = text.strip()
     shown = _shorten(text)
     if not text:
         raise InputError(f"an empty {field} entry was given; remove it or write the name")

@@ -163,7 +163,8 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
         return _coded_medication(index, text, *code)
     prepared = prepare(text)
     found = find_name(prepared, index.names, index.max_name_tokens, lambda c: index.kinds[c] in MEDICATION_KINDS)
-    joined = _joined_name(index, prepared)
+    # Two names need a joiner between them; without one, the FDA vocabulary is not even opened.
+    joined = _joined_name(index, prepared) if _JOINER.search(prepared) else None
     if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
                                    and index.kinds[found[0]] == "product"):
         concept, order, end = joined

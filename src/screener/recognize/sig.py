@@ -12,7 +12,10 @@ How it works: the text is normalised (case, Unicode, Latin dots, thousands
 separators, fractions, number words), then each rule of the grammar consumes the
 spans it reads, in an order chosen so that a longer construct is read before its
 parts (a duration before a bare "days", a daily amount before a strength). Every
-number and word left over is unread: nothing is dropped.
+number and word left over is unread: nothing is dropped. A rule runs only when
+the text still holds a word every one of its matches contains (`_Reader.has`), so a
+`check` process compiles only the patterns its entries could need; a property test
+(`tests/test_sig_guards.py`) checks that this never changes a reading.
 
 Two questions need the product, so they are answered by `resolve` once the entry
 reader knows it: a bare number (`Soma 350`: mg only if 350 is a marketed strength
@@ -24,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
-from functools import partial
+from functools import cache, partial
 
 from ..model import Dosing
 
@@ -60,8 +63,8 @@ _SPOONS = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "t
            "spoon": 5.0, "spoonful": 5.0, "spoonfuls": 5.0,
            "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0, "tablespoonful": 15.0}
 """Spoons, read as mL (the measures pharmacies dispense them as)."""
-_UNIT = "(?:" + "|".join(sorted((re.escape(w) for w in (*_UNIT_WORDS, *_SPOONS) if w != "t"), key=len,
-                                 reverse=True)) + ")"
+_UNIT_NAMES = tuple(sorted((w for w in (*_UNIT_WORDS, *_SPOONS) if w != "t"), key=len, reverse=True))
+_UNIT = "(?:" + "|".join(re.escape(w) for w in _UNIT_NAMES) + ")"
 
 _DAYS_PER = {"day": 1, "days": 1, "d": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7, "w": 7,
              "month": 30, "months": 30, "mo": 30, "mos": 30}
@@ -115,24 +118,28 @@ _FILLER = {
 """Words that carry no dosing number (what they say is read elsewhere, or needs no reading)."""
 
 _UNREAD_TRIGGERS = [
-    (re.compile(r"\bthen\b"), "changes dose ('then')"),
-    (re.compile(r"\btaper"), "a taper"),
-    (re.compile(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?s?\b"), "a weekday schedule"),
-    (re.compile(r"\bweekly\b|\bevery (?:\d+ )?weeks?\b|\bq ?weeks?\b|\bq ?wk\b|\bonce a week\b|\bper week\b|"
-                r"/ ?w(?:ee)?k\b|\bmonthly\b|\bevery (?:\d+ )?months?\b|\bq ?months?\b|\bonce a month\b"),
-     "a weekly or monthly dose"),
-    (re.compile(r"/ ?kg\b|/ ?m2\b|\bper kg\b|\bper m2\b"), "a dose by weight or body area"),
-    (re.compile(r"\brepeat"), "a conditional repeat"),
-    (re.compile(r"\bsliding scale\b|\bunits?\b"), "units (insulin or a scale)"),
-    (re.compile(r"\bstat\b|\bat once\b|\bsingle dose\b|\bone time only\b"), "a single dose"),
-    (re.compile(r"\b\d{1,2}:\d{2}\b|\b\d{1,2} ?(?:am|pm)\b|\b\d{1,2}\s?(?:a\.m\.|p\.m\.)"), "clock times"),
-    (re.compile(r"\bwordslash\b"), "alternatives written with a slash"),
-    (re.compile(r"/\s?(?:min|minute|hr|hour)\b"), "an infusion rate"),
-    (re.compile(r"\balternat"), "alternating doses"),
-    (re.compile(r"\bon days? \d|\bdays? \d+\s?(?:-|to|through|and)\s?\d|\bday \d+\s?:|\bday \d+ (?:and|then)\b"),
+    (r"\bthen\b", ("then",), "changes dose ('then')"),
+    (r"\btaper", ("taper",), "a taper"),
+    (r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?s?\b",
+     ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "a weekday schedule"),
+    (r"\bweekly\b|\bevery (?:\d+ )?weeks?\b|\bq ?weeks?\b|\bq ?wk\b|\bonce a week\b|\bper week\b|"
+     r"/ ?w(?:ee)?k\b|\bmonthly\b|\bevery (?:\d+ )?months?\b|\bq ?months?\b|\bonce a month\b",
+     ("week", "wk", "month"), "a weekly or monthly dose"),
+    (r"/ ?kg\b|/ ?m2\b|\bper kg\b|\bper m2\b", ("kg", "m2"), "a dose by weight or body area"),
+    (r"\brepeat", ("repeat",), "a conditional repeat"),
+    (r"\bsliding scale\b|\bunits?\b", ("sliding scale", "unit"), "units (insulin or a scale)"),
+    (r"\bstat\b|\bat once\b|\bsingle dose\b|\bone time only\b", ("stat", "at once", "single dose", "one time only"),
+     "a single dose"),
+    (r"\b\d{1,2}:\d{2}\b|\b\d{1,2} ?(?:am|pm)\b|\b\d{1,2}\s?(?:a\.m\.|p\.m\.)", (":", "am", "pm", "a.m.", "p.m."),
+     "clock times"),
+    (r"\bwordslash\b", ("wordslash",), "alternatives written with a slash"),
+    (r"/\s?(?:min|minute|hr|hour)\b", ("/",), "an infusion rate"),
+    (r"\balternat", ("alternat",), "alternating doses"),
+    (r"\bon days? \d|\bdays? \d+\s?(?:-|to|through|and)\s?\d|\bday \d+\s?:|\bday \d+ (?:and|then)\b", ("day",),
      "a dose by day number"),
 ]
-"""Text that must not be computed from: its presence makes the whole reading unread."""
+"""Text that must not be computed from: its presence makes the whole reading unread. Each pattern comes
+with words one of which every match contains, so it is compiled only for text that could match."""
 
 
 def read_sig(text: str, before: str = "") -> Dosing:
@@ -141,6 +148,8 @@ def read_sig(text: str, before: str = "") -> Dosing:
     `text` is what follows the medication's name, `before` what precedes it ("1 tab Soma 350 mg":
     before "1 tab", text "350 mg"); a bare number counts as one only at the start of `text`.
     """
+    if not text.strip() and not before.strip():
+        return Dosing()  # nothing to read ("Xanax")
     after = _normalise(text)
     joined = (_normalise(before) + " |" + after) if before.strip() else after
     return _Reader(joined, lead=len(joined) - len(after)).read()
@@ -188,17 +197,19 @@ def _unread(dosing: Dosing, what: str) -> Dosing:
 # --- normalising -------------------------------------------------------------------------------
 
 _APOSTROPHES = re.compile(r"['’`´]")
-_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")
-_LEADING_DOT = re.compile(r"(?<![\d.])\.(\d)")
-_DOTTED = re.compile(r"\b(?:[a-z]\.){1,3}[a-z]\b\.?|\b(?:[a-z]\.){2,4}")
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
+"""Hyphens, dashes and the minus sign, written as "-"."""
+_THOUSANDS = r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])"
+_LEADING_DOT = r"(?<![\d.])\.(\d)"
+_DOTTED = r"\b(?:[a-z]\.){1,3}[a-z]\b\.?|\b(?:[a-z]\.){2,4}"
 """A dotted abbreviation (t.i.d., p.o., q.h.s.): no spaces inside, so "t.i.d. p.o." is two of them."""
-_MIXED_FRACTION = re.compile(r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])")
-_FRACTION = re.compile(r"(?<![\d/.])([1-3])/([2-4])(?![\d/])")
+_MIXED_FRACTION = r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])"
+_FRACTION = r"(?<![\d/.])([1-3])/([2-4])(?![\d/])"
 _HALF_PHRASES = [
-    (re.compile(r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b"), 0.5),
-    (re.compile(r"\b(?:one|a)[ -]half\b|\bhalf an?\b|\bhalf\b"), None),
+    (r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b", 0.5),
+    (r"\b(?:one|a)[ -]half\b|\bhalf an?\b|\bhalf\b", None),
 ]
-_WORD_NUMBER = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+_WORD_NUMBER = r"\b(" + "|".join(_NUMBER_WORDS) + r")\b"
 _GLUED_AFTER_NUMBER = re.compile(
     r"(?<=\d)(?=(?:mg|mcg|ug|gm|g|ml|mls|cc|milligrams?|micrograms?|grams?|tabs?|tablets?|caps?|capsules?|puffs?|"
     r"drops?|sprays?|patch(?:es)?|x|days?|d|wks?|weeks?|w|months?|mos?|h|hr|hrs|hrly|hourly|am|pm|units?|t)\b)")
@@ -213,34 +224,42 @@ def _normalise(text: str) -> str:
         text = text.replace(char, spelled)
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("\u2044", "/").replace("×", " x ").replace("µ", "u").replace("μ", "u")
-    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = text.translate(_DASHES)
     text = _APOSTROPHES.sub("", text)
-    text = _DOTTED.sub(_undot, text)
-    text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
-    text = _LEADING_DOT.sub(r"0.\1", text)
+    # Each rewrite below runs only on text holding what every one of its matches contains: most entries
+    # hold few of them, and a pattern not needed is never compiled (the first-sight cost of `check`).
+    if "." in text:
+        text = re.sub(_DOTTED, _undot, text)
+    if "," in text:
+        text = re.sub(_THOUSANDS, lambda m: m.group(1).replace(",", ""), text)
+    if "." in text:
+        text = re.sub(_LEADING_DOT, r"0.\1", text)
     text = text.replace("(", " ").replace(")", " ").replace("[", " ").replace("]", " ")
-    text = re.sub(r"(?<=\d)(?:\s*)x(?=\s*\d)", " x ", text)  # 2x20ml
-    # "bidx5 days", "dailyx90": a frequency run into "x N".
-    text = re.sub(r"\b(qd|bid|tid|qid|daily|qhs|prn|hs|qam|qpm|day|days|bedtime|night|morning|h|hr|hrs|"
-                  r"q\s?\d+\s?(?:h|hr|hrs))x(?=\s?\d)", r"\1 x ", text)
+    if "x" in text:
+        text = re.sub(r"(?<=\d)(?:\s*)x(?=\s*\d)", " x ", text)  # 2x20ml
+        # "bidx5 days", "dailyx90": a frequency run into "x N".
+        text = re.sub(r"\b(qd|bid|tid|qid|daily|qhs|prn|hs|qam|qpm|day|days|bedtime|night|morning|h|hr|hrs|"
+                      r"q\s?\d+\s?(?:h|hr|hrs))x(?=\s?\d)", r"\1 x ", text)
     text = _GLUED_AFTER_NUMBER.sub(" ", text)
     text = _GLUED_BEFORE_NUMBER.sub(r"\1 ", text)
-    text = re.sub(r"(?<=\d)\s+\.(?=\d)", ".", text)
+    if "." in text:
+        text = re.sub(r"(?<=\d)\s+\.(?=\d)", ".", text)
     # Number words, and "one 1" / "2 two" written twice over.
-    for pattern, add in _HALF_PHRASES:
-        if add is not None:
-            text = pattern.sub(partial(_plus, add), text)
-        else:
-            text = pattern.sub("0.5", text)
-    text = re.sub(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\s*/\s*(?:" + "|".join(_NUMBER_WORDS) + r")\b",
-                  " wordslash ", text)  # one/two: alternatives, not a fraction
-    text = _WORD_NUMBER.sub(lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
+    if "half" in text:
+        for pattern, add in _HALF_PHRASES:
+            text = re.sub(pattern, partial(_plus, add) if add is not None else "0.5", text)
+    if any(word in text for word in _NUMBER_WORDS):
+        if "/" in text:
+            text = re.sub(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\s*/\s*(?:" + "|".join(_NUMBER_WORDS) + r")\b",
+                          " wordslash ", text)  # one/two: alternatives, not a fraction
+        text = re.sub(_WORD_NUMBER, lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
     text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)", r"\1", text)
-    text = _MIXED_FRACTION.sub(lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}"
-                               if int(m.group(2)) < int(m.group(3)) else m.group(0), text)
-    text = _FRACTION.sub(lambda m: f"{int(m.group(1)) / int(m.group(2)):g}"
-                         if int(m.group(1)) < int(m.group(2)) else m.group(0), text)
-    return " " + re.sub(r"\s+", " ", text).strip() + " "
+    if "/" in text:
+        text = re.sub(_MIXED_FRACTION, lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}"
+                      if int(m.group(2)) < int(m.group(3)) else m.group(0), text)
+        text = re.sub(_FRACTION, lambda m: f"{int(m.group(1)) / int(m.group(2)):g}"
+                      if int(m.group(1)) < int(m.group(2)) else m.group(0), text)
+    return " " + " ".join(text.split()) + " "
 
 
 def _undot(match: re.Match) -> str:
@@ -258,13 +277,14 @@ def _word_value(word: str) -> float:
 
 
 _PUNCTUATION = {"-", "--", "+", "&", ".", "*"}
+_SEPARATORS = str.maketrans(",;:/", "    ")
 """Marks that separate clauses: left over, they say nothing."""
 
 # --- reading -------------------------------------------------------------------------------------
 
 _MEAL = r"(?:breakfast|lunch|dinner|supper|the evening meal|the morning meal)"
-_MEALS = re.compile(rf"\b(?:with|after|before|at) {_MEAL}((?:,? (?:and )?{_MEAL})*)\b")
-_TIME_TERMS = re.compile(
+_MEALS = rf"\b(?:with|after|before|at) {_MEAL}((?:,? (?:and )?{_MEAL})*)\b"
+_TIME_TERMS = (
     r"\b(?:qam|q am|qpm|q pm|qhs|q hs|hs|at bedtime|bedtime|in the morning|every morning|each morning|in the mornings|"
     r"in the evening|every evening|each evening|in the evenings|at night|every night|each night|nightly|"
     r"at noon|at midday|before bed|at night time|night time|morning|evening|night)\b")
@@ -275,6 +295,13 @@ _SLOTS = {"morning": ("qam", "q am", "morning", "breakfast", "the morning meal")
           "noon": ("noon", "midday", "lunch"),
           "evening": ("qpm", "q pm", "evening", "dinner", "supper", "the evening meal"),
           "night": ("qhs", "q hs", "hs", "bedtime", "night", "nightly", "bed")}
+
+
+@cache
+def _phrases(phrases: tuple[str, ...]) -> re.Pattern:
+    """One pattern for a set of whole phrases, longest first (one compile, not one per phrase)."""
+    words = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{words})(?![\w-])")
 
 
 def _slot(words: str) -> str:
@@ -318,6 +345,11 @@ class _Reader:
             if once:
                 return
 
+    def has(self, *words: str) -> bool:
+        """Whether any of `words` is still in the text: every match of the rule that follows contains one,
+        so a rule is compiled and run only when it could match (first-sight cost of a `check` process)."""
+        return any(w in self.text for w in words)
+
     def set(self, name: str, value, what: str) -> None:
         """Record one field; a different second value for it is a contradiction (unread)."""
         if name in self.values and self.values[name] != value:
@@ -327,10 +359,11 @@ class _Reader:
     # the grammar -------------------------------------------------------------------------------
 
     def read(self) -> Dosing:
-        for pattern, reason in _UNREAD_TRIGGERS:
-            if pattern.search(self.text):
+        for pattern, needs, reason in _UNREAD_TRIGGERS:
+            if self.has(*needs) and re.search(pattern, self.text):
                 self.problems.append(reason)
-        self.take(re.compile(r"\|"), lambda m: None)
+        if self.has("|"):
+            self.take(re.compile(r"\|"), lambda m: None)
         self._dispensing()
         self._duration()
         self._daily()
@@ -356,16 +389,24 @@ class _Reader:
         self.text = self.text[:match.start(1)] + " " * len(match.group(1)) + self.text[match.end(1):]
 
     def _dispensing(self) -> None:
-        self.take(re.compile(r"#\s?(\d+)\b"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
-        self.take(re.compile(r"\b(?:qty|quantity|disp|dispense|dispensed)\s?[:#]?\s?(\d+(?:\.\d+)?)\b"
-                             rf"(?:\s?{_UNIT})?"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
-        self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
-                  lambda m: self.values.__setitem__("daw", True))
-        self.take(re.compile(r"\b(?:rf|refills?)\s?[:#x]?\s?(\d+)\b"),
-                  lambda m: self.set("refills", int(m.group(1)), "refill counts"))
-        self.take(re.compile(r"\b(\d+) refills?\b"), lambda m: self.set("refills", int(m.group(1)), "refill counts"))
-        self.take(re.compile(r"\bno refills\b"), lambda m: self.set("refills", 0, "refill counts"))
-        self.take(re.compile(r"\b(?:sig|rx)\b\s?:?"), lambda m: None)
+        if self.has("#"):
+            self.take(re.compile(r"#\s?(\d+)\b"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
+        if self.has("qty", "quantity", "disp"):
+            self.take(re.compile(r"\b(?:qty|quantity|disp|dispense|dispensed)\s?[:#]?\s?(\d+(?:\.\d+)?)\b"
+                                 rf"(?:\s?{_UNIT})?"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
+        if self.has("daw", "dispense as written", "no substitution"):
+            self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
+                      lambda m: self.values.__setitem__("daw", True))
+        if self.has("rf", "refill"):
+            self.take(re.compile(r"\b(?:rf|refills?)\s?[:#x]?\s?(\d+)\b"),
+                      lambda m: self.set("refills", int(m.group(1)), "refill counts"))
+        if self.has("refill"):
+            self.take(re.compile(r"\b(\d+) refills?\b"),
+                      lambda m: self.set("refills", int(m.group(1)), "refill counts"))
+        if self.has("no refills"):
+            self.take(re.compile(r"\bno refills\b"), lambda m: self.set("refills", 0, "refill counts"))
+        if self.has("sig", "rx"):
+            self.take(re.compile(r"\b(?:sig|rx)\b\s?:?"), lambda m: None)
 
     def _duration(self) -> None:
         def duration(m: re.Match) -> None:
@@ -375,11 +416,13 @@ class _Reader:
                 return
             self.set("duration_days", high * _DAYS_PER[m.group(3)], "durations")
 
-        self.take(re.compile(rf"\b(?:x|for|times)\s?(?:up to\s|about\s|a total of\s)?({_NUM})"
-                             rf"(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_PERIOD})\b"), duration)
+        if self.has("x", "for", "times"):
+            self.take(re.compile(rf"\b(?:x|for|times)\s?(?:up to\s|about\s|a total of\s)?({_NUM})"
+                                 rf"(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_PERIOD})\b"), duration)
         # "… twice a day 30 days": a number of days on its own (not "every 3 days") is how long.
-        self.take(re.compile(rf"(?<!every )(?<!q )(?<!each )(?<!per )(?<!/ )\b({_NUM})()\s?(days|weeks|months)\b"
-                             r"(?=\s*$|\s+(?:#|qty|disp|daw|rf|refills?)\b)"), duration)
+        if self.has("day", "week", "month"):
+            self.take(re.compile(rf"(?<!every )(?<!q )(?<!each )(?<!per )(?<!/ )\b({_NUM})()\s?(days|weeks|months)\b"
+                                 r"(?=\s*$|\s+(?:#|qty|disp|daw|rf|refills?)\b)"), duration)
 
     def _daily(self) -> None:
         per_day = r"(?:/\s?|per\s|a\s|each\s|every\s|in\s)(?:day|d|24\s?hours?|24\s?hrs?|24\s?h)\b"
@@ -399,11 +442,13 @@ class _Reader:
                 self.problems.append(f"a daily limit without a unit ({m.group(0).strip()})")
 
         # A limit first, so "max 1,050 mg per day" is read whole, not as an amount after a stray "max".
-        self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|no more than|"
-                             rf"not more than)\s({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
-                             rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
-        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:{per_day}|daily total\b|total daily\b|total per day\b)"),
-                  amount)
+        if self.has("max", "mdd", "exceed", "more than"):
+            self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|"
+                                 rf"no more than|not more than)\s({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
+                                 rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
+        if self.has("/", "per ", "a d", "a 2", "each d", "each 2", "every d", "every 2", "in d", "in 2", "total"):
+            self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?"
+                                 rf"(?:{per_day}|daily total\b|total daily\b|total per day\b)"), amount)
 
     def _strengths(self) -> None:
         def concentration(m: re.Match) -> None:
@@ -433,13 +478,17 @@ class _Reader:
             total = bool(m.group(3))
             self.amounts.append((float(m.group(1)) * _MASS_TO_MG[m.group(2)], m.start(), total))
 
-        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:/|per)\s?({_NUM})?\s?(?:ml|mls|cc)\b"), concentration)
-        self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
-                             rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
-        self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"), dash)
+        if self.has("ml", "cc"):
+            self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:/|per)\s?({_NUM})?\s?(?:ml|mls|cc)\b"), concentration)
+        if self.has("/"):
+            self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
+                                 rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
+        if self.has("-", "to"):
+            self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"), dash)
         self.take(re.compile(rf"(?<![\w.-])({_NUM})\s?({_MASS})\b(\s?total\b)?"), single)
-        self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
-            f"a negative amount ({m.group(0).strip()})"))
+        if self.has("-"):
+            self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
+                f"a negative amount ({m.group(0).strip()})"))
 
     def _units(self) -> None:
         def count(m: re.Match) -> None:
@@ -453,15 +502,19 @@ class _Reader:
             else:
                 self.counts.append((high, _UNIT_WORDS.get(word, ""), m.start()))
 
-        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_UNIT})\b"), count)
+        if self.has(*_UNIT_NAMES):
+            self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_UNIT})\b"), count)
         # "1 t tid": t for tablet only before a frequency.
-        self.take(re.compile(rf"\b({_NUM})()\s?(t)(?=\s(?:qd|bid|tid|qid|daily|q\s?\d))"), count)
+        if self.has(" t "):
+            self.take(re.compile(rf"\b({_NUM})()\s?(t)(?=\s(?:qd|bid|tid|qid|daily|q\s?\d))"), count)
         # A count straight before the route, the frequency, or after take/give.
         before = (r"(?=\s(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice|at"
                   r"|in the|\d+\s?(?:x|times?)\b))")
         self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive )|(?<=\buse )|(?<= ))({_NUM})"
                              rf"(?:\s?(?:-|to|or)\s?({_NUM}))?()" + before), count)
-        self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive ))({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?()(?=\s)"), count)
+        if self.has("take ", "give "):
+            self.take(re.compile(rf"(?:(?<=\btake )|(?<=\bgive ))({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?()(?=\s)"),
+                      count)
 
     def _frequency(self) -> None:
         rates: list[tuple[float, int]] = []
@@ -490,32 +543,46 @@ class _Reader:
         def fixed(value: float):
             return lambda m: rates.append((value, m.start()))
 
-        self.take(re.compile(rf"\b(?:q|every)\s?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:h|hr|hrs|hour|hours|hourly|hrly)\b"),
-                  every_hours)
-        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to)\s?({_NUM}))?\s?(?:hourly|hrly)\b"), every_hours)
-        self.take(re.compile(rf"\b(?:q|every|once every)\s?({_NUM})\s?(?:days|d)\b"), every_days)
-        self.take(re.compile(r"\b(?:every other day|qod|on alternate days)\b"), fixed(0.5))
-        self.take(re.compile(rf"\b(?:up to\s)?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:x|times?)"
-                             r"\s?(?:a|per|/|each|every)?\s?(?:day|daily|d)\b"), times)
-        self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?/\s?(?:day|d)\b"), times)
+        if self.has("h"):
+            self.take(re.compile(rf"\b(?:q|every)\s?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:h|hr|hrs|hour|hours|hourly|hrly)\b"),
+                      every_hours)
+        if self.has("hourly", "hrly"):
+            self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to)\s?({_NUM}))?\s?(?:hourly|hrly)\b"), every_hours)
+        if self.has("q ", "every"):  # normalised text has "q 3", never "q3"
+            self.take(re.compile(rf"\b(?:q|every|once every)\s?({_NUM})\s?(?:days|d)\b"), every_days)
+        if self.has("other day", "qod", "alternate"):
+            self.take(re.compile(r"\b(?:every other day|qod|on alternate days)\b"), fixed(0.5))
+        if self.has("x", "time"):
+            self.take(re.compile(rf"\b(?:up to\s)?({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?(?:x|times?)"
+                                 r"\s?(?:a|per|/|each|every)?\s?(?:day|daily|d)\b"), times)
+        if self.has("/"):
+            self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?/\s?(?:day|d)\b"), times)
         ranges = [("tid", "qid", 4.0), ("bid", "tid", 3.0), ("qd", "bid", 2.0)]
         for low, high, value in ranges:
-            self.take(re.compile(rf"\b{low}\s?(?:-|to|or)\s?{high}\b"), fixed(value))
+            if self.has(low):
+                self.take(re.compile(rf"\b{low}\s?(?:-|to|or)\s?{high}\b"), fixed(value))
         words = [
-            (r"qid|four times (?:a |per |each )?day|four times daily", 4.0),
-            (r"tid|three times (?:a |per |each )?day|three times daily", 3.0),
-            (r"bid|twice (?:a |per |each )?day|twice daily|twice a day", 2.0),
-            (r"qd|q d|once (?:a |per |each |every )?day|once daily|daily|every day|each day|per day|a day", 1.0),
+            (r"qid|four times (?:a |per |each )?day|four times daily", 4.0, ("qid", "four")),
+            (r"tid|three times (?:a |per |each )?day|three times daily", 3.0, ("tid", "three")),
+            (r"bid|twice (?:a |per |each )?day|twice daily|twice a day", 2.0, ("bid", "twice")),
+            (r"qd|q d|once (?:a |per |each |every )?day|once daily|daily|every day|each day|per day|a day", 1.0,
+             ("qd", "q d", "once", "daily", "day")),
         ]
-        for pattern, value in words:
-            self.take(re.compile(rf"\b(?:up to\s)?(?:{pattern})\b"), fixed(value))
+        for pattern, value, needs in words:
+            if self.has(*needs):
+                self.take(re.compile(rf"\b(?:up to\s)?(?:{pattern})\b"), fixed(value))
         slots: list[str] = []
-        self.take(_MEALS, lambda m: slots.extend(_meal_slots(m.group(0))))
-        self.take(_TIME_TERMS, lambda m: slots.append(_slot(m.group(0))))
+        if self.has("breakfast", "lunch", "dinner", "supper", "meal"):
+            self.take(re.compile(_MEALS), lambda m: slots.extend(_meal_slots(m.group(0))))
+        if self.has("qam", "q am", "qpm", "q pm", "hs", "bed", "morning", "evening", "night", "noon", "midday"):
+            self.take(re.compile(_TIME_TERMS), lambda m: slots.append(_slot(m.group(0))))
         meals: list[int] = []
-        self.take(re.compile(r"\b(?:with|after|before) (?:meals|food|each meal)\b"), lambda m: meals.append(m.start()))
-        self.take(re.compile(r"\b(?:prn|as needed|if needed|when needed|only if needed|as required|when required|"
-                             r"if required)\b"), self._prn)
+        if self.has("meal", "food"):
+            self.take(re.compile(r"\b(?:with|after|before) (?:meals|food|each meal)\b"),
+                      lambda m: meals.append(m.start()))
+        if self.has("prn", "needed", "required"):
+            self.take(re.compile(r"\b(?:prn|as needed|if needed|when needed|only if needed|as required|when required|"
+                                 r"if required)\b"), self._prn)
 
         if meals and not rates:
             self.problems.append("meals without a count of doses")
@@ -546,17 +613,17 @@ class _Reader:
         self.prn_at = m.end()
 
     def _kept(self) -> None:
-        for phrase, route in sorted(_ROUTES.items(), key=lambda kv: -len(kv[0])):
-            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m, r=route: self.set(
-                "route", r, "routes"))
-        for phrase in _SITES:
-            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m: self.set(
-                "site", m.group(0).strip(), "sites"))
-        for phrase, form in sorted(_FORMS.items(), key=lambda kv: -len(kv[0])):
-            self.take(re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"), lambda m, f=form: self.set(
-                "form", f, "forms"))
+        # One pattern of just the phrases the text holds: a pattern of all of them costs more to compile
+        # than most entries take to read.
+        if present := tuple(p for p in _ROUTES if p in self.text):
+            self.take(_phrases(present), lambda m: self.set("route", _ROUTES[m.group(0)], "routes"))
+        if present := tuple(p for p in _SITES if p in self.text):
+            self.take(_phrases(present), lambda m: self.set("site", m.group(0), "sites"))
+        if present := tuple(p for p in _FORMS if p in self.text):
+            self.take(_phrases(present), lambda m: self.set("form", _FORMS[m.group(0)], "forms"))
         # Indications: "for <words>", "prn <words>" (after what is read, what remains is what it is for).
-        self.take(re.compile(r"\b(?:for|to treat)\s((?:[a-z][a-z/-]*\s?){1,4})(?=\s|$)"), self._indication)
+        if self.has("for", "to treat"):
+            self.take(re.compile(r"\b(?:for|to treat)\s((?:[a-z][a-z/-]*\s?){1,4})(?=\s|$)"), self._indication)
         if self.prn_at is not None:
             # The words straight after "prn" (in the text as written) say what it is for: "prn back pain".
             m = re.compile(r"\s*((?:[a-z][a-z/-]*\s){1,4})(?=\s*$)").match(self.text, self.prn_at)
@@ -609,7 +676,7 @@ class _Reader:
         doses = values.get("doses_per_day")
         if max_doses is not None:
             doses = max_doses if doses is None else min(doses, max_doses)
-        leftover = [w for w in re.findall(r"[^\s,;:/]+", self.text) if w not in _FILLER and w not in _PUNCTUATION]
+        leftover = [w for w in self.text.translate(_SEPARATORS).split() if w not in _FILLER and w not in _PUNCTUATION]
         if leftover:
             self.problems.append("could not read '" + " ".join(leftover) + "'")
         return Dosing(
