@@ -1,0 +1,248 @@
+"""Large reference tables shipped gzipped in a knowledge directory, looked up on disk.
+
+The FDA vocabulary (`screener.vocabulary`) and the FDA NDC Directory
+(`screener.ndc`) are each a few sorted, tab-separated text files, gzipped in
+`data/<folder>/` with a `manifest.json` holding the sha256 of their expanded
+text. Neither is loaded into memory: on first use the files are expanded once
+into the cache directory, and each look-up is a binary search over a memory map
+— microseconds, with no start-up cost for screens that never need them.
+
+What a look-up finds decides what is screened, so the expanded files are
+trusted only as far as they are checked. When they are expanded, their text is
+hashed and must equal the manifest's `sha256` (the files' expanded text, in
+order); they are written 0600 into a 0700 directory owned by the user, with a
+small stamp: the manifest hash and each file's size and mtime_ns. Every later
+use checks ownership and permissions (`paths.private_dir`, `paths.untrusted`)
+and compares the stamp, which costs a few `stat` calls; on any difference the
+files are hashed again and re-expanded if they do not match. Threat model: only
+the owner can write there, so the stamp only has to catch accidents (a truncated
+copy, an edit, a restored backup); an edit that keeps the size and restores the
+mtime is not detected, and hashing the files on every check to catch it would
+guard against no one but the owner.
+
+When the cache directory cannot be used (untrusted, cannot be created, full
+disk), the files are expanded into memory instead (once per process), with one
+note on stderr; any temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .errors import KnowledgeError
+
+STAMP = "stamp"
+"""Beside the expanded files: the manifest hash and each file's size and mtime_ns when last verified."""
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+class SortedTable:
+    """Binary search over a sorted, tab-separated UTF-8 text: a file (through a memory map) or bytes."""
+
+    def __init__(self, source: Path | bytes):
+        import mmap
+
+        self._map: mmap.mmap | bytes
+        if isinstance(source, bytes):  # expanded in memory: the cache directory could not be used
+            self._map, self._size = source, len(source)
+            return
+        self._file = open(source, "rb")  # noqa: SIM115 - kept open for the map's lifetime
+        size = os.fstat(self._file.fileno()).st_size
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._size = size
+
+    def get(self, key: str) -> list[str] | None:
+        """The other fields of the line whose first field is `key`, or None."""
+        target = key.encode("utf-8")
+        data, lo, hi = self._map, 0, self._size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            start = data.rfind(b"\n", 0, mid) + 1
+            end = data.find(b"\n", start)
+            end = self._size if end < 0 else end
+            line = data[start:end]
+            field = line.split(b"\t", 1)[0]
+            if field == target:
+                return line.decode("utf-8").split("\t")[1:]
+            if field < target:
+                lo = end + 1
+            else:
+                hi = start
+        return None
+
+    def rows(self):
+        """Every line as its fields, in order (reads the whole file)."""
+        for line in self._map[: self._size].split(b"\n"):
+            if line:
+                yield line.decode("utf-8").split("\t")
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """One set of gzipped tables in a knowledge directory (`<name>.gz` for each of `files`)."""
+
+    folder: str
+    """The cache folder's prefix (`vocabulary` → `<cache>/vocabulary-<sha256[:16]>`)."""
+    files: tuple[str, ...]
+    """The expanded files, in the order the manifest's sha256 covers them."""
+    in_memory: str
+    """What is done instead when the cache directory cannot be used (ends the stderr note)."""
+    rebuild: str
+    """The command that rebuilds the gzip files (said when they do not match their manifest)."""
+    derived: tuple[str, ...] = ()
+    """Files kept beside the expanded ones and derived from them: removed whenever they are re-expanded."""
+
+    def prepare(self, directory: Path, sha256: str) -> tuple[list[Path] | list[bytes], Path | None]:
+        """(the expanded files, the folder holding them): checked as the module docstring describes, or
+        their text in memory (folder None) when the cache directory cannot be used. Raises
+        `KnowledgeError` if the gzip files do not match `sha256`."""
+        root = paths.private_dir(paths.cache_dir(), create=True, instead=self.in_memory)
+        prepared = root and paths.private_dir(root / f"{self.folder}-{sha256[:16]}", create=True,
+                                              instead=self.in_memory)
+        if prepared is None:
+            return self.in_memory_text(directory, sha256), None
+        targets = [prepared / name for name in self.files]
+        try:
+            expected = _stamp(targets, sha256)
+            if expected is not None and read_private(prepared / STAMP) == expected:
+                return targets, prepared
+            if not _matches(targets, sha256):
+                self._expand(directory, prepared, sha256)
+            stamp = _stamp(targets, sha256)
+            if stamp is None:  # written and checked just now, yet not trusted: say why below
+                raise OSError(f"{prepared} cannot be trusted")
+            write_private(prepared / STAMP, stamp)
+        except OSError as exc:
+            paths.note(prepared, f"it cannot be written ({paths.os_error_text(exc)})", self.in_memory)
+            return self.in_memory_text(directory, sha256), None
+        return targets, prepared
+
+    def _expand(self, directory: Path, prepared: Path, sha256: str) -> None:
+        """Expand the gzip files into `prepared` (0600), replacing the old files only if the text matches."""
+        import gzip  # only the first time: later runs map the expanded file
+        import hashlib
+
+        _remove_stale_temporaries(prepared)
+        digest = hashlib.sha256()
+        written: list[tuple[Path, Path]] = []
+        try:
+            for name in self.files:
+                target = prepared / name
+                tmp = target.with_suffix(f".tmp{os.getpid()}")
+                written.append((tmp, target))
+                with gzip.open(directory / f"{name}.gz", "rb") as source, _private_file(tmp) as sink:
+                    while chunk := source.read(1 << 20):
+                        digest.update(chunk)
+                        sink.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise self._mismatch(directory, digest.hexdigest())
+            for name in self.derived:
+                _remove(prepared / name)
+            for tmp, target in written:
+                os.replace(tmp, target)
+        finally:
+            for tmp, _ in written:
+                _remove(tmp)
+
+    def in_memory_text(self, directory: Path, sha256: str) -> list[bytes]:
+        """The expanded text of every file, checked against the manifest, without touching the disk."""
+        import gzip
+        import hashlib
+
+        texts = [gzip.decompress((directory / f"{name}.gz").read_bytes()) for name in self.files]
+        digest = hashlib.sha256()
+        for text in texts:
+            digest.update(text)
+        if digest.hexdigest() != sha256:
+            raise self._mismatch(directory, digest.hexdigest())
+        return texts
+
+    def _mismatch(self, directory: Path, found: str) -> KnowledgeError:
+        gz = " and ".join(f"{name}.gz" for name in self.files)
+        return KnowledgeError(f"{gz} expand to sha256 {found[:16]}…, not the manifest's: rebuild them with "
+                              f"{self.rebuild}", str(directory / "manifest.json"))
+
+
+def _stamp(targets: list[Path], sha256: str) -> bytes | None:
+    """What the stamp says for the files as they are now; None if one is missing or not trusted."""
+    lines = [f"sha256 {sha256}"]
+    for path in targets:
+        try:
+            status = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(status.st_mode) or paths.untrusted(status):
+            return None
+        lines.append(f"{path.name} {status.st_size} {status.st_mtime_ns}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _matches(targets: list[Path], sha256: str) -> bool:
+    """True when the expanded files exist, are trusted, and their text hashes to the manifest's sha256."""
+    import hashlib  # only when the stamp does not match
+
+    if _stamp(targets, sha256) is None:
+        return False
+    digest = hashlib.sha256()
+    for path in targets:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest() == sha256
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of `path` when it is a regular file the user owns and no one else may write, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or paths.untrusted(status):
+            return None
+        return handle.read()
+
+
+def _private_file(path: Path):
+    """`path` opened for writing, created 0600 (truncated if a dead writer with our pid left it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (0600) through a temporary file, so readers see the old or the new bytes."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with _private_file(tmp) as sink:
+            sink.write(data)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def _remove_stale_temporaries(prepared: Path, age: float = 3600) -> None:
+    """Remove temporary files a killed writer left (a dead copy of an expanded table is megabytes)."""
+    import time
+
+    try:
+        with os.scandir(prepared) as entries:
+            for entry in entries:
+                if ".tmp" in entry.name:
+                    try:
+                        if time.time() - entry.stat(follow_symlinks=False).st_mtime > age:
+                            _remove(Path(entry.path))
+                    except OSError:
+                        continue
+    except OSError:
+        pass
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
