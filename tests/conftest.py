@@ -100,6 +100,14 @@ TINY = {
         ["drug-a", "drug-a", "100|150", "mg", "tablet", "S14"],
         ["combo-cd", "drug-c/drug-d", "5/10", "mg", "tablet", "S15"],
     ],
+    "fda_classes.csv": [
+        ["fda_class", "class", "source", "note"],
+        ["Benzodiazepine [EPC]", "benzos", "S16", ""],
+    ],
+    "class_exclusions.csv": [
+        ["drug", "class", "reason", "source"],
+        ["drug-e", "benzos", "R1", "S17"],
+    ],
     "condition_codes.csv": [
         ["system", "code", "match", "condition", "source"],
         ["icd10", "K74", "prefix", "liver-disease", "S12"],

@@ -50,7 +50,7 @@ def expected(kb, meds, conditions, allergies, age):
     except InputError:
         return "invalid", [], ""
     rows = [(f.kind.value, f.severity.value, f.title, LIST_SEPARATOR.join(f.concepts),
-             LIST_SEPARATOR.join(f.inputs), f.rule_id, dict(f.codes).get("ncpdp", ""), f.sources[0])
+             LIST_SEPARATOR.join(f.inputs), f.rule_id, dict(f.codes).get("ncpdp", ""), ITEM_SEPARATOR.join(f.sources))
             for f in report.findings]
     return report.status.value, rows, ITEM_SEPARATOR.join(describe(u) for u in report.unrecognized)
 

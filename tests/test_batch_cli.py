@@ -16,7 +16,7 @@ MESSY = (
     b"patient_id,medications,conditions,allergies,age\n"
     b'1,"Soma 350 mg qid;Xanax",pregnancy,,45\n'
     b'2,"Soma;Xanax,45\n'                       # broken quoting
-    b"3,ibuprofen,,,30\n"
+    b"3,gabapentin,,,30\n"
     b"4,a,b,c\n"                                # too few fields
     b"5,caf\xe9,,,20\n"                         # not UTF-8
     b"\n"                                       # blank: skipped, not a patient

@@ -44,7 +44,7 @@ MODERATE (2)
     Path:     "drug-a 150 mg" → drug-a
     Source:   S8 [label; rule a-single; ncpdp:HD v3:DOSEH]
 
-NOT RECOGNISED: this screen is incomplete
+NOT RECOGNISED OR NOT CHECKED: this screen is incomplete
   ? "xx" (medication): not found in the knowledge base or the FDA vocabulary
 
 COUNSEL THE PATIENT
@@ -88,8 +88,10 @@ def test_json_report_contract(runner, tiny_dir):
         "unrecognized": [],
         "screened": {
             "medications": [
-                {"input": "drug-a", "concept": "drug-a", "concepts": ["drug-a"], "via": "knowledge base"},
-                {"input": "drug-c", "concept": "drug-c", "concepts": ["drug-c"], "via": "knowledge base"},
+                {"input": "drug-a", "concept": "drug-a", "concepts": ["drug-a"], "via": "knowledge base",
+                 "coverage": "classified"},
+                {"input": "drug-c", "concept": "drug-c", "concepts": ["drug-c"], "via": "knowledge base",
+                 "coverage": "classified"},
             ],
             "conditions": [],
             "allergies": [],

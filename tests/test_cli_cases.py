@@ -100,6 +100,7 @@ def test_labelled_dose_gives_no_dose_finding(runner):
         "doses_per_day": 4,
         "dose_mg": 350,
         "daily_mg": 1400,
+        "coverage": "classified",
     }
 
 

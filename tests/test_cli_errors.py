@@ -89,7 +89,8 @@ def test_without_standalone_mode_the_code_is_returned(crash):
 
 def test_the_other_codes_are_unchanged(runner, tmp_path):
     assert runner.invoke(cli, ["check", "Soma", "Xanax"]).exit_code == 1
-    assert runner.invoke(cli, ["check", "ibuprofen"]).exit_code == 0
+    assert runner.invoke(cli, ["check", "gabapentin"]).exit_code == 0
+    assert runner.invoke(cli, ["check", "ibuprofen"]).exit_code == 3  # recognised, not covered
     assert runner.invoke(cli, ["check", "xyzzymab"]).exit_code == 3
     assert runner.invoke(cli, ["check", "--no-such-option"]).exit_code == EXIT_USAGE
     assert runner.invoke(cli, ["check", "Soma", "--knowledge", str(tmp_path / "nope")]).exit_code == EXIT_USAGE

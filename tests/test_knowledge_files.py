@@ -608,6 +608,8 @@ HEADERS = {
     "counselling.csv": "id,concept,topic,text,source",
     "condition_codes.csv": "system,code,match,condition,source",
     "strengths.csv": "product,ingredients,strengths,unit,form,source",
+    "fda_classes.csv": "fda_class,class,source,note",
+    "class_exclusions.csv": "drug,class,reason,source",
 }
 
 

@@ -207,7 +207,7 @@ def test_no_import_cycles_between_modules():
 def test_check_on_the_command_line_reads_an_age_as_batch_does(runner, kb, text):
     from screener.cli import cli
 
-    result = runner.invoke(cli, ["check", "lisinopril", "--age", text, "-f", "json"])
+    result = runner.invoke(cli, ["check", "gabapentin", "--age", text, "-f", "json"])
     try:
         years = parse_age(text)
     except screener.InputError as exc:

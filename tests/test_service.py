@@ -115,9 +115,15 @@ def test_no_findings_is_an_empty_card_list(client):
 
 
 def test_findings_only_between_existing_medications_are_not_shown(client):
-    response = client.post(SIGN, json=call(drafts=[draft(text="lisinopril 10 mg", code=None)],
+    response = client.post(SIGN, json=call(drafts=[draft(text="acetaminophen 500 mg", code=None)],
                                            meds=[XANAX], statements=[statement("s1", "Soma")]))
     assert response.json() == {"cards": []}
+
+
+def test_a_draft_the_knowledge_does_not_cover_gives_an_incomplete_card(client):
+    cards = client.post(SIGN, json=call(drafts=[draft(text="lisinopril 10 mg", code=None)])).json()["cards"]
+    assert len(cards) == 1 and cards[0]["indicator"] == "warning"
+    assert "does not classify it: its interactions were not checked" in cards[0]["detail"]
 
 
 def test_unrecognised_draft_gives_an_incomplete_card(client):

@@ -64,7 +64,8 @@ FAULTS = [
                  "more specific or align them", id="tie"),
     pytest.param({"override.csv": [OVERRIDES, ["a+c", "off", "", "r", "s"]]},
                  "{layer}/override.csv: ignored: not one of the files a layer may hold (concepts.csv, relations.csv, "
-                 "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, strengths.csv, overrides.csv)",
+                 "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, strengths.csv, "
+                 "fda_classes.csv, class_exclusions.csv, overrides.csv)",
                  id="misnamed-file"),
 ]
 

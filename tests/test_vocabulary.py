@@ -32,14 +32,19 @@ VOCABULARY_SHORTER = {"tussionex": "UNII's COMPONENT rows give only hydrocodone 
     ("metformin 500 mg bid", ["metformin"]),
     ("Harvoni", ["ledipasvir", "sofosbuvir"]),
 ])
-def test_drugs_without_rules_are_recognised_and_screened(runner, entry, ingredients):
+def test_drugs_without_rules_are_recognised_and_said_not_covered(runner, entry, ingredients):
+    # Recognised, but nothing in the knowledge base classifies them: never a clean screen (exit 3).
     result = runner.invoke(cli, ["check", entry, "-f", "json"])
-    assert result.exit_code == 0, result.stdout
+    assert result.exit_code == 3, result.stdout
     report = json.loads(result.stdout)
-    assert report["status"] == "no-findings"
+    assert report["status"] == "incomplete"
     [med] = report["screened"]["medications"]
     assert sorted(med["concepts"]) == ingredients
     assert med["via"] == "FDA vocabulary"
+    assert (med["coverage"], sorted(med["not_covered"])) == ("not-covered", ingredients)
+    [item] = report["unrecognized"]
+    assert item["reason"].endswith("but this knowledge base does not classify "
+                                   f"{'it: its' if len(ingredients) == 1 else 'them: their'} interactions were not checked")
 
 
 @pytest.mark.parametrize("entry, parent", [
@@ -118,7 +123,7 @@ def test_knowledge_version_names_the_vocabulary_date(kb):
 ])
 def test_medication_codes(kb, entry, concept):
     report = kb.screen([entry])
-    assert report.unrecognized == ()
+    assert [u for u in report.unrecognized if "not checked" not in u.reason] == []
     assert report.medications[0].ingredients == (concept,)
 
 

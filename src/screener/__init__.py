@@ -22,6 +22,7 @@ from .errors import InputError, KnowledgeError, ScreenerError, UnknownConceptErr
 from .model import (
     NO_FINDINGS_TEXT,
     Counselling,
+    Coverage,
     Dosing,
     Finding,
     FindingKind,
@@ -79,6 +80,7 @@ def screen(
 __all__ = [
     "NO_FINDINGS_TEXT",
     "Counselling",
+    "Coverage",
     "Dosing",
     "Finding",
     "FindingKind",

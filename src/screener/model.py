@@ -38,6 +38,19 @@ class Severity(str, Enum):
         return self.value
 
 
+class Coverage(str, Enum):
+    """Whether the knowledge base screens a recognised medication at all."""
+
+    CLASSIFIED = "classified"
+    """Some rule applies to every ingredient, through the ingredient or one of its classes (curated, or
+    derived from the FDA's pharmacologic class indexing)."""
+    NOT_COVERED = "not-covered"
+    """A recognised name that nothing in the knowledge base classifies: its interactions were not checked."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 _SEVERITY_RANK = {
     Severity.CONTRAINDICATED: 4,
     Severity.MAJOR: 3,
@@ -133,6 +146,10 @@ class Finding:
     """The knowledge layer the rule came from: "bundled", or a local directory's name."""
     override: str = ""
     """When a local layer changed the rule's severity: what, by which layer, and why."""
+    derived: tuple[str, ...] = ()
+    """Each class membership on the path that comes from the FDA's class indexing, not from a curated
+    row ("fluconazole is_a cyp2c19-inhibitors — FDA MoA 'Cytochrome P450 2C19 Inhibitors'"); its source
+    is among `sources`."""
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data (the `findings[]` items of the report contract)."""
@@ -152,6 +169,7 @@ class Finding:
             "rule": self.rule_id,
             "layer": self.layer,
             **({"override": self.override} if self.override else {}),
+            **({"derived": list(self.derived)} if self.derived else {}),
             "codes": dict(self.codes),
         }
 
@@ -320,12 +338,22 @@ class Medication:
     per_unit_mg: tuple[float, ...] = ()
     """mg of each ingredient (in `ingredients` order) in one unit (tablet, capsule, mL…), when known."""
     per_unit_from: str = ""
-    """Where `per_unit_mg` comes from: "text" (written in the entry) or "product" (the product's only
-    marketed strength in this knowledge base)."""
+    """Where `per_unit_mg` comes from: "text" (written in the entry), "product" (the product's only
+    marketed strength in this knowledge base) or "ndc" (the product an NDC names, in the FDA NDC Directory).
+    Only a strength written in the text is also one dose when no count of units is given."""
     via: str = ""
     """How the name was recognised: "knowledge base", "FDA vocabulary", "rxnorm code", "near match (…)"."""
     assumed: str = ""
     """For a near miss: the name the screener assumed was meant (shown in every report)."""
+    note: str = ""
+    """What a report must say about where the entry came from ("marketing ended 2019-09-29" for an NDC)."""
+    not_covered: tuple[str, ...] = ()
+    """Its ingredients that no rule of the knowledge applies to: their interactions were not checked."""
+
+    @property
+    def coverage(self) -> Coverage:
+        """Classified when a rule of the knowledge applies to every ingredient, else not covered."""
+        return Coverage.NOT_COVERED if self.not_covered else Coverage.CLASSIFIED
 
     @property
     def strength_mg(self) -> float | None:
@@ -404,7 +432,7 @@ class Medication:
         ingredient: "hydrocodone 10 mg + acetaminophen 325 mg/dose")."""
         d = self.dosing
         if d.unread:
-            return f"dose not checked: {d.unread}"
+            return "; ".join(filter(None, (f"dose not checked: {d.unread}", self.note)))
         parts: list[str] = []
         per_dose = [self.per_dose_mg(i) for i in range(len(self.ingredients))]
         if any(v is not None for v in per_dose):
@@ -425,6 +453,10 @@ class Medication:
             parts.append(f"{format_amount(d.duration_days)} days")
         if d.assumed:
             parts.append(d.assumed)
+        if self.via.startswith("NDC "):
+            parts.append(self.via)
+        if self.note:
+            parts.append(self.note)
         if d.units_per_dose is not None and not self.per_unit_mg and d.dose_mg is None:
             parts.append("mg not known: the strength is not given")
         return "; ".join(parts)
@@ -446,6 +478,12 @@ class Medication:
             out["via"] = self.via
         if self.assumed:
             out["assumed"] = self.assumed
+        if self.note:
+            out["note"] = self.note
+        if self.concept is not None:
+            out["coverage"] = self.coverage.value
+        if self.not_covered:
+            out["not_covered"] = list(self.not_covered)
         d = self.dosing
         daily = self.per_day_mg(0) if len(self.ingredients) == 1 else None
         for key, value in (("strength_mg", self.strength_mg), ("units_per_dose", d.units_per_dose),
@@ -459,8 +497,8 @@ class Medication:
                  **({"per_dose_mg": _number(v)} if (v := self.per_dose_mg(i)) is not None else {}),
                  **({"per_day_mg": _number(v)} if (v := self.per_day_mg(i)) is not None else {})}
                 for i, x in enumerate(self.ingredients) if i < len(self.per_unit_mg)]
-        if self.per_unit_mg and self.per_unit_from == "product":
-            out["strength_from"] = "product"
+        if self.per_unit_mg and self.per_unit_from in ("product", "ndc"):
+            out["strength_from"] = self.per_unit_from
         out.update({key: value for key, value in (("unit", d.unit), ("form", d.form), ("route", d.route),
                                                   ("site", d.site), ("indication", d.indication)) if value})
         if d.prn:

@@ -19,7 +19,7 @@ from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
 from .model import Finding, Medication, MedicationEntry, Report, Suppressed, Unrecognized
-from .recognize import read_medication, read_named
+from .recognize import read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
@@ -187,12 +187,17 @@ def read_entry(index: Index, raw: str | MedicationEntry) -> tuple[Medication, Un
     """
     hit = index.memo.get(("medication", raw))
     if hit is None:
-        if isinstance(raw, MedicationEntry):
-            hit = memoised(index, ("medication", raw), read_medication, index, clean_entry(raw.name, "medication"),
-                           raw.dosing, clean_entry(raw.text, "medication"))
-        else:
-            hit = memoised(index, ("medication", raw), read_medication, index, clean_entry(raw, "medication"))
+        hit = memoised(index, ("medication", raw), _read_covered, index, raw)
     return hit
+
+
+def _read_covered(index: Index, raw: str | MedicationEntry) -> tuple[Medication, Unrecognized | None]:
+    if isinstance(raw, MedicationEntry):
+        med, problem = read_medication(index, clean_entry(raw.name, "medication"), raw.dosing,
+                                       clean_entry(raw.text, "medication"))
+    else:
+        med, problem = read_medication(index, clean_entry(raw, "medication"))
+    return with_coverage(index, med, problem)
 
 
 def read_fact(index: Index, raw: str, field: str) -> tuple[str, str] | tuple[()] | Unrecognized:

@@ -581,7 +581,7 @@ def _md(text: str) -> str:
 
 def finding_card(finding: Finding, version: str, inputs: FhirInputs, card_uuid: str) -> dict:
     """One finding as a CDS Hooks card."""
-    from .formats.text_format import render_path
+    from .formats.text_format import path_text
 
     code = v3_code(finding)
     url = source_url(finding.sources)
@@ -595,7 +595,7 @@ def finding_card(finding: Finding, version: str, inputs: FhirInputs, card_uuid: 
     if finding.mechanism:
         lines.append(f"**Why:** {_md(finding.mechanism)}")
     lines += [
-        f"**Path:** {_md(render_path(finding.path))}",
+        f"**Path:** {_md(path_text(finding))}",
         f"**Do:** {_md(finding.advice)}",
         f"**For the patient:** {_md(finding.plain)}",
         f"**From:** {'; '.join(where)}",

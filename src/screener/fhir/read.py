@@ -6,7 +6,7 @@ validation error becomes a `FhirError` naming the resource and the field. Then:
 - Patient.birthDate → age in completed years (a year-only date counts from
   1 January, a year-month from the 1st, and a note says so);
 - MedicationStatement / MedicationRequest → one medication entry: the name
-  (the first coding the knowledge base recognises — RxNorm, UNII — else the
+  (the first coding the knowledge base recognises — RxNorm, UNII, NDC — else the
   text or display), then dosing text built from the first dosage
   (`doseQuantity` in mg/g/mcg or tablets, `timing.repeat` frequency and
   period, or `timing.code` such as BID; duration from `boundsDuration`,
@@ -425,9 +425,11 @@ class _Reader:
         coded = None
         for coding in getattr(concept, "coding", None) or []:
             system = SYSTEM_URIS.get((coding.system or "").rstrip("/"))
-            if system in ("rxnorm", "unii") and coding.code:
+            if system in ("rxnorm", "unii", "ndc") and coding.code:
                 med, problem = self._read(f"{system}:{coding.code}", label, f"{where}.coding")
                 if problem is None and med.ingredients:
+                    if system == "ndc":  # the product itself, with its exact strengths
+                        return f"ndc:{coding.code} {sig}".strip(), ""
                     coded = med
                     break
         text = _concept_text(concept)

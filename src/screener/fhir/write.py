@@ -86,12 +86,12 @@ def v3_code(finding: Finding) -> str | None:
 
 def finding_detail(finding: Finding, path: str | None = None) -> str:
     """The effect, why, the path, what to do, for the patient, and the sources, one per line."""
-    from ..formats.text_format import render_path
+    from ..formats.text_format import path_text
 
     lines = [f"{finding.title}: {finding.summary}"]
     if finding.mechanism:
         lines.append(f"Why: {finding.mechanism}")
-    lines.append(f"Path: {path or render_path(finding.path)}")
+    lines.append(f"Path: {path or path_text(finding)}")
     lines.append(f"Do: {finding.advice}")
     lines.append(f"Patient: {finding.plain}")
     lines.append(f"Source: {'; '.join(finding.sources)}")

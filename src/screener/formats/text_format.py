@@ -45,6 +45,13 @@ def render_path(path: tuple[str, ...] | list[str]) -> str:
     return out
 
 
+def path_text(finding: Finding) -> str:
+    """The finding's path as text, with each class membership derived from the FDA's indexing said after it:
+    `… ⟷ cyp2c19-inhibitors ← fluconazole ← "fluconazole" (fluconazole is_a cyp2c19-inhibitors — FDA MoA …)`."""
+    text = render_path(finding.path)
+    return f"{text} ({'; '.join(finding.derived)})" if finding.derived else text
+
+
 def _style(text: str, color: bool, **styles) -> str:
     return click.style(text, **styles) if color else text
 
@@ -63,7 +70,7 @@ def _finding(finding: Finding, color: bool) -> list[str]:
         lines += _field("Why", finding.mechanism)
     lines += _field("Do", finding.advice)
     lines += _field("Patient", finding.plain)
-    lines += _field("Path", render_path(finding.path))
+    lines += _field("Path", path_text(finding))
     codes = " ".join(f"{k}:{v}" for k, v in finding.codes)
     layer = "" if finding.layer == "bundled" else f"; layer {finding.layer}"
     lines += _field("Source", f"{'; '.join(finding.sources)} [{finding.evidence}; rule {finding.rule_id}{layer}"
@@ -100,7 +107,7 @@ def render_report(report: Report, color: bool = False) -> str:
                     f"switched off by layer '{off.layer}': {off.reason}")
             lines += textwrap.wrap(text, width=_WIDTH, subsequent_indent="    ", break_long_words=False)
     if report.unrecognized:
-        lines += ["", _style("NOT RECOGNISED: this screen is incomplete", color, fg="red", bold=True)]
+        lines += ["", _style("NOT RECOGNISED OR NOT CHECKED: this screen is incomplete", color, fg="red", bold=True)]
         for item in report.unrecognized:
             text = f'  ? "{item.input}" ({item.field}): {item.reason}'
             if item.suggestions:

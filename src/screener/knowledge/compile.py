@@ -71,6 +71,16 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         if rel.relation == "has_ingredient":
             ingredients[rel.subject] = ingredients.get(rel.subject, ()) + (intern(rel.object),)
 
+    # Coverage: an ingredient is classified when a rule names it or one of its classes. A wildcard rule
+    # (the same ingredient twice) says nothing about what a drug is, so it does not count.
+    named = {c for r in tables.rules for c in r.concepts if c in kinds}
+    classified = frozenset(intern(x) for x, k in kinds.items()
+                           if k in INGREDIENT_KINDS and any(a in named for a in up.get(x, {x: ()})))
+    display = {c.id: c.name for c in tables.concepts}
+    scope = (tuple(sorted(display[c] for c in named if kinds[c] in ("drug", "class", "substance", "product"))),
+             tuple(sorted(display[c] for c in named if kinds[c] == "condition")))
+    derived = {(r.subject, r.object): (r.derived, r.source) for r in tables.relations if r.derived}
+
     unsuppressed = None
     if tables.switched_off:
         # The same knowledge with the switched-off rules on: screening with it tells which of
@@ -97,6 +107,9 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         codes={code: c.id for c in tables.concepts for code in c.codes},
         condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
         strengths=_strength_table(tables),
+        derived=derived,
+        classified=classified,
+        scope=scope,
         unsuppressed=unsuppressed,
     )
 

@@ -9,15 +9,21 @@ KNOWLEDGE_FILES = (
     "counselling.csv",
     "condition_codes.csv",
     "strengths.csv",
+    "fda_classes.csv",
+    "class_exclusions.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
+
+SUBSTANCE_CLASSES = "ndc/substance_classes.tsv"
+"""Built with the NDC Directory (`screener.ndc.build`): the FDA classes indexed on each substance's
+single-ingredient, systemic products, which `fda_classes.csv` maps to the knowledge base's classes."""
 
 REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditions.csv")
 """The files a knowledge directory must hold; the others are optional."""
 
-HASHED_FILES = KNOWLEDGE_FILES + ("vocabulary/manifest.json",)
-"""What the content hash (and so the knowledge version) covers: the CSVs and the vocabulary's manifest,
-which carries the vocabulary files' own hash."""
+HASHED_FILES = KNOWLEDGE_FILES + ("vocabulary/manifest.json", "ndc/manifest.json", SUBSTANCE_CLASSES)
+"""What the content hash (and so the knowledge version) covers: the CSVs, the manifests of the FDA
+vocabulary and the NDC Directory (which carry their files' own hashes) and the derived class table."""
 
 OVERRIDES_FILE = "overrides.csv"
 """In a local layer only: rule severity changes and rules switched off, each with a reason."""

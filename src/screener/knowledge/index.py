@@ -85,6 +85,13 @@ class Index:
     strengths: dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]] = field(default_factory=dict)
     """Product or drug id → (its ingredients in the order the strengths list them, the marketed strengths
     per unit in mg, whether they are per mL), from strengths.csv."""
+    derived: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """(drug, class) → (how, source) for each is_a membership derived from the FDA's class indexing."""
+    classified: frozenset[str] = frozenset()
+    """The ingredients some rule of this knowledge applies to, through the ingredient itself or one of its
+    classes (curated or derived); any other recognised ingredient is "not covered"."""
+    scope: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    """What the knowledge covers: (the drugs and classes its rules name, the conditions they name), by name."""
     unsuppressed: Index | None = None
     """When a layer switched rules off: the same knowledge with them on, to tell which would have fired."""
     memo: dict = field(default_factory=dict)

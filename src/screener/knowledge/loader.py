@@ -17,7 +17,7 @@ from ..errors import KnowledgeError
 from ..model import Severity
 from ..rules.duplicates import ANY_INGREDIENT
 from ..text import normalize_name
-from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES
+from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .tables import (
     CODE_MATCHES,
     CONCEPT_KINDS,
@@ -27,6 +27,8 @@ from .tables import (
     INTERACTION_KINDS,
     OVERRIDE_ACTIONS,
     RELATIONS,
+    ClassExclusion,
+    ClassMap,
     Concept,
     ConditionCode,
     CounsellingPoint,
@@ -51,8 +53,15 @@ COLUMNS = {
     "condition_codes.csv": ("system", "code", "match", "condition", "source"),
     "overrides.csv": ("rule", "action", "severity", "reason", "source"),
     "strengths.csv": ("product", "ingredients", "strengths", "unit", "form", "source"),
+    "fda_classes.csv": ("fda_class", "class", "source", "note"),
+    "class_exclusions.csv": ("drug", "class", "reason", "source"),
 }
-OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}, "dosing.csv": {"product"}}
+OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}, "dosing.csv": {"product"},
+                    "fda_classes.csv": {"note"}}
+FDA_CLASS = re.compile(r"^(.+) \[(EPC|MoA|PE|CS)\]$")
+"""An FDA pharmacologic class as the NDC Directory writes it: its name, then its kind in brackets."""
+FDA_CLASS_KINDS = {"EPC": "established pharmacologic class", "MoA": "MoA", "PE": "physiologic effect",
+                   "CS": "chemical structure"}
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$")
@@ -158,11 +167,30 @@ def _apply_overrides(tables: Tables, overrides: list[Row]) -> Tables:
 
 
 def read_rows(directory: Path) -> dict[str, list[Row]]:
-    """The rows of every knowledge file in `directory` (structure checked, content not yet)."""
+    """The rows of every knowledge file in `directory` (structure checked, content not yet), and of the
+    derived class table built with the NDC Directory when the directory has one."""
     directory = Path(directory)
     if not directory.is_dir():
         raise KnowledgeError(f"knowledge directory not found: {directory}")
-    return {name: read_csv_rows(directory / name, name) for name in KNOWLEDGE_FILES}
+    rows = {name: read_csv_rows(directory / name, name) for name in KNOWLEDGE_FILES}
+    rows[SUBSTANCE_CLASSES] = read_substance_classes(directory / SUBSTANCE_CLASSES)
+    return rows
+
+
+def read_substance_classes(path: Path) -> list[Row]:
+    """The rows of `ndc/substance_classes.tsv` (unii, substance, fda_class, products); [] when absent."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].split("\t") != ["unii", "substance", "fda_class", "products"]:
+        raise KnowledgeError("expected the header unii, substance, fda_class, products", SUBSTANCE_CLASSES, 1)
+    out: list[Row] = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = line.split("\t")
+        if len(cells) != 4 or not cells[3].isdigit():
+            raise KnowledgeError("expected 4 tab-separated cells, the last a count", SUBSTANCE_CLASSES, n)
+        out.append((Where(SUBSTANCE_CLASSES, n), dict(zip(("unii", "substance", "fda_class", "products"), cells))))
+    return out
 
 
 def build_tables(rows: dict[str, list[Row]]) -> Tables:
@@ -179,8 +207,110 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     counselling = _counselling(rows["counselling.csv"], by_id)
     codes = _condition_codes(rows["condition_codes.csv"], by_id)
     strengths = _strengths(rows.get("strengths.csv", []), by_id, relations)
-    return Tables(tuple(concepts), tuple(relations), tuple(rules), tuple(counselling), tuple(codes),
-                  strengths=tuple(strengths))
+    maps = _class_maps(rows.get("fda_classes.csv", []), by_id)
+    exclusions = _class_exclusions(rows.get("class_exclusions.csv", []), by_id)
+    derived_concepts, derived_relations, excluded = derive_memberships(
+        rows.get(SUBSTANCE_CLASSES, []), maps, exclusions, concepts, relations)
+    return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
+                  tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
+                  class_exclusions=tuple(exclusions), excluded=tuple(excluded))
+
+
+def _class_maps(rows: list[Row], by_id: dict[str, Concept]) -> list[ClassMap]:
+    out: list[ClassMap] = []
+    seen: dict[tuple[str, str], Where] = {}
+    for where, row in rows:
+        _require(where, row, "fda_class", "class", "source")
+        if not FDA_CLASS.match(row["fda_class"]):
+            raise _fail(where, f"fda_class '{row['fda_class']}' is not an FDA class as the NDC Directory writes it "
+                               "(a name, then [EPC], [MoA], [PE] or [CS])")
+        _check_concept(where, by_id, row["class"], "class", {"class"})
+        key = (row["fda_class"], row["class"])
+        if key in seen:
+            raise _fail(where, f"mapping repeats line {seen[key].line}")
+        seen[key] = where
+        out.append(ClassMap(row["fda_class"], row["class"], row["source"], row.get("note", ""), where))
+    return out
+
+
+def _class_exclusions(rows: list[Row], by_id: dict[str, Concept]) -> list[ClassExclusion]:
+    out: list[ClassExclusion] = []
+    for where, row in rows:
+        _require(where, row, "drug", "class", "reason", "source")
+        _check_concept(where, by_id, row["class"], "class", {"class"})
+        out.append(ClassExclusion(row["drug"], row["class"], row["reason"], row["source"], where))
+    return out
+
+
+def fda_class_text(fda_class: str) -> str:
+    """How a finding names an FDA class: "FDA MoA 'Cytochrome P450 2C19 Inhibitors'"."""
+    match = FDA_CLASS.match(fda_class)
+    if match is None:
+        return f"FDA class '{fda_class}'"
+    return f"FDA {match.group(2)} '{match.group(1)}'"
+
+
+def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[ClassExclusion],
+                       concepts: list[Concept], relations: list[Relation]
+                       ) -> tuple[list[Concept], list[Relation], list[tuple[str, str, str]]]:
+    """Class memberships from the FDA's indexing: (new drug concepts, new is_a relations, exclusions applied).
+
+    A substance of `ndc/substance_classes.tsv` indexed with an FDA class that `maps` maps joins that
+    knowledge-base class. It is the knowledge base's own concept when one has its UNII, else a new drug
+    concept (its id and name from the FDA name, its code the UNII, so the FDA vocabulary's names reach
+    it). Curated rows win: a membership relations.csv already states is not derived again, and one an
+    exclusion names is not derived at all (and is listed, with its reason, for `explain`).
+    """
+    if not rows or not maps:
+        return [], [], []
+    mapped: dict[str, list[ClassMap]] = {}
+    for m in maps:
+        mapped.setdefault(m.fda_class, []).append(m)
+    owner_of = {code[5:]: c.id for c in concepts for code in c.codes if code.startswith("unii:")}
+    # As `recognize.ingredient_for_unii` does: a substance the knowledge base names (a salt it lists as a
+    # synonym, "clorazepate dipotassium") is that concept, not a new one.
+    named = {normalize_name(text): c.id for c in concepts if c.kind in ("drug", "substance")
+             for text in (c.id, c.name, *c.synonyms)}
+    ids = {c.id for c in concepts}
+    curated = {(r.subject, r.object) for r in relations if r.relation == "is_a"}
+    refused = {}
+    for e in exclusions:
+        refused[(e.drug.lower(), e.cls)] = e
+    new_concepts: list[Concept] = []
+    new_relations: dict[tuple[str, str], Relation] = {}
+    excluded: dict[tuple[str, str], tuple[str, str, str]] = {}
+    # An established pharmacologic class says what a drug is more plainly than a mechanism or an effect:
+    # where several FDA classes map to one knowledge-base class, the EPC is the one a membership cites.
+    order = {"EPC": 0, "MoA": 1, "PE": 2, "CS": 3}
+    ranked = sorted(rows, key=lambda r: (r[1]["unii"], order.get(r[1]["fda_class"].rsplit("[", 1)[-1][:-1], 4)))
+    for where, row in ranked:
+        hits = mapped.get(row["fda_class"])
+        if not hits:
+            continue
+        unii, substance = row["unii"], row["substance"]
+        owner = owner_of.get(unii) or named.get(normalize_name(substance))
+        if owner is None:
+            owner = normalize_name(substance).replace(" ", "-")
+            if owner in ids or not _ID.match(owner):
+                owner = f"unii-{unii.lower()}"
+            ids.add(owner)
+            owner_of[unii] = owner
+            new_concepts.append(Concept(owner, "drug", substance.lower(), (), (f"unii:{unii}",),
+                                        f"FDA NDC Directory: {substance.lower()} (UNII {unii}), classes derived "
+                                        f"from the FDA pharmacologic class indexing of its products", where))
+        for m in hits:
+            key = (owner, m.cls)
+            if key in curated or key in new_relations:
+                continue
+            exclusion = refused.get((owner, m.cls)) or refused.get((substance.lower(), m.cls))
+            if exclusion is not None:
+                excluded[key] = (owner, m.cls, f"{exclusion.reason} ({exclusion.source})")
+                continue
+            short = f"{owner} is_a {m.cls} — {fda_class_text(m.fda_class)}"
+            source = (f"{fda_class_text(m.fda_class)} indexed on {row['products']} {substance.lower()} products "
+                      f"(FDA NDC Directory); mapped to {m.cls} by fda_classes.csv: {m.source}")
+            new_relations[key] = Relation(owner, "is_a", m.cls, source, where, derived=short)
+    return new_concepts, list(new_relations.values()), list(excluded.values())
 
 
 Row = tuple[Where, dict[str, str]]

@@ -50,6 +50,9 @@ class Relation:
     object: str
     source: str
     where: Where
+    derived: str = ""
+    """For a membership derived from the FDA's class indexing: how, in one line
+    ("fluconazole is_a cyp2c19-inhibitors — FDA MoA 'Cytochrome P450 2C19 Inhibitors'"); '' when curated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,31 @@ class Strengths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassMap:
+    """One FDA pharmacologic class that means a knowledge-base class (fda_classes.csv)."""
+
+    fda_class: str
+    """As the FDA indexes it, with its kind: "Opioid Agonist [EPC]", "Cytochrome P450 2C19 Inhibitors [MoA]"."""
+    cls: str
+    """The knowledge base's class."""
+    source: str
+    note: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class ClassExclusion:
+    """A derived membership that must not hold, with the reason (class_exclusions.csv)."""
+
+    drug: str
+    """A concept id, or an FDA substance name as `ndc/substance_classes.tsv` writes it (any case)."""
+    cls: str
+    reason: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     """Every row of one knowledge directory, checked."""
 
@@ -136,3 +164,9 @@ class Tables:
     """Marketed strengths of products and drugs, from strengths.csv."""
     switched_off: tuple[Rule, ...] = ()
     """The rules a local layer switched off, as they were (reports list those that would have fired)."""
+    class_maps: tuple[ClassMap, ...] = ()
+    """FDA pharmacologic classes mapped to the knowledge base's classes."""
+    class_exclusions: tuple[ClassExclusion, ...] = ()
+    """Derived memberships refused, each with its reason."""
+    excluded: tuple[tuple[str, str, str], ...] = ()
+    """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""

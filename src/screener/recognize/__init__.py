@@ -18,7 +18,8 @@ from .entries import (
     parse_code,
     read_medication,
     read_named,
+    with_coverage,
 )
 
 __all__ = ["NO_ALLERGY", "SYSTEM_URIS", "display_name", "fda_vocabulary", "ingredient_for_unii",
-           "medication_suggestions", "parse_code", "read_medication", "read_named"]
+           "medication_suggestions", "parse_code", "read_medication", "read_named", "with_coverage"]

@@ -1,7 +1,9 @@
 """Recognise what people type: knowledge-base names, codes, the FDA vocabulary, near misses.
 
 A medication entry is tried, in order, as
-1. a code (`rxnorm:2101`, `unii:21925K482H`, or the FHIR `system|code` form);
+1. a code (`rxnorm:2101`, `unii:21925K482H`, or the FHIR `system|code` form), or an NDC in any
+   usual form (`0037-2001-01`, `00037200101`, `ndc:0037-2001`), optionally followed by dosing text;
+   an NDC resolves to its product in the FDA NDC Directory (`screener.ndc`): ingredients and strengths;
 2. a name the knowledge base knows (its brands, synonyms and products), anywhere in the entry;
 3. a name in the FDA vocabulary (every UNII substance, brand and combination
    product), at the start of the entry — salts resolve to their parent and
@@ -38,6 +40,7 @@ SYSTEM_URIS = {
     "http://hl7.org/fhir/sid/icd-10-cm": "icd10",
     "http://hl7.org/fhir/sid/icd-10": "icd10",
     "http://snomed.info/sct": "snomed",
+    "http://hl7.org/fhir/sid/ndc": "ndc",
 }
 """FHIR code-system URIs accepted in `system|code` entries."""
 _PREFIXES = {"rxnorm": "rxnorm", "rxcui": "rxnorm", "unii": "unii", "icd10": "icd10", "icd-10": "icd10",
@@ -77,6 +80,17 @@ def parse_code(text: str, field: str) -> tuple[str, str] | None:
 
 def _canonical(system: str, code: str) -> str:
     return code.upper() if system in ("unii", "icd10") else code
+
+
+def ndc_directory(index: Index):
+    """The FDA NDC Directory that goes with this knowledge (None if it has none)."""
+    import os
+
+    from ..ndc import NDC_DIR, load_ndc_directory
+    from ..paths import bundled_data_dir
+
+    own = f"{index.directory}/{NDC_DIR}"
+    return load_ndc_directory(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
 
 
 def condition_for_code(index: Index, system: str, code: str) -> str | None:
@@ -158,6 +172,13 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if given is not None:
         med, problem = read_medication(index, text)
         return _with_given(index, med, problem, given, shown or text)
+    if text[:1].isdigit() or text[:4].lower() == "ndc:":
+        from ..ndc import LOOKS_LIKE_NDC
+
+        match = LOOKS_LIKE_NDC.match(text)
+        if match is not None or text[:4].lower() == "ndc:":
+            written, _, rest = text.partition(" ") if match is None else (match.group(0), "", text[match.end():])
+            return ndc_medication(index, text, written, rest)
     code = parse_code(text, "medication")
     if code is not None:
         return _coded_medication(index, text, *code)
@@ -254,6 +275,8 @@ def combination_concept(index: Index, order: tuple[str, ...]) -> str:
 
 
 def _coded_medication(index: Index, text: str, system: str, code: str) -> tuple[Medication, Unrecognized | None]:
+    if system == "ndc":
+        return ndc_medication(index, text, code, "")
     concept = index.codes.get(f"{system}:{code}")
     if concept is not None and index.kinds[concept] in MEDICATION_KINDS:
         return Medication(text, concept, index.ingredients.get(concept, ()), via=f"{system} code"), None
@@ -263,6 +286,78 @@ def _coded_medication(index: Index, text: str, system: str, code: str) -> tuple[
             return Medication(text, ingredient, (ingredient,), via="unii code"), None
     return Medication(text, None), Unrecognized(
         text, "medication", f"{system} code {code} is not in the knowledge base (codes are never guessed)")
+
+
+def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medication, Unrecognized | None]:
+    """The entry whose name is the NDC `code`, with `rest` read as its dosing text.
+
+    The NDC resolves to its product: the knowledge base's product when one has the same name and
+    ingredients, else the product's single ingredient, else the combination of its ingredients. The
+    product's strengths are exact (`per_unit_from` "ndc"); a count of units per dose is still needed
+    for a dose. An excluded or ended listing is recognised and its status is said (`Medication.note`).
+    """
+    from ..ndc import NdcFormatError, read_ndc
+
+    try:
+        ndc = read_ndc(code)
+    except NdcFormatError as exc:
+        return Medication(text, None), Unrecognized(text, "medication", str(exc))
+    directory = ndc_directory(index)
+    if directory is None:
+        return Medication(text, None), Unrecognized(
+            text, "medication", f"NDC {ndc}: this knowledge has no NDC Directory (codes are never guessed)")
+    product = directory.product(ndc)
+    if product is None:
+        return Medication(text, None), Unrecognized(
+            text, "medication", f"NDC {ndc} is not in the FDA NDC Directory of {directory.manifest['source_date']}")
+    notes = [product.status()]
+    if ndc.is_package:
+        package = directory.package(ndc)
+        if package is None:
+            notes.append(f"package {ndc} is not listed (its product {ndc.product[:5]}-{ndc.product[5:]} is)")
+        elif package[1]:
+            notes.append(f"package marketing ended {package[1]}")
+    ingredients: list[str] = []
+    for substance, unii in zip(product.substances, product.uniis):
+        ingredient = ingredient_for_unii(index, unii) if unii else None
+        if ingredient is None:
+            return Medication(text, None), Unrecognized(
+                text, "medication", f"NDC {ndc} ({product.name}): its ingredient {substance.lower()} is not an "
+                                    "FDA substance this screener can identify")
+        ingredients.append(ingredient)
+    order = tuple(dict.fromkeys(ingredients))
+    if not order:
+        return Medication(text, None), Unrecognized(text, "medication", f"NDC {ndc} ({product.name}) lists no "
+                                                                         "active ingredient")
+    named = index.names.get(normalize_name(product.name))
+    if named is not None and set(index.ingredients.get(named, ())) == set(order):
+        concept = named
+    elif len(order) == 1:
+        concept = order[0]
+    else:
+        concept = combination_concept(index, order)
+    amounts = product.per_unit_mg()
+    marketed = (amounts,) if amounts is not None and len(amounts) == len(order) else ()
+    dosing = resolve(read_sig(prepare(rest)), len(order), marketed)
+    problem = None
+    per_unit: tuple[float, ...] = ()
+    if dosing.strengths and marketed and tuple(dosing.strengths) != marketed[0] and not dosing.unread:
+        listed = "/".join(f"{v:g}" for v in marketed[0])
+        dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
+                                        f"the NDC's product {listed} mg")
+    if dosing.unread:
+        problem = Unrecognized(text, "medication", f"dose not checked for {display_name(index, concept)}: "
+                                                   f"{dosing.unread}")
+    elif marketed:
+        per_unit = marketed[0]
+    strength = "/".join(f"{a}" for a in product.strengths)
+    unit = product.units[0] if len(set(product.units)) == 1 else ""
+    described = " ".join(filter(None, (product.name, strength + (f" {unit.removesuffix('/1')}" if unit else ""),
+                                       product.form.lower())))
+    note = "; ".join(filter(None, notes))
+    med = Medication(input=text, concept=concept, ingredients=order, dosing=dosing, per_unit_mg=per_unit,
+                     per_unit_from="ndc" if per_unit else "", via=f"NDC {ndc}: {described}", note=note)
+    return med, problem
 
 
 def _vocabulary_prefix(index: Index, prepared: str):
@@ -374,6 +469,25 @@ def join_dosing(read: Dosing, given: Dosing) -> Dosing:
     joined = Dosing(**values)
     unread = "; ".join(filter(None, (read.unread, given.unread, *clash)))
     return replace(joined, unread=unread)
+
+
+def with_coverage(index: Index, med: Medication, problem: Unrecognized | None
+                  ) -> tuple[Medication, Unrecognized | None]:
+    """The entry with its coverage: the ingredients no rule of the knowledge applies to (`Index.classified`)
+    are listed in `Medication.not_covered`, and the entry is reported, so the screen is incomplete: their
+    interactions were not checked. A reason already given for the entry is kept, this one added."""
+    missing = tuple(x for x in med.ingredients if x not in index.classified)
+    if not missing:
+        return med, problem
+    names = [display_name(index, x) for x in missing]
+    one = len(names) == 1
+    listed = names[0] if one else ", ".join(names[:-1]) + " and " + names[-1]
+    reason = (f"{listed} {'is a recognised FDA substance' if one else 'are recognised FDA substances'}, but this "
+              f"knowledge base does not classify {'it' if one else 'them'}: {'its' if one else 'their'} "
+              "interactions were not checked")
+    if problem is not None:
+        reason = f"{problem.reason}; {reason}"
+    return replace(med, not_covered=missing), Unrecognized(med.input, "medication", reason)
 
 
 def display_name(index: Index, cid: str) -> str:

@@ -134,6 +134,7 @@ class Age(Family):
                 if TESTS[op](age, years):
                     rule = index.rules[rule_id]
                     path = lead(index, med, x, anchor) + [rule_step(rule_id), shown]
-                    finding = make_finding(rule, (x,), (med.input, shown), age_title(index, x, age, op, years), path)
+                    title = age_title(index, x, age, op, years)
+                    finding = make_finding(index, rule, (x,), (med.input, shown), title, path)
                     out.append((("age", rule_id, x), finding))
         return tuple(out)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from enum import Enum
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import RULE_MARK, Finding, FindingKind, Medication, Severity, format_amount
@@ -122,9 +123,16 @@ def rule_step(rule_id: str) -> str:
     return f"{RULE_MARK} rule:{rule_id}"
 
 
-def make_finding(rule: CompiledRule, concepts: tuple[str, ...], inputs: tuple[str, ...], title: str,
+def make_finding(index: Index, rule: CompiledRule, concepts: tuple[str, ...], inputs: tuple[str, ...], title: str,
                  path: list[str]) -> Finding:
-    """A finding of `rule` about `concepts`, produced by `inputs`, with its `title` and `path`."""
+    """A finding of `rule` about `concepts`, produced by `inputs`, with its `title` and `path`; a class
+    membership on the path that was derived from the FDA's indexing is said, with its source."""
+    derived: list[tuple[str, str]] = []
+    if index.derived:
+        for a, b in pairwise(path):
+            hit = index.derived.get((a, b)) or index.derived.get((b, a))
+            if hit is not None and hit not in derived:
+                derived.append(hit)
     return Finding(
         kind=rule.kind,
         severity=rule.severity,
@@ -135,13 +143,14 @@ def make_finding(rule: CompiledRule, concepts: tuple[str, ...], inputs: tuple[st
         advice=rule.advice,
         plain=rule.plain,
         path=tuple(path),
-        sources=(rule.source,),
+        sources=(rule.source, *(source for _, source in derived)),
         rule_id=rule.id,
         evidence=rule.evidence,
         codes=rule.codes,
         mechanism=rule.mechanism,
         layer=rule.layer,
         override=rule.override,
+        derived=tuple(how for how, _ in derived),
     )
 
 

@@ -98,7 +98,7 @@ def _finding(index: Index, rule_id: str, chosen: list[tuple[Medication, str, str
     concepts = tuple(x for _, x, _ in chosen)
     inputs = tuple(dict.fromkeys(med.input for med, _, _ in chosen))
     title = " + ".join(name(index, x) for x in concepts)
-    return ("combination", rule_id), make_finding(index.rules[rule_id], concepts, inputs, title, path)
+    return ("combination", rule_id), make_finding(index, index.rules[rule_id], concepts, inputs, title, path)
 
 
 def _distinct(candidates: list[frozenset[str]], used: tuple[str, ...]) -> tuple[str, ...] | None:

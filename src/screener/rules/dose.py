@@ -67,7 +67,7 @@ def limits_for(table: DoseTable, x: str, product: str | None) -> dict[str, tuple
 def entry_finding(index: Index, rule_id: str, med: Medication, x: str, title: str) -> Item:
     """A finding about one entry's dosing (per dose, strength, duration)."""
     path = lead(index, med, x, x) + [rule_step(rule_id)]
-    return ("dose", rule_id, x, med.input), make_finding(index.rules[rule_id], (x,), (med.input,), title, path)
+    return ("dose", rule_id, x, med.input), make_finding(index, index.rules[rule_id], (x,), (med.input,), title, path)
 
 
 class Dose(Family):
@@ -135,7 +135,7 @@ class Dose(Family):
                 title = f"{name(index, x)} {at_least}{mg(total)} a day (limit {mg(limit)})"
                 inputs = tuple(med.input for med, _ in parts)
                 merge(findings, ((("dose", rule_id, x),
-                                  make_finding(index.rules[rule_id], (x,), inputs, title, path)),))
+                                  make_finding(index, index.rules[rule_id], (x,), inputs, title, path)),))
         return tuple(findings.items())
 
     @staticmethod

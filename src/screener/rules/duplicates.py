@@ -87,7 +87,7 @@ class Duplicates(Family):
                 continue
             rule_id, anchor = hit
             path = lead(index, first, x, anchor) + [rule_step(rule_id)] + lead(index, second, x, anchor)[::-1]
-            finding = make_finding(index.rules[rule_id], (x,), (first.input, second.input),
+            finding = make_finding(index, index.rules[rule_id], (x,), (first.input, second.input),
                                    f"{name(index, x)} listed twice", path)
             out.append((("same", x), finding))
         out.extend(((self.kind.value, key), pair_finding(index, rule_id, first, x, ax, second, y, ay))

@@ -76,7 +76,7 @@ class _FactFamily(Family):
                 path = lead(index, med, x, drug_anchor) + [rule_step(rule_id)] + side
                 # Keyed by the patient's fact too: two facts reaching one rule (cirrhosis, and
                 # hepatic impairment) are two findings, whatever order they were given in.
-                finding = make_finding(rule, (x, target), (med.input, text),
+                finding = make_finding(index, rule, (x, target), (med.input, text),
                                        f"{name(index, x)} + {name(index, concept)}", path)
                 out.append(((rule.kind, rule_id, x, concept), finding))
         return tuple(out)

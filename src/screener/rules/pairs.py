@@ -76,7 +76,7 @@ def pair_finding(index: Index, rule_id: str, first: Medication, x: str, anchor_x
     """The finding of a pair rule between ingredient x of `first` and y of `second`."""
     rule = index.rules[rule_id]
     path = lead(index, first, x, anchor_x) + [rule_step(rule_id)] + lead(index, second, y, anchor_y)[::-1]
-    return make_finding(rule, (x, y), (first.input, second.input), f"{name(index, x)} + {name(index, y)}", path)
+    return make_finding(index, rule, (x, y), (first.input, second.input), f"{name(index, x)} + {name(index, y)}", path)
 
 
 class DrugPairs(Family):

@@ -1,0 +1,217 @@
+"""National Drug Codes: read in every usual form, looked up in the FDA NDC Directory on disk.
+
+An NDC names a labeler, a product and a package. It is written as 10 digits in
+three hyphenated segments (4-4-2, 5-3-2 or 5-4-1), or as the 11-digit 5-4-2 form
+claims use (with or without hyphens); a product NDC leaves out the package
+(4-4, 5-3, 5-4). `read_ndc` turns each form into the 11-digit (or, for a
+product, 9-digit) form by padding the short segment with a leading zero, as
+the FDA and NCPDP do. Ten or eight digits without hyphens are refused: the
+padding depends on where the hyphens were, so they are never guessed.
+
+The bundled directory (`data/ndc/`, built from the FDA's `product.txt` and
+`package.txt` by `python -m screener.ndc.build`) gives every product its names,
+active ingredients (with UNII, strength and unit), dosage form, route, DEA
+schedule and FDA pharmacologic classes, and every package its product. It is
+looked up on disk like the FDA vocabulary (`screener.sorted_tables`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import KnowledgeError
+from ..sorted_tables import SortedTable, TableFiles
+
+NDC_DIR = "ndc"
+"""The directory's folder inside a knowledge directory."""
+FILES = ("products.tsv", "packages.tsv")
+"""The expanded tables, in the order the manifest's sha256 covers them (each shipped as `<name>.gz`)."""
+IN_MEMORY = "the NDC Directory is expanded in memory"
+TABLES = TableFiles(NDC_DIR, FILES, IN_MEMORY, "python -m screener.ndc.build")
+"""The directory's tables as `sorted_tables` expands and checks them."""
+
+PRODUCT_FIELDS = ("name", "generic", "form", "route", "substances", "uniis", "strengths", "units", "classes",
+                  "dea", "listing", "ended", "type")
+"""The fields of a products.tsv line after its key (the 9-digit product NDC); lists are joined with `|`."""
+PACKAGE_FIELDS = ("product", "ended", "sample")
+"""The fields of a packages.tsv line after its key (the 11-digit package NDC)."""
+
+_SEGMENTS = re.compile(r"^(\d{4,5})-(\d{3,4})(?:-(\d{1,2}))?$")
+_PADDING = {(4, 4, 2): 0, (5, 3, 2): 1, (5, 4, 1): 2, (5, 4, 2): None, (4, 4): 0, (5, 3): 1, (5, 4): None}
+"""Which segment a hyphenated form pads to reach 5-4-2 (None: already that long)."""
+LOOKS_LIKE_NDC = re.compile(r"^(?:ndc:\s*)?(?:\d{4,5}-\d{3,4}(?:-\d{1,2})?|\d{8,11})(?=\s|$)", re.IGNORECASE)
+"""An entry that starts with an NDC (bare or `ndc:`-prefixed), or with 8 to 11 bare digits, which can
+only be meant as one: it is read as an NDC (and refused, with the reason, when it is not a form of one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ndc:
+    """A normalised NDC: 11 digits for a package, 9 for a product (labeler 5, product 4, package 2)."""
+
+    digits: str
+
+    @property
+    def is_package(self) -> bool:
+        """True for a package NDC (11 digits), False for a product NDC (9)."""
+        return len(self.digits) == 11
+
+    @property
+    def product(self) -> str:
+        """The 9-digit product NDC it belongs to."""
+        return self.digits[:9]
+
+    def __str__(self) -> str:
+        d = self.digits
+        return f"{d[:5]}-{d[5:9]}-{d[9:]}" if self.is_package else f"{d[:5]}-{d[5:9]}"
+
+
+class NdcFormatError(ValueError):
+    """Text written as an NDC in none of the forms it can be read in (the message says why)."""
+
+
+def read_ndc(text: str) -> Ndc:
+    """The NDC `text` writes (an optional `ndc:` prefix, then one of the forms in the module docstring).
+
+    Raises `NdcFormatError` for digits that are not one of those forms.
+    """
+    code = text.strip()
+    if code[:4].lower() == "ndc:":
+        code = code[4:].strip()
+    match = _SEGMENTS.match(code)
+    if match:
+        parts = [p for p in match.groups() if p is not None]
+        shape = tuple(len(p) for p in parts)
+        if shape not in _PADDING:
+            raise NdcFormatError(f"NDC {code} has segments of {'-'.join(map(str, shape))} digits; an NDC is "
+                                 "4-4-2, 5-3-2, 5-4-1 or 5-4-2 (a product NDC 4-4, 5-3 or 5-4)")
+        pad = _PADDING[shape]
+        if pad is not None:
+            parts[pad] = "0" + parts[pad]
+        return Ndc("".join(parts))
+    if code.isdigit() and code.isascii():
+        if len(code) == 11:
+            return Ndc(code)
+        if len(code) == 9:
+            return Ndc(code)
+        if len(code) in (10, 8):
+            raise NdcFormatError(f"NDC {code} has {len(code)} digits without hyphens, which could be read more "
+                                 "than one way; write it with its hyphens (e.g. 0037-2001-01) or as 11 digits")
+    raise NdcFormatError(f"'{code}' is not an NDC (10 digits in three hyphenated segments, or 11 digits)")
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One product of the FDA NDC Directory."""
+
+    ndc: str
+    """The 9-digit product NDC."""
+    name: str
+    """The proprietary name (with its suffix), e.g. "Soma"."""
+    generic: str
+    """The non-proprietary name, e.g. "carisoprodol"."""
+    form: str
+    """The dosage form, e.g. "TABLET"."""
+    route: str
+    """The route(s), e.g. "ORAL"."""
+    substances: tuple[str, ...]
+    """Each active ingredient as the directory names it ("CARISOPRODOL")."""
+    uniis: tuple[str, ...]
+    """The UNII of each ingredient's parent substance ('' where the FDA vocabulary could not resolve it)."""
+    strengths: tuple[str, ...]
+    """The strength of each ingredient, as written ("350")."""
+    units: tuple[str, ...]
+    """The unit of each strength ("mg/1", "mg/5mL")."""
+    classes: tuple[str, ...]
+    """The FDA pharmacologic classes indexed on the product ("Muscle Relaxant [EPC]")."""
+    dea: str
+    """The DEA schedule (CII…CV), '' when none."""
+    listing: str
+    """'listed', or 'excluded' (an NDC_EXCLUDE_FLAG listing: expired, unfinished or otherwise excluded)."""
+    ended: str
+    """The end of marketing (YYYY-MM-DD), '' when still marketed."""
+    type: str
+    """The product type ("HUMAN PRESCRIPTION DRUG", "HUMAN OTC DRUG"…)."""
+
+    def per_unit_mg(self) -> tuple[float, ...] | None:
+        """mg of each ingredient in one unit (tablet, capsule), when every strength is a mass per unit."""
+        factors = {"mg/1": 1.0, "g/1": 1000.0, "ug/1": 0.001, "mcg/1": 0.001}
+        out = []
+        for value, unit in zip(self.strengths, self.units):
+            factor = factors.get(unit)
+            if factor is None:
+                return None  # a concentration, a percentage, units: not an amount per tablet
+            try:
+                out.append(float(value) * factor)
+            except ValueError:
+                return None
+        return tuple(out) if out and len(out) == len(self.substances) else None
+
+    def status(self) -> str:
+        """'' for a marketed, listed product; otherwise what a report should say about its listing."""
+        notes = []
+        if self.listing == "excluded":
+            notes.append("the listing is excluded from the NDC Directory")
+        if self.ended:
+            notes.append(f"marketing ended {self.ended}")
+        return "; ".join(notes)
+
+
+class NdcDirectory:
+    """The FDA NDC Directory of one knowledge directory."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        (products, packages), _ = TABLES.prepare(directory, self.manifest["sha256"])
+        self._products = SortedTable(products)
+        self._packages = SortedTable(packages)
+
+    @property
+    def label(self) -> str:
+        """A short label for the knowledge version, e.g. "ndc20190429"."""
+        return "ndc" + self.manifest.get("source_date", "").replace("-", "")
+
+    def product(self, ndc: Ndc) -> Product | None:
+        """The product an NDC names (a package NDC names its product), or None."""
+        fields = self._products.get(ndc.product)
+        if fields is None or len(fields) != len(PRODUCT_FIELDS):
+            return None
+        values = dict(zip(PRODUCT_FIELDS, fields))
+        substances = tuple(values["substances"].split("|")) if values["substances"] else ()
+        lists = {k: tuple(values[k].split("|")) if substances else () for k in ("uniis", "strengths", "units")}
+        lists["substances"] = substances
+        lists["classes"] = tuple(values["classes"].split("|")) if values["classes"] else ()
+        return Product(ndc.product, values["name"], values["generic"], values["form"], values["route"],
+                       lists["substances"], lists["uniis"], lists["strengths"], lists["units"], lists["classes"],
+                       values["dea"], values["listing"], values["ended"], values["type"])
+
+    def package(self, ndc: Ndc) -> tuple[str, str] | None:
+        """(its product's 9-digit NDC, the end of its marketing or '') for a listed package, else None."""
+        fields = self._packages.get(ndc.digits)
+        if fields is None or len(fields) != len(PACKAGE_FIELDS):
+            return None
+        return fields[0], fields[1]
+
+
+@lru_cache(maxsize=4)
+def load_ndc_directory(directory: str) -> NdcDirectory | None:
+    """The NDC Directory in `directory`/ndc, or None when that directory has none.
+
+    Also None, with a note on stderr, when its files do not match their manifest:
+    NDCs are then reported as not recognised (the screen is incomplete), rather
+    than looked up in text of unknown origin.
+    """
+    path = Path(directory) / NDC_DIR
+    if not (path / "manifest.json").exists():
+        return None
+    try:
+        return NdcDirectory(path)
+    except KnowledgeError as exc:
+        if sys.stderr is not None:
+            sys.stderr.write(f"screener: note: the NDC Directory is not used: {exc}\n")
+        return None
