@@ -55,8 +55,11 @@ SCREENED
   medication "Brand B" → drug-b
   condition  "cirrhosis" → cirrhosis
   knowledge  {version}
+  scope      drug-a, drug-c, drug-d and 2 drug classes; 1 condition; any other medication is
+             reported as not covered (`screener data info` lists the scope)
 '''
-    assert result.stderr == "screener: 3 findings (1 major, 2 moderate); 1 input not recognised: screen incomplete.\n"
+    assert result.stderr == ("screener: 3 findings (1 major, 2 moderate); 1 input not recognised or not checked: "
+                             "screen incomplete.\n")
 
 
 def test_json_report_contract(runner, tiny_dir):
@@ -67,6 +70,8 @@ def test_json_report_contract(runner, tiny_dir):
         "status": "findings",
         "message": "2 cautions found.",
         "knowledge_version": version,
+        "scope": "drug-a, drug-c, drug-d and 2 drug classes; 1 condition; any other medication is reported as not "
+                 "covered (`screener data info` lists the scope)",
         "layers": [],
         "findings": [
             {

@@ -91,7 +91,8 @@ class Status(str, Enum):
     NO_FINDINGS = "no-findings"
     """Every input was recognised and no caution was found in this knowledge base."""
     INCOMPLETE = "incomplete"
-    """Some input was not recognised: the screen is incomplete, never clean."""
+    """Some input was not recognised, or not checked (dosing not read, a drug the knowledge does not
+    classify): the screen is incomplete, never clean."""
 
     def __str__(self) -> str:
         return self.value
@@ -542,6 +543,8 @@ class Report:
     """The local knowledge layers applied over the base knowledge, in order (empty: none)."""
     suppressed: tuple[Suppressed, ...] = ()
     """Rules a local layer switched off that would have fired for these inputs."""
+    scope: str = ""
+    """What the knowledge covers, in one line (`screener data info` lists it in full)."""
     hidden: int = 0
     """Findings left out of `findings` by a display threshold (`showing`); they still count."""
     hidden_below: Severity | None = None
@@ -587,7 +590,7 @@ class Report:
         parts = [f"{total} caution{'s' if total != 1 else ''} found" if total else NO_FINDINGS_TEXT.rstrip(".")]
         if self.unrecognized:
             n = len(self.unrecognized)
-            parts.append(f"{n} input{'s' if n != 1 else ''} not recognised: the screen is incomplete")
+            parts.append(f"{n} input{'s' if n != 1 else ''} not recognised or not checked: the screen is incomplete")
         if self.suppressed:
             n = len(self.suppressed)
             parts.append(f"{n} rule{'s' if n != 1 else ''} switched off by a local layer would have applied")
@@ -599,6 +602,7 @@ class Report:
             "status": self.status.value,
             "message": self.message,
             "knowledge_version": self.knowledge_version,
+            **({"scope": self.scope} if self.scope else {}),
             "layers": list(self.layers),
             **({"hidden": {"count": self.hidden, "below": self.hidden_below.value}}
                if self.hidden and self.hidden_below is not None else {}),

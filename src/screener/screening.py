@@ -130,9 +130,29 @@ def screen_patient(
         allergies=tuple(found_allergies),
         age=years,
         knowledge_version=index.version,
+        scope=memo.get(("scope",)) or memoised(index, ("scope",), scope_line, index),
         layers=index.layer_names,
         suppressed=suppressed,
     )
+
+
+def scope_line(index: Index) -> str:
+    """What the knowledge covers, in one line for the foot of every report."""
+    drugs, conditions = index.scope
+    if not drugs and not conditions:
+        return ""
+    kinds = {name: index.kinds.get(_concept_named(index, name)) for name in drugs}
+    classes = [d for d in drugs if kinds[d] == "class"]
+    named = [d for d in drugs if kinds[d] in ("drug", "substance")]
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 'es' if what.endswith('s') else 's'}"
+
+    return (f"{', '.join(named)} and {count(len(classes), 'drug class')}; {count(len(conditions), 'condition')}; "
+            "any other medication is reported as not covered (`screener data info` lists the scope)")
+
+
+def _concept_named(index: Index, display: str) -> str:
+    return next((c for c, name in index.display.items() if name == display), "")
 
 
 def _suppressed(index: Index, medications, conditions, allergies, years) -> tuple[Suppressed, ...]:

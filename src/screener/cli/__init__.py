@@ -18,7 +18,7 @@ Exit codes (the contract in the README):
   1    at least one finding at or above --fail-on (default: moderate)
   2    usage error, unreadable input, bad knowledge files, or the report
        could not be written (a full disk, an I/O error)
-  3    some input not recognised and no finding at or above --fail-on
+  3    some input not recognised or not checked, and no finding at or above --fail-on
   4    internal error: a bug in screener (one line; SCREENER_DEBUG=1 adds the traceback)
   130  interrupted (Ctrl-C)
   141  the reader of stdout went away (a closed pipe): nothing is printed
@@ -45,7 +45,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 """Usage error, input that cannot be screened, bad knowledge files, or a report that could not be written."""
 EXIT_INCOMPLETE = 3
-"""Some input not recognised, and no finding at or above --fail-on."""
+"""Some input not recognised or not checked, and no finding at or above --fail-on."""
 EXIT_INTERNAL = 4
 """An unexpected exception: a bug in screener, never a finding."""
 EXIT_INTERRUPTED = 130
@@ -160,7 +160,7 @@ def cli() -> None:
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
     --fail-on; 2 usage error, bad input or knowledge, or output that could not
-    be written; 3 some input not recognised; 4 internal error (a bug: one
+    be written; 3 some input not recognised or not checked; 4 internal error (a bug: one
     line, or the traceback with SCREENER_DEBUG=1); 130 interrupted; 141 the
     reader of stdout went away.
     """

@@ -78,7 +78,7 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
     --fail-on; 2 usage or input error, or the report could not be written;
-    3 some input not recognised; 4 internal error; 130 interrupted.
+    3 some input not recognised or not checked; 4 internal error; 130 interrupted.
     """
     if not medications and fhir_file is None:
         raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
@@ -129,5 +129,5 @@ def summary_line(report: Report, hidden: int) -> str:
         parts.append(NO_FINDINGS_TEXT.rstrip("."))
     if report.unrecognized:
         n = len(report.unrecognized)
-        parts.append(f"{n} input{'s' if n != 1 else ''} not recognised: screen incomplete")
+        parts.append(f"{n} input{'s' if n != 1 else ''} not recognised or not checked: screen incomplete")
     return "screener: " + "; ".join(parts) + "."

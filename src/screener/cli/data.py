@@ -96,15 +96,41 @@ def info_lines(summary: dict) -> list[str]:
     if summary["vocabulary"]:
         v = summary["vocabulary"]
         lines.append(f"vocabulary         {v['names']:,} names, {v['source']} ({v['source_date']})")
+    if summary.get("ndc"):
+        n = summary["ndc"]
+        through = "–".join(n.get("certified_through") or [])
+        lines.append(f"NDC Directory      {n['products']:,} products, {n['packages']:,} packages, FDA NDC Directory "
+                     f"of {n['source_date']} (listings certified through {through}; {n['source_copy']})")
     for section in ("concepts", "relations", "rules"):
         counts = summary[section]
         detail = ", ".join(f"{n} {k}" for k, n in counts.items())
         lines.append(f"{section:<18} {sum(counts.values())} ({detail})")
+    derived = summary.get("derived", {})
+    if derived:
+        lines.append(f"{'derived classes':<18} {derived['memberships']} memberships of {derived['drugs']} drugs "
+                     f"from {derived['fda_classes']} mapped FDA classes ({derived['excluded']} excluded)")
     lines.append(f"{'counselling':<18} {summary['counselling']}")
     lines.append(f"{'condition codes':<18} {summary['condition_codes']}")
+    scope = summary.get("scope")
+    if scope:
+        lines += wrap_scope(scope)
     lines += [f"{'layer':<18} {layer}" for layer in summary["layers"]]
     lines += [f"{'switched off':<18} {off['rule']} by {off['layer']}: {off['reason']}" for off in summary["disabled"]]
     return lines
+
+
+def wrap_scope(scope: dict) -> list[str]:
+    """The scope lines of `data info`: what the knowledge's rules name, wrapped under their label."""
+    import textwrap
+
+    out = []
+    for label, key in (("scope: drugs", "drugs"), ("scope: conditions", "conditions")):
+        text = ", ".join(scope[key])
+        wrapped = textwrap.wrap(text, width=100 - 19) or [""]
+        out.append(f"{label:<18} {wrapped[0]}")
+        out += [" " * 19 + line for line in wrapped[1:]]
+    out.append(" " * 19 + "Any other recognised medication is reported as not covered (the screen is incomplete).")
+    return out
 
 
 def base_directory(directory: str | None, knowledge_dir: str | None) -> str | None:
@@ -123,10 +149,22 @@ def describe(knowledge, tables) -> dict:
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         vocabulary = {k: manifest.get(k) for k in ("names", "source", "source_date", "source_copy")}
+    ndc_path = Path(knowledge.directory) / "ndc" / "manifest.json"
+    ndc = None
+    if ndc_path.exists():
+        manifest = json.loads(ndc_path.read_text(encoding="utf-8"))
+        ndc = {k: manifest.get(k) for k in ("products", "packages", "source", "source_date", "certified_through",
+                                            "source_copy")}
+    derived = [r for r in tables.relations if r.derived]
+    drugs, conditions = knowledge.index.scope
     return {
         "version": knowledge.version,
         "directory": str(knowledge.directory),
         "vocabulary": vocabulary,
+        "ndc": ndc,
+        "derived": {"memberships": len(derived), "drugs": len({r.subject for r in derived}),
+                    "fda_classes": len(tables.class_maps), "excluded": len(tables.excluded)},
+        "scope": {"drugs": list(drugs), "conditions": list(conditions)},
         "concepts": dict(sorted(Counter(c.kind for c in tables.concepts).items())),
         "relations": dict(sorted(Counter(r.relation for r in tables.relations).items())),
         "rules": dict(sorted(Counter(r.kind for r in tables.rules).items())),

@@ -139,6 +139,9 @@ def render_report(report: Report, color: bool = False) -> str:
     if report.age is not None:
         lines.append(f"  age        {report.age:g}")
     lines.append(f"  knowledge  {report.knowledge_version}")
+    if report.scope:
+        lines += textwrap.wrap(f"  scope      {report.scope}", width=_WIDTH, subsequent_indent=" " * 13,
+                               break_long_words=False)
     if report.layers:
         lines.append(f"  layers     {', '.join(report.layers)} (local, over the bundled knowledge)")
     return "\n".join(lines)

@@ -41,16 +41,16 @@ def load_index(directory: Path, layers: tuple[Path, ...] = (), *, use_cache: boo
 
 
 def knowledge_version(directory: Path, key: str) -> str:
-    """`<project version>+<content hash>[.unii<date of the FDA list>]`: what produced a report."""
-    from ..vocabulary import VOCABULARY_DIR
+    """`<project version>+<content hash>[.unii<date of the FDA UNII list>][.ndc<date of the NDC Directory>]`:
+    what produced a report."""
+    import json
 
     version = f"{__version__}+{key[:12]}"
-    manifest = directory / VOCABULARY_DIR / "manifest.json"
-    if manifest.exists():
-        import json
-
-        date = json.loads(manifest.read_text(encoding="utf-8")).get("source_date", "")
-        version += ".unii" + date.replace("-", "")
+    for folder, label in (("vocabulary", "unii"), ("ndc", "ndc")):
+        manifest = directory / folder / "manifest.json"
+        if manifest.exists():
+            date = json.loads(manifest.read_text(encoding="utf-8")).get("source_date", "")
+            version += f".{label}" + date.replace("-", "")
     return version
 
 

@@ -77,8 +77,9 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
     classified = frozenset(intern(x) for x, k in kinds.items()
                            if k in INGREDIENT_KINDS and any(a in named for a in up.get(x, {x: ()})))
     display = {c.id: c.name for c in tables.concepts}
-    scope = (tuple(sorted(display[c] for c in named if kinds[c] in ("drug", "class", "substance", "product"))),
-             tuple(sorted(display[c] for c in named if kinds[c] == "condition")))
+    scope = (tuple(sorted((display[c] for c in named if kinds[c] in ("drug", "class", "substance", "product")),
+                          key=str.casefold)),
+             tuple(sorted((display[c] for c in named if kinds[c] == "condition"), key=str.casefold)))
     derived = {(r.subject, r.object): (r.derived, r.source) for r in tables.relations if r.derived}
 
     unsuppressed = None
