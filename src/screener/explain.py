@@ -1,20 +1,25 @@
 """What the knowledge base knows about one concept: `screener explain NAME`.
 
 The explanation lists the concept's names and codes, the classes it belongs
-to (with the is_a chain), what it contains or is contained in, and every rule
-that applies to it — written for it or inherited from a class — with the
-rule's severity and source.
+to (with the is_a chain, and for each membership derived from the FDA's class
+indexing, the FDA class it comes from), what it contains or is contained in,
+and every rule that applies to it — written for it or inherited from a class —
+with the rule's severity and source. NAME may be anything `screener check`
+recognises: a knowledge-base name, an FDA vocabulary name, an RxNorm, UNII or
+NDC code; a recognised drug the knowledge does not classify is explained as
+"not covered".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
 from .knowledge.tables import Tables
-from .model import FindingKind
+from .model import Coverage, FindingKind
 from .text import clean_entry, normalize_name, suggest
 
 
@@ -46,6 +51,16 @@ class Explanation:
     """What it is metabolised to."""
     rules: tuple[tuple[str, CompiledRule], ...]
     """(the concept the rule is written for, rule): every rule that applies, inherited ones included."""
+    coverage: Coverage = Coverage.CLASSIFIED
+    """For a drug, substance or product: whether some rule applies to it (to every ingredient of a product)."""
+    recognised_as: str = ""
+    """How NAME was read, when not as a knowledge-base name ("FDA vocabulary", "NDC 00037-2001-01: …")."""
+    derived: tuple[str, ...] = ()
+    """Each class membership derived from the FDA's indexing, with its source."""
+    excluded: tuple[str, ...] = ()
+    """Derived memberships a curated exclusion refused, with the reason."""
+    fda_classes: tuple[str, ...] = ()
+    """For an NDC: the FDA pharmacologic classes indexed on the product."""
 
     def to_dict(self) -> dict:
         """The explanation as JSON-ready data."""
@@ -61,6 +76,11 @@ class Explanation:
             "products": list(self.products),
             "members": list(self.members),
             "metabolites": list(self.metabolites),
+            **({"coverage": self.coverage.value} if self.kind in ("drug", "substance", "product") else {}),
+            **({"recognised_as": self.recognised_as} if self.recognised_as else {}),
+            **({"derived": list(self.derived)} if self.derived else {}),
+            **({"excluded": list(self.excluded)} if self.excluded else {}),
+            **({"fda_classes": list(self.fda_classes)} if self.fda_classes else {}),
             "rules": [
                 {
                     "id": rule.id,
@@ -86,8 +106,21 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
     """
     text = clean_entry(name, "name")
     cid = index.names.get(normalize_name(text))
+    recognised_as = ""
+    fda_classes: tuple[str, ...] = ()
     if cid is None:
-        raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
+        # Not a knowledge-base name: read it as `check` reads a medication (vocabulary names, codes, NDCs).
+        from .recognize import read_medication
+
+        med, _ = read_medication(index, text)
+        if med.concept is None:
+            raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
+        recognised_as = med.via
+        if med.via.startswith("NDC "):
+            fda_classes = _ndc_classes(index, text)
+        if med.concept not in index.kinds:
+            return _outside(index, med, recognised_as, fda_classes)
+        cid = med.concept
     rows = tables()
     concept = next(c for c in rows.concepts if c.id == cid)
     ancestors = index.up.get(cid, {cid: (cid,)})
@@ -109,6 +142,12 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
             rules.append((via[0], rule))
     kind_order = {kind: n for n, kind in enumerate(FindingKind)}
     rules.sort(key=lambda vr: (-vr[1].severity.rank, kind_order[vr[1].kind], vr[1].id))
+    parts = ingredients or ((cid,) if concept.kind in ("drug", "substance") else ())
+    covered = all(x in index.classified for x in parts)
+    steps = {pair for chain in classes for pair in pairwise(chain)}
+    derived = tuple(f"{how} ({source})" for pair, (how, source) in sorted(index.derived.items()) if pair in steps)
+    excluded = tuple(f"{drug} is not taken as {cls}: {reason}" for drug, cls, reason in rows.excluded
+                     if drug == cid or drug in ingredients)
     return Explanation(
         id=cid,
         kind=concept.kind,
@@ -122,4 +161,50 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
         members=members,
         metabolites=metabolites,
         rules=tuple(rules),
+        coverage=Coverage.CLASSIFIED if covered else Coverage.NOT_COVERED,
+        recognised_as=recognised_as,
+        derived=derived,
+        excluded=excluded,
+        fda_classes=fda_classes,
+    )
+
+
+def _ndc_classes(index: Index, text: str) -> tuple[str, ...]:
+    from .ndc import LOOKS_LIKE_NDC, NdcFormatError, read_ndc
+    from .recognize.entries import ndc_directory
+
+    match = LOOKS_LIKE_NDC.match(text)
+    directory = ndc_directory(index)
+    if directory is None:
+        return ()
+    try:
+        product = directory.product(read_ndc(match.group(0) if match else text.split("|")[-1]))
+    except NdcFormatError:
+        return ()
+    return product.classes if product is not None else ()
+
+
+def _outside(index: Index, med, recognised_as: str, fda_classes: tuple[str, ...]) -> Explanation:
+    """A recognised medication the knowledge base holds no concept for (an FDA vocabulary drug, an NDC's
+    product): its ingredients, and whether any of them is covered."""
+    from .recognize import display_name
+
+    single = med.ingredients == (med.concept,)
+    covered = all(x in index.classified for x in med.ingredients)
+    return Explanation(
+        id=med.concept,
+        kind="drug" if single else "product",
+        name=display_name(index, med.concept),
+        synonyms=(),
+        codes=(),
+        source=recognised_as,
+        classes=(),
+        ingredients=() if single else med.ingredients,
+        products=(),
+        members=(),
+        metabolites=(),
+        rules=(),
+        coverage=Coverage.CLASSIFIED if covered else Coverage.NOT_COVERED,
+        recognised_as=recognised_as,
+        fda_classes=fda_classes,
     )

@@ -31,15 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KnowledgeError
-from .knowledge.files import KNOWLEDGE_FILES, LAYER_FILES, REQUIRED_FILES
+from .knowledge.files import KNOWLEDGE_FILES, LAYER_FILES, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .knowledge.loader import (
     AGE_EXPRESSION,
     CODE_FORMATS,
     COLUMNS,
+    FDA_CLASS,
     STRENGTH_UNITS,
     build_tables,
     read_csv_rows,
     read_layers,
+    read_substance_classes,
 )
 from .knowledge.tables import (
     CODE_MATCHES,
@@ -96,11 +98,39 @@ def validate(directory: str | Path) -> list[Problem]:
     problems += schema_problems
     bad = {(p.file, p.line) for p in schema_problems}
     rows = {name: [r for r in file_rows if (name, r[0].line) not in bad] for name, file_rows in rows.items()}
+    try:
+        rows[SUBSTANCE_CLASSES] = read_substance_classes(directory / SUBSTANCE_CLASSES)
+    except KnowledgeError as exc:
+        problems.append(Problem(SUBSTANCE_CLASSES, exc.line or 0, "", exc.problem))
+    problems += _mapping_problems(rows)
     tables, meaning = _meaning_problems(rows)
     problems += meaning
     if tables is not None:
         problems += _graph_problems(tables)
     return sorted(set(problems))
+
+
+def _mapping_problems(rows: dict[str, list]) -> list[Problem]:
+    """A mapped FDA class that no substance is indexed with (a typo maps nothing), and an exclusion that
+    names no drug the FDA indexing or the knowledge base has (so it refuses nothing)."""
+    indexed = {row["fda_class"] for _, row in rows.get(SUBSTANCE_CLASSES, [])}
+    if not indexed:
+        return []  # no NDC Directory here: there is nothing to map against
+    problems = []
+    for where, row in rows.get("fda_classes.csv", []):
+        if row.get("fda_class") and row["fda_class"] not in indexed:
+            problems.append(Problem("fda_classes.csv", where.line, "fda_class",
+                                    f"'{row['fda_class']}' is indexed on no substance in {SUBSTANCE_CLASSES}"))
+    from .text import normalize_name
+
+    known = {name for _, row in rows.get(SUBSTANCE_CLASSES, [])
+             for name in (row["substance"].lower(), normalize_name(row["substance"]).replace(" ", "-"))}
+    known |= {row.get("id", "") for _, row in rows.get("concepts.csv", [])}
+    for where, row in rows.get("class_exclusions.csv", []):
+        if row.get("drug") and row["drug"].lower() not in known:
+            problems.append(Problem("class_exclusions.csv", where.line, "drug",
+                                    f"'{row['drug']}' is neither a concept nor a substance in {SUBSTANCE_CLASSES}"))
+    return problems
 
 
 # --- 2. schemas (pandera) -------------------------------------------------------------
@@ -152,6 +182,9 @@ def _schemas():
                               r"^\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*(?:\|\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*)*$"),
                               nullable=False),
                           "unit": one_of(STRENGTH_UNITS), "source": text()},
+        "fda_classes.csv": {"fda_class": pa.Column(str, pa.Check.str_matches(FDA_CLASS.pattern)),
+                            "class": text(), "source": text()},
+        "class_exclusions.csv": {"drug": text(), "class": text(), "reason": text(), "source": text()},
     }
 
 

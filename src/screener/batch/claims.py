@@ -20,7 +20,9 @@ look-back commonly used for chronic-use measures in claims) are counted; more
 than the limit is a `duration` finding, dated at the first covered day of that
 window. As in `check`, limits apply to each ingredient of a combination product.
 
-Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
+A claim names its drug by `drug` text, by `ndc` (any usual form: `00037-2001-01`,
+`00037200101`; the NDC's product, strength included, is what is screened), or both
+(then the NDC is used). Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
 to the drug text ("carisoprodol" + "350" → "carisoprodol 350 mg"; a bare number is
 read as mg) unless the drug text already holds it ("Soma 350 mg" + "350").
 `quantity` is accepted and checked to be a number, but not yet used.
@@ -104,7 +106,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
-    text = entry_texts(frame["drug"], frame["strength"])
+    ndc = frame["ndc"].fillna("").astype("str").str.strip()
+    # An NDC names the exact product (its strength included); the drug text is for claims without one.
+    text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", "ndc:" + ndc)
     start = parse_dates(frame["fill_date"])
     supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
         .to_numpy(dtype=float, na_value=np.nan)
@@ -115,7 +119,8 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     row_error = np.full(len(frame), "", dtype=object)
     problems = [
         ((ids == "").to_numpy(), lambda i: "missing patient_id"),
-        ((frame["drug"].fillna("").astype("str").str.strip() == "").to_numpy(), lambda i: "missing drug"),
+        (((frame["drug"].fillna("").astype("str").str.strip() == "") & (ndc == "")).to_numpy(),
+         lambda i: "missing drug (give the drug or its NDC)"),
         (start == np.iinfo(np.int64).min,
          lambda i: f"fill_date '{frame['fill_date'].iloc[i]}' is not a date (use YYYY-MM-DD)"),
         (np.isnan(supply) | (supply != np.floor(supply)) | (supply < 1) | (supply > MAX_DAYS_SUPPLY),

@@ -6,8 +6,8 @@ Three layouts are understood, detected from the header (or named with `layout=`)
   by `;`), optional `conditions`, `allergies` (same separator) and `age`;
 * `items` — one row per item: `patient_id`, `kind` (medication | condition |
   allergy | age), `value`;
-* `claims` — pharmacy claims: `patient_id`, `drug`, `fill_date`, `days_supply`,
-  optional `quantity` and `strength`.
+* `claims` — pharmacy claims: `patient_id`, `drug` or `ndc` (or both), `fill_date`,
+  `days_supply`, optional `quantity` and `strength`.
 
 Column names can be mapped (`{"patient_id": "member_id"}`: canonical name → the
 name in the file).
@@ -66,7 +66,7 @@ class Layout(str, Enum):
     ITEMS = "items"
     """One row per item: patient_id, kind, value."""
     CLAIMS = "claims"
-    """Pharmacy claims: patient_id, drug, fill_date, days_supply, quantity, strength."""
+    """Pharmacy claims: patient_id, drug and/or ndc, fill_date, days_supply, quantity, strength."""
 
     def __str__(self) -> str:
         return self.value
@@ -75,9 +75,11 @@ class Layout(str, Enum):
 COLUMNS: dict[Layout, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Layout.PATIENTS: (("patient_id", "medications"), ("conditions", "allergies", "age")),
     Layout.ITEMS: (("patient_id", "kind", "value"), ()),
-    Layout.CLAIMS: (("patient_id", "drug", "fill_date", "days_supply"), ("quantity", "strength")),
+    Layout.CLAIMS: (("patient_id", "fill_date", "days_supply"), ("drug", "ndc", "quantity", "strength")),
 }
 """Required and optional canonical columns of each layout."""
+ONE_OF: dict[Layout, tuple[str, ...]] = {Layout.CLAIMS: ("drug", "ndc")}
+"""Columns of which a layout needs at least one (a claim names its drug by text, by NDC, or both)."""
 
 ITEM_KINDS = ("medication", "condition", "allergy", "age")
 
@@ -131,11 +133,18 @@ def detect_layout(header: list[str], columns: dict[str, str] | None = None) -> L
     """The layout whose required columns are all in `header` (after mapping), or InputError."""
     names = set(_rename(header, columns))
     for layout in (Layout.CLAIMS, Layout.ITEMS, Layout.PATIENTS):
-        if set(COLUMNS[layout][0]) <= names:
+        if set(COLUMNS[layout][0]) <= names and (layout not in ONE_OF or names & set(ONE_OF[layout])):
             return layout
-    wanted = "; ".join(f"{layout.value}: {', '.join(COLUMNS[layout][0])}" for layout in Layout)
+    wanted = "; ".join(f"{layout.value}: {', '.join(_required_text(layout))}" for layout in Layout)
     raise InputError(f"cannot tell the layout from the header ({', '.join(header)}); "
                      f"expected the columns of one of {wanted}, or map names with --column")
+
+
+def _required_text(layout: Layout) -> list[str]:
+    required = list(COLUMNS[layout][0])
+    if layout in ONE_OF:
+        required.insert(1, " or ".join(ONE_OF[layout]))
+    return required
 
 
 def _rename(header: list[str], columns: dict[str, str] | None) -> list[str]:
@@ -149,6 +158,8 @@ def canonical_columns(header: list[str], layout: Layout, columns: dict[str, str]
     renamed = _rename(header, columns)
     required, optional = COLUMNS[layout]
     missing = [c for c in required if c not in renamed]
+    if layout in ONE_OF and not set(ONE_OF[layout]) & set(renamed):
+        missing.append(" or ".join(ONE_OF[layout]))
     if missing:
         shown = ", ".join(f"{c} (mapped from '{columns[c]}')" if columns and c in columns else c for c in missing)
         raise InputError(f"the {layout.value} layout needs the column(s) {shown}; the header has: {', '.join(header)}")

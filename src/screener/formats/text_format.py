@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..model import NO_FINDINGS_TEXT, RULE_MARK, Finding, Report, Severity
+from ..model import NO_FINDINGS_TEXT, RULE_MARK, Coverage, Finding, Report, Severity
 
 if TYPE_CHECKING:  # explain is not imported on the check path
     from ..explain import Explanation
@@ -155,10 +155,22 @@ def render_explanation(explanation: Explanation, color: bool = False) -> str:
         lines += textwrap.wrap("  also known as: " + ", ".join(e.synonyms), width=_WIDTH, subsequent_indent="    ")
     if e.codes:
         lines.append("  codes: " + ", ".join(e.codes))
-    lines.append(f"  source: {e.source}")
+    if e.recognised_as and e.recognised_as != e.source:
+        lines += textwrap.wrap(f"  recognised as: {e.recognised_as}", width=_WIDTH, subsequent_indent="    ")
+    lines += textwrap.wrap(f"  source: {e.source}", width=_WIDTH, subsequent_indent="    ", break_long_words=False)
     if e.classes:
         lines.append("  classes:")
         lines += [f"    {' → '.join(chain)}" for chain in e.classes]
+    for how in e.derived:
+        lines += textwrap.wrap(f"  derived: {how}", width=_WIDTH, subsequent_indent="    ", break_long_words=False)
+    for why in e.excluded:
+        lines += textwrap.wrap(f"  excluded: {why}", width=_WIDTH, subsequent_indent="    ", break_long_words=False)
+    if e.fda_classes:
+        lines += textwrap.wrap("  FDA classes on the product: " + ", ".join(e.fda_classes), width=_WIDTH,
+                               subsequent_indent="    ", break_long_words=False)
+    if e.kind in ("drug", "substance", "product") and e.coverage is Coverage.NOT_COVERED:
+        lines += textwrap.wrap("  coverage: not covered: this knowledge base does not classify it, so its "
+                               "interactions are not checked", width=_WIDTH, subsequent_indent="    ")
     if e.ingredients:
         lines.append("  ingredients: " + ", ".join(e.ingredients))
     if e.metabolites:
