@@ -51,6 +51,9 @@ CHECK_ARGS = ["check", *HEAVY_MEDS, "-c", CONDITIONS[0], "-c", CONDITIONS[1]]
 VOCABULARY_MEDS = ["Soma 350 mg qid", "Xanax", "lisinopril 10 mg daily", "Lipitor 20 mg", "metformin 500 mg bid"]
 """Three names only the FDA vocabulary knows: the check then also maps and searches the vocabulary."""
 VOCABULARY_ARGS = ["check", *VOCABULARY_MEDS, "-c", CONDITIONS[0], "-c", CONDITIONS[1]]
+NDC_MEDS = ["0037-2001-01 1 tab qid", "Xanax", "Norco", "gabapentin", "omeprazole"]
+"""The heavy list with Soma given by its NDC: the check then also opens and searches the NDC Directory."""
+NDC_ARGS = ["check", *NDC_MEDS, "-c", CONDITIONS[0], "-c", CONDITIONS[1]]
 
 TARGET_CLI_RATIO = 2.0  # issue target: screener check <= 2.0x `python -c "import click"`
 TARGET_SCREEN_US = 20.0  # issue target: <= 20 µs per library screen (memo warm)
@@ -178,6 +181,7 @@ def bench_cli(runs: int, env: dict, cache_dir: Path) -> dict:
         'python -c "import click"': [PY, "-c", "import click"],
         "python -m screener check": [PY, "-m", "screener", *CHECK_ARGS],
         "python -m screener check (3 FDA-vocabulary names)": [PY, "-m", "screener", *VOCABULARY_ARGS],
+        "python -m screener check (one NDC)": [PY, "-m", "screener", *NDC_ARGS],
     }
     for label, argv in scripts.items():
         commands[f"{label} check"] = [*argv, *CHECK_ARGS]

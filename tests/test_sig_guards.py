@@ -1,4 +1,4 @@
-"""The sig reader's guards (`_Reader.has`) only save work: they never change a reading.
+"""The sig reader's guards (`_Reader.has`, `_Reader.units`) only save work: they never change a reading.
 
 Each rule of the grammar is skipped when the text lacks a word that every one of its
 matches contains. Readings with the guards are compared with readings where every rule
@@ -22,12 +22,13 @@ WORDS = sorted({w for row in csv.DictReader(CORPUS.open(encoding="utf-8")) for w
 
 
 def _unguarded(text: str, before: str) -> sig.Dosing:
-    original = sig._Reader.has
+    has, units = sig._Reader.has, sig._Reader.units
     sig._Reader.has = lambda self, *words: True  # every rule runs
+    sig._Reader.units = lambda self: sig._UNIT  # with every unit word in its patterns
     try:
         return sig.read_sig(text, before)
     finally:
-        sig._Reader.has = original
+        sig._Reader.has, sig._Reader.units = has, units
 
 
 @settings(max_examples=1500, deadline=None)

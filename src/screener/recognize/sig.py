@@ -350,6 +350,13 @@ class _Reader:
         so a rule is compiled and run only when it could match (first-sight cost of a `check` process)."""
         return any(w in self.text for w in words)
 
+    def units(self) -> str:
+        """The unit-word alternative of a pattern, of just the unit words the text holds (longest first, as
+        `_UNIT` orders them): a word the text lacks cannot match, and the full list costs more to compile
+        than most entries take to read. Never matches when the text holds none."""
+        present = tuple(w for w in _UNIT_NAMES if w in self.text)
+        return "(?:" + "|".join(re.escape(w) for w in present) + ")" if present else "(?!)"
+
     def set(self, name: str, value, what: str) -> None:
         """Record one field; a different second value for it is a contradiction (unread)."""
         if name in self.values and self.values[name] != value:
@@ -380,7 +387,7 @@ class _Reader:
         if match is None:
             return
         rest = self.text[match.end():]
-        if re.match(rf"\s*(?:{_UNIT}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)", rest):
+        if re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)", rest):
             return  # a count of units, an amount, a range or a frequency: read by their rules
         self.values["lead"] = float(match.group(1))
         self.values["lead_is_count"] = bool(re.match(
@@ -393,7 +400,8 @@ class _Reader:
             self.take(re.compile(r"#\s?(\d+)\b"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
         if self.has("qty", "quantity", "disp"):
             self.take(re.compile(r"\b(?:qty|quantity|disp|dispense|dispensed)\s?[:#]?\s?(\d+(?:\.\d+)?)\b"
-                                 rf"(?:\s?{_UNIT})?"), lambda m: self.set("quantity", float(m.group(1)), "quantities"))
+                                 rf"(?:\s?{self.units()})?"), lambda m: self.set("quantity", float(m.group(1)),
+                                                                                "quantities"))
         if self.has("daw", "dispense as written", "no substitution"):
             self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
                       lambda m: self.values.__setitem__("daw", True))
@@ -444,7 +452,7 @@ class _Reader:
         # A limit first, so "max 1,050 mg per day" is read whole, not as an amount after a stray "max".
         if self.has("max", "mdd", "exceed", "more than"):
             self.take(re.compile(rf"\b(?:max(?:imum)?(?: daily dose)?(?: of)?|mdd|not to exceed|do not exceed|"
-                                 rf"no more than|not more than)\s({_NUM})\s?({_MASS}|{_UNIT}|doses?)?"
+                                 rf"no more than|not more than)\s({_NUM})\s?({_MASS}|{self.units()}|doses?)?"
                                  rf"\s?(?:{per_day}|daily\b|a day\b)?"), limit)
         if self.has("/", "per ", "a d", "a 2", "each d", "each 2", "every d", "every 2", "in d", "in 2", "total"):
             self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?"
@@ -503,7 +511,7 @@ class _Reader:
                 self.counts.append((high, _UNIT_WORDS.get(word, ""), m.start()))
 
         if self.has(*_UNIT_NAMES):
-            self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({_UNIT})\b"), count)
+            self.take(re.compile(rf"\b({_NUM})(?:\s?(?:-|to|or)\s?({_NUM}))?\s?({self.units()})\b"), count)
         # "1 t tid": t for tablet only before a frequency.
         if self.has(" t "):
             self.take(re.compile(rf"\b({_NUM})()\s?(t)(?=\s(?:qd|bid|tid|qid|daily|q\s?\d))"), count)

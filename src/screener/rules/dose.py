@@ -91,13 +91,27 @@ class Dose(Family):
 
     def whole(self, index: Index, table: DoseTable, meds: list[Medication],
               taken: list[tuple[int, str]]) -> tuple[Item, ...]:
-        findings: dict[tuple, Finding] = {}
-        daily: dict[str, list[tuple[Medication, float]]] = {}
-        unknown: dict[str, list[Medication]] = {}
+        # The result is a pure function of the entries holding an ingredient with limits: memoised by them,
+        # as the pairs are (the same list is screened again and again in a batch or a service).
         memo = index.memo
         with_limits = memo.get(("dose-ingredients",))
         if with_limits is None:
             with_limits = memoised(index, ("dose-ingredients",), limited, table)
+        limited_meds = [med for med in meds if any(x in with_limits for x in med.ingredients)]
+        if not limited_meds:
+            return ()
+        key = ("dose-list", tuple(med.input for med in limited_meds))
+        hit = memo.get(key)
+        if hit is None:
+            hit = memoised(index, key, self._list, index, table, limited_meds, with_limits)
+        return hit
+
+    def _list(self, index: Index, table: DoseTable, meds: list[Medication],
+              with_limits: frozenset[str]) -> tuple[Item, ...]:
+        findings: dict[tuple, Finding] = {}
+        daily: dict[str, list[tuple[Medication, float]]] = {}
+        unknown: dict[str, list[Medication]] = {}
+        memo = index.memo
         for med in meds:
             ingredients = med.ingredients  # has_limits, inline: this runs for every entry
             if not any(x in with_limits for x in ingredients):

@@ -53,14 +53,18 @@ class Duration(Family):
     def whole(self, index: Index, table: DurationTable, meds: list[Medication],
               taken: list[tuple[int, str]]) -> tuple[Item, ...]:
         out: list[Item] = []
-        with_limits = index.memo.get(("duration-ingredients",))
+        memo = index.memo
+        with_limits = memo.get(("duration-ingredients",))
         if with_limits is None:
             with_limits = memoised(index, ("duration-ingredients",), limited, table)
         for med in meds:
             if med.duration_days is None or med.dosing.unread or not has_limits(with_limits, med.ingredients):
                 continue
             # Memoised per entry, so a population shares one finding object per entry text.
-            out.extend(memoised(index, ("duration", med.input), self._entry, index, table, med))
+            hit = memo.get(("duration", med.input))
+            if hit is None:
+                hit = memoised(index, ("duration", med.input), self._entry, index, table, med)
+            out.extend(hit)
         return tuple(out) if out else ()
 
     @staticmethod
