@@ -92,9 +92,10 @@ def test_fhir_output_and_cards_name_the_layers_and_the_suppressed_rules(hospital
     device = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device")
     assert {"type": {"text": "knowledge layer"}, "value": "hospital"} in device["version"]
     outcome = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "OperationOutcome")
-    assert [i["code"] for i in outcome["issue"]] == ["informational", "suppressed"]
+    assert [i["code"] for i in outcome["issue"]] == ["informational", "informational", "suppressed"]
+    assert outcome["issue"][1]["diagnostics"].startswith("knowledge scope: ")
     assert "rule carisoprodol-age-over-65) would have applied: switched off by knowledge layer 'hospital'" in (
-        outcome["issue"][1]["diagnostics"])
+        outcome["issue"][2]["diagnostics"])
 
 
 def test_a_local_rule_covering_a_bundled_case_is_refused(tmp_path):

@@ -149,3 +149,64 @@ def test_the_build_keeps_every_product_and_derives_classes_only_from_single_syst
     classes = (out / "substance_classes.tsv").read_text(encoding="utf-8").splitlines()
     # Only Soma is a single-ingredient product by a systemic route: the combination and the eye drop say nothing.
     assert [line.split("\t")[1:3] for line in classes[1:]] == [["CARISOPRODOL", "Muscle Relaxant [EPC]"]]
+
+
+def test_an_ndc_with_its_own_dose_text_is_read_as_one_tablet_a_dose():
+    # "350mg" beside an NDC of the 350 mg tablet is the dose, not a second product: 6 doses x 350 mg.
+    report = screener.screen(["0037-2001-01 350mg q4h"])
+    assert report.medications[0].per_day_mg() == 2100
+    assert "carisoprodol 2,100 mg a day (limit 1,400 mg)" in [f.title for f in report.findings]
+
+
+def test_an_ndc_written_with_another_medication_is_reported_not_half_read():
+    report = screener.screen(["0037-2001-01 and Xanax"])
+    assert report.status.value == "incomplete"
+    [item] = report.unrecognized
+    assert "holds more than one medication" in item.reason
+
+
+def test_a_brand_and_a_salt_of_one_ingredient_are_a_duplicate():
+    report = screener.screen(["Compazine", "prochlorperazine edisylate"])
+    assert [f.title for f in report.findings] == ["prochlorperazine listed twice"]
+
+
+def test_explain_a_brand_shows_the_rules_of_its_ingredient(runner):
+    result = runner.invoke(cli, ["explain", "Latuda"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("lurasidone (drug, id lurasidone)")
+    assert "lurasidone is_a antipsychotics — FDA EPC 'Atypical Antipsychotic'" in result.stdout
+    assert "opioids + cns-depressants (via cns-depressants)" in result.stdout
+
+
+def _claims_rows(runner, tmp_path, body):
+    import csv
+
+    claims = tmp_path / "c.csv"
+    claims.write_text(body, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(claims), "-o", str(tmp_path / "f.csv"), "--patients",
+                                 str(tmp_path / "p.csv")])
+    assert result.exit_code in (0, 3), result.output
+    return {r["patient_id"]: r for r in csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8"))}, result
+
+
+def test_claims_ndcs_that_lost_their_leading_zeros_are_padded_to_eleven_digits(runner, tmp_path):
+    rows, _ = _claims_rows(runner, tmp_path, "patient_id,ndc,fill_date,days_supply\n"
+                                             "c1,37200101,2024-03-01,30\nc1,NDC:00009002901,2024-03-05,30\n")
+    assert rows["c1"]["status"] == "findings" and rows["c1"]["highest_severity"] == "major"
+
+
+def test_a_claims_strength_that_contradicts_its_ndc_is_reported(runner, tmp_path):
+    rows, _ = _claims_rows(runner, tmp_path, "patient_id,ndc,strength,fill_date,days_supply\n"
+                                             "c1,00037200101,500,2024-03-01,30\nc2,00037200101,350,2024-03-01,30\n")
+    assert rows["c1"]["status"] == "incomplete"
+    assert "the text says 500 mg, the NDC's product 350 mg" in rows["c1"]["unrecognized"]
+    assert rows["c2"]["status"] != "incomplete"
+
+
+def test_a_claim_whose_drug_and_ndc_name_different_drugs_is_an_invalid_row(runner, tmp_path):
+    rows, _ = _claims_rows(runner, tmp_path, "patient_id,drug,ndc,fill_date,days_supply\n"
+                                                  "c1,Xanax,00037200101,2024-03-01,30\n"
+                                                  "c2,Soma,00037200101,2024-03-01,30\n")
+    assert rows["c1"]["status"] == "invalid"
+    assert rows["c1"]["error"] == "line 2: drug 'Xanax' and ndc 00037200101 name different drugs"
+    assert rows["c2"]["status"] != "incomplete"

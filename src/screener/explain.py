@@ -53,6 +53,8 @@ class Explanation:
     """(the concept the rule is written for, rule): every rule that applies, inherited ones included."""
     coverage: Coverage = Coverage.CLASSIFIED
     """For a drug, substance or product: whether some rule applies to it (to every ingredient of a product)."""
+    not_covered: tuple[str, ...] = ()
+    """The ingredients no rule applies to (their interactions are not checked)."""
     recognised_as: str = ""
     """How NAME was read, when not as a knowledge-base name ("FDA vocabulary", "NDC 00037-2001-01: …")."""
     derived: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ class Explanation:
             "members": list(self.members),
             "metabolites": list(self.metabolites),
             **({"coverage": self.coverage.value} if self.kind in ("drug", "substance", "product") else {}),
+            **({"not_covered": list(self.not_covered)} if self.not_covered else {}),
             **({"recognised_as": self.recognised_as} if self.recognised_as else {}),
             **({"derived": list(self.derived)} if self.derived else {}),
             **({"excluded": list(self.excluded)} if self.excluded else {}),
@@ -115,12 +118,15 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
         med, _ = read_medication(index, text)
         if med.concept is None:
             raise UnknownConceptError(text, suggest(text, index.name_text, index.names))
-        recognised_as = med.via
+        recognised_as = "; ".join(filter(None, (med.via, med.note)))
         if med.via.startswith("NDC "):
             fda_classes = _ndc_classes(index, text)
-        if med.concept not in index.kinds:
+        if med.concept in index.kinds:
+            cid = med.concept
+        elif len(med.ingredients) == 1 and med.ingredients[0] in index.kinds:
+            cid = med.ingredients[0]  # a brand or salt the FDA vocabulary knows, of a drug the knowledge holds
+        else:
             return _outside(index, med, recognised_as, fda_classes)
-        cid = med.concept
     rows = tables()
     concept = next(c for c in rows.concepts if c.id == cid)
     ancestors = index.up.get(cid, {cid: (cid,)})
@@ -131,19 +137,9 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
     members = tuple(sorted(n for n, ups in index.up.items() if cid in ups and n != cid))
     metabolites = tuple(r.object for r in rows.relations if r.subject == cid and r.relation == "metabolized_to")
 
-    # Rules written for the concept, for any of its ancestors, or (for a product) for its ingredients' ancestors.
-    scope = set(ancestors)
-    for part in ingredients:
-        scope.update(index.up.get(part, {part: ()}))
-    rules = []
-    for rule in index.rules.values():
-        via = [c for c in rule.operands if c in scope]
-        if via:
-            rules.append((via[0], rule))
-    kind_order = {kind: n for n, kind in enumerate(FindingKind)}
-    rules.sort(key=lambda vr: (-vr[1].severity.rank, kind_order[vr[1].kind], vr[1].id))
+    rules = _rules_for(index, (cid, *ingredients))
     parts = ingredients or ((cid,) if concept.kind in ("drug", "substance") else ())
-    covered = all(x in index.classified for x in parts)
+    missing = tuple(x for x in parts if x not in index.classified)
     steps = {pair for chain in classes for pair in pairwise(chain)}
     derived = tuple(f"{how} ({source})" for pair, (how, source) in sorted(index.derived.items()) if pair in steps)
     excluded = tuple(f"{drug} is not taken as {cls}: {reason}" for drug, cls, reason in rows.excluded
@@ -160,13 +156,30 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
         products=products,
         members=members,
         metabolites=metabolites,
-        rules=tuple(rules),
-        coverage=Coverage.CLASSIFIED if covered else Coverage.NOT_COVERED,
+        rules=rules,
+        coverage=Coverage.NOT_COVERED if missing else Coverage.CLASSIFIED,
+        not_covered=missing,
         recognised_as=recognised_as,
         derived=derived,
         excluded=excluded,
         fda_classes=fda_classes,
     )
+
+
+def _rules_for(index: Index, concepts: tuple[str, ...]) -> tuple[tuple[str, CompiledRule], ...]:
+    """Every rule written for one of `concepts` or one of their ancestors, most serious first, each with the
+    concept it is written for (a product's rules are its ingredients')."""
+    scope: set[str] = set()
+    for c in concepts:
+        scope.update(index.up.get(c, {c: ()}))
+    rules = []
+    for rule in index.rules.values():
+        via = [c for c in rule.operands if c in scope]
+        if via:
+            rules.append((via[0], rule))
+    kind_order = {kind: n for n, kind in enumerate(FindingKind)}
+    rules.sort(key=lambda vr: (-vr[1].severity.rank, kind_order[vr[1].kind], vr[1].id))
+    return tuple(rules)
 
 
 def _ndc_classes(index: Index, text: str) -> tuple[str, ...]:
@@ -190,7 +203,7 @@ def _outside(index: Index, med, recognised_as: str, fda_classes: tuple[str, ...]
     from .recognize import display_name
 
     single = med.ingredients == (med.concept,)
-    covered = all(x in index.classified for x in med.ingredients)
+    missing = tuple(x for x in med.ingredients if x not in index.classified)
     return Explanation(
         id=med.concept,
         kind="drug" if single else "product",
@@ -203,8 +216,9 @@ def _outside(index: Index, med, recognised_as: str, fda_classes: tuple[str, ...]
         products=(),
         members=(),
         metabolites=(),
-        rules=(),
-        coverage=Coverage.CLASSIFIED if covered else Coverage.NOT_COVERED,
+        rules=_rules_for(index, med.ingredients),
+        coverage=Coverage.NOT_COVERED if missing else Coverage.CLASSIFIED,
+        not_covered=missing,
         recognised_as=recognised_as,
         fda_classes=fda_classes,
     )

@@ -641,7 +641,7 @@ def incomplete_card(unread, inputs: FhirInputs, version: str, card_uuid: str) ->
     n = len(unread)
     return {
         "uuid": card_uuid,
-        "summary": _summary(f"Screen incomplete: {n} item{'s' if n != 1 else ''} not recognised"
+        "summary": _summary(f"Screen incomplete: {n} item{'s' if n != 1 else ''} not recognised or not checked"
                             + (" (including a draft order)" if draft else "")),
         "indicator": "warning" if draft else "info",
         "source": {"label": f"screener knowledge {version}"},

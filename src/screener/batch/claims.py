@@ -93,6 +93,40 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
     return drug.where((strength == "") | already, drug + " " + written)
 
 
+def ndc_texts(ndc: pd.Series) -> pd.Series:
+    """The NDC of each claim as written, without an `ndc:` prefix; a number of fewer than 11 digits (an
+    integer column that lost its leading zeros) is padded to the 11 digits claims carry."""
+    text = ndc.fillna("").astype("str").str.strip().str.replace(r"^(?i:ndc)\s*[:#]?\s*", "", regex=True)
+    digits = text.str.fullmatch(r"\d{1,10}")
+    return text.where(~digits, text.str.zfill(11))
+
+
+def strength_texts(strength: pd.Series) -> pd.Series:
+    """A claims strength as an entry writes it ('350' is read as '350 mg')."""
+    strength = strength.fillna("").astype("str").str.strip()
+    bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
+    return strength.where(~bare, strength + " mg")
+
+
+def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
+    """Claims whose drug text and NDC both name a drug, and different ones (by their ingredients)."""
+    drug = drug.fillna("").astype("str").str.strip()
+    both = (drug != "") & (ndc != "")
+    out = np.zeros(len(drug), dtype=bool)
+    if not both.any():
+        return out
+    index = vocab.index
+    seen: dict[tuple[str, str], bool] = {}
+    for i in np.flatnonzero(both.to_numpy()):
+        pair = (drug.iloc[i], ndc.iloc[i])
+        if pair not in seen:
+            named = read_entry(index, pair[0])[0].ingredients
+            coded = read_entry(index, "ndc:" + pair[1])[0].ingredients
+            seen[pair] = bool(named) and bool(coded) and set(named) != set(coded)
+        out[i] = seen[pair]
+    return out
+
+
 def _holds(drug: str, strength: str) -> bool:
     """Whether the drug text already holds this strength (the same number, not part of a longer one)."""
     number = re.match(r"\s*(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)", strength)
@@ -106,9 +140,11 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
-    ndc = frame["ndc"].fillna("").astype("str").str.strip()
-    # An NDC names the exact product (its strength included); the drug text is for claims without one.
-    text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", "ndc:" + ndc)
+    ndc = ndc_texts(frame["ndc"])
+    # An NDC names the exact product (its strength included); the drug text is for claims without one. A
+    # strength column goes with the NDC too, so one that disagrees with the product is reported.
+    with_ndc = ("ndc:" + ndc + " " + strength_texts(frame["strength"])).str.strip()
+    text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", with_ndc)
     start = parse_dates(frame["fill_date"])
     supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
         .to_numpy(dtype=float, na_value=np.nan)
@@ -127,6 +163,8 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
          lambda i: f"days_supply '{frame['days_supply'].iloc[i]}' is not a whole number of days "
                    f"from 1 to {MAX_DAYS_SUPPLY}"),
         (np.isnan(quantity) | (quantity < 0), lambda i: f"quantity '{frame['quantity'].iloc[i]}' is not a number"),
+        (_disagreeing(vocab, frame["drug"], ndc),
+         lambda i: f"drug '{frame['drug'].iloc[i]}' and ndc {frame['ndc'].iloc[i]} name different drugs"),
     ]
     for mask, message in problems:
         for i in np.flatnonzero(mask & (row_error == "")):

@@ -184,12 +184,15 @@ def operation_outcome(report: Report, inputs: FhirInputs | None) -> dict[str, An
     if report.hidden and report.hidden_below is not None:
         issues.append({"severity": "information", "code": "informational",
                        "diagnostics": f"{report.hidden_text} (display threshold; they count in the status)"})
+    if report.scope:
+        issues.append({"severity": "information", "code": "informational",
+                       "diagnostics": f"knowledge scope: {report.scope}"})
     for off in report.suppressed:
         issues.append({"severity": "information", "code": "suppressed",
                        "diagnostics": f"{off.severity.value} {off.kind.value} {off.title} (rule {off.rule_id}) would "
                                       f"have applied: switched off by knowledge layer '{off.layer}': {off.reason}"})
     for item in report.unrecognized:
-        text = f'{item.field} "{item.input}" not recognised: {item.reason}'
+        text = f'{item.field} "{item.input}" not recognised or not checked: {item.reason}'
         if item.suggestions:
             text += f". Did you mean: {', '.join(item.suggestions)}?"
         where = [i.resource for i in inputs.items_for(item.input)] if inputs is not None else []

@@ -169,8 +169,10 @@ def render_explanation(explanation: Explanation, color: bool = False) -> str:
         lines += textwrap.wrap("  FDA classes on the product: " + ", ".join(e.fda_classes), width=_WIDTH,
                                subsequent_indent="    ", break_long_words=False)
     if e.kind in ("drug", "substance", "product") and e.coverage is Coverage.NOT_COVERED:
-        lines += textwrap.wrap("  coverage: not covered: this knowledge base does not classify it, so its "
-                               "interactions are not checked", width=_WIDTH, subsequent_indent="    ")
+        what = "it" if e.not_covered == (e.id,) or not e.not_covered else ", ".join(e.not_covered)
+        their = "their" if len(e.not_covered) > 1 else "its"
+        lines += textwrap.wrap(f"  coverage: not covered: this knowledge base does not classify {what}, so "
+                               f"{their} interactions are not checked", width=_WIDTH, subsequent_indent="    ")
     if e.ingredients:
         lines.append("  ingredients: " + ", ".join(e.ingredients))
     if e.metabolites:

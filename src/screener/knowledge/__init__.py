@@ -45,9 +45,14 @@ def knowledge_version(directory: Path, key: str) -> str:
     what produced a report."""
     import json
 
+    from ..paths import bundled_data_dir
+
     version = f"{__version__}+{key[:12]}"
     for folder, label in (("vocabulary", "unii"), ("ndc", "ndc")):
+        # A directory without its own tables is screened with the bundled ones (see `recognize.entries`).
         manifest = directory / folder / "manifest.json"
+        if not (directory / folder).is_dir():
+            manifest = bundled_data_dir() / folder / "manifest.json"
         if manifest.exists():
             date = json.loads(manifest.read_text(encoding="utf-8")).get("source_date", "")
             version += f".{label}" + date.replace("-", "")

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import KnowledgeError
 from ..model import Severity
 from ..rules.duplicates import ANY_INGREDIENT
-from ..text import normalize_name
+from ..text import SALT_WORDS, normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .tables import (
     CODE_MATCHES,
@@ -258,8 +258,10 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
     A substance of `ndc/substance_classes.tsv` indexed with an FDA class that `maps` maps joins that
     knowledge-base class. It is the knowledge base's own concept when one has its UNII, else a new drug
     concept (its id and name from the FDA name, its code the UNII, so the FDA vocabulary's names reach
-    it). Curated rows win: a membership relations.csv already states is not derived again, and one an
-    exclusion names is not derived at all (and is listed, with its reason, for `explain`).
+    it). A salt the FDA lists under a UNII of its own ("prochlorperazine edisylate") is its parent's
+    concept when the parent is in the table or the knowledge base: the same drug, so taking both is a
+    duplicate, not an interaction. Curated rows win: a membership relations.csv already states is not
+    derived again, and one an exclusion names is not derived at all (listed, with its reason, for `explain`).
     """
     if not rows or not maps:
         return [], [], []
@@ -276,7 +278,18 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
     refused = {}
     for e in exclusions:
         refused[(e.drug.lower(), e.cls)] = e
-    new_concepts: list[Concept] = []
+    displays = {normalize_name(row["substance"]): row["unii"] for _, row in rows}
+
+    def parent(substance: str) -> str | None:
+        """The unii (in the table) or concept id (in the knowledge base) of a salt's parent substance."""
+        words = normalize_name(substance).split()
+        for cut in range(len(words) - 1, 0, -1):
+            if all(w.upper() in SALT_WORDS for w in words[cut:]):
+                stem = " ".join(words[:cut])
+                return named.get(stem) or displays.get(stem)
+        return None
+
+    new_concepts: dict[str, Concept] = {}
     new_relations: dict[tuple[str, str], Relation] = {}
     excluded: dict[tuple[str, str], tuple[str, str, str]] = {}
     # An established pharmacologic class says what a drug is more plainly than a mechanism or an effect:
@@ -290,14 +303,20 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
         unii, substance = row["unii"], row["substance"]
         owner = owner_of.get(unii) or named.get(normalize_name(substance))
         if owner is None:
-            owner = normalize_name(substance).replace(" ", "-")
-            if owner in ids or not _ID.match(owner):
-                owner = f"unii-{unii.lower()}"
-            ids.add(owner)
+            above = parent(substance)
+            if above is not None and above in ids:  # a knowledge-base concept, by name
+                owner = above
+            elif above is not None:  # the parent's UNII, met earlier or later in the table
+                owner = owner_of.get(above) or _new_drug(new_concepts, ids, owner_of, above,
+                                                         next(r for _, r in rows if r["unii"] == above)["substance"],
+                                                         where)
+            else:
+                owner = _new_drug(new_concepts, ids, owner_of, unii, substance, where)
+            if owner in new_concepts and f"unii:{unii}" not in new_concepts[owner].codes:
+                from dataclasses import replace as _replace
+
+                new_concepts[owner] = _replace(new_concepts[owner], codes=(*new_concepts[owner].codes, f"unii:{unii}"))
             owner_of[unii] = owner
-            new_concepts.append(Concept(owner, "drug", substance.lower(), (), (f"unii:{unii}",),
-                                        f"FDA NDC Directory: {substance.lower()} (UNII {unii}), classes derived "
-                                        f"from the FDA pharmacologic class indexing of its products", where))
         for m in hits:
             key = (owner, m.cls)
             if key in curated or key in new_relations:
@@ -310,7 +329,21 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
             source = (f"{fda_class_text(m.fda_class)} indexed on {row['products']} {substance.lower()} products "
                       f"(FDA NDC Directory); mapped to {m.cls} by fda_classes.csv: {m.source}")
             new_relations[key] = Relation(owner, "is_a", m.cls, source, where, derived=short)
-    return new_concepts, list(new_relations.values()), list(excluded.values())
+    return list(new_concepts.values()), list(new_relations.values()), list(excluded.values())
+
+
+def _new_drug(new_concepts: dict[str, Concept], ids: set[str], owner_of: dict[str, str], unii: str, substance: str,
+              where: Where) -> str:
+    """A new drug concept for an FDA substance: its id from the FDA name (or the UNII when that is taken)."""
+    owner = normalize_name(substance).replace(" ", "-")
+    if owner in ids or not _ID.match(owner):
+        owner = f"unii-{unii.lower()}"
+    ids.add(owner)
+    owner_of[unii] = owner
+    new_concepts[owner] = Concept(owner, "drug", substance.lower(), (), (f"unii:{unii}",),
+                                  f"FDA NDC Directory: {substance.lower()} (UNII {unii}), classes derived from the "
+                                  "FDA pharmacologic class indexing of its products", where)
+    return owner
 
 
 Row = tuple[Where, dict[str, str]]

@@ -44,9 +44,11 @@ PACKAGE_FIELDS = ("product", "ended", "sample")
 _SEGMENTS = re.compile(r"^(\d{4,5})-(\d{3,4})(?:-(\d{1,2}))?$")
 _PADDING = {(4, 4, 2): 0, (5, 3, 2): 1, (5, 4, 1): 2, (5, 4, 2): None, (4, 4): 0, (5, 3): 1, (5, 4): None}
 """Which segment a hyphenated form pads to reach 5-4-2 (None: already that long)."""
-LOOKS_LIKE_NDC = re.compile(r"^(?:ndc:\s*)?(?:\d{4,5}-\d{3,4}(?:-\d{1,2})?|\d{8,11})(?=\s|$)", re.IGNORECASE)
-"""An entry that starts with an NDC (bare or `ndc:`-prefixed), or with 8 to 11 bare digits, which can
-only be meant as one: it is read as an NDC (and refused, with the reason, when it is not a form of one)."""
+LOOKS_LIKE_NDC = re.compile(r"^(?:ndc\s*[:#]?\s*)?(?:\d+(?:[-\u2010-\u2015]\d+){1,2}|\d{8,11})(?=\s|$)",
+                            re.IGNORECASE)
+"""An entry that starts with an NDC (bare, or after `ndc:`, `NDC`, `NDC#`), with digits in two or three
+hyphenated groups, or with 8 to 11 bare digits, which can only be meant as one: it is read as an NDC (and
+refused, with the reason, when it is not a form of one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +81,10 @@ def read_ndc(text: str) -> Ndc:
 
     Raises `NdcFormatError` for digits that are not one of those forms.
     """
-    code = text.strip()
-    if code[:4].lower() == "ndc:":
-        code = code[4:].strip()
+    code = re.sub(r"[\u2010-\u2015]", "-", text.strip())
+    prefix = re.match(r"ndc\s*[:#]?\s*", code, re.IGNORECASE)
+    if prefix is not None:
+        code = code[prefix.end():]
     match = _SEGMENTS.match(code)
     if match:
         parts = [p for p in match.groups() if p is not None]

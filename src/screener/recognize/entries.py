@@ -172,7 +172,7 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if given is not None:
         med, problem = read_medication(index, text)
         return _with_given(index, med, problem, given, shown or text)
-    if text[:1].isdigit() or text[:4].lower() == "ndc:":
+    if text[:1].isdigit() or text[:3].lower() == "ndc":
         from ..ndc import LOOKS_LIKE_NDC
 
         match = LOOKS_LIKE_NDC.match(text)
@@ -345,18 +345,20 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         listed = "/".join(f"{v:g}" for v in marketed[0])
         dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
                                         f"the NDC's product {listed} mg")
+    source = ""
     if dosing.unread:
-        problem = Unrecognized(text, "medication", f"dose not checked for {display_name(index, concept)}: "
-                                                   f"{dosing.unread}")
+        problem = _unread_problem(index, text, concept, order, dosing)
     elif marketed:
-        per_unit = marketed[0]
+        # Written in the entry ("350 mg q4h"), the strength is also the dose when no count is given, as for
+        # any entry; known only from the NDC, a count of units is still needed.
+        per_unit, source = marketed[0], "text" if dosing.strengths else "ndc"
     strength = "/".join(f"{a}" for a in product.strengths)
     unit = product.units[0] if len(set(product.units)) == 1 else ""
     described = " ".join(filter(None, (product.name, strength + (f" {unit.removesuffix('/1')}" if unit else ""),
                                        product.form.lower())))
     note = "; ".join(filter(None, notes))
     med = Medication(input=text, concept=concept, ingredients=order, dosing=dosing, per_unit_mg=per_unit,
-                     per_unit_from="ndc" if per_unit else "", via=f"NDC {ndc}: {described}", note=note)
+                     per_unit_from=source, via=f"NDC {ndc}: {described}", note=note)
     return med, problem
 
 
@@ -384,16 +386,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
-    problem = None
-    if dosing.unread:
-        other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
-                          lambda c: index.kinds[c] in MEDICATION_KINDS) if dosing.leftover else None
-        if other is not None and other[0] != concept and other[0] not in ingredients:
-            reason = (f"holds more than one medication ({display_name(index, concept)}, "
-                      f"{display_name(index, other[0])}); list each medication separately")
-        else:
-            reason = f"dose not checked for {display_name(index, concept)}: {dosing.unread}"
-        problem = Unrecognized(text, "medication", reason)
+    problem = _unread_problem(index, text, concept, ingredients, dosing) if dosing.unread else None
     per_unit: tuple[float, ...] = ()
     source = ""
     if dosing.strengths and not dosing.unread:
@@ -408,6 +401,20 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,
                      per_unit_from=source, via=via, assumed=assumed)
     return med, problem
+
+
+def _unread_problem(index: Index, text: str, concept: str, ingredients: tuple[str, ...],
+                    dosing: Dosing) -> Unrecognized:
+    """Why an entry's dosing was not read: another medication in the words left over is said as such
+    ("Soma and Xanax": list each separately), anything else as the dose not checked."""
+    other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
+                      lambda c: index.kinds[c] in MEDICATION_KINDS) if dosing.leftover else None
+    if other is not None and other[0] != concept and other[0] not in ingredients:
+        reason = (f"holds more than one medication ({display_name(index, concept)}, "
+                  f"{display_name(index, other[0])}); list each medication separately")
+    else:
+        reason = f"dose not checked for {display_name(index, concept)}: {dosing.unread}"
+    return Unrecognized(text, "medication", reason)
 
 
 def strength_order(index: Index, concept: str, ingredients: tuple[str, ...]) -> tuple[str, ...]:
