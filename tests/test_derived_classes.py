@@ -144,9 +144,11 @@ def test_validate_checks_the_mapping_against_the_fda_indexing(derived_dir):
     with (derived_dir / "fda_classes.csv").open("a", encoding="utf-8") as f:
         f.write("Benzodiazepine [EPX],benzos,S18,\nBenzodiazepines [MoA],benzos,S19,\n")
     with (derived_dir / "class_exclusions.csv").open("a", encoding="utf-8") as f:
-        f.write("drug-zz,benzos,R2,S20\n")
+        f.write("drug-zz,benzos,R2,S20\ndrug g,benzos,R3,S21\n")
     assert [str(p) for p in validate(derived_dir)] == [
         "class_exclusions.csv:3:drug: 'drug-zz' is neither a concept nor a substance in ndc/substance_classes.tsv",
+        "class_exclusions.csv:4:drug: 'drug g' is not derived into benzos from the FDA indexing: this exclusion "
+        "refuses nothing",
         "fda_classes.csv:3:fda_class: 'Benzodiazepine [EPX]' is not a valid fda_class",
         "fda_classes.csv:4:fda_class: 'Benzodiazepines [MoA]' is indexed on no substance in "
         "ndc/substance_classes.tsv",

@@ -107,7 +107,19 @@ def validate(directory: str | Path) -> list[Problem]:
     problems += meaning
     if tables is not None:
         problems += _graph_problems(tables)
+        if rows.get(SUBSTANCE_CLASSES):
+            flagged = {p.line for p in problems if p.file == "class_exclusions.csv"}
+            problems += [p for p in _idle_exclusions(tables) if p.line not in flagged]
     return sorted(set(problems))
+
+
+def _idle_exclusions(tables) -> list[Problem]:
+    """An exclusion that refuses no derived membership: the FDA indexing no longer puts the drug in that class
+    (or a curated row states the membership, and curated rows win), so the row only looks like a safeguard."""
+    applied = {(cls, reason) for _, cls, reason in tables.excluded}
+    return [Problem("class_exclusions.csv", e.where.line, "drug",
+                    f"'{e.drug}' is not derived into {e.cls} from the FDA indexing: this exclusion refuses nothing")
+            for e in tables.class_exclusions if (e.cls, f"{e.reason} ({e.source})") not in applied]
 
 
 def _mapping_problems(rows: dict[str, list]) -> list[Problem]:
