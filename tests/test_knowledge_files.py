@@ -477,7 +477,7 @@ def test_cache_sees_an_edited_csv(data_copy):
     write_rows(data_copy, "concepts.csv", concepts)
     interactions = read_rows(data_copy, "interactions.csv")
     interactions.append(["carisoprodol+testazine", "drug-drug", "carisoprodol", "testazine", "", "major",
-                         "test summary", "", "adv", "pl", "label", "test source"])
+                         "test summary", "", "adv", "pl", "label", "test source", "2026-12-01", "test"])
     write_rows(data_copy, "interactions.csv", interactions)
 
     after = load_knowledge(data_copy)
@@ -602,10 +602,10 @@ def test_check_with_knowledge_dir_and_warm_cache_is_light(tiny_dir, tmp_path, mo
 HEADERS = {
     "concepts.csv": "id,kind,name,synonyms,codes,source",
     "relations.csv": "subject,relation,object,source",
-    "interactions.csv": "id,kind,a,b,c,severity,summary,mechanism,advice,plain,evidence,source",
-    "conditions.csv": "id,drug,context,target,severity,summary,advice,plain,evidence,source",
-    "dosing.csv": "id,drug,product,limit,value,severity,summary,advice,plain,evidence,source",
-    "counselling.csv": "id,concept,topic,text,source",
+    "interactions.csv": "id,kind,a,b,c,severity,summary,mechanism,advice,plain,evidence,source,checked,checked_against",
+    "conditions.csv": "id,drug,context,target,severity,summary,advice,plain,evidence,source,checked,checked_against",
+    "dosing.csv": "id,drug,product,limit,value,severity,summary,advice,plain,evidence,source,checked,checked_against",
+    "counselling.csv": "id,concept,topic,text,source,checked,checked_against",
     "condition_codes.csv": "system,code,match,condition,source",
     "strengths.csv": "product,ingredients,strengths,unit,form,source",
     "fda_classes.csv": "fda_class,class,source,note",

@@ -39,25 +39,33 @@ from .tables import (
     Where,
 )
 
+REVIEW_COLUMNS = ("checked", "checked_against")
+"""Every rule and counselling row says when it was last checked (an ISO date) and against what evidence
+(the label section, communication, guideline or paper actually read). The loader accepts rows without
+them (a local layer may predate them); `screener data validate` rejects them."""
+RULE_FILES = ("interactions.csv", "conditions.csv", "dosing.csv", "counselling.csv")
+
 COLUMNS = {
     "concepts.csv": ("id", "kind", "name", "synonyms", "codes", "source"),
     "relations.csv": ("subject", "relation", "object", "source"),
     "interactions.csv": (
         "id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence", "source",
+        *REVIEW_COLUMNS,
     ),
     "conditions.csv": ("id", "drug", "context", "target", "severity", "summary", "advice", "plain", "evidence",
-                       "source"),
+                       "source", *REVIEW_COLUMNS),
     "dosing.csv": ("id", "drug", "product", "limit", "value", "severity", "summary", "advice", "plain", "evidence",
-                   "source"),
-    "counselling.csv": ("id", "concept", "topic", "text", "source"),
+                   "source", *REVIEW_COLUMNS),
+    "counselling.csv": ("id", "concept", "topic", "text", "source", *REVIEW_COLUMNS),
     "condition_codes.csv": ("system", "code", "match", "condition", "source"),
     "overrides.csv": ("rule", "action", "severity", "reason", "source"),
     "strengths.csv": ("product", "ingredients", "strengths", "unit", "form", "source"),
     "fda_classes.csv": ("fda_class", "class", "source", "note"),
     "class_exclusions.csv": ("drug", "class", "reason", "source"),
 }
-OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c"}, "overrides.csv": {"severity"}, "dosing.csv": {"product"},
-                    "fda_classes.csv": {"note"}}
+OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c", *REVIEW_COLUMNS}, "overrides.csv": {"severity"},
+                    "dosing.csv": {"product", *REVIEW_COLUMNS}, "conditions.csv": set(REVIEW_COLUMNS),
+                    "counselling.csv": set(REVIEW_COLUMNS), "fda_classes.csv": {"note"}}
 FDA_CLASS = re.compile(r"^(.+) \[(EPC|MoA|PE|CS)\]$")
 """An FDA pharmacologic class as the NDC Directory writes it: its name, then its kind in brackets."""
 FDA_CLASS_KINDS = {"EPC": "established pharmacologic class", "MoA": "MoA", "PE": "physiologic effect",
