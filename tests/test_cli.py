@@ -100,6 +100,7 @@ def test_json_report_contract(runner, tiny_dir):
             ],
             "conditions": [],
             "allergies": [],
+            "noted": [],
             "age": 70,
         },
     }

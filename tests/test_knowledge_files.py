@@ -322,25 +322,25 @@ def append_bytes(directory: Path, name: str, data: bytes) -> None:
     ("row", "found"),
     [
         # an unquoted comma in free text splits the cell in two
-        (b"b+c,drug-drug,drug-b,drug-c,,minor,Sedation, drowsiness,,adv,pl,label,S\n", 13),
+        (b"b+c,drug-drug,drug-b,drug-c,,minor,Sedation, drowsiness,,adv,pl,label,S,2026-12-01,E\n", 15),
         # a cell lost
-        (b"b+c,drug-drug,drug-b,drug-c,minor,sum,,adv,pl,label,S\n", 11),
+        (b"b+c,drug-drug,drug-b,drug-c,minor,sum,,adv,pl,label,S,2026-12-01,E\n", 13),
     ],
     ids=["unquoted-comma", "cell-missing"],
 )
 def test_row_with_wrong_number_of_cells(tiny_dir, row, found):
     append_bytes(tiny_dir, "interactions.csv", row)
-    assert_error(load_error(tiny_dir), "interactions.csv:6", f"expected 12 cells, found {found} (check quoting")
+    assert_error(load_error(tiny_dir), "interactions.csv:6", f"expected 14 cells, found {found} (check quoting")
 
 
 def test_wrong_number_of_cells_after_multiline_quoted_cell(tiny_dir):
     """A quoted cell may hold a line break; the line counted is the one the broken row ends on."""
-    append_bytes(tiny_dir, "counselling.csv", b'b-note,drug-b,driving,"two\nlines",S\n' b"c-note,drug-c,driving,S\n")
-    assert_error(load_error(tiny_dir), "counselling.csv:5", "expected 5 cells, found 4")
+    append_bytes(tiny_dir, "counselling.csv", b'b-note,drug-b,driving,"two\nlines",S,2026-12-01,E\n' b"c-note,drug-c,driving,S,2026-12-01,E\n")
+    assert_error(load_error(tiny_dir), "counselling.csv:5", "expected 7 cells, found 6")
 
 
 def test_blank_lines_are_skipped_but_counted(tiny_dir):
-    append_bytes(tiny_dir, "dosing.csv", b"\n,,,,,,,,,\n" b"b-days,drug-b,max_duration,0,moderate,s,a,p,label,S\n")
+    append_bytes(tiny_dir, "dosing.csv", b"\n,,,,,,,,,,,\n" b"b-days,drug-b,max_duration,0,moderate,s,a,p,label,S,2026-12-01,E\n")
     assert_error(load_error(tiny_dir), "dosing.csv:7", "value '0' is not a positive number")
 
 
@@ -610,6 +610,8 @@ HEADERS = {
     "strengths.csv": "product,ingredients,strengths,unit,form,source",
     "fda_classes.csv": "fda_class,class,source,note",
     "class_exclusions.csv": "drug,class,reason,source",
+    "condition_names.csv": "name,icd10cm,source",
+    "allergens.csv": "name,category,source",
 }
 
 

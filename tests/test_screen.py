@@ -41,8 +41,8 @@ def test_ties_go_to_the_more_severe_rule(tiny_dir):
     tables = {k: [list(r) for r in v] for k, v in TINY.items()}
     # Two rules at the same distance from (drug-b, drug-d): benzos+drug-d (minor) and drug-b+sedatives (major).
     tables["interactions.csv"] += [
-        ["benzos+d", "drug-drug", "benzos", "drug-d", "", "minor", "m", "", "adv", "pl", "label", "S"],
-        ["b+sed", "drug-drug", "drug-b", "sedatives", "", "major", "M", "", "adv", "pl", "label", "S"],
+        ["benzos+d", "drug-drug", "benzos", "drug-d", "", "minor", "m", "", "adv", "pl", "label", "S", "2026-12-01", "E"],
+        ["b+sed", "drug-drug", "drug-b", "sedatives", "", "major", "M", "", "adv", "pl", "label", "S", "2026-12-01", "E"],
     ]
     kb = screener.load_knowledge(write_knowledge(tiny_dir, tables))
     assert [f.rule_id for f in kb.screen(["drug-b", "drug-d"]).findings] == ["b+sed"]

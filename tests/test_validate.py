@@ -17,7 +17,7 @@ def append(directory, name, row):
         csv.writer(handle).writerow(row)
 
 
-RULE = ["x", "drug-drug", "drug-a", "drug-d", "", "minor", "s", "", "a", "p", "label", "S"]
+RULE = ["x", "drug-drug", "drug-a", "drug-d", "", "minor", "s", "", "a", "p", "label", "S", "2026-12-01", "E"]
 
 
 def with_cells(row, **cells):
@@ -37,7 +37,7 @@ FAULTS = [
                  "['label', 'regulator', 'secondary', 'article']", id="bad-evidence"),
     pytest.param("interactions.csv", with_cells(RULE, source=""), "interactions.csv:6:source: source is empty",
                  id="no-source"),
-    pytest.param("conditions.csv", ["c", "drug-a", "condition", "liver-disease", "minor", "s", "a", "p", "label", ""],
+    pytest.param("conditions.csv", ["c", "drug-a", "condition", "liver-disease", "minor", "s", "a", "p", "label", "", "2026-12-01", "E"],
                  "conditions.csv:5:source: source is empty", id="no-source-conditions"),
     pytest.param("interactions.csv", with_cells(RULE, b="nothing"),
                  "interactions.csv:6:b: b 'nothing' is not a concept in concepts.csv", id="unknown-concept"),
@@ -53,7 +53,7 @@ FAULTS = [
                  "concepts.csv:12:id: 'Drug E' is not a valid id", id="bad-id"),
     pytest.param("relations.csv", ["sedatives", "is_a", "benzos", "S"],
                  "relations.csv:11: is_a cycle: sedatives → benzos → sedatives", id="cycle"),
-    pytest.param("conditions.csv", ["c", "drug-a", "age", "old", "minor", "s", "a", "p", "label", "S"],
+    pytest.param("conditions.csv", ["c", "drug-a", "age", "old", "minor", "s", "a", "p", "label", "S", "2026-12-01", "E"],
                  "conditions.csv:5:target: age target 'old' is not <N, <=N, >N or >=N", id="bad-age"),
     pytest.param("condition_codes.csv", ["icd10", "K7", "prefix", "liver-disease", "S"],
                  "condition_codes.csv:4:code: code 'K7' is not in icd10 format", id="bad-icd10"),
@@ -90,9 +90,9 @@ def test_every_fault_at_once(tiny_dir):
 
 def test_equally_specific_rules_that_disagree_are_reported(tiny_dir):
     append(tiny_dir, "interactions.csv", ["benzos+d", "drug-drug", "benzos", "drug-d", "", "minor", "m", "", "a",
-                                          "p", "label", "S"])
+                                          "p", "label", "S", "2026-12-01", "E"])
     append(tiny_dir, "interactions.csv", ["b+sed", "drug-drug", "drug-b", "sedatives", "", "major", "M", "", "a",
-                                          "p", "label", "S"])
+                                          "p", "label", "S", "2026-12-01", "E"])
     [problem] = validate(tiny_dir)
     assert problem.column == "severity"
     assert "'b+sed'" in problem.message and "'benzos+d'" in problem.message

@@ -217,6 +217,34 @@ class Unrecognized:
 
 
 @dataclass(frozen=True, slots=True)
+class Noted:
+    """A condition or allergy recognised, that no rule of this knowledge base is about.
+
+    Hypertension (ICD-10-CM I10) or a peanut allergy is known for what it is; it meets no
+    rule here. It is shown in the report, and it never makes the screen incomplete.
+    """
+
+    input: str
+    """The input as typed."""
+    field: str
+    """condition or allergy."""
+    recognised_as: str
+    """What it was recognised as: "ICD-10-CM I10 Essential (primary) hypertension", "a food allergen"."""
+    code: str = ""
+    """The code it was read as ("icd10:I10"), when it is a code or a common name of one."""
+
+    @property
+    def text(self) -> str:
+        """How reports show it: "ICD-10-CM I10 Essential (primary) hypertension: recognised, no rules here"."""
+        return f"{self.recognised_as}: recognised, no rules here"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data."""
+        return {"input": self.input, "field": self.field, "recognised_as": self.recognised_as,
+                **({"code": self.code} if self.code else {}), "rules": "none in this knowledge base"}
+
+
+@dataclass(frozen=True, slots=True)
 class Suppressed:
     """A rule a local knowledge layer switched off that would have fired for these inputs.
 
@@ -535,6 +563,8 @@ class Report:
     """(input, condition id) for each recognised condition."""
     allergies: tuple[tuple[str, str], ...] = ()
     """(input, concept id) for each recognised allergy."""
+    noted: tuple[Noted, ...] = ()
+    """Conditions and allergies recognised that no rule here is about (not a reason for incomplete)."""
     age: float | None = None
     """The patient's age in years, when given."""
     knowledge_version: str = ""
@@ -614,6 +644,7 @@ class Report:
                 "medications": [m.to_dict() for m in self.medications],
                 "conditions": [{"input": text, "concept": cid} for text, cid in self.conditions],
                 "allergies": [{"input": text, "concept": cid} for text, cid in self.allergies],
+                "noted": [n.to_dict() for n in self.noted],
                 "age": _number(self.age) if self.age is not None else None,
             },
         }

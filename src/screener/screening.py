@@ -18,7 +18,7 @@ from typing import Any
 from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
-from .model import Finding, Medication, MedicationEntry, Report, Suppressed, Unrecognized
+from .model import Finding, Medication, MedicationEntry, Noted, Report, Suppressed, Unrecognized
 from .recognize import read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
@@ -60,8 +60,9 @@ def screen_patient(
         meds.append(med)
         if problem is not None:
             unrecognized.append(problem)
-    found_conditions = read_facts(index, conditions, "condition", unrecognized) if conditions else []
-    found_allergies = read_facts(index, allergies, "allergy", unrecognized) if allergies else []
+    noted: list[Noted] = []
+    found_conditions = read_facts(index, conditions, "condition", unrecognized, noted) if conditions else []
+    found_allergies = read_facts(index, allergies, "allergy", unrecognized, noted) if allergies else []
     years = parse_age(age)
 
     plan = _plan(index)
@@ -128,6 +129,7 @@ def screen_patient(
         medications=tuple(meds),
         conditions=tuple(found_conditions),
         allergies=tuple(found_allergies),
+        noted=tuple(noted),
         age=years,
         knowledge_version=index.version,
         scope=memo.get(("scope",)) or memoised(index, ("scope",), scope_line, index),
@@ -220,23 +222,28 @@ def _read_covered(index: Index, raw: str | MedicationEntry) -> tuple[Medication,
     return with_coverage(index, med, problem)
 
 
-def read_fact(index: Index, raw: str, field: str) -> tuple[str, str] | tuple[()] | Unrecognized:
+def read_fact(index: Index, raw: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     """Read one condition or allergy entry (memoised per text): (text, concept id), () for
-    "no known allergies", or an `Unrecognized`. Raises `InputError` as `read_entry` does."""
+    "no known allergies", `Noted` for one recognised that no rule here is about (hypertension,
+    a peanut allergy), or an `Unrecognized`. Raises `InputError` as `read_entry` does."""
     hit = index.memo.get((field, raw))
     if hit is None:
         hit = memoised(index, (field, raw), read_named, index, clean_entry(raw, field), field)
     return hit
 
 
-def read_facts(index: Index, entries: Iterable[str], field: str,
-               unrecognized: list[Unrecognized]) -> list[tuple[str, str]]:
-    """The recognised (text, concept) of condition or allergy entries; the others go to `unrecognized`."""
+def read_facts(index: Index, entries: Iterable[str], field: str, unrecognized: list[Unrecognized],
+               noted: list[Noted] | None = None) -> list[tuple[str, str]]:
+    """The recognised (text, concept) of condition or allergy entries; the others go to `unrecognized`,
+    or to `noted` when they are recognised but no rule here is about them."""
     found = []
     for raw in entries:
         hit = read_fact(index, raw, field)
         if isinstance(hit, Unrecognized):
             unrecognized.append(hit)
+        elif isinstance(hit, Noted):
+            if noted is not None:
+                noted.append(hit)
         elif hit:
             found.append(hit)
     return found

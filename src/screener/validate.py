@@ -34,6 +34,7 @@ from .errors import KnowledgeError
 from .knowledge.files import KNOWLEDGE_FILES, LAYER_FILES, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .knowledge.loader import (
     AGE_EXPRESSION,
+    ALLERGEN_CATEGORIES,
     CODE_FORMATS,
     COLUMNS,
     FDA_CLASS,
@@ -197,6 +198,8 @@ def _schemas():
         "fda_classes.csv": {"fda_class": pa.Column(str, pa.Check.str_matches(FDA_CLASS.pattern)),
                             "class": text(), "source": text()},
         "class_exclusions.csv": {"drug": text(), "class": text(), "reason": text(), "source": text()},
+        "condition_names.csv": {"name": text(), "icd10cm": text(), "source": text()},
+        "allergens.csv": {"name": text(), "category": one_of(ALLERGEN_CATEGORIES), "source": text()},
     }
 
 

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..knowledge.index import Index
-from ..model import Finding, FindingKind, Severity, Unrecognized
+from ..model import Finding, FindingKind, Noted, Severity, Unrecognized
 from ..rules import FAMILIES
 from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
@@ -367,7 +367,7 @@ class Codebook:
             else:
                 if isinstance(hit, Unrecognized):
                     got = (-1, describe(hit), "", ())
-                elif not hit:
+                elif not hit or isinstance(hit, Noted):  # none recorded, or recognised with no rule here
                     got = (-1, "", "", ())
                 else:
                     concept = hit[1]

@@ -39,7 +39,7 @@ from typing import Any
 from ..errors import InputError
 from ..knowledge.index import Index
 from ..memo import memoised
-from ..model import Dosing
+from ..model import Dosing, Noted
 from ..recognize import SYSTEM_URIS, display_name, read_medication, read_named
 from ..text import clean_entry
 from .model import FhirError, FhirInputs, FhirReport, Item, Skipped
@@ -510,7 +510,7 @@ class _Reader:
             except InputError as exc:
                 raise FhirError(str(exc), label, "code") from None
             hit = read_named(self.index, entry, field_name)
-            if isinstance(hit, tuple):
+            if isinstance(hit, (tuple, Noted)):
                 self.items.append(Item(field_name, entry, label, reference, draft))
                 return
         shown = text or (candidates[0] if candidates else None)

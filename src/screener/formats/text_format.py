@@ -136,6 +136,9 @@ def render_report(report: Report, color: bool = False) -> str:
         lines.append(f'  condition  "{text}" → {concept}')
     for text, concept in report.allergies:
         lines.append(f'  allergy    "{text}" → {concept}')
+    for noted in report.noted:
+        lines += textwrap.wrap(f'  {noted.field:<10} "{noted.input}" → {noted.text}', width=_WIDTH,
+                               subsequent_indent=" " * 13, break_long_words=False)
     if report.age is not None:
         lines.append(f"  age        {report.age:g}")
     lines.append(f"  knowledge  {report.knowledge_version}")

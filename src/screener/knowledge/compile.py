@@ -72,8 +72,9 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
             ingredients[rel.subject] = ingredients.get(rel.subject, ()) + (intern(rel.object),)
 
     # Coverage: an ingredient is classified when a rule names it or one of its classes. A wildcard rule
-    # (the same ingredient twice) says nothing about what a drug is, so it does not count.
-    named = {c for r in tables.rules for c in r.concepts if c in kinds}
+    # (the same ingredient twice) says nothing about what a drug is, so it does not count; nor does an
+    # allergy rule: knowing that amoxicillin is a penicillin says nothing of what it interacts with.
+    named = {c for r in tables.rules if r.family != "allergy" for c in r.concepts if c in kinds}
     classified = frozenset(intern(x) for x, k in kinds.items()
                            if k in INGREDIENT_KINDS and any(a in named for a in up.get(x, {x: ()})))
     display = {c.id: c.name for c in tables.concepts}
@@ -107,6 +108,8 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         counselling={k: tuple(v) for k, v in counselling.items()},
         codes={code: c.id for c in tables.concepts for code in c.codes},
         condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
+        condition_names={normalize_name(n.name): (n.code, n.name) for n in tables.condition_names},
+        allergens={normalize_name(a.name): (a.category, a.name) for a in tables.allergens},
         strengths=_strength_table(tables),
         derived=derived,
         classified=classified,

@@ -11,6 +11,8 @@ KNOWLEDGE_FILES = (
     "strengths.csv",
     "fda_classes.csv",
     "class_exclusions.csv",
+    "condition_names.csv",
+    "allergens.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
 

@@ -85,6 +85,10 @@ class Index:
     strengths: dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]] = field(default_factory=dict)
     """Product or drug id → (its ingredients in the order the strengths list them, the marketed strengths
     per unit in mg, whether they are per mL), from strengths.csv."""
+    condition_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Normalised common name or abbreviation → (ICD-10-CM code, the name as written), condition_names.csv."""
+    allergens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Normalised non-drug allergen → (category, the name as written), from allergens.csv."""
     derived: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """(drug, class) → (how, source) for each is_a membership derived from the FDA's class indexing."""
     classified: frozenset[str] = frozenset()

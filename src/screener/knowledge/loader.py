@@ -27,10 +27,12 @@ from .tables import (
     INTERACTION_KINDS,
     OVERRIDE_ACTIONS,
     RELATIONS,
+    Allergen,
     ClassExclusion,
     ClassMap,
     Concept,
     ConditionCode,
+    ConditionName,
     CounsellingPoint,
     Relation,
     Rule,
@@ -62,7 +64,11 @@ COLUMNS = {
     "strengths.csv": ("product", "ingredients", "strengths", "unit", "form", "source"),
     "fda_classes.csv": ("fda_class", "class", "source", "note"),
     "class_exclusions.csv": ("drug", "class", "reason", "source"),
+    "condition_names.csv": ("name", "icd10cm", "source"),
+    "allergens.csv": ("name", "category", "source"),
 }
+ALLERGEN_CATEGORIES = ("food", "environment", "biologic")
+"""What a non-drug allergy is, in the HL7 FHIR AllergyIntolerance category codes (medication aside)."""
 OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c", *REVIEW_COLUMNS}, "overrides.csv": {"severity"},
                     "dosing.csv": {"product", *REVIEW_COLUMNS}, "conditions.csv": set(REVIEW_COLUMNS),
                     "counselling.csv": set(REVIEW_COLUMNS), "fda_classes.csv": {"note"}}
@@ -219,9 +225,47 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     exclusions = _class_exclusions(rows.get("class_exclusions.csv", []), by_id)
     derived_concepts, derived_relations, excluded = derive_memberships(
         rows.get(SUBSTANCE_CLASSES, []), maps, exclusions, concepts, relations)
+    names = _condition_names(rows.get("condition_names.csv", []))
+    allergens = _allergens(rows.get("allergens.csv", []))
     return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
-                  class_exclusions=tuple(exclusions), excluded=tuple(excluded))
+                  class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
+                  allergens=tuple(allergens))
+
+
+_ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+
+
+def _condition_names(rows: list[Row]) -> list[ConditionName]:
+    """Each name once (as normalised), each code in the dotted CMS form; whether the code is in the
+    ICD-10-CM release is checked by `screener data validate` against the bundled code set."""
+    out: list[ConditionName] = []
+    seen: dict[str, Where] = {}
+    for where, row in rows:
+        _require(where, row, "name", "icd10cm", "source")
+        if not _ICD10CM_CODE.match(row["icd10cm"]):
+            raise _fail(where, f"icd10cm '{row['icd10cm']}' is not an ICD-10-CM code as CMS writes it (E11.9)")
+        key = normalize_name(row["name"])
+        if key in seen:
+            raise _fail(where, f"name '{row['name']}' repeats line {seen[key].line}")
+        seen[key] = where
+        out.append(ConditionName(row["name"], row["icd10cm"], row["source"], where))
+    return out
+
+
+def _allergens(rows: list[Row]) -> list[Allergen]:
+    out: list[Allergen] = []
+    seen: dict[str, Where] = {}
+    for where, row in rows:
+        _require(where, row, "name", "category", "source")
+        if row["category"] not in ALLERGEN_CATEGORIES:
+            raise _fail(where, f"category '{row['category']}' is not one of {', '.join(ALLERGEN_CATEGORIES)}")
+        key = normalize_name(row["name"])
+        if key in seen:
+            raise _fail(where, f"name '{row['name']}' repeats line {seen[key].line}")
+        seen[key] = where
+        out.append(Allergen(row["name"], row["category"], row["source"], where))
+    return out
 
 
 def _class_maps(rows: list[Row], by_id: dict[str, Concept]) -> list[ClassMap]:
@@ -544,9 +588,15 @@ def _interactions(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
             _check_concept(where, by_id, cid, column, _SCREENABLE)
         rules.append(
             Rule(row["id"], "interaction", kind, tuple(operands), row["severity"], row["summary"],
-                 row.get("mechanism", ""), row["advice"], row["plain"], row["evidence"], row["source"], where)
+                 row.get("mechanism", ""), row["advice"], row["plain"], row["evidence"], row["source"], where,
+                 **_review(row))
         )
     return rules
+
+
+def _review(row: dict[str, str]) -> dict[str, str]:
+    """When a rule row was last checked, and against what (empty in a file without those columns)."""
+    return {"checked": row.get("checked", ""), "checked_against": row.get("checked_against", "")}
 
 
 def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
@@ -571,7 +621,7 @@ def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         concepts = (row["drug"],) if context == "age" else (row["drug"], target)
         rules.append(
             Rule(row["id"], context, kind, concepts, row["severity"], row["summary"], "", row["advice"],
-                 row["plain"], row["evidence"], row["source"], where, target=target)
+                 row["plain"], row["evidence"], row["source"], where, target=target, **_review(row))
         )
     return rules
 
@@ -606,7 +656,7 @@ def _dose_rules(rows: list[Row], by_id: dict[str, Concept], relations: list[Rela
         rules.append(
             Rule(row["id"], "dose", kind, (row["drug"], product) if product else (row["drug"],), row["severity"],
                  row["summary"], "", row["advice"], row["plain"], row["evidence"], row["source"], where,
-                 target=f"{limit}={'|'.join(values)}")
+                 target=f"{limit}={'|'.join(values)}", **_review(row))
         )
     return rules
 

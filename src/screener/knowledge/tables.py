@@ -81,6 +81,10 @@ class Rule:
     target: str = ""
     override: str = ""
     """When a local layer changed this rule's severity: what changed, by which layer, and why."""
+    checked: str = ""
+    """The date (ISO) the row was last checked against its evidence."""
+    checked_against: str = ""
+    """What it was checked against: the label section, communication, guideline or paper read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,28 @@ class ConditionCode:
     match: str
     """exact, or prefix (the code and every code under it)."""
     condition: str
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionName:
+    """A common name or abbreviation of a condition and the ICD-10-CM code it means (condition_names.csv)."""
+
+    name: str
+    code: str
+    """Dotted ICD-10-CM code, as CMS writes it ("I10", "E11.9")."""
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Allergen:
+    """A non-drug allergen a patient may report (allergens.csv): recognised, never screened against drugs."""
+
+    name: str
+    category: str
+    """food, environment or biologic (the FHIR AllergyIntolerance categories other than medication)."""
     source: str
     where: Where
 
@@ -168,5 +194,9 @@ class Tables:
     """FDA pharmacologic classes mapped to the knowledge base's classes."""
     class_exclusions: tuple[ClassExclusion, ...] = ()
     """Derived memberships refused, each with its reason."""
+    condition_names: tuple[ConditionName, ...] = ()
+    """Common names and abbreviations of conditions, each with its ICD-10-CM code."""
+    allergens: tuple[Allergen, ...] = ()
+    """Non-drug allergens (latex, foods, pollen …)."""
     excluded: tuple[tuple[str, str, str], ...] = ()
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""

@@ -25,7 +25,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from ..knowledge.index import Index
-from ..model import Dosing, Medication, Unrecognized
+from ..model import Dosing, Medication, Noted, Unrecognized
 from ..text import find_name, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
 
@@ -46,7 +46,8 @@ SYSTEM_URIS = {
 _PREFIXES = {"rxnorm": "rxnorm", "rxcui": "rxnorm", "unii": "unii", "icd10": "icd10", "icd-10": "icd10",
              "icd10cm": "icd10", "icd-10-cm": "icd10", "snomed": "snomed", "sct": "snomed", "snomedct": "snomed"}
 _PREFIXED = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*:\s*(\S+)\s*$")
-_BARE_ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+_BARE_ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+"""A condition written as a bare ICD-10-CM code, with or without its dot (E11.9, E119, U07.1)."""
 
 NEAR_MISS = {"min_length": 6, "max_distance": 1, "max_distance_long": 2, "long": 10, "margin": 2}
 """When a misspelling is accepted as a name: the entry has at least 6 letters, is at most 1 edit
@@ -74,12 +75,19 @@ def parse_code(text: str, field: str) -> tuple[str, str] | None:
         system = _PREFIXES[match.group(1).lower()]
         return system, _canonical(system, match.group(2))
     if field == "condition" and _BARE_ICD10.match(text.upper()):
-        return "icd10", text.upper()
+        return "icd10", _dotted(text.upper())
     return None
 
 
 def _canonical(system: str, code: str) -> str:
-    return code.upper() if system in ("unii", "icd10") else code
+    if system == "icd10":
+        return _dotted(code.upper())
+    return code.upper() if system == "unii" else code
+
+
+def _dotted(code: str) -> str:
+    """An ICD-10 code as CMS writes it: the dot after the category's three characters (E119 → E11.9)."""
+    return code if "." in code or len(code) <= 3 else f"{code[:3]}.{code[3:]}"
 
 
 def ndc_directory(index: Index):
@@ -91,6 +99,39 @@ def ndc_directory(index: Index):
 
     own = f"{index.directory}/{NDC_DIR}"
     return load_ndc_directory(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+
+
+def icd10cm_codes(index: Index):
+    """The ICD-10-CM code set that goes with this knowledge (None if it has none)."""
+    import os
+
+    try:
+        from ..icd10cm import ICD10CM_DIR, load_icd10cm
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return None
+    from ..paths import bundled_data_dir
+
+    own = f"{index.directory}/{ICD10CM_DIR}"
+    return load_icd10cm(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+
+
+def _icd10cm_fact(index: Index, text: str, code: str) -> tuple[str, str] | Noted | Unrecognized | None:
+    """A condition written as (or named for) an ICD-10-CM code: the knowledge base's condition when a
+    cited code row maps it, `Noted` for any other code of the release, `Unrecognized` for a code the
+    release does not have. None when no ICD-10-CM code set is at hand (the code rows alone decide)."""
+    codes = icd10cm_codes(index)
+    if codes is None:
+        return None
+    entry = codes.get(code)
+    if entry is None:
+        near = [c.code for c in (codes.get(code[:end]) for end in range(len(code) - 1, 2, -1)) if c is not None]
+        hint = f" (the nearest code it extends is {near[0]})" if near else ""
+        return Unrecognized(text, "condition", f"{code} is not an ICD-10-CM code in {codes.release}{hint}",
+                            tuple(near[:1]))
+    condition = condition_for_code(index, "icd10", entry.code)
+    if condition is not None:
+        return (text, condition)
+    return Noted(text, "condition", f"ICD-10-CM {entry.code} {entry.title}", f"icd10:{entry.code}")
 
 
 def condition_for_code(index: Index, system: str, code: str) -> str | None:
@@ -638,7 +679,7 @@ def _rank_suggestions(index: Index, first: str, limit: int) -> tuple[str, ...]:
 # --- conditions and allergies --------------------------------------------------------
 
 
-def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Unrecognized:
+def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     """(text, concept) for a recognised condition or allergy, () for "no known allergies", or an Unrecognized."""
     kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
     key = normalize_name(text)
@@ -648,6 +689,10 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     if code is not None:
         system, value = code
         if field == "condition":
+            if system == "icd10":
+                hit = _icd10cm_fact(index, text, value)
+                if hit is not None:
+                    return hit
             condition = condition_for_code(index, system, value)
             if condition is not None:
                 return (text, condition)
@@ -662,6 +707,17 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     concept = index.names.get(key)
     if concept is not None and index.kinds[concept] in kinds:
         return (text, concept)
+    if field == "condition" and key in index.condition_names:
+        icd_code, _ = index.condition_names[key]
+        hit = _icd10cm_fact(index, text, icd_code)
+        if hit is not None:
+            return hit
+        condition = condition_for_code(index, "icd10", icd_code)
+        return (text, condition) if condition is not None else Noted(text, field, f"ICD-10-CM {icd_code}",
+                                                                     f"icd10:{icd_code}")
+    if field == "allergy" and key in index.allergens:
+        category, _ = index.allergens[key]
+        return Noted(text, field, f"a{'n' if category[0] in 'aeiou' else ''} {category} allergen, not a medication")
     if concept is not None:
         kind = index.kinds[concept]
         reason = (f"is a {kind}, not a condition; give it as a medication" if field == "condition"
@@ -676,7 +732,10 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
                 return (text, ingredients[0])
         return Unrecognized(text, field, "not recognised as a medication, class or substance",
                             medication_suggestions(index, text))
-    return Unrecognized(text, field, "not in the knowledge base", suggest(text, _pool(index, kinds), index.names))
+    pool = _pool(index, kinds)
+    if index.condition_names:
+        pool = {**{k: name for k, (_, name) in index.condition_names.items()}, **pool}
+    return Unrecognized(text, field, "not in the knowledge base", suggest(text, pool, index.names))
 
 
 def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
