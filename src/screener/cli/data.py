@@ -90,6 +90,39 @@ def info(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tup
     emit(json.dumps(summary, indent=2) if fmt == "json" else "\n".join(info_lines(summary)))
 
 
+@data.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True, help="Output format.")
+@knowledge_options
+def rules(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
+    """Print every rule and counselling point with its severity, source and check date.
+
+    One row each: the rule id, the finding kind, what it applies to, the
+    severity, the evidence grade, the source, when the row was last checked
+    and against what. For the bundled knowledge this is `docs/rules.md`.
+
+    \b
+    Examples:
+      screener data rules > docs/rules.md
+      screener data rules --data ./st-elsewhere -f json
+    """
+    from dataclasses import asdict
+
+    from ..errors import KnowledgeError
+    from ..rule_table import markdown, rule_rows
+
+    knowledge = load_from_options(base_directory(directory, knowledge_dir), layers)
+    try:
+        rows = rule_rows(knowledge.tables())
+    except KnowledgeError as exc:
+        raise InputProblem(f"knowledge: {exc}") from None
+    if fmt == "json":
+        emit(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        emit(markdown(rows, "Rules of the screener knowledge base").rstrip("\n"))
+
+
 def info_lines(summary: dict) -> list[str]:
     """The lines `screener data info` prints for `summary` (see `describe`)."""
     lines = [f"knowledge version  {summary['version']}", f"directory          {summary['directory']}"]

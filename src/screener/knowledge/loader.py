@@ -700,7 +700,8 @@ def _counselling(rows: list[Row], by_id: dict[str, Concept]) -> list[Counselling
             raise _fail(where, f"counselling id '{row['id']}' is defined twice")
         ids.add(row["id"])
         _check_concept(where, by_id, row["concept"], "concept", _SCREENABLE)
-        points.append(CounsellingPoint(row["id"], row["concept"], row["topic"], row["text"], row["source"], where))
+        points.append(CounsellingPoint(row["id"], row["concept"], row["topic"], row["text"], row["source"], where,
+                                       **_review(row)))
     return points
 
 

@@ -97,6 +97,8 @@ class CounsellingPoint:
     text: str
     source: str
     where: Where
+    checked: str = ""
+    checked_against: str = ""
 
 
 @dataclass(frozen=True, slots=True)
