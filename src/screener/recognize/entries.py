@@ -31,7 +31,11 @@ from .sig import read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
 ALLERGEN_KINDS = ("drug", "product", "substance", "class")
-NO_ALLERGY = frozenset({"nkda", "nka", "no known allergies", "no known drug allergies", "none"})
+NO_ALLERGY = frozenset({"nkda", "nka", "nkma", "no known allergies", "no known allergy", "no known drug allergies",
+                        "no known drug allergy", "no known medication allergies", "no known allergies to medications",
+                        "no allergies", "no drug allergies", "none known", "none"})
+"""Ways of writing that the patient has no known (drug) allergies: they record none. "NKFA" (no known food
+allergies), "unknown" or "not assessed" say nothing about drugs, so they are not here."""
 """Allergy entries that record the absence of allergies: accepted, nothing to screen."""
 
 SYSTEM_URIS = {
