@@ -28,6 +28,8 @@ KNOWLEDGE_CSVS = (
     "dosing.csv",
     "counselling.csv",
 )
+BUILT_TABLES = ("vocabulary/manifest.json", "ndc/manifest.json", "icd10cm/manifest.json", "icd10cm/codes.tsv.gz")
+"""Built tables the wheel must carry (their manifests, and the ICD-10-CM table itself)."""
 
 
 def run(args, **kwargs) -> subprocess.CompletedProcess:
@@ -78,6 +80,10 @@ def test_wheel_carries_the_knowledge_files(wheel):
             member = f"screener/data/{csv_name}"
             assert member in names, f"{member} missing from {wheel.name}"
             assert archive.read(member) == (REPO / "data" / csv_name).read_bytes()
+        for table in BUILT_TABLES:
+            member = f"screener/data/{table}"
+            assert member in names, f"{member} missing from {wheel.name}"
+            assert archive.read(member) == (REPO / "data" / table).read_bytes()
     assert "screener/__init__.py" in names
     assert "screener/knowledge/loader.py" in names
     assert "screener/cli/__init__.py" in names and "screener/cli/check.py" in names
@@ -120,3 +126,11 @@ def test_python_m_screener_version(venv, tmp_path, env):
 
     proc = ok(run([venv / "python", "-m", "screener", "--version"], cwd=tmp_path, env=env))
     assert proc.stdout.strip() == f"screener, version {__version__}"
+
+
+def test_installed_icd10cm_table_is_looked_up_without_its_build_dependency(venv, tmp_path, env):
+    code = ("import sys; from screener.icd10cm import load_icd10cm; from screener.paths import bundled_data_dir; "
+            "icd = load_icd10cm(str(bundled_data_dir())); c = icd.get('E119'); print(c.code, c.title); "
+            "print('simple_icd_10_cm' in sys.modules)")
+    proc = ok(run([venv / "python", "-c", code], cwd=tmp_path, env=env))
+    assert proc.stdout.splitlines() == ["E11.9 Type 2 diabetes mellitus without complications", "False"]

@@ -529,7 +529,8 @@ def test_loading_twice_gives_the_same_version(tiny_dir, tmp_path, monkeypatch):
     second = load_knowledge(tiny_dir)
     uncached = load_knowledge(tiny_dir, use_cache=False)
     assert first.version == second.version == uncached.version
-    assert re.fullmatch(rf"{re.escape(screener.__version__)}\+[0-9a-f]{{12}}\.unii\d{{8}}\.ndc\d{{8}}", first.version)
+    assert re.fullmatch(rf"{re.escape(screener.__version__)}\+[0-9a-f]{{12}}\.unii\d{{8}}\.ndc\d{{8}}\.icd\d{{8}}",
+                        first.version)
     assert list((tmp_path / "cache").glob("index-*.pickle")) == cached
 
 

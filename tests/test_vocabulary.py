@@ -108,10 +108,10 @@ def test_knowledge_base_products_agree_with_the_fda_components(kb):
     assert disagree == []
 
 
-def test_knowledge_version_names_the_vocabulary_and_ndc_dates(kb):
-    unii = json.loads((kb.directory / "vocabulary" / "manifest.json").read_text())["source_date"]
-    ndc = json.loads((kb.directory / "ndc" / "manifest.json").read_text())["source_date"]
-    assert kb.version.endswith(f".unii{unii.replace('-', '')}.ndc{ndc.replace('-', '')}")
+def test_knowledge_version_names_the_vocabulary_ndc_and_icd10cm_dates(kb):
+    unii, ndc, icd = (json.loads((kb.directory / folder / "manifest.json").read_text())["source_date"].replace("-", "")
+                      for folder in ("vocabulary", "ndc", "icd10cm"))
+    assert kb.version.endswith(f".unii{unii}.ndc{ndc}.icd{icd}")
 
 
 @pytest.mark.parametrize("entry, concept", [

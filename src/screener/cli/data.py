@@ -134,6 +134,10 @@ def info_lines(summary: dict) -> list[str]:
         through = "–".join(n.get("certified_through") or [])
         lines.append(f"NDC Directory      {n['products']:,} products, {n['packages']:,} packages, FDA NDC Directory "
                      f"of {n['source_date']} (listings certified through {through}; {n['source_copy']})")
+    if summary.get("icd10cm"):
+        i = summary["icd10cm"]
+        lines.append(f"ICD-10-CM          {i['codes']:,} codes ({i['billable']:,} billable), {i['blocks']:,} blocks, "
+                     f"{i['release']} of {i['source_date']} ({i['source_copy']})")
     for section in ("concepts", "relations", "rules"):
         counts = summary[section]
         detail = ", ".join(f"{n} {k}" for k, n in counts.items())
@@ -175,6 +179,7 @@ def base_directory(directory: str | None, knowledge_dir: str | None) -> str | No
 
 def describe(knowledge, tables) -> dict:
     """The counts `screener data info` prints, as data."""
+    from ..icd10cm import ICD10CM_DIR
     from ..vocabulary import VOCABULARY_DIR
 
     manifest_path = Path(knowledge.directory) / VOCABULARY_DIR / "manifest.json"
@@ -188,6 +193,12 @@ def describe(knowledge, tables) -> dict:
         manifest = json.loads(ndc_path.read_text(encoding="utf-8"))
         ndc = {k: manifest.get(k) for k in ("products", "packages", "source", "source_date", "certified_through",
                                             "source_copy")}
+    icd_path = Path(knowledge.directory) / ICD10CM_DIR / "manifest.json"
+    icd10cm = None
+    if icd_path.exists():
+        manifest = json.loads(icd_path.read_text(encoding="utf-8"))
+        icd10cm = {k: manifest.get(k) for k in ("codes", "billable", "blocks", "release", "source", "source_date",
+                                                "source_copy")}
     derived = [r for r in tables.relations if r.derived]
     drugs, conditions = knowledge.index.scope
     return {
@@ -195,6 +206,7 @@ def describe(knowledge, tables) -> dict:
         "directory": str(knowledge.directory),
         "vocabulary": vocabulary,
         "ndc": ndc,
+        "icd10cm": icd10cm,
         "derived": {"memberships": len(derived), "drugs": len({r.subject for r in derived}),
                     "fda_classes": len(tables.class_maps), "excluded": len(tables.excluded)},
         "scope": {"drugs": list(drugs), "conditions": list(conditions)},

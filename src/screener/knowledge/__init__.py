@@ -41,14 +41,14 @@ def load_index(directory: Path, layers: tuple[Path, ...] = (), *, use_cache: boo
 
 
 def knowledge_version(directory: Path, key: str) -> str:
-    """`<project version>+<content hash>[.unii<date of the FDA UNII list>][.ndc<date of the NDC Directory>]`:
-    what produced a report."""
+    """`<project version>+<content hash>[.unii<date of the FDA UNII list>][.ndc<date of the NDC Directory>]
+    [.icd<date of the ICD-10-CM release>]`: what produced a report."""
     import json
 
     from ..paths import bundled_data_dir
 
     version = f"{__version__}+{key[:12]}"
-    for folder, label in (("vocabulary", "unii"), ("ndc", "ndc")):
+    for folder, label in (("vocabulary", "unii"), ("ndc", "ndc"), ("icd10cm", "icd")):
         # A directory without its own tables is screened with the bundled ones (see `recognize.entries`).
         manifest = directory / folder / "manifest.json"
         if not (directory / folder).is_dir():

@@ -23,9 +23,11 @@ single-ingredient, systemic products, which `fda_classes.csv` maps to the knowle
 REQUIRED_FILES = ("concepts.csv", "relations.csv", "interactions.csv", "conditions.csv")
 """The files a knowledge directory must hold; the others are optional."""
 
-HASHED_FILES = KNOWLEDGE_FILES + ("vocabulary/manifest.json", "ndc/manifest.json", SUBSTANCE_CLASSES)
+HASHED_FILES = KNOWLEDGE_FILES + ("vocabulary/manifest.json", "ndc/manifest.json", SUBSTANCE_CLASSES,
+                                  "icd10cm/manifest.json")
 """What the content hash (and so the knowledge version) covers: the CSVs, the manifests of the FDA
-vocabulary and the NDC Directory (which carry their files' own hashes) and the derived class table."""
+vocabulary, the NDC Directory and the ICD-10-CM table (which carry their files' own hashes) and the
+derived class table."""
 
 OVERRIDES_FILE = "overrides.csv"
 """In a local layer only: rule severity changes and rules switched off, each with a reason."""
