@@ -16,7 +16,7 @@ from fhir_fixtures import bundle, patient, request
 from screener.cli import cli
 from screener.cli.options import loads_knowledge
 
-LOADS_KNOWLEDGE = {"check", "explain", "graph", "batch", "serve", "data info", "data validate"}
+LOADS_KNOWLEDGE = {"check", "explain", "graph", "batch", "serve", "data info", "data validate", "data rules"}
 """Every command that loads knowledge: removing `knowledge_options` from one of them fails the tests below."""
 
 SWITCHED_OFF = "carisoprodol+benzodiazepines"

@@ -226,11 +226,27 @@ def test_condition_codes_map_by_prefix(kb, code, condition):
     assert report.findings and report.findings[0].concepts == ("carisoprodol", condition)
 
 
-@pytest.mark.parametrize("code", ["F17.210", "Z99.99", "icd10:A00.0", "snomed:123456789"])
-def test_unmapped_condition_codes_are_reported(kb, code):
+@pytest.mark.parametrize("code, title", [
+    ("F17.210", "ICD-10-CM F17.210 Nicotine dependence, cigarettes, uncomplicated"),
+    ("icd10:A00.0", "ICD-10-CM A00.0 Cholera due to Vibrio cholerae 01, biovar cholerae"),
+    ("I10", "ICD-10-CM I10 Essential (primary) hypertension"),
+])
+def test_a_valid_icd10cm_code_no_rule_is_about_is_recognised_with_its_title(kb, code, title):
+    report = kb.screen(["carisoprodol"], conditions=[code])
+    assert report.status is not Status.INCOMPLETE
+    [noted] = report.noted
+    assert (noted.input, noted.field, noted.recognised_as) == (code, "condition", title)
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("Z99.99", "Z99.99 is not in ICD-10-CM April 2026 (CMS); the nearest code above it is Z99"),
+    ("E11.99", "E11.99 is not in ICD-10-CM April 2026 (CMS); the nearest code above it is E11.9"),
+    ("snomed:123456789", "snomed code 123456789 is not in the knowledge base (codes are never guessed)"),
+])
+def test_invalid_or_unmapped_codes_are_reported(kb, code, reason):
     report = kb.screen(["carisoprodol"], conditions=[code])
     assert report.status is Status.INCOMPLETE
-    assert "never guessed" in report.unrecognized[0].reason
+    assert report.unrecognized[0].reason == reason
 
 
 @pytest.mark.parametrize("code, concept", [("2670", "codeine"), ("3322", "diazepam"), ("448", "alcohol"),

@@ -50,8 +50,6 @@ SYSTEM_URIS = {
 _PREFIXES = {"rxnorm": "rxnorm", "rxcui": "rxnorm", "unii": "unii", "icd10": "icd10", "icd-10": "icd10",
              "icd10cm": "icd10", "icd-10-cm": "icd10", "snomed": "snomed", "sct": "snomed", "snomedct": "snomed"}
 _PREFIXED = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*:\s*(\S+)\s*$")
-_BARE_ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
-"""A condition written as a bare ICD-10-CM code, with or without its dot (E11.9, E119, U07.1)."""
 
 NEAR_MISS = {"min_length": 6, "max_distance": 1, "max_distance_long": 2, "long": 10, "margin": 2}
 """When a misspelling is accepted as a name: the entry has at least 6 letters, is at most 1 edit
@@ -78,20 +76,21 @@ def parse_code(text: str, field: str) -> tuple[str, str] | None:
     if match and match.group(1).lower() in _PREFIXES:
         system = _PREFIXES[match.group(1).lower()]
         return system, _canonical(system, match.group(2))
-    if field == "condition" and _BARE_ICD10.match(text.upper()):
-        return "icd10", _dotted(text.upper())
+    if field == "condition":
+        from ..icd10cm import read_icd10cm_code
+
+        bare = read_icd10cm_code(text)
+        if bare is not None:
+            return "icd10", bare
     return None
 
 
 def _canonical(system: str, code: str) -> str:
     if system == "icd10":
-        return _dotted(code.upper())
+        from ..icd10cm import read_icd10cm_code
+
+        return read_icd10cm_code(code) or code.upper()
     return code.upper() if system == "unii" else code
-
-
-def _dotted(code: str) -> str:
-    """An ICD-10 code as CMS writes it: the dot after the category's three characters (E119 → E11.9)."""
-    return code if "." in code or len(code) <= 3 else f"{code[:3]}.{code[3:]}"
 
 
 def ndc_directory(index: Index):
@@ -129,9 +128,8 @@ def _icd10cm_fact(index: Index, text: str, code: str) -> tuple[str, str] | Noted
     entry = codes.get(code)
     if entry is None:
         near = [c.code for c in (codes.get(code[:end]) for end in range(len(code) - 1, 2, -1)) if c is not None]
-        hint = f" (the nearest code it extends is {near[0]})" if near else ""
-        return Unrecognized(text, "condition", f"{code} is not an ICD-10-CM code in {codes.release}{hint}",
-                            tuple(near[:1]))
+        hint = f"; the nearest code above it is {near[0]}" if near else ""
+        return Unrecognized(text, "condition", f"{code} is not in {codes.release}{hint}", tuple(near[:1]))
     condition = condition_for_code(index, "icd10", entry.code)
     if condition is not None:
         return (text, condition)
@@ -739,7 +737,8 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     pool = _pool(index, kinds)
     if index.condition_names:
         pool = {**{k: name for k, (_, name) in index.condition_names.items()}, **pool}
-    return Unrecognized(text, field, "not in the knowledge base", suggest(text, pool, index.names))
+    return Unrecognized(text, field, "not recognised as a condition, a common name of one, or an ICD-10-CM code",
+                        suggest(text, pool, index.names))
 
 
 def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
