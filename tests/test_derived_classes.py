@@ -127,15 +127,16 @@ def test_explain_works_for_every_recognised_name_and_code(runner):
     assert "Muscle Relaxant [EPC]" in data["fda_classes"]
     data = json.loads(runner.invoke(cli, ["explain", "nalbuphine", "-f", "json"]).stdout)
     assert data["coverage"] == "classified"
-    assert data["derived"][0].startswith("nalbuphine is_a opioids — FDA EPC 'Opioid Agonist/Antagonist' (FDA EPC")
+    # a mixed agonist-antagonist: the partial-agonist class, which is_a opioids (issue 13)
+    assert data["derived"][0].startswith("nalbuphine is_a opioid-partial-agonists — FDA EPC 'Opioid Agonist/Antagonist' (FDA EPC")
 
 
 def test_the_scope_is_said_in_data_info_and_in_every_report(runner):
     info = runner.invoke(cli, ["data", "info"]).stdout
     assert "scope: drugs       " in info and "Any other recognised medication is reported as not covered" in info
     report = json.loads(runner.invoke(cli, ["check", "Soma", "-f", "json"]).stdout)
-    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, meprobamate, sodium oxybate "
-                                      "and 15 drug classes;")
+    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, ketamine, meprobamate, "
+                                      "sodium oxybate and 16 drug classes;")
 
 
 def test_validate_checks_the_mapping_against_the_fda_indexing(derived_dir):

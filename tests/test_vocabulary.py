@@ -17,7 +17,8 @@ from screener.recognize import ingredient_for_unii
 from screener.text import normalize_name
 from screener.vocabulary.build import build, parent_of
 
-NOT_IN_UNII = {"belladonna-alkaloids": "a mixture of alkaloids; UNII lists atropine, hyoscyamine and scopolamine apart"}
+NOT_IN_UNII = {"belladonna-alkaloids": "a mixture of alkaloids; UNII lists atropine, hyoscyamine and scopolamine apart",
+               "7-hydroxymitragynine": "a kratom alkaloid the FDA UNII Names list of 2025-06-12 does not name"}
 """Knowledge-base ingredients with no single UNII substance, and why."""
 
 VOCABULARY_SHORTER = {"tussionex": "UNII's COMPONENT rows give only hydrocodone polistirex for TUSSIONEX PENNKINETIC"}
