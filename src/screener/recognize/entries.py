@@ -688,6 +688,8 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     if field == "allergy" and key in NO_ALLERGY:
         return ()
     code = parse_code(text, field)
+    if code is not None and field == "condition" and _bare_name(index, text, key):
+        code = None  # "T2DM" is shaped like a code (T2D.M) but is a name: names win for undotted text
     if code is not None:
         system, value = code
         if field == "condition":
@@ -739,6 +741,20 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
         pool = {**{k: name for k, (_, name) in index.condition_names.items()}, **pool}
     return Unrecognized(text, field, "not recognised as a condition, a common name of one, or an ICD-10-CM code",
                         suggest(text, pool, index.names))
+
+
+def _bare_name(index: Index, text: str, key: str) -> bool:
+    """Whether a condition written without a system or dot (T2DM, COPD4) is better read as a name: it is one
+    the knowledge knows, or it is no ICD-10-CM code at all (then it is reported as a name, with suggestions)."""
+    if ":" in text or "|" in text or "." in text:
+        return False
+    if key in index.names or key in index.condition_names:
+        return True
+    codes = icd10cm_codes(index)
+    # An invalid code that starts like most categories (a letter, two digits: E1199) is still a code,
+    # reported with the nearest code above it.
+    return (codes is not None and codes.get(text) is None and len(text.strip()) > 3
+            and not re.match(r"^[A-Z][0-9]{2}", text.strip().upper()))
 
 
 def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
