@@ -134,7 +134,8 @@ def test_the_scope_is_said_in_data_info_and_in_every_report(runner):
     info = runner.invoke(cli, ["data", "info"]).stdout
     assert "scope: drugs       " in info and "Any other recognised medication is reported as not covered" in info
     report = json.loads(runner.invoke(cli, ["check", "Soma", "-f", "json"]).stdout)
-    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, meprobamate, sodium oxybate "
+    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, diazepam, felbamate, meprobamate, "
+                                      "methocarbamol, sodium oxybate "
                                       "and 16 drug classes;")
 
 
