@@ -133,7 +133,7 @@ def test_screen_frame_maps_columns_and_accepts_numbers_and_missing_values(kb):
                                       columns={"patient_id": "member", "medications": "drugs", "age": "years"})
     assert patients["patient_id"].tolist() == ["1", "2", "3"]
     assert patients["status"].astype("str").tolist() == ["findings", "no-findings", "no-findings"]
-    assert "carisoprodol at age 70 (rule: >65)" in set(findings["title"].astype("str"))
+    assert "carisoprodol at age 70 (rule: >=65)" in set(findings["title"].astype("str"))
 
 
 def test_unknown_columns_are_refused_with_the_expected_ones_named(kb):

@@ -180,7 +180,7 @@ def test_each_rule_family_fires_on_the_bundled_knowledge(runner, args, kind, con
     assert concepts in [f["concepts"] for f in kinds(report, kind)]
 
 
-@pytest.mark.parametrize("age", ["16", "40", "65"])
+@pytest.mark.parametrize("age", ["16", "40", "64"])
 def test_no_age_finding_inside_the_studied_ages(runner, age):
     result, report = run_json(runner, "carisoprodol", "--age", age)
     assert (result.exit_code, kinds(report, "drug-age")) == (0, [])

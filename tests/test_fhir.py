@@ -86,7 +86,7 @@ def test_screen_bundle_reads_dose_duration_and_codes(kb):
     assert ("drug-drug", "major") in kinds          # carisoprodol + alprazolam
     assert ("drug-condition", "moderate") in kinds  # cirrhosis from ICD-10-CM K74.60
     assert ("duration", "moderate") in kinds        # effectivePeriod since 2025-04-01: 61 days
-    assert ("drug-age", "moderate") in kinds        # born 1950: 75
+    assert ("drug-age", "major") in kinds           # born 1950: 75 (AGS Beers 2023: avoid from 65)
     soma = report.medications[0]
     assert (soma.strength_mg, soma.units_per_dose, soma.doses_per_day, soma.duration_days) == (350, 1, 4, 61)
     assert report.status.value == "findings"
@@ -318,4 +318,4 @@ def test_readme_example_bundle(kb):
     issues = [e["resource"] for e in detected_issues(result.report, result.inputs)["entry"]
               if e["resource"]["resourceType"] == "DetectedIssue"]
     assert [(i["severity"], i["code"]["coding"][0]["code"]) for i in issues] == [
-        ("high", "DRG"), ("moderate", "COND"), ("moderate", "GEALRT")]
+        ("high", "DRG"), ("high", "GEALRT"), ("moderate", "COND")]

@@ -65,8 +65,8 @@ def test_a_switched_off_rule_that_would_have_fired_is_listed_in_every_report(hos
     report = kb.screen(["carisoprodol"], age=70)
     assert report.layers == ("hospital",)
     assert [s.to_dict() for s in report.suppressed] == [{
-        "rule": "carisoprodol-age-over-65", "kind": "drug-age", "severity": "moderate",
-        "title": "carisoprodol at age 70 (rule: >65)", "inputs": ["carisoprodol", "age 70"], "layer": "hospital",
+        "rule": "carisoprodol-age-over-65", "kind": "drug-age", "severity": "major",
+        "title": "carisoprodol at age 70 (rule: >=65)", "inputs": ["carisoprodol", "age 70"], "layer": "hospital",
         "reason": "geriatric screening done by the ward team (P&T 2026-03)"}]
     assert report.message == ("No cautions found in this knowledge base for the recognised inputs; "
                               "1 rule switched off by a local layer would have applied.")
@@ -76,7 +76,7 @@ def test_a_switched_off_rule_that_would_have_fired_is_listed_in_every_report(hos
 
     text = runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital)]).stdout
     assert ("SWITCHED OFF BY A LOCAL LAYER: these would have applied\n"
-            "  - moderate drug-age · carisoprodol at age 70 (rule: >65) (rule carisoprodol-age-over-65): switched\n"
+            "  - major drug-age · carisoprodol at age 70 (rule: >=65) (rule carisoprodol-age-over-65): switched\n"
             "    off by layer 'hospital': geriatric screening done by the ward team (P&T 2026-03)\n") in text
     assert text.rstrip().endswith("  layers     hospital (local, over the bundled knowledge)")
     as_json = json.loads(runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital),
