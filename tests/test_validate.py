@@ -55,6 +55,20 @@ FAULTS = [
                  "relations.csv:11: is_a cycle: sedatives → benzos → sedatives", id="cycle"),
     pytest.param("conditions.csv", ["c", "drug-a", "age", "old", "minor", "s", "a", "p", "label", "S", "2026-12-01", "E"],
                  "conditions.csv:5:target: age target 'old' is not <N, <=N, >N or >=N", id="bad-age"),
+    pytest.param("interactions.csv", with_cells(RULE, checked=""),
+                 "interactions.csv:6:checked: '': checked must be the date the row was last checked (YYYY-MM-DD, "
+                 "not in the future)", id="no-check-date"),
+    pytest.param("interactions.csv", with_cells(RULE, checked="2999-01-01"),
+                 "interactions.csv:6:checked: '2999-01-01': checked must be the date the row was last checked "
+                 "(YYYY-MM-DD, not in the future)", id="future-check-date"),
+    pytest.param("conditions.csv", ["c", "drug-a", "condition", "liver-disease", "minor", "s", "a", "p", "label", "S",
+                                    "2026-12-01", ""],
+                 "conditions.csv:5:checked_against: checked_against is empty", id="no-evidence-checked"),
+    pytest.param("condition_names.csv", ["sugar", "E11.99", "S"],
+                 "condition_names.csv:4:icd10cm: 'E11.99' is not in ICD-10-CM April 2026 (CMS)", id="bad-name-code"),
+    pytest.param("allergens.csv", ["dust", "indoor", "S"],
+                 "allergens.csv:4:category: 'indoor' is not an allowed category: ['food', 'environment', 'biologic']",
+                 id="bad-allergen-category"),
     pytest.param("condition_codes.csv", ["icd10", "K7", "prefix", "liver-disease", "S"],
                  "condition_codes.csv:4:code: code 'K7' is not in icd10 format", id="bad-icd10"),
 ]

@@ -10,13 +10,14 @@ from screener.validate import validate_layers
 
 OVERRIDES = ["rule", "action", "severity", "reason", "source"]
 INTERACTIONS = ["id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence",
-                "source"]
+                "source", "checked", "checked_against"]
 CONCEPTS = ["id", "kind", "name", "synonyms", "codes", "source"]
 RELATIONS = ["subject", "relation", "object", "source"]
 
 
 def rule(rid, a, b, severity="minor", **cells):
-    row = dict(zip(INTERACTIONS, [rid, "drug-drug", a, b, "", severity, "s", "", "a", "p", "label", "ward"]))
+    row = dict(zip(INTERACTIONS, [rid, "drug-drug", a, b, "", severity, "s", "", "a", "p", "label", "ward",
+                                  "2026-03-01", "ward P&T review"]))
     row.update(cells)
     return [row[c] for c in INTERACTIONS]
 
@@ -113,8 +114,8 @@ def test_a_quoted_row_over_several_lines_is_set_aside_whole(tiny_dir, tmp_path):
     layer.mkdir()
     (layer / "interactions.csv").write_text(
         ",".join(INTERACTIONS) + "\n"
-        'b+nothing,drug-drug,drug-b,nothing,,minor,"two\nlines",,a,p,label,ward\n'
-        "b+d,drug-drug,drug-b,nothing-either,,minor,s,,a,p,label,ward\n", encoding="utf-8")
+        'b+nothing,drug-drug,drug-b,nothing,,minor,"two\nlines",,a,p,label,ward,2026-03-01,P&T\n'
+        "b+d,drug-drug,drug-b,nothing-either,,minor,s,,a,p,label,ward,2026-03-01,P&T\n", encoding="utf-8")
     assert [str(p) for p in validate_layers(tiny_dir, [layer])] == [
         f"{layer}/interactions.csv:3:b: b 'nothing' is not a concept in concepts.csv",
         f"{layer}/interactions.csv:4:b: b 'nothing-either' is not a concept in concepts.csv"]

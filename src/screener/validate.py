@@ -104,6 +104,7 @@ def validate(directory: str | Path) -> list[Problem]:
     except KnowledgeError as exc:
         problems.append(Problem(SUBSTANCE_CLASSES, exc.line or 0, "", exc.problem))
     problems += _mapping_problems(rows)
+    problems += _condition_name_problems(directory, rows)
     tables, meaning = _meaning_problems(rows)
     problems += meaning
     if tables is not None:
@@ -121,6 +122,22 @@ def _idle_exclusions(tables) -> list[Problem]:
     return [Problem("class_exclusions.csv", e.where.line, "drug",
                     f"'{e.drug}' is not derived into {e.cls} from the FDA indexing: this exclusion refuses nothing")
             for e in tables.class_exclusions if (e.cls, f"{e.reason} ({e.source})") not in applied]
+
+
+def _condition_name_problems(directory: Path, rows: dict[str, list]) -> list[Problem]:
+    """A condition name whose code is not in the ICD-10-CM release the knowledge goes with (its own
+    `icd10cm/`, else the bundled one)."""
+    names = rows.get("condition_names.csv", [])
+    if not names:
+        return []
+    from .icd10cm import ICD10CM_DIR, load_icd10cm
+    from .paths import bundled_data_dir
+
+    codes = load_icd10cm(str(directory if (directory / ICD10CM_DIR).is_dir() else bundled_data_dir()))
+    if codes is None:
+        return []
+    return [Problem("condition_names.csv", where.line, "icd10cm", f"'{row['icd10cm']}' is not in {codes.release}")
+            for where, row in names if row.get("icd10cm") and codes.get(row["icd10cm"]) is None]
 
 
 def _mapping_problems(rows: dict[str, list]) -> list[Problem]:
@@ -169,8 +186,21 @@ def _schemas():
                 return False
         return True
 
+    def checked_date(cell: str) -> bool:
+        import datetime
+
+        try:
+            return len(cell) == 10 and datetime.date.fromisoformat(cell) <= datetime.date.today()
+        except ValueError:
+            return False
+
+    # Reviewable knowledge: every rule and counselling row says when it was last checked, and against what.
+    review = {"checked": pa.Column(str, pa.Check(checked_date, element_wise=True,
+                                                 error="checked must be the date the row was last checked "
+                                                       "(YYYY-MM-DD, not in the future)")),
+              "checked_against": text()}
     rule = {"severity": one_of(_SEVERITIES), "evidence": one_of(EVIDENCE), "summary": text(), "advice": text(),
-            "plain": text(), "source": text(), "id": pa.Column(str, pa.Check.str_matches(_RULE_ID))}
+            "plain": text(), "source": text(), "id": pa.Column(str, pa.Check.str_matches(_RULE_ID)), **review}
     return {
         "concepts.csv": {"id": pa.Column(str, pa.Check.str_matches(_ID)), "kind": one_of(CONCEPT_KINDS),
                          "name": text(), "source": text(),
@@ -181,7 +211,7 @@ def _schemas():
         "conditions.csv": {**rule, "context": one_of(CONDITION_CONTEXTS), "drug": text(), "target": text()},
         "dosing.csv": {**rule, "limit": one_of(DOSE_LIMITS), "drug": text(), "value": text()},
         "counselling.csv": {"id": pa.Column(str, pa.Check.str_matches(_ID)), "concept": text(), "topic": text(),
-                            "text": text(), "source": text()},
+                            "text": text(), "source": text(), **review},
         "condition_codes.csv": {"system": one_of(CODE_FORMATS), "match": one_of(CODE_MATCHES), "code": text(),
                                 "condition": text(), "source": text()},
         # In a local layer only. An empty severity is right for `off`; the loader says when `severity` lacks one.
