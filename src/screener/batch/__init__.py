@@ -285,6 +285,19 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
     Shared by every engine, so all write and count the same way. With `strict`, the
     first invalid patient raises `InputError` naming its line.
     """
+    outputs = [o for o in (findings_out, patients_out) if o is not None]
+    try:
+        summary = _write_all(results, layout, findings_out, patients_out, strict, progress, total)
+    except BaseException:  # an error, Ctrl-C or SIGTERM: leave no output that looks complete
+        for out in outputs:
+            getattr(out, "discard", lambda: None)()
+        raise
+    for out in outputs:
+        getattr(out, "commit", lambda: None)()
+    return summary
+
+
+def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool, progress, total) -> Summary:
     summary = Summary(layout=layout.value)
     done = 0
     empty_f = empty_p = None

@@ -11,9 +11,12 @@ file, so this matters. Parquet and JSON Lines keep values as they are.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
+import os
+import stat
 import sys
 from enum import Enum
 from typing import Any
@@ -134,6 +137,18 @@ class Writer:
         self.path = None if path in (None, "-") else path
         self.format = fmt
         self.rows = 0
+        # A file is written under a temporary name beside it and renamed only by `commit`, when the whole
+        # run has succeeded: a failed or interrupted run leaves nothing that looks like a complete output.
+        # A link is followed (its target is what gets replaced, the link stays); a device or a pipe
+        # (/dev/null, a FIFO) is written directly: renaming over it would replace the device itself.
+        self.partial: str | None = None
+        if self.path is not None:
+            target = os.path.realpath(self.path)
+            special = self.path.startswith(("/dev/", "/proc/"))  # /dev/stdout may resolve to a regular file
+            if not special and (not os.path.exists(target) or stat.S_ISREG(os.stat(target).st_mode)):
+                self._target = target
+                folder, name = os.path.split(target)
+                self.partial = os.path.join(folder, f".{name}.{os.getpid()}.partial")
         self._started = False
         self._handle: Any = None
         """The binary stream written to (stdout, a file or a gzip file); None for Parquet."""
@@ -145,9 +160,10 @@ class Writer:
     def _open_text(self):
         if self.path is None:
             return sys.stdout.buffer
+        where = self.partial or self.path
         if self.path.lower().endswith(".gz"):
-            return gzip.open(self.path, "wb")
-        return open(self.path, "wb")
+            return gzip.open(where, "wb")
+        return open(where, "wb")
 
     def write(self, rows) -> None:
         """Append `rows` (an Arrow table, a pandas DataFrame, or CSV `EncodedRows` for a CSV
@@ -191,11 +207,28 @@ class Writer:
         if self._parquet is None:
             self._schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
                                       for f in table.schema])
-            self._parquet = pq.ParquetWriter(self.path, self._schema)
+            self._parquet = pq.ParquetWriter(self.partial or self.path, self._schema)
         self._parquet.write_table(table.cast(self._schema))
 
+    def commit(self) -> None:
+        """Give the finished output its name (after `close`, once the whole run has succeeded)."""
+        if self.partial is not None and os.path.exists(self.partial):
+            os.replace(self.partial, self._target)
+
+    def discard(self) -> None:
+        """Remove what was written of a run that failed or was interrupted."""
+        for closing in (self._parquet, self._handle if self.path is not None else None):
+            with contextlib.suppress(Exception):
+                if closing is not None:
+                    closing.close()
+        self._parquet = self._handle = None
+        if self.partial is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.partial)
+
     def close(self, empty=None) -> None:
-        """Finish the output; `empty` (a frame with the right columns) is written if nothing was."""
+        """Finish the output; `empty` (a frame with the right columns) is written if nothing was.
+        A file keeps its temporary name until `commit`."""
         if not self._started and empty is not None:
             self.write(empty)
         if self._parquet is not None:

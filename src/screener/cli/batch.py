@@ -8,8 +8,10 @@ pay for them. The `screener` group imports this module only when `batch` runs (`
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import time
+import zlib
 
 import click
 
@@ -20,6 +22,35 @@ from .options import InputProblem, knowledge_options, load_from_options
 from .output import OutputError, emit
 
 _WRITE_ERRORS = {errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT), as shells report it."""
+EXIT_TERMINATED = 143
+"""SIGTERM (128 + SIGTERM)."""
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: unwind so that the outputs written so far are removed."""
+
+
+def _refuse_overwriting_inputs(source: str, outputs: list[str]) -> None:
+    """An output that is an input (the same file by any path: a link, `./x.csv`) would be truncated while
+    it is read: refuse before anything is opened for writing. Two outputs that are one file, likewise."""
+    import os
+
+    from ..batch.readers import expand_inputs
+
+    try:
+        inputs = [] if source == "-" else expand_inputs(source)
+    except Exception:  # an unreadable input is reported by the run itself
+        inputs = []
+    existing = [p for p in outputs if os.path.exists(p)]
+    for out in existing:
+        for given in inputs:
+            if os.path.exists(given) and os.path.samefile(out, given):
+                raise click.UsageError(f"the output {out} is the input {given}: it would be overwritten while "
+                                       "it is read; write to another file")
+    if len(existing) == 2 and os.path.samefile(*existing):
+        raise click.UsageError("-o and --patients name the same file; give two files")
 """Errors only a write gives: an OSError without a file name and one of these is about an output."""
 
 
@@ -122,7 +153,10 @@ $SCREENER_DATA).
     \b
     Exit codes: 0 done; 1 a finding at or above --fail-on; 2 usage error,
     unreadable input or knowledge, an invalid row with --strict, or an output
-    that could not be written; 4 internal error; 130 interrupted.
+    that could not be written or is an input; 4 internal error; 130
+    interrupted (Ctrl-C); 143 terminated (SIGTERM). Outputs are written under
+    a temporary name and renamed only when the run succeeds: a failed or
+    interrupted run leaves none (and an older output of that name untouched).
     """
     from ..errors import InputError, ScreenerError
 
@@ -136,12 +170,25 @@ $SCREENER_DATA).
         raise click.UsageError("-o and --patients name the same file; give two files")
     if patients_path == "-" and output == "-":
         raise click.UsageError("only one output can go to stdout; give -o FILE or --patients FILE")
+    _refuse_overwriting_inputs(source, [p for p in (output, patients_path) if p and p != "-"])
     knowledge = load_from_options(knowledge_dir, layers)
     from ..batch import run
     from ..batch.writers import Writer, format_for
 
     show = sys.stderr.isatty() if progress is None else progress
     meter = _Progress(show)
+    import signal
+
+    parent = os.getpid()
+
+    def terminated(signum, frame):
+        if os.getpid() != parent:  # a forked worker inherited this handler: die as SIGTERM intends
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         findings_out = Writer(output, format_for(output, output_format))
         patients_out = Writer(patients_path, format_for(patients_path, output_format)) if patients_path else None
@@ -154,15 +201,28 @@ $SCREENER_DATA).
             summary = run_dask(source, scheduler=scheduler, workers=workers, **options)
         else:
             summary = run(source, jobs=jobs, **options)
+    except KeyboardInterrupt:
+        meter.clear()
+        emit("screener batch: interrupted; no output was written.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except _Terminated:
+        meter.clear()
+        emit("screener batch: terminated; no output was written.", err=True)
+        sys.exit(EXIT_TERMINATED)
     except (InputError, ScreenerError) as exc:
         meter.clear()
         raise InputProblem(str(exc)) from None
+    except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz input
+        meter.clear()
+        raise InputProblem(f"{source}: cannot be read as gzip: {exc}") from None
     except OSError as exc:
         meter.clear()
         if exc.filename is None and exc.errno in _WRITE_ERRORS:
             # A write to an output already open (stdout, -o, --patients): the input is not to blame.
             raise OutputError("stdout" if "-" in (output, patients_path) else "file", exc, "the output") from None
         raise InputProblem(f"{exc.filename or source}: {exc.strerror or exc}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     meter.clear()
     emit(summary.line(), err=True)
     if fail_on and any(n for s, n in summary.findings.items() if Severity(s).at_least(Severity(fail_on))):

@@ -1,0 +1,86 @@
+"""Batch outputs never destroy an input and never look complete when the run was not (issue 14, point 2)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from screener.cli import cli
+
+PATIENTS = "patient_id,medications\n1,Soma 350 mg qid; Xanax\n2,Norco\n"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "in.csv").write_text(PATIENTS, encoding="utf-8")
+    return tmp_path
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".partial"))
+
+
+@pytest.mark.parametrize("output", ["in.csv", "./in.csv", "link.csv"])
+def test_an_output_that_is_the_input_is_refused_before_anything_is_written(runner, folder, output, monkeypatch):
+    monkeypatch.chdir(folder)
+    os.symlink("in.csv", "link.csv")
+    result = runner.invoke(cli, ["batch", "in.csv", "-o", output])
+    assert result.exit_code == 2
+    assert f"the output {output} is the input in.csv: it would be overwritten while it is read" in result.stderr
+    assert (folder / "in.csv").read_text(encoding="utf-8") == PATIENTS
+
+
+def test_a_failed_run_leaves_no_output_and_keeps_an_older_one(runner, folder):
+    (folder / "bad.csv").write_text("patient_id,medications,age\n1,Soma,34\n2,Soma,old\n", encoding="utf-8")
+    (folder / "f.csv").write_text("an older run\n", encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(folder / "bad.csv"), "-o", str(folder / "f.csv"), "--patients",
+                                 str(folder / "p.csv"), "--strict"])
+    assert result.exit_code == 2
+    assert (folder / "f.csv").read_text(encoding="utf-8") == "an older run\n"
+    assert not (folder / "p.csv").exists() and _leftovers(folder) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_input_is_one_line_and_exit_2(runner, folder, damage):
+    packed = gzip.compress(PATIENTS.encode() * 5000)
+    data = packed[: len(packed) // 2] if damage == "truncated" else packed[:40] + b"\x00" * 64 + packed[104:]
+    (folder / "in.csv.gz").write_bytes(data)
+    result = runner.invoke(cli, ["batch", str(folder / "in.csv.gz"), "-o", str(folder / "f.csv")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {folder / 'in.csv.gz'}: ") and result.stderr.count("\n") == 1
+    assert not (folder / "f.csv").exists() and _leftovers(folder) == []
+
+
+def test_a_link_output_keeps_the_link_and_a_device_is_written_through(runner, folder):
+    (folder / "target.csv").write_text("old\n", encoding="utf-8")
+    os.symlink(folder / "target.csv", folder / "link.csv")
+    result = runner.invoke(cli, ["batch", str(folder / "in.csv"), "-o", str(folder / "link.csv"),
+                                 "--patients", os.devnull])
+    assert result.exit_code == 0, result.output
+    assert (folder / "link.csv").is_symlink()
+    assert (folder / "target.csv").read_text(encoding="utf-8").startswith('"patient_id","kind"')
+    assert not os.path.isfile(os.devnull) and _leftovers(folder) == []
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_exits_with_the_signal_code_and_leaves_no_output(folder, sig, code):
+    rows = "".join(f"{i},Soma 350 mg qid; Xanax; Norco\n" for i in range(400_000))
+    (folder / "big.csv").write_text("patient_id,medications\n" + rows, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "screener", "batch", str(folder / "big.csv"), "-o",
+                             str(folder / "f.csv"), "--patients", str(folder / "p.csv"), "--progress"],
+                            stderr=subprocess.PIPE, text=True)
+    # Wait until the run is under way (its first progress line), then interrupt it.
+    assert proc.stderr is not None
+    proc.stderr.read(1)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == code, stderr
+    assert "no output was written" in stderr and "Traceback" not in stderr
+    assert not (folder / "f.csv").exists() and not (folder / "p.csv").exists() and _leftovers(folder) == []
