@@ -387,9 +387,15 @@ def _pooled(vocab, raw, header, names, separator, send, jobs):
 
 
 def _one_thread_each() -> None:
-    """In a worker: parse with one thread; the workers already use every core between them."""
+    """In a worker: parse with one thread (the workers already use every core between them), and leave
+    signals to the parent: Ctrl-C is the parent's to handle, and SIGTERM (how the pool stops its
+    workers) must end a worker at once, not run a handler the worker inherited from the command."""
+    import signal
+
     import pyarrow as pa
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     pa.set_cpu_count(1)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..knowledge.index import Index
-from ..rules import rule_ingredients
+from ..rules import FAMILIES, rule_ingredients
 
 DOSE_TEXT = ["", "", "", " 200 mg", " 400 mg tid", " 500 mg bid", " 20 mg daily", " 1 tab po prn", " 10 mg qhs",
              " 2 tabs q6h prn", " 50 mg bid x 10 days"]
@@ -32,7 +32,8 @@ UNKNOWN = ["xyzzymab", "asprin", "lisinoprill", "Somma 350 mg", "metforminn 500 
 
 def _pools(index: Index) -> dict[str, list[list[str]]]:
     """Names grouped by ingredient set: quiet (no rule but duplicates), carisoprodol, caution."""
-    in_rules = rule_ingredients(index)
+    # Every drug meets the allergy rule for its own ingredient; "quiet" means no other rule is about it.
+    in_rules = rule_ingredients(index, tuple(f.name for f in FAMILIES if f.name != "allergy"))
     names: dict[str, list[str]] = {}
     for key, concept in index.names.items():
         if index.kinds.get(concept) in ("drug", "product") and concept in index.ingredients:

@@ -605,6 +605,14 @@ def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         _rule_fields(where, row)
         _require(where, row, "drug", "context", "target")
         context, target = row["context"], row["target"]
+        if context == "allergy" and row["drug"] == ANY_INGREDIENT:
+            # The one wildcard allergy rule: an allergy to the very ingredient taken (`*` for both).
+            if target != ANY_INGREDIENT:
+                raise _fail(where, "an allergy rule for any ingredient ('*') names '*' as its target too")
+            rules.append(Rule(row["id"], context, "drug-allergy", (ANY_INGREDIENT, ANY_INGREDIENT), row["severity"],
+                              row["summary"], "", row["advice"], row["plain"], row["evidence"], row["source"], where,
+                              target=target, **_review(row)))
+            continue
         _check_concept(where, by_id, row["drug"], "drug", _SCREENABLE)
         if context == "condition":
             _check_concept(where, by_id, target, "target", {"condition"})

@@ -40,11 +40,12 @@ BY_NAME: dict[str, Family] = {family.name: family for family in FAMILIES}
 """The families by `Family.name`."""
 
 
-def rule_ingredients(index: Index) -> set[str]:
-    """Every ingredient some rule of `index` names (beyond "the same ingredient twice")."""
+def rule_ingredients(index: Index, families: tuple[str, ...] | None = None) -> set[str]:
+    """Every ingredient some rule of `index` names (beyond "the same ingredient twice"), in every family
+    or in the named ones."""
     from .triggers import trigger_ingredients
 
-    return {x for family in FAMILIES
+    return {x for family in FAMILIES if families is None or family.name in families
             for x in trigger_ingredients(family.trigger(index, index.families[family.name]))}
 
 

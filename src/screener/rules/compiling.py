@@ -44,6 +44,10 @@ class CompileContext:
         """The drugs and substances that are `concept` or lie under it, sorted."""
         return sorted(n for n in self.down.get(concept, ()) if self.kinds[n] in INGREDIENT_KINDS)
 
+    def ingredients_under_any(self) -> list[str]:
+        """Every drug and substance of the knowledge, sorted (what a rule for any ingredient covers)."""
+        return sorted(n for n, kind in self.kinds.items() if kind in INGREDIENT_KINDS)
+
     def distance(self, node: str, ancestor: str) -> int:
         """is_a steps from `node` up to `ancestor`."""
         return len(self.up[node][ancestor]) - 1

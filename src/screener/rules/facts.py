@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..model import FindingKind, Medication
 from .base import Family, Item, Scope, lead, make_finding, name, quote, rule_step
+from .duplicates import ANY_INGREDIENT
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..knowledge.index import Index
@@ -48,6 +49,12 @@ class _FactFamily(Family):
         table: dict[tuple[str, str], tuple] = {}
         for rule in rules:
             drug, target = rule.concepts
+            if drug == ANY_INGREDIENT:
+                # An allergy to the very ingredient taken. It is nearer than any class rule (distance 1 or
+                # more) and yields to a rule written for that drug itself (distance 0).
+                for x in ctx.ingredients_under_any():
+                    ctx.keep(table, (x, x), (0.5, -ctx.rank(rule.id), rule.id, x, x))
+                continue
             for x in ctx.ingredients_under(drug):
                 for t in sorted(ctx.down.get(target, ())):
                     ctx.keep(table, (x, t), (ctx.distance(x, drug) + ctx.distance(t, target), -ctx.rank(rule.id),
