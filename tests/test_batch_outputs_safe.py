@@ -81,6 +81,7 @@ def test_an_interrupted_run_exits_with_the_signal_code_and_leaves_no_output(fold
     time.sleep(0.5)
     proc.send_signal(sig)
     stderr = proc.stderr.read()
+    proc.stderr.close()
     assert proc.wait(timeout=60) == code, stderr
     assert "no output was written" in stderr and "Traceback" not in stderr
     assert not (folder / "f.csv").exists() and not (folder / "p.csv").exists() and _leftovers(folder) == []

@@ -145,3 +145,18 @@ def test_every_valid_icd10cm_code_is_recognised_in_any_written_form(code, undott
     assert report.unrecognized == ()
     recognised = report.conditions or tuple((n.input, n.code) for n in report.noted)
     assert len(recognised) == 1
+
+
+@pytest.mark.parametrize("text, concept", [
+    ("PCN (hives)", "penicillins"), ("sulfa - rash", "sulfonamide-antibiotics"),
+    ("Penicillin: anaphylaxis", "penicillins"), ("Soma (rash)", "soma"),
+])
+def test_an_allergy_written_with_its_reaction_is_read_by_its_name(text, concept):
+    report = screener.screen(["amoxicillin", "Soma", "Bactrim"], allergies=[text])
+    assert report.allergies == ((text, concept),)
+    assert any(f.kind.value == "drug-allergy" and text in f.inputs for f in report.findings)
+
+
+def test_a_reaction_does_not_make_an_unknown_allergen_known():
+    report = screener.screen(["Soma"], allergies=["qwz (rash)"])
+    assert [u.input for u in report.unrecognized] == ["qwz (rash)"]

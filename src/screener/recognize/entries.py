@@ -681,8 +681,30 @@ def _rank_suggestions(index: Index, first: str, limit: int) -> tuple[str, ...]:
 # --- conditions and allergies --------------------------------------------------------
 
 
+_REACTION = re.compile(r"^(?P<name>[^():]+?)\s*(?:\((?P<a>[^()]*)\)|\s[-–:]\s*(?P<b>.+)|:\s*(?P<c>.+))$")
+"""An allergy written with its reaction: "PCN (hives)", "sulfa - rash", "Penicillin: anaphylaxis"."""
+
+
 def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
-    """(text, concept) for a recognised condition or allergy, () for "no known allergies", or an Unrecognized."""
+    """(text, concept) for a recognised condition or allergy, () for "no known allergies", `Noted` for one
+    recognised that no rule here is about, or an Unrecognized.
+
+    An allergy written with its reaction ("PCN (hives)", "sulfa - rash") is read by its name when the
+    whole text is not recognised: the reaction is for the pharmacist to weigh, and stays in the input.
+    """
+    hit = _read_named(index, text, field)
+    if field == "allergy" and isinstance(hit, Unrecognized):
+        match = _REACTION.match(text.strip())
+        if match is not None:
+            named = _read_named(index, match.group("name"), field)
+            if isinstance(named, tuple) and named:
+                return (text, named[1])
+            if isinstance(named, Noted):
+                return Noted(text, field, named.recognised_as, named.code)
+    return hit
+
+
+def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
     key = normalize_name(text)
     if field == "allergy" and key in NO_ALLERGY:
