@@ -41,6 +41,26 @@ STAMP = "stamp"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
+def open_verified(directory: str, folder: str, opener, what: str):
+    """`opener(directory/folder)` for a built table folder, or None when the folder has no manifest.
+
+    Also None, with one note on stderr, when its files do not match their manifest: what only that
+    table knows is then reported as not recognised (the screen is incomplete), rather than looked up
+    in text of unknown origin.
+    """
+    import sys
+
+    path = Path(directory) / folder
+    if not (path / "manifest.json").exists():
+        return None
+    try:
+        return opener(path)
+    except KnowledgeError as exc:
+        if sys.stderr is not None:
+            sys.stderr.write(f"screener: note: {what} is not used: {exc}\n")
+        return None
+
+
 class SortedTable:
     """Binary search over a sorted, tab-separated UTF-8 text: a file (through a memory map) or bytes."""
 

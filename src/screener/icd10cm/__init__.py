@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .. import paths
-from ..errors import KnowledgeError
 from ..sorted_tables import SortedTable, TableFiles
 
 ICD10CM_DIR = "icd10cm"
@@ -148,17 +146,8 @@ class Icd10Cm:
 
 @lru_cache(maxsize=4)
 def load_icd10cm(directory: str) -> Icd10Cm | None:
-    """The ICD-10-CM table in `directory`/icd10cm, or None when that directory has none.
+    """The ICD-10-CM table in `directory`/icd10cm, or None when that directory has none or its files do not match their
+    manifest (`sorted_tables.open_verified`, which says so on stderr)."""
+    from ..sorted_tables import open_verified
 
-    Also None, with a note on stderr, when its files do not match their manifest:
-    codes are then not looked up in text of unknown origin.
-    """
-    path = Path(directory) / ICD10CM_DIR
-    if not (path / "manifest.json").exists():
-        return None
-    try:
-        return Icd10Cm(path)
-    except KnowledgeError as exc:
-        if sys.stderr is not None:
-            sys.stderr.write(f"screener: note: the ICD-10-CM table is not used: {exc}\n")
-        return None
+    return open_verified(directory, ICD10CM_DIR, Icd10Cm, "the ICD-10-CM table")

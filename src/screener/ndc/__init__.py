@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import KnowledgeError
 from ..sorted_tables import SortedTable, TableFiles
 
 NDC_DIR = "ndc"
@@ -203,18 +201,8 @@ class NdcDirectory:
 
 @lru_cache(maxsize=4)
 def load_ndc_directory(directory: str) -> NdcDirectory | None:
-    """The NDC Directory in `directory`/ndc, or None when that directory has none.
+    """The NDC Directory in `directory`/ndc, or None when that directory has none or its files do not match their
+    manifest (`sorted_tables.open_verified`, which says so on stderr)."""
+    from ..sorted_tables import open_verified
 
-    Also None, with a note on stderr, when its files do not match their manifest:
-    NDCs are then reported as not recognised (the screen is incomplete), rather
-    than looked up in text of unknown origin.
-    """
-    path = Path(directory) / NDC_DIR
-    if not (path / "manifest.json").exists():
-        return None
-    try:
-        return NdcDirectory(path)
-    except KnowledgeError as exc:
-        if sys.stderr is not None:
-            sys.stderr.write(f"screener: note: the NDC Directory is not used: {exc}\n")
-        return None
+    return open_verified(directory, NDC_DIR, NdcDirectory, "the NDC Directory")

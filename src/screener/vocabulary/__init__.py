@@ -12,13 +12,11 @@ are found in the index first).
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .. import paths
-from ..errors import KnowledgeError
 from ..sorted_tables import STAMP, SortedTable, TableFiles, read_private, write_private
 
 VOCABULARY_DIR = "vocabulary"
@@ -123,18 +121,8 @@ def prepare(directory: Path, sha256: str) -> tuple[Path | bytes, Path | bytes, P
 
 @lru_cache(maxsize=4)
 def load_vocabulary(directory: str) -> Vocabulary | None:
-    """The vocabulary in `directory`/vocabulary, or None when that directory has none.
+    """The FDA vocabulary in `directory`/vocabulary, or None when that directory has none or its files do
+    not match their manifest (`sorted_tables.open_verified`, which says so on stderr)."""
+    from ..sorted_tables import open_verified
 
-    Also None, with a note on stderr, when its files do not match their manifest:
-    names only the vocabulary knows are then reported as not recognised (the
-    screen is incomplete), rather than looked up in text of unknown origin.
-    """
-    path = Path(directory) / VOCABULARY_DIR
-    if not (path / "manifest.json").exists():
-        return None
-    try:
-        return Vocabulary(path)
-    except KnowledgeError as exc:
-        if sys.stderr is not None:
-            sys.stderr.write(f"screener: note: the FDA vocabulary is not used: {exc}\n")
-        return None
+    return open_verified(directory, VOCABULARY_DIR, Vocabulary, "the FDA vocabulary")
