@@ -41,6 +41,14 @@ STAMP = "stamp"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
+def write_gzipped(path: Path, text: str) -> None:
+    """Write `text` gzipped for a built table folder; mtime=0 keeps the bytes reproducible for the same input."""
+    import gzip
+
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as handle:
+        handle.write(text.encode("utf-8"))
+
+
 def open_verified(directory: str, folder: str, opener, what: str):
     """`opener(directory/folder)` for a built table folder, or None when the folder has no manifest.
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import hashlib
 import json
 import re
@@ -49,6 +48,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+from ..sorted_tables import write_gzipped
 from . import CODE_FIELDS, FILES
 
 PACKAGE = "simple-icd-10-cm"
@@ -227,7 +227,7 @@ def build(sources: list[Path] | None, out: Path, date: str | None = None) -> dic
     rows, chapters, fiscal_year = read_tabular(xml, confirmed_codes(codes.decode("utf-8")))
     text = "".join(f"{key}\t" + "\t".join(fields) + "\n" for key, fields in sorted(rows.items()))
     out.mkdir(parents=True, exist_ok=True)
-    _write_gz(out / f"{FILES[0]}.gz", text)
+    write_gzipped(out / f"{FILES[0]}.gz", text)
     released = dt.date.fromisoformat(source_date)
     blocks = sum(1 for fields in rows.values() if "-" in fields[0])
     manifest = {
@@ -259,11 +259,6 @@ def _source_copy(paths: list[Path], given: bool) -> str:
     wheels = [p.name for p in paths if p.name.endswith(".whl")]
     return ", ".join(wheels) if wheels else "user-supplied files"
 
-
-def _write_gz(path: Path, text: str) -> None:
-    # mtime=0 keeps the bytes reproducible for the same input.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as handle:
-        handle.write(text.encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> None:

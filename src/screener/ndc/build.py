@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import gzip
 import hashlib
 import io
 import json
@@ -50,6 +49,7 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ..sorted_tables import write_gzipped
 from ..text import normalize_name
 from . import FILES, PACKAGE_FIELDS, PRODUCT_FIELDS, NdcFormatError, read_ndc
 
@@ -172,7 +172,7 @@ def build(sources: list[Path], out: Path, date: str | None = None, vocabulary=No
     package_lines = "".join(f"{k}\t" + "\t".join(v) + "\n" for k, v in sorted(packages.items()))
     texts = dict(zip(FILES, (product_lines, package_lines)))
     for name, text in texts.items():
-        _write_gz(out / f"{name}.gz", text)
+        write_gzipped(out / f"{name}.gz", text)
     _write_substance_classes(out / "substance_classes.tsv", classes, vocabulary)
     source_date = date or dt.datetime.fromtimestamp(mtime, dt.UTC).date().isoformat()
     digest = hashlib.sha256()
@@ -204,11 +204,6 @@ def _write_substance_classes(path: Path, classes: dict[str, Counter], vocabulary
             lines.append(f"{unii}\t{display}\t{name}\t{count}\n")
     path.write_text("".join(lines), encoding="utf-8")
 
-
-def _write_gz(path: Path, text: str) -> None:
-    # mtime=0 keeps the bytes reproducible for the same input.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as handle:
-        handle.write(text.encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> None:

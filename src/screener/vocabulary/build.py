@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import hashlib
 import json
 import re
@@ -39,6 +38,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ..sorted_tables import write_gzipped
 from ..text import SALT_WORDS, normalize_name
 
 _KEEP = re.compile(r"^[A-Z][A-Z0-9 .'/&+-]*$")
@@ -134,8 +134,8 @@ def build(source: Path, out: Path) -> dict:
     ordered = sorted(entries.items(), key=lambda kv: kv[0].encode())
     names_text = "".join(f"{k}\t{kind}\t{v}\n" for k, (kind, v) in ordered)
     uniis_text = "".join(f"{u}\t{display_of_unii[u]}\n" for u in sorted(used))
-    _write_gz(out / "names.tsv.gz", names_text)
-    _write_gz(out / "uniis.tsv.gz", uniis_text)
+    write_gzipped(out / "names.tsv.gz", names_text)
+    write_gzipped(out / "uniis.tsv.gz", uniis_text)
     modified = dt.datetime.fromtimestamp(source.stat().st_mtime, dt.UTC).date().isoformat()
     manifest = {
         "source": "FDA UNII Names list (public domain), https://precision.fda.gov/uniisearch/archive",
@@ -150,11 +150,6 @@ def build(source: Path, out: Path) -> dict:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
-
-def _write_gz(path: Path, text: str) -> None:
-    # mtime=0 keeps the bytes reproducible for the same input.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as handle:
-        handle.write(text.encode("utf-8"))
 
 
 def _package_note(source: Path) -> str:
