@@ -28,6 +28,13 @@ _noted = False
 """Whether this process has already printed its cache note (one is enough)."""
 
 
+def tables_home(directory: str | Path, folder: str) -> str:
+    """The knowledge directory whose built `folder` (vocabulary, ndc, icd10cm) goes with `directory`: its own
+    when it has one, else the bundled one (a small local knowledge directory is screened with the bundled
+    FDA tables and code set)."""
+    return str(directory) if (Path(directory) / folder).is_dir() else str(bundled_data_dir())
+
+
 def bundled_data_dir() -> Path:
     """The knowledge directory that ships with screener.
 

@@ -131,9 +131,9 @@ def _condition_name_problems(directory: Path, rows: dict[str, list]) -> list[Pro
     if not names:
         return []
     from .icd10cm import ICD10CM_DIR, load_icd10cm
-    from .paths import bundled_data_dir
+    from .paths import tables_home
 
-    codes = load_icd10cm(str(directory if (directory / ICD10CM_DIR).is_dir() else bundled_data_dir()))
+    codes = load_icd10cm(tables_home(directory, ICD10CM_DIR))
     if codes is None:
         return []
     return [Problem("condition_names.csv", where.line, "icd10cm", f"'{row['icd10cm']}' is not in {codes.release}")

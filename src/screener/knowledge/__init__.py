@@ -45,14 +45,12 @@ def knowledge_version(directory: Path, key: str) -> str:
     [.icd<date of the ICD-10-CM release>]`: what produced a report."""
     import json
 
-    from ..paths import bundled_data_dir
+    from ..paths import tables_home
 
     version = f"{__version__}+{key[:12]}"
     for folder, label in (("vocabulary", "unii"), ("ndc", "ndc"), ("icd10cm", "icd")):
         # A directory without its own tables is screened with the bundled ones (see `recognize.entries`).
-        manifest = directory / folder / "manifest.json"
-        if not (directory / folder).is_dir():
-            manifest = bundled_data_dir() / folder / "manifest.json"
+        manifest = Path(tables_home(directory, folder)) / folder / "manifest.json"
         if manifest.exists():
             date = json.loads(manifest.read_text(encoding="utf-8")).get("source_date", "")
             version += f".{label}" + date.replace("-", "")

@@ -239,33 +239,34 @@ _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
 def _condition_names(rows: list[Row]) -> list[ConditionName]:
     """Each name once (as normalised), each code in the dotted CMS form; whether the code is in the
     ICD-10-CM release is checked by `screener data validate` against the bundled code set."""
-    out: list[ConditionName] = []
-    seen: dict[str, Where] = {}
-    for where, row in rows:
-        _require(where, row, "name", "icd10cm", "source")
+    out = []
+    for where, row in _named_rows(rows, "icd10cm"):
         if not _ICD10CM_CODE.match(row["icd10cm"]):
             raise _fail(where, f"icd10cm '{row['icd10cm']}' is not an ICD-10-CM code as CMS writes it (E11.9)")
-        key = normalize_name(row["name"])
-        if key in seen:
-            raise _fail(where, f"name '{row['name']}' repeats line {seen[key].line}")
-        seen[key] = where
         out.append(ConditionName(row["name"], row["icd10cm"], row["source"], where))
     return out
 
 
 def _allergens(rows: list[Row]) -> list[Allergen]:
-    out: list[Allergen] = []
-    seen: dict[str, Where] = {}
-    for where, row in rows:
-        _require(where, row, "name", "category", "source")
+    out = []
+    for where, row in _named_rows(rows, "category"):
         if row["category"] not in ALLERGEN_CATEGORIES:
             raise _fail(where, f"category '{row['category']}' is not one of {', '.join(ALLERGEN_CATEGORIES)}")
+        out.append(Allergen(row["name"], row["category"], row["source"], where))
+    return out
+
+
+def _named_rows(rows: list[Row], column: str) -> list[Row]:
+    """Rows keyed by a name (condition_names.csv, allergens.csv): name, `column` and source filled, and no
+    name twice once normalised (two rows for one name would make its reading depend on row order)."""
+    seen: dict[str, Where] = {}
+    for where, row in rows:
+        _require(where, row, "name", column, "source")
         key = normalize_name(row["name"])
         if key in seen:
             raise _fail(where, f"name '{row['name']}' repeats line {seen[key].line}")
         seen[key] = where
-        out.append(Allergen(row["name"], row["category"], row["source"], where))
-    return out
+    return rows
 
 
 def _class_maps(rows: list[Row], by_id: dict[str, Concept]) -> list[ClassMap]:

@@ -26,6 +26,7 @@ from functools import lru_cache
 
 from ..knowledge.index import Index
 from ..model import Dosing, Medication, Noted, Unrecognized
+from ..paths import tables_home
 from ..text import find_name, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
 
@@ -95,27 +96,16 @@ def _canonical(system: str, code: str) -> str:
 
 def ndc_directory(index: Index):
     """The FDA NDC Directory that goes with this knowledge (None if it has none)."""
-    import os
-
     from ..ndc import NDC_DIR, load_ndc_directory
-    from ..paths import bundled_data_dir
 
-    own = f"{index.directory}/{NDC_DIR}"
-    return load_ndc_directory(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+    return load_ndc_directory(tables_home(index.directory, NDC_DIR))
 
 
 def icd10cm_codes(index: Index):
     """The ICD-10-CM code set that goes with this knowledge (None if it has none)."""
-    import os
+    from ..icd10cm import ICD10CM_DIR, load_icd10cm
 
-    try:
-        from ..icd10cm import ICD10CM_DIR, load_icd10cm
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return None
-    from ..paths import bundled_data_dir
-
-    own = f"{index.directory}/{ICD10CM_DIR}"
-    return load_icd10cm(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+    return load_icd10cm(tables_home(index.directory, ICD10CM_DIR))
 
 
 def _icd10cm_fact(index: Index, text: str, code: str) -> tuple[str, str] | Noted | Unrecognized | None:
@@ -155,13 +145,9 @@ def condition_for_code(index: Index, system: str, code: str) -> str | None:
 
 def fda_vocabulary(index: Index):
     """The FDA vocabulary that goes with this knowledge (None if it has none)."""
-    from ..paths import bundled_data_dir
     from ..vocabulary import VOCABULARY_DIR, load_vocabulary
 
-    own = f"{index.directory}/{VOCABULARY_DIR}"
-    import os
-
-    return load_vocabulary(index.directory if os.path.isdir(own) else str(bundled_data_dir()))
+    return load_vocabulary(tables_home(index.directory, VOCABULARY_DIR))
 
 
 def ingredient_for_unii(index: Index, unii: str) -> str | None:
