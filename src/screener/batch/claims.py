@@ -109,21 +109,26 @@ def strength_texts(strength: pd.Series) -> pd.Series:
 
 
 def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
-    """Claims whose drug text and NDC both name a drug, and different ones (by their ingredients)."""
+    """Claims whose drug text and NDC both name a drug, and different ones (by their ingredients).
+
+    Each distinct (drug, NDC) pair is read once; the rows take their pair's answer by position."""
     drug = drug.fillna("").astype("str").str.strip()
-    both = (drug != "") & (ndc != "")
+    both = ((drug != "") & (ndc != "")).to_numpy()
     out = np.zeros(len(drug), dtype=bool)
     if not both.any():
         return out
+    pairs = drug[both] + "\x00" + ndc[both]
+    codes, distinct = pd.factorize(pairs)
     index = vocab.index
-    seen: dict[tuple[str, str], bool] = {}
-    for i in np.flatnonzero(both.to_numpy()):
-        pair = (drug.iloc[i], ndc.iloc[i])
-        if pair not in seen:
-            named = read_entry(index, pair[0])[0].ingredients
-            coded = read_entry(index, "ndc:" + pair[1])[0].ingredients
-            seen[pair] = bool(named) and bool(coded) and set(named) != set(coded)
-        out[i] = seen[pair]
+
+    def differ(pair: str) -> bool:
+        text, code = pair.split("\x00", 1)
+        named = read_entry(index, text)[0].ingredients
+        coded = read_entry(index, "ndc:" + code)[0].ingredients
+        return bool(named) and bool(coded) and set(named) != set(coded)
+
+    answers = np.fromiter((differ(p) for p in distinct), dtype=bool, count=len(distinct))
+    out[both] = answers[codes]
     return out
 
 
