@@ -47,7 +47,7 @@ def test_every_line_is_one_patient_and_bad_rows_are_invalid_with_a_reason(runner
     patients = read(tmp_path / "p.csv")
     assert patients["line"].tolist() == ["2", "3", "4", "5", "6", "8", "9", "10", "11", "12"]
     errors = dict(zip(patients["line"], patients["error"]))
-    assert errors["3"] == "line 3: broken quoting: a quote is not closed on this line"
+    assert errors["3"] == "line 3: broken quoting: a quote is not closed"
     assert errors["5"] == "line 5: 4 fields, expected 5"
     assert errors["6"].startswith("line 6: not valid UTF-8 (byte 0xe9")
     assert errors["9"] == "missing patient_id"
@@ -76,7 +76,7 @@ def test_strict_stops_at_the_first_invalid_row(runner, tmp_path):
     result = invoke(runner, src, "--strict", "-o", tmp_path / "f.csv")
     assert result.exit_code == 2
     assert result.stderr == ("Error: invalid input at line 3 (patient '2'): "
-                             "line 3: broken quoting: a quote is not closed on this line\n")
+                             "line 3: broken quoting: a quote is not closed\n")
 
 
 def test_stdin_gzip_and_globs_read_the_same(runner, tmp_path):
@@ -88,11 +88,30 @@ def test_stdin_gzip_and_globs_read_the_same(runner, tmp_path):
     assert plain.exit_code == piped.exit_code == zipped.exit_code == 0
     assert plain.stdout == piped.stdout == zipped.stdout
     assert plain.stdout.startswith('"patient_id","kind","severity","title"')
+    # Two files of one population: each patient's rows are one patient (a re-exported row
+    # adds no duplicate therapy), named by the file of its first row.
     (tmp_path / "b.csv").write_bytes(data)
     (tmp_path / "c.csv").write_bytes(data)
     both = invoke(runner, tmp_path / "[bc].csv", "--patients", tmp_path / "p.csv", "-o", tmp_path / "f.csv")
     assert both.exit_code == 0
-    assert len(read(tmp_path / "p.csv")) == 2 * (len(data.splitlines()) - 1)
+    patients = read(tmp_path / "p.csv")
+    alone = invoke(runner, tmp_path / "b.csv", "--patients", tmp_path / "p1.csv", "-o", tmp_path / "f1.csv")
+    assert alone.exit_code == 0
+    assert sorted(patients["patient_id"]) == sorted(read(tmp_path / "p1.csv")["patient_id"])
+    assert set(patients["source_file"]) == {str(tmp_path / "b.csv")}
+    assert len(read(tmp_path / "f.csv")) == len(read(tmp_path / "f1.csv"))
+    assert "read again grouped by patient id" in both.stderr
+
+
+def test_files_of_a_glob_are_named_in_the_outputs(runner, tmp_path):
+    (tmp_path / "a.csv").write_text("patient_id,medications\n1,Soma\n2,Norco\n")
+    (tmp_path / "b.csv").write_text("patient_id,medications\n3,Xanax;Norco\n")
+    result = invoke(runner, tmp_path / "*.csv", "--patients", tmp_path / "p.out.csv", "-o", tmp_path / "f.out.csv")
+    assert result.exit_code == 0, result.stderr
+    patients = read(tmp_path / "p.out.csv")
+    assert dict(zip(patients["patient_id"], patients["source_file"])) == {
+        "1": str(tmp_path / "a.csv"), "2": str(tmp_path / "a.csv"), "3": str(tmp_path / "b.csv")}
+    assert set(read(tmp_path / "f.out.csv")["source_file"]) == {str(tmp_path / "b.csv")}
 
 
 def test_output_formats_hold_the_same_rows(runner, tmp_path):

@@ -96,6 +96,8 @@ class Summary:
     findings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEVERITIES, 0))
     seconds: float = 0.0
     layout: str = ""
+    notes: list[str] = field(default_factory=list)
+    """What the reader did that the user should know, each said once after the counts."""
 
     def add(self, findings: pa.Table, patients: pa.Table) -> None:
         """Count one block of results."""
@@ -112,7 +114,78 @@ class Summary:
         rate = f", {self.patients / self.seconds:,.0f} patients/s" if self.seconds > 0 else ""
         return (f"screener batch: {self.patients:,} patients ({s['findings']:,} with findings, "
                 f"{s['no-findings']:,} no findings, {s['incomplete']:,} incomplete, {s['invalid']:,} invalid); "
-                f"{total:,} findings" + (f" ({by})" if by else "") + f"; {self.seconds:.1f} s{rate}.")
+                f"{total:,} findings" + (f" ({by})" if by else "") + f"; {self.seconds:.1f} s{rate}."
+                + "".join(f"\nscreener batch: {note}" for note in self.notes))
+
+
+class SplitPatient(InputError):
+    """A patient id of the one-row-per-patient layout on rows in different blocks of a stream."""
+
+
+class _SeenIds:
+    """Hashes of the patient ids of the blocks written so far, to find an id that comes back.
+
+    Kept as a few sorted arrays of growing size (merged when two are alike), so that a block
+    is checked with binary searches and the whole run sorts each hash only a few times.
+    """
+
+    def __init__(self) -> None:
+        self.tiers: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their first lines)
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray) -> tuple[int, int] | None:
+        """Record one block's ids (unique within the block); (earlier line, this line) of an id seen before."""
+        for known, known_lines in self.tiers:
+            at = np.searchsorted(known, hashes)
+            at[at == len(known)] = 0
+            again = np.flatnonzero(known[at] == hashes) if len(known) else np.zeros(0, dtype=np.int64)
+            if len(again):
+                return int(known_lines[at[again[0]]]), int(lines[again[0]])
+        order = np.argsort(hashes, kind="stable")
+        self.tiers.append((hashes[order], lines[order]))
+        while len(self.tiers) > 1 and len(self.tiers[-1][0]) >= len(self.tiers[-2][0]):
+            (a, la), (b, lb) = self.tiers[-2], self.tiers[-1]
+            merged = np.concatenate([a, b])
+            order = np.argsort(merged, kind="stable")
+            self.tiers[-2:] = [(merged[order], np.concatenate([la, lb])[order])]
+        return None
+
+
+_FILE_SHIFT = 40
+"""Where a row is, as one integer: the number of its input file above bit 40, its line below."""
+
+
+def id_hashes(patients: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hashes, places) of the non-blank patient ids of one block's patients output, where a
+    place is the line, with the number of its file above bit `_FILE_SHIFT` for several inputs."""
+    ids = _decoded(patients.column("patient_id"))
+    places = patients.column("line").combine_chunks().to_numpy(zero_copy_only=False).astype(np.int64)
+    if "source_file" in patients.column_names:
+        files = patients.column("source_file").combine_chunks().indices.to_numpy(zero_copy_only=False)
+        places = places | (files.astype(np.int64) << _FILE_SHIFT)
+    filled = pc.greater(pc.utf8_length(ids), 0)
+    if not pc.all(filled).as_py():
+        ids, places = ids.filter(filled), places[filled.to_numpy(zero_copy_only=False)]
+    pd = pandas()
+    return pd.util.hash_array(ids.to_numpy(zero_copy_only=False), categorize=False).astype(np.uint64), places
+
+
+def _place(place: int, sources: list[str] | None) -> str:
+    line = place & ((1 << _FILE_SHIFT) - 1)
+    return f"line {line:,} of {sources[place >> _FILE_SHIFT]}" if sources else f"line {line:,}"
+
+
+def watch_split_patients(results: Iterator[tuple], sources: list[str] | None = None
+                         ) -> Iterator[tuple[pa.Table, pa.Table, int]]:
+    """(findings, patients, bytes) of (findings, patients, bytes, [(hashes, lines), …]) results, raising
+    `SplitPatient` when a patient id comes back in a later block (its rows could not be merged)."""
+    seen = _SeenIds()
+    for findings, patients, nbytes, ids in results:
+        for hashes, lines in ids:
+            again = seen.add(hashes, lines) if len(hashes) else None
+            if again is not None:
+                raise SplitPatient(f"a patient id is on {_place(again[0], sources)} and {_place(again[1], sources)}, "
+                                   "in different blocks of the input")
+        yield findings, patients, nbytes
 
 
 def _decoded(column) -> pa.Array:
@@ -123,8 +196,27 @@ def _decoded(column) -> pa.Array:
 
 
 def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
-    """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables."""
+                 window: int = DEFAULT_WINDOW, sources: list[str] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables.
+
+    With `sources` (the input files, when there are several), both tables end with a `source_file`
+    column naming the file of each patient's first row.
+    """
+    findings, patients = _screen_block(vocab, layout, block, separator, window)
+    if sources is not None and "input_file" in patients.column_names:
+        findings, patients = (_named_sources(t, sources) for t in (findings, patients))
+    return findings, patients
+
+
+def _named_sources(table: pa.Table, sources: list[str]) -> pa.Table:
+    """The `input_file` numbers of `table` as a `source_file` column of names."""
+    at = table.column_names.index("input_file")
+    codes = table.column(at).combine_chunks().cast(pa.int32())
+    names = pa.DictionaryArray.from_arrays(codes, pa.array(sources, type=pa.string()))
+    return table.remove_column(at).append_column("source_file", names)
+
+
+def _screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str, window: int):
     if layout is Layout.CLAIMS:
         from .claims import screen_claims  # pandas: imported only for claims
 
@@ -172,14 +264,17 @@ def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _all_blocks(paths: list[str], layout, columns, block_bytes) -> tuple[Layout, Iterator[Block]]:
+def _all_blocks(paths: list[str], layout, columns, block_bytes, delimiter: str | None = None,
+                encoding: str | None = None, notes: list[str] | None = None) -> tuple[Layout, Iterator[Block]]:
     """Blocks of every input path in turn (all must have the same layout)."""
-    first_layout, first = iter_blocks(paths[0], layout, columns, block_bytes)
+    several = len(paths) > 1
+    first_layout, first = iter_blocks(paths[0], layout, columns, block_bytes, delimiter, encoding, notes,
+                                      0 if several else None)
 
     def rest() -> Iterator[Block]:
         yield from first
-        for path in paths[1:]:
-            _, blocks = iter_blocks(path, first_layout, columns, block_bytes)
+        for k, path in enumerate(paths[1:], start=1):
+            _, blocks = iter_blocks(path, first_layout, columns, block_bytes, delimiter, encoding, notes, k)
             yield from blocks
 
     return first_layout, rest()
@@ -241,7 +336,8 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
 def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, patients_out=None,
         layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
         window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
-        progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1) -> Summary:
+        progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1,
+        delimiter: str | None = None, encoding: str | None = None) -> Summary:
     """Screen a file, a glob of files or '-' (stdin) block by block; write to the given writers.
 
     `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
@@ -250,7 +346,8 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
 
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
-    `progress(bytes_done, bytes_total)` is called after each block.
+    `progress(bytes_done, bytes_total)` is called after each block. `delimiter` is
+    detected from each CSV header unless given; `encoding` is UTF-8 unless given.
     """
     started = time.perf_counter()
     vocab = codebook(knowledge)
@@ -263,18 +360,60 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         send = "table"
     else:
         send = "csv" if patients_out is not None else "status"
+    notes: list[str] = []
+    sources = paths if len(paths) > 1 else None
     parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
-                                 send, jobs) if jobs > 1 else None
+                                 send, jobs, delimiter, encoding, notes) if jobs > 1 else None
     if parallel is not None:
         layout_, results = parallel
     else:
-        layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes)
+        layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes,
+                                      delimiter, encoding, notes)
         if layout_ is not Layout.PATIENTS:
             blocks = grouped(blocks)
-        results = ((*screen_block(vocab, layout_, block, separator, window), block.nbytes) for block in blocks)
-    summary = write_results(results, layout_, findings_out, patients_out, strict, progress, total)
+        results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources)
+    try:
+        summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out, strict,
+                                progress, total)
+    except SplitPatient as exc:
+        outputs = [o for o in (findings_out, patients_out) if o is not None]
+        if "-" in paths or not all(getattr(o, "restartable", False) for o in outputs):
+            raise InputError(f"{exc}: with stdin or stdout the one-row-per-patient layout merges the rows of "
+                             "one patient only within a block; write the outputs to files (-o, --patients), "
+                             "sort the input by patient_id, or use the items layout") from None
+        # The outputs were discarded (write_results): read the input again, grouped by patient id.
+        for out in outputs:
+            out.restart()
+        _, blocks = _all_blocks(paths, layout_, columns, block_bytes, delimiter, encoding)
+        results = _with_ids(vocab, layout_, grouped(blocks), separator, window, hashes=False, sources=sources)
+        summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out,
+                                strict, progress, total)
+        summary.notes.append(f"rows of one patient were apart ({exc}), so the input was read again "
+                             "grouped by patient id to merge them: the outputs come in groups, not in input order "
+                             "(sort by line for input order).")
+    summary.notes[:0] = list(dict.fromkeys(notes))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _with_ids(vocab, layout: Layout, blocks: Iterator[Block], separator: str, window: int, hashes: bool = True,
+              sources: list[str] | None = None):
+    """(findings, patients, bytes, ids) of each block, where ids are the `id_hashes` the split-patient
+    watch is to add: only for the one-row-per-patient layout, whose rows of one patient are merged
+    only within a block, and only once a second block shows there is more than one (hashing
+    imports pandas, which a small run does not otherwise need)."""
+    watch = hashes and layout is Layout.PATIENTS
+    first_ids = None
+    for k, block in enumerate(blocks):
+        findings, patients = screen_block(vocab, layout, block, separator, window, sources)
+        ids: list = []
+        if watch and k == 0:
+            first_ids = patients.select(["patient_id", "line"])
+        elif watch:
+            if k == 1:
+                ids.append(id_hashes(first_ids))
+            ids.append(id_hashes(patients))
+        yield findings, patients, block.nbytes, ids
 
 
 def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Layout, findings_out,
@@ -348,33 +487,42 @@ def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: in
     return max(1, jobs)
 
 
-def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs):
+def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs,
+                      delimiter=None, encoding=None, notes=None):
     """(layout, results) screening CSV blocks in `jobs` forked processes, or None when the input
     does not suit (Parquet, or the items and claims layouts, whose patients span blocks)."""
     from .readers import iter_raw_blocks
 
-    opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes) for path in paths]
-    if any(o is None or o[0] is not Layout.PATIENTS for o in opened):
+    tried: list[str] = []
+    opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes, delimiter, encoding,
+                              tried) for path in paths]
+    if any(o is None or o.layout is not Layout.PATIENTS for o in opened):
         for o in opened:
             if o is not None:
-                o[3].close()
+                o.blocks.close()  # type: ignore[attr-defined]
         return None
-    if len({(tuple(o[1]), tuple(o[2])) for o in opened}) > 1:
+    if len({(tuple(o.header), tuple(o.names), o.delimiter) for o in opened}) > 1:  # type: ignore[union-attr]
         for o in opened:
-            o[3].close()
+            o.blocks.close()  # type: ignore[union-attr]
         return None  # different headers: leave it to the one-process path, which reports it
-    _, header, names, _ = opened[0]
-    raw = chain.from_iterable(o[3] for o in opened)
-    return Layout.PATIENTS, _pooled(vocab, raw, header, names, separator, send, jobs)
+    first = opened[0]
+    assert first is not None
+    if notes is not None:
+        notes.extend(tried)
+    # Each block goes with the number of its file, for the source_file column of several inputs.
+    raw = chain.from_iterable(((*item, k) for item in o.blocks) for k, o in enumerate(opened))  # type: ignore[union-attr]
+    sources = paths if len(paths) > 1 else None
+    return Layout.PATIENTS, _pooled(vocab, raw, first.header, first.names, separator, send, jobs, first.delimiter,
+                                    sources)
 
 
-def _pooled(vocab, raw, header, names, separator, send, jobs):
+def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None):
     """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded)."""
     import multiprocessing
     from collections import deque
 
     global _WORKER
-    _WORKER = (vocab, header, names, separator, send)
+    _WORKER = (vocab, header, names, separator, send, delimiter, sources)
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
         pending: deque = deque()
         # Two blocks per worker in flight: a worker never waits while this process writes.
@@ -406,21 +554,24 @@ def _screen_raw(item: tuple):
     rows between processes is not free, and encoding them as CSV here, in parallel, keeps
     that work off the one process that writes.
     """
-    from .readers import FileSlice, parse_block
+    from .readers import FileSlice, parse_block, tag_source
     from .writers import EncodedRows, csv_body
 
     assert _WORKER is not None, "set by the parent before the pool forks"
-    vocab, header, names, separator, send = _WORKER
-    data, first_line, nbytes = item
+    vocab, header, names, separator, send, delimiter, sources = _WORKER
+    data, first_line, nbytes, source = item
     if isinstance(data, FileSlice):
         data = data.read()
-    block = parse_block(data, header, names, Layout.PATIENTS, first_line)
-    findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator)
+    block = parse_block(data, header, names, Layout.PATIENTS, first_line, delimiter)
+    if sources is not None:
+        block = tag_source(block, source)
+    findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator, sources=sources)
+    ids = [id_hashes(patients)]
     if send == "csv":
         patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
     elif send == "status":
         patients = patients.select(["status"])
-    return findings, patients, nbytes
+    return findings, patients, nbytes, ids
 
 
 def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:

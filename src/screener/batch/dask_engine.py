@@ -30,20 +30,30 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from . import DEFAULT_BLOCK_BYTES, DEFAULT_WINDOW, Summary, grouped, screen_block, write_results
+from . import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_WINDOW,
+    SplitPatient,
+    Summary,
+    grouped,
+    id_hashes,
+    screen_block,
+    watch_split_patients,
+    write_results,
+)
 from .readers import (
     Block,
     Layout,
     canonical_columns,
     detect_layout,
     expand_inputs,
-    header_fields,
     input_size,
     is_parquet,
     iter_blocks,
     open_binary,
     parse_block,
     raw_csv_blocks,
+    read_header,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,10 +72,11 @@ def _codebook_on_worker(index):
     return got
 
 
-def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: int, separator: str, window: int):
-    """Worker task: parse one raw block of lines and screen it."""
+def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: int, separator: str, window: int,
+               delimiter: str = ","):
+    """Worker task: parse one raw block of records and screen it."""
     layout = Layout(layout_value)
-    block = parse_block(raw, header, names, layout, first_line)
+    block = parse_block(raw, header, names, layout, first_line, delimiter)
     return screen_block(_codebook_on_worker(index), layout, block, separator, window)
 
 
@@ -88,7 +99,7 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
              layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
              window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
              progress: Callable[[int, int | None], None] | None = None, scheduler: str | None = None,
-             workers: int | None = None) -> Summary:
+             workers: int | None = None, delimiter: str | None = None, encoding: str | None = None) -> Summary:
     """Like `screener.batch.run`, on a Dask cluster (local unless `scheduler` names one)."""
     from .lazy_pandas import pandas
 
@@ -113,7 +124,7 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
     if is_parquet(first):
         layout_, _ = iter_blocks(first, forced, columns, block_bytes)
     else:
-        layout_ = forced or detect_layout(_peek_header(first), columns)
+        layout_ = forced or detect_layout(_peek_header(first, delimiter, encoding), columns)
 
     client, cluster = _client(scheduler, workers)
     try:
@@ -124,17 +135,17 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
             """(future, input bytes) for every block, in input order."""
             if layout_ is Layout.PATIENTS and not any(is_parquet(p) for p in paths):
                 for path in paths:
-                    handle = open_binary(path)
-                    header = header_fields(handle.readline())
+                    handle = open_binary(path, encoding)
+                    header, sep = read_header(handle.readline(), delimiter)
                     names = canonical_columns(header, layout_, columns)
-                    for raw, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes):
+                    for raw, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes, sep, len(header)):
                         yield client.submit(screen_raw, index, layout_.value, raw, header, names, first_line,
-                                            separator, window, pure=False), nbytes
+                                            separator, window, sep, pure=False), nbytes
                 return
 
             def blocks():
                 for path in paths:
-                    _, these = iter_blocks(path, layout_, columns, block_bytes)
+                    _, these = iter_blocks(path, layout_, columns, block_bytes, delimiter, encoding)
                     yield from these
 
             stream = blocks() if layout_ is Layout.PATIENTS else grouped(blocks())
@@ -150,7 +161,8 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
                 future, nbytes = pending.popleft()
                 findings, patients = future.result()
                 future.release()
-                return findings, patients, nbytes
+                ids = [id_hashes(patients)] if layout_ is Layout.PATIENTS else []
+                return findings, patients, nbytes, ids
 
             for task in tasks():
                 pending.append(task)
@@ -159,7 +171,12 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
             while pending:
                 yield take()
 
-        summary = write_results(results(), layout_, findings_out, patients_out, strict, progress, total)
+        try:
+            watched = watch_split_patients(results(), paths if len(paths) > 1 else None)
+            summary = write_results(watched, layout_, findings_out, patients_out, strict, progress, total)
+        except SplitPatient as exc:
+            raise InputError(f"{exc}: the Dask engine merges the rows of one patient only within a block; sort "
+                             "the input by patient_id, use the items layout, or use --engine pandas") from None
     finally:
         client.close()
         if cluster is not None:
@@ -168,11 +185,11 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
     return summary
 
 
-def _peek_header(path: str) -> list[str]:
+def _peek_header(path: str, delimiter: str | None = None, encoding: str | None = None) -> list[str]:
     if path == "-":
         raise InputError("--engine dask reads files, not stdin; save the input to a file first")
-    handle = open_binary(path)
+    handle = open_binary(path, encoding)
     try:
-        return header_fields(handle.readline())
+        return read_header(handle.readline(), delimiter)[0]
     finally:
         handle.close()

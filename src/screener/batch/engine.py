@@ -125,7 +125,8 @@ def as_strings(values) -> pa.Array:
 
 
 def lists_from_cells(values, sep: str = ";") -> Lists:
-    """Split cells like "Soma 350 mg qid; Xanax" into lists; empty pieces are dropped, pieces trimmed.
+    """Split cells like "Soma 350 mg qid; Xanax" into lists (a line break separates entries too);
+    empty pieces are dropped, pieces trimmed.
 
     `values` is an Arrow array or a pandas Series of text.
     """
@@ -170,7 +171,13 @@ def lists_from_cells(values, sep: str = ";") -> Lists:
 
 
 def _split_pieces(cells: pa.Array, sep: str) -> tuple[np.ndarray, pa.Array]:
-    """(offsets of each cell's pieces, the pieces) of cells split at `sep`."""
+    """(offsets of each cell's pieces, the pieces) of cells split at `sep`, or at a line break.
+
+    A line break inside a cell (Alt+Enter in Excel: one medication per line) separates
+    entries as `sep` does.
+    """
+    if pc.any(pc.match_substring(cells, "\n")).as_py():
+        cells = pc.replace_substring_regex(cells, "\r?\n", sep)
     lists = pc.split_pattern(cells, sep)
     offsets = lists.offsets.to_numpy().astype(np.int64)
     pieces = lists.values.slice(offsets[0], offsets[-1] - offsets[0])
@@ -485,6 +492,8 @@ class Patients:
     meds: Lists
     conditions: Lists
     allergies: Lists
+    source: np.ndarray | None = None
+    """Which input file each patient comes from (its first row's), counted from 0; None for one input."""
 
     def __len__(self) -> int:
         return len(self.line)
@@ -604,6 +613,9 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
         suppressed = _suppressed(vocab, pts, valid, shadow_walk)
     findings = _findings_frame(vocab, pts.patient_id, hits)
     patients = _patients_frame(vocab, pts, error, unrec, n_unrec, hits, suppressed)
+    if pts.source is not None:
+        findings = findings.append_column("input_file", pa.array(pts.source[hits.who], type=pa.int32()))
+        patients = patients.append_column("input_file", pa.array(pts.source, type=pa.int32()))
     return findings, patients
 
 

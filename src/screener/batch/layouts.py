@@ -1,14 +1,21 @@
 """Turn blocks of rows in each layout into the engine's `Patients`.
 
-* patients layout: each row is one patient (bad lines are invalid patients of their own);
+* patients layout: each row is one patient, and rows sharing a patient id are merged
+  into one (their entries together, at the line of the first; different ages make
+  the patient invalid); a bad line is an invalid patient of its own, or makes the
+  patient of its id invalid;
 * items layout: rows are grouped by patient id, in order of first appearance; a bad
   line or a row with an unknown kind makes its patient invalid.
+
+In both, a patient with more than `MAX_ENTRIES` entries is invalid with the reason,
+and its entries are not read (one cell of a million entries must not stall a run).
 
 Claims have their own module (`claims.py`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +28,11 @@ from .readers import ITEM_KINDS, BadRow
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+MAX_ENTRIES = 1000
+"""The most entries (medications, conditions and allergies together) one patient may have: above
+it the patient is invalid, with the reason. A real list is far shorter; a longer one is a broken
+export, and reading it would hold up the run."""
 
 
 def _trimmed_ids(values) -> tuple[pa.Array, np.ndarray]:
@@ -52,28 +64,38 @@ def bad_patients(bad: list[BadRow]) -> pd.DataFrame:
 
 
 def from_patients_layout(rows: pa.Table, bad: list[BadRow], sep: str = ";") -> Patients:
-    """One patient per row, plus one invalid patient per bad line, in line order.
+    """One patient per patient id (rows sharing an id merged), plus one invalid patient per bad
+    line whose id no row has, in line order.
 
     `rows` is an Arrow table of the layout's columns and `line` (see `readers.Block`).
     """
-    columns = {name: rows.column(name).combine_chunks().cast(pa.string()) if name != "line"
+    columns = {name: rows.column(name).combine_chunks().cast(pa.string()) if name not in ("line", "input_file")
                else rows.column(name).combine_chunks() for name in rows.column_names}
     lines = columns["line"].to_numpy(zero_copy_only=False).astype(np.int64)
     bad_error = np.full(len(lines), "", dtype=object)
     if bad:
         # Each bad line is an invalid patient of its own, in its place among the rows.
-        order = np.argsort(np.concatenate([lines, [b.line for b in bad]]), kind="stable")
+        order = np.argsort(np.concatenate([_keys(lines, columns.get("input_file")),
+                                           [_key(b.line, b.source) for b in bad]]), kind="stable")
         blank = pa.array([""] * len(bad), type=pa.string())
         for name in columns:
             if name == "line":
                 continue
-            extra = pa.array([b.patient_id for b in bad], type=pa.string()) if name == "patient_id" else blank
+            if name == "input_file":
+                extra = pa.array([b.source for b in bad], type=pa.int32())
+            else:
+                extra = pa.array([b.patient_id for b in bad], type=pa.string()) if name == "patient_id" else blank
             columns[name] = pa.concat_arrays([columns[name], extra]).take(pa.array(order))
         bad_error = np.concatenate([bad_error, [f"line {b.line}: {b.reason}" for b in bad]]).astype(object)[order]
         lines = np.concatenate([lines, np.asarray([b.line for b in bad], dtype=np.int64)])[order]
     ids, error = _trimmed_ids(columns["patient_id"])
     error = np.where(bad_error != "", bad_error, error).astype(object)
+    columns["patient_id"] = ids
+    columns, lines, error = _merge_same_ids(columns, lines, error, sep)
+    ids = columns["patient_id"]
+    _cap_cells(columns, error, sep)
     age = parse_ages(columns["age"], error)
+    source = columns.get("input_file")
     return Patients(
         patient_id=ids,
         line=lines,
@@ -82,7 +104,93 @@ def from_patients_layout(rows: pa.Table, bad: list[BadRow], sep: str = ";") -> P
         meds=lists_from_cells(columns["medications"], sep),
         conditions=lists_from_cells(columns["conditions"], sep),
         allergies=lists_from_cells(columns["allergies"], sep),
+        source=None if source is None else source.to_numpy(zero_copy_only=False).astype(np.int32),
     )
+
+
+_SOURCE_SHIFT = 40
+"""Rows of several files are ordered by (file, line): the file number above bit 40 of one integer."""
+
+
+def _key(line: int, source: int) -> int:
+    return (source << _SOURCE_SHIFT) | line
+
+
+def _keys(lines: np.ndarray, source) -> np.ndarray:
+    """The order of rows by (file, line) as one integer each (`source` None: one file, the line)."""
+    if source is None:
+        return lines
+    files = source.to_numpy(zero_copy_only=False) if hasattr(source, "to_numpy") else np.asarray(source)
+    return (files.astype(np.int64) << _SOURCE_SHIFT) | lines
+
+
+LIST_COLUMNS = ("medications", "conditions", "allergies")
+
+
+def _merge_same_ids(columns: dict, lines: np.ndarray, error: np.ndarray, sep: str):
+    """Rows sharing a (non-blank) patient id as one row: the entries of all, the line of the first.
+
+    Different ages, or a row that could not be read, make the merged patient invalid with the
+    reason. Costs one hash of the ids when no id repeats (the usual case).
+    """
+    ids = columns["patient_id"]
+    encoded = pc.dictionary_encode(ids)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.bincount(codes, minlength=len(encoded.dictionary))
+    blank = pc.equal(pc.utf8_length(encoded.dictionary), 0).to_numpy(zero_copy_only=False)
+    repeated = (counts > 1) & ~blank
+    if not repeated.any():
+        return columns, lines, error
+    keep = ~repeated[codes]
+    order_keys = _keys(lines, columns.get("input_file"))
+    cells = {name: columns[name].to_pylist() for name in (*LIST_COLUMNS, "age")}
+    split = re.compile(f"{re.escape(sep)}|\r?\n")
+    for code in np.flatnonzero(repeated):
+        members = np.flatnonzero(codes == code)
+        members = members[np.argsort(order_keys[members], kind="stable")]
+        head = int(members[0])
+        keep[head] = True
+        for name in LIST_COLUMNS:
+            # The same entry on two rows (a patient exported twice) is one entry, not a duplicate therapy.
+            kept: dict[str, str] = {}
+            for i in members:
+                for piece in split.split(cells[name][i]):
+                    if piece.strip():
+                        kept.setdefault(piece.strip().casefold(), piece.strip())
+            cells[name][head] = sep.join(kept.values())
+        ages = sorted({cells["age"][i].strip() for i in members} - {""})
+        cells["age"][head] = ages[0] if ages else ""
+        shown = ", ".join(str(int(lines[i])) for i in members)
+        problems = [error[i] for i in members if error[i]]
+        if problems:
+            error[head] = problems[0] + f" (patient '{encoded.dictionary[code]}' is on lines {shown})"
+        elif len(ages) > 1:
+            error[head] = f"rows on lines {shown} give different ages ({', '.join(ages)})"
+    for name in (*LIST_COLUMNS, "age"):
+        columns[name] = pa.array(cells[name], type=pa.string())
+    take = pa.array(np.flatnonzero(keep))
+    columns = {name: (column.take(take) if name != "line" else column) for name, column in columns.items()}
+
+    return columns, lines[keep], error[keep]
+
+
+def _cap_cells(columns: dict, error: np.ndarray, sep: str) -> None:
+    """Patients over `MAX_ENTRIES` entries: invalid, with their cells emptied so they are not read."""
+    pieces = np.zeros(len(error), dtype=np.int64)
+    for name in LIST_COLUMNS:
+        cells = columns[name]
+        filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
+        splits = pc.add(pc.count_substring(cells, sep), pc.count_substring(cells, "\n"))
+        pieces += np.where(filled, splits.to_numpy(zero_copy_only=False) + 1, 0)
+    over = pieces > MAX_ENTRIES
+    if not over.any():
+        return
+    for i in np.flatnonzero(over & (error == "")):
+        error[i] = (f"{pieces[i]:,} entries: at most {MAX_ENTRIES:,} are screened for one patient "
+                    "(check the export for a broken row)")
+    mask = pa.array(over)
+    for name in LIST_COLUMNS:
+        columns[name] = pc.if_else(mask, "", columns[name])
 
 
 def patient_errors(patient: np.ndarray, row_error: np.ndarray, n: int) -> np.ndarray:
@@ -131,6 +239,7 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
                         f"{', '.join(ITEM_KINDS)}")
     missing = (row_error == "missing patient_id")
     row_error[missing] = [f"line {ln}: missing patient_id" for ln in lines[missing]]
+    sources = frame["input_file"].to_numpy(dtype=np.int64) if "input_file" in frame else None
     if bad:
         extra = bad_patients(bad)
         ids = pd.concat([ids, extra["patient_id"]], ignore_index=True)
@@ -138,11 +247,15 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
         kind = pd.concat([kind, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
         value = pd.concat([value, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
-    order = np.argsort(lines, kind="stable")
+        if sources is not None:
+            sources = np.concatenate([sources, np.asarray([b.source for b in bad], dtype=np.int64)])
+    keys = _keys(lines, sources)
+    order = np.argsort(keys, kind="stable")
     ids, kind, value = ids.iloc[order].reset_index(drop=True), kind.iloc[order].reset_index(drop=True), \
         value.iloc[order].reset_index(drop=True)
     lines, row_error = lines[order], row_error[order]
-    patient, shown, first = group_ids(ids, lines)
+    patient, shown, first_key = group_ids(ids, keys[order])
+    first = first_key & ((1 << _SOURCE_SHIFT) - 1)
     n = len(shown)
     error = patient_errors(patient, row_error, n)
     ages = kind == "age"
@@ -157,10 +270,16 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
         firsts = per.groupby(level=0).first()
         age_values.iloc[firsts.index.to_numpy()] = firsts.to_numpy()
     age = parse_ages(age_values, error)
+    entries = np.bincount(patient[(kind != "age").to_numpy()], minlength=n)
+    over = entries > MAX_ENTRIES
+    for p in np.flatnonzero(over & (error == "")):
+        error[p] = (f"{entries[p]:,} entries: at most {MAX_ENTRIES:,} are screened for one patient "
+                    "(check the export for a broken row)")
 
     def lists(which: str) -> Lists:
-        rows = np.flatnonzero((kind == which).to_numpy())
+        rows = np.flatnonzero((kind == which).to_numpy() & ~over[patient])
         return lists_from_items(patient[rows], n, value.iloc[rows])
 
     return Patients(patient_id=shown, line=first, age=age, error=error,
-                    meds=lists("medication"), conditions=lists("condition"), allergies=lists("allergy"))
+                    meds=lists("medication"), conditions=lists("condition"), allergies=lists("allergy"),
+                    source=None if sources is None else (first_key >> _SOURCE_SHIFT).astype(np.int32))

@@ -12,17 +12,24 @@ Three layouts are understood, detected from the header (or named with `layout=`)
 Column names can be mapped (`{"patient_id": "member_id"}`: canonical name → the
 name in the file).
 
-A CSV file is read in blocks of whole lines. Each physical line is one record:
-a quoted value may not span lines, so an unbalanced quote damages only its own
-line. A line that cannot be read — unbalanced quotes, the wrong number of
-fields, bytes that are not UTF-8 — becomes a *bad row* with its line number,
-the best guess at its patient id and the reason; the run goes on. Blank lines
-are skipped. Every block comes back as an Arrow table of strings (missing
-cells are empty strings) with a `line` column (1-based line number in the
-file; for Parquet, the row number plus one); `Block.frame` gives it as a pandas
-DataFrame for the layouts that group rows with pandas. pandas is not imported
-on the one-row-per-patient path: that import alone took longer than parsing a
-million rows.
+A CSV file is read as RFC 4180 in blocks of whole records: a quoted value may
+hold line breaks (what Excel writes for Alt+Enter), and within a list cell
+(medications, conditions, allergies) a line break separates entries as `;` does.
+The delimiter is detected from the header (comma, semicolon, tab or pipe) unless
+given; empty fields trailing past the header's (`1001,Soma,,,34,,,`) are ignored;
+a file in another encoding than UTF-8 is read with `encoding=` (a UTF-16 file is
+recognised by its byte-order mark). A record that cannot be read — a quote that
+never closes into a well-formed record, the wrong number of fields, bytes that are
+not UTF-8 — becomes a *bad row* with its line number, the best guess at its
+patient id and the reason; the run goes on. The lines after a broken quote that
+cannot be rows on their own (the rest of its cell) belong to the broken record,
+so they never become patients (see `csv_records`). Blank lines are skipped.
+Every block comes back as an Arrow table of strings (missing cells are empty
+strings) with a `line` column (the 1-based line where the record starts; for
+Parquet, the row number plus one); `Block.frame` gives it as a pandas DataFrame
+for the layouts that group rows with pandas. pandas is not imported on the
+one-row-per-patient path: that import alone took longer than parsing a million
+rows.
 
 The fast path parses a block with pyarrow and only scans its bytes line by
 line when the parser reports a problem, so clean files cost one parse.
@@ -30,6 +37,7 @@ line when the parser reports a problem, so clean files cost one parse.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import gzip
@@ -47,6 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from .csv_records import DELIMITERS, detect_delimiter, record_cut, regular_record_ends, split_records
 from .lazy_pandas import pandas
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +103,8 @@ class BadRow:
     """The first field of the line, as far as it could be read ('' if none)."""
     reason: str
     """Why it could not be read, in one line."""
+    source: int = 0
+    """Which input file it is in, counted from 0 (see `tag_source`)."""
 
 
 class Block:
@@ -176,6 +187,22 @@ def canonical_columns(header: list[str], layout: Layout, columns: dict[str, str]
     return out
 
 
+def unused_columns(header: list[str], names: list[str | None]) -> list[str]:
+    """The header's named columns that no canonical column is read from (blank names left out)."""
+    return [h.strip() for h, n in zip(header, names) if n is None and h.strip()]
+
+
+def unused_note(path: str, header: list[str], names: list[str | None]) -> str | None:
+    """The line that names the columns of `path` that are not read, or None when every one is."""
+    unused = unused_columns(header, names)
+    if not unused:
+        return None
+    shown = ", ".join(f"'{u}'" for u in unused)
+    where = "stdin" if path == "-" else path
+    return (f"{where}: column(s) {shown} not read (map one to patient_id, medications, conditions, allergies "
+            "or age with --column NAME=HEADER)")
+
+
 # --- sources ------------------------------------------------------------------
 
 
@@ -206,17 +233,67 @@ def is_parquet(path: str) -> bool:
         return False
 
 
-def open_binary(path: str):
-    """A binary stream of the input at `path` ('-': stdin), gunzipped when it is gzip."""
+def open_binary(path: str, encoding: str | None = None):
+    """A binary stream of the input at `path` ('-': stdin), gunzipped when it is gzip, and
+    transcoded to UTF-8 when it is in another `encoding` (or starts with a UTF-16 byte-order mark)."""
     if path == "-":
         raw = sys.stdin.buffer
-        return gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw
-    handle = open(path, "rb")  # noqa: SIM115 - the caller owns the stream (or the gzip over it)
-    if handle.read(2) == b"\x1f\x8b":
-        handle.seek(0)
-        return gzip.GzipFile(fileobj=handle)
-    handle.seek(0)
-    return handle
+        stream = gzip.GzipFile(fileobj=raw) if _peek_gzip(raw) else raw
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - the caller owns the stream (or the gzip over it)
+        if stream.read(2) == b"\x1f\x8b":
+            stream.seek(0)
+            stream = gzip.GzipFile(fileobj=stream)
+        else:
+            stream.seek(0)
+    encoding = encoding or _bom_encoding(stream)
+    if encoding and codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        return _Utf8(stream, encoding)
+    return stream
+
+
+def _bom_encoding(stream) -> str | None:
+    """'utf-16' when the stream starts with a UTF-16 byte-order mark (left unread), else None."""
+    peek = getattr(stream, "peek", None)
+    head = peek(2)[:2] if peek else b""
+    return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else None
+
+
+def check_encoding(encoding: str | None) -> None:
+    """InputError unless `encoding` names a text encoding Python knows."""
+    if encoding is None:
+        return
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"unknown encoding '{encoding}' (e.g. utf-8, cp1252, latin-1, utf-16)") from None
+
+
+class _Utf8(io.RawIOBase):
+    """A byte stream in another encoding, read as UTF-8. A byte the encoding cannot decode stays
+    as it was (surrogateescape), so its line is reported as not readable rather than stopping the run."""
+
+    def __init__(self, raw, encoding: str):
+        self._text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while len(self._pending) < len(target):
+            text = self._text.read(max(len(target), 1 << 16))
+            if not text:
+                break
+            self._pending += text.encode("utf-8", "surrogateescape")
+        n = min(len(target), len(self._pending))
+        target[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._text.close()
+        super().close()
 
 
 def _peek_gzip(raw) -> bool:
@@ -229,61 +306,106 @@ def input_size(path: str) -> int | None:
     return None if path == "-" else os.path.getsize(path)
 
 
-def header_fields(line: bytes) -> list[str]:
+def delimiter_for(given: str | None) -> str | None:
+    """A `--delimiter` value as the character (names and escapes accepted: 'tab', '\\t', ';'), None to detect."""
+    if given is None:
+        return None
+    names = {name: char for char, name in DELIMITERS.items()}
+    char = names.get(given.strip().casefold(), "\t" if given == "\\t" else given)
+    if len(char) != 1 or char in "\"\r\n":
+        raise InputError(f"the delimiter must be one character (or {', '.join(names)}), not '{given}'")
+    return char
+
+
+def header_fields(line: bytes, delimiter: str | None = None) -> list[str]:
     """The column names of a CSV header line (raises InputError for an empty input)."""
+    return read_header(line, delimiter)[0]
+
+
+def read_header(line: bytes, delimiter: str | None = None) -> tuple[list[str], str]:
+    """(column names, delimiter) of a CSV header line; the delimiter is detected when not given."""
     if not line.strip():
         raise InputError("the input is empty: no header line")
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("the header line is not valid UTF-8; convert the file to UTF-8") from None
+        raise InputError("the header line is not valid UTF-8; convert the file to UTF-8 or give --encoding") \
+            from None
+    text = text.rstrip("\r\n")
+    delimiter = delimiter or detect_delimiter(text)
     try:
-        return next(csv.reader([text.rstrip("\r\n")], strict=True))
+        return next(csv.reader([text], delimiter=delimiter, strict=True)), delimiter
     except csv.Error as exc:
         raise InputError(f"cannot read the header line: {exc}") from None
 
 
 def iter_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
-                block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[Layout, Iterator[Block]]:
-    """The layout of `path` and an iterator over its blocks (see the module docstring)."""
+                block_bytes: int = DEFAULT_BLOCK_BYTES, delimiter: str | None = None,
+                encoding: str | None = None, notes: list[str] | None = None,
+                source: int | None = None) -> tuple[Layout, Iterator[Block]]:
+    """The layout of `path` and an iterator over its blocks (see the module docstring).
+
+    A line naming the columns that are not read is appended to `notes` (when given). With
+    `source`, every row and bad row carries that number (see `tag_source`).
+    """
     if is_parquet(path):
-        return _parquet_blocks(path, layout, columns)
-    handle = open_binary(path)
-    header_line = handle.readline()
-    header = header_fields(header_line)
+        got_layout, parquet = _parquet_blocks(path, layout, columns, notes)
+        return got_layout, parquet if source is None else (tag_source(b, source) for b in parquet)
+    handle = open_binary(path, encoding)
+    header, delimiter = read_header(handle.readline(), delimiter)
     layout = layout or detect_layout(header, columns)
     names = canonical_columns(header, layout, columns)
-    return layout, _csv_blocks(handle, path, header, names, layout, block_bytes)
+    _note(notes, path, header, names, layout)
+    blocks = _csv_blocks(handle, path, header, names, layout, block_bytes, delimiter)
+    return layout, blocks if source is None else (tag_source(b, source) for b in blocks)
 
 
-def _csv_blocks(handle, path, header, names, layout, block_bytes) -> Iterator[Block]:
-    for data, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes):
-        out = parse_block(data, header, names, layout, first_line)
+def tag_source(block: Block, source: int) -> Block:
+    """`block` with an `input_file` column (and its bad rows a `source`): the number of its input file,
+    so that the outputs of several files can say which file each patient came from."""
+    block.rows = block.table.append_column("input_file", pa.array(np.full(len(block), source, dtype=np.int32)))
+    for bad in block.bad:
+        bad.source = source
+    return block
+
+
+def _csv_blocks(handle, path, header, names, layout, block_bytes, delimiter) -> Iterator[Block]:
+    for data, first_line, nbytes in raw_csv_blocks(handle, path, block_bytes, delimiter, len(header)):
+        out = parse_block(data, header, names, layout, first_line, delimiter)
         out.nbytes = nbytes
         yield out
 
 
-def raw_csv_blocks(handle, path, block_bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(whole lines, number of the first line, bytes read) of a CSV body, block by block."""
+def raw_csv_blocks(handle, path, block_bytes, delimiter: str = ",", expected: int = 0
+                   ) -> Iterator[tuple[bytes, int, int]]:
+    """(whole records, number of the first line, bytes read) of a CSV body, block by block.
+
+    A block ends where a record ends (`csv_records.record_cut`), so a quoted line break
+    is never a block boundary; `expected` is the header's number of fields.
+    """
     line_no = 2  # the header is line 1
     rest = b""
+    read = 0
     try:
         while True:
             chunk = handle.read(block_bytes)
+            read += len(chunk)
             data = rest + chunk if rest else chunk
             if not chunk:
                 if data:
                     if not data.endswith(b"\n"):
                         data += b"\n"
-                    yield data, line_no, 0
+                    yield data, line_no, read
                 return
-            cut = data.rfind(b"\n")
-            if cut < 0:
+            last = data.rfind(b"\n")
+            cut = record_cut(data[: last + 1], delimiter, expected) if last >= 0 else 0
+            if cut <= 0:
                 rest = data
                 continue
-            rest = data[cut + 1:]
-            block = data[: cut + 1]
-            yield block, line_no, len(chunk)
+            rest = data[cut:]
+            block = data[:cut]
+            yield block, line_no, read
+            read = 0
             line_no += block.count(b"\n")
     finally:
         if path != "-":
@@ -292,7 +414,7 @@ def raw_csv_blocks(handle, path, block_bytes) -> Iterator[tuple[bytes, int, int]
 
 @dataclass(frozen=True)
 class FileSlice:
-    """Whole lines of a plain file, by position: what a worker process reads for itself."""
+    """Whole records of a plain file, by position: what a worker process reads for itself."""
 
     path: str
     start: int
@@ -306,33 +428,51 @@ class FileSlice:
         return data if data.endswith(b"\n") else data + b"\n"
 
 
-def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
-                    block_bytes: int = DEFAULT_BLOCK_BYTES):
-    """For a CSV input: (layout, header, canonical names, raw blocks), the blocks unparsed (see
-    `raw_csv_blocks`), so that other processes can parse them; None for Parquet.
+@dataclass(frozen=True)
+class RawInput:
+    """A CSV input opened for other processes to parse: what they need to read its blocks."""
 
-    For a plain (uncompressed) file a block is a `FileSlice` instead of its bytes, so that
+    layout: Layout
+    header: list[str]
+    names: list[str | None]
+    """The canonical name of each header field (None: not used)."""
+    delimiter: str
+    blocks: Iterator[tuple[FileSlice | bytes, int, int]]
+    """(a block's bytes or its `FileSlice`, its first line, its size), unparsed."""
+
+
+def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
+                    block_bytes: int = DEFAULT_BLOCK_BYTES, delimiter: str | None = None,
+                    encoding: str | None = None, notes: list[str] | None = None) -> RawInput | None:
+    """A CSV input with its blocks unparsed (see `raw_csv_blocks`), so that other processes can
+    parse them; None for Parquet.
+
+    For a plain (uncompressed, UTF-8) file a block is a `FileSlice` instead of its bytes, so that
     only its position, not megabytes of text, is sent to the process that screens it.
     """
     if is_parquet(path):
         return None
-    handle = open_binary(path)
-    header = header_fields(handle.readline())
+    handle = open_binary(path, encoding)
+    header, delimiter = read_header(handle.readline(), delimiter)
     layout = layout or detect_layout(header, columns)
     if path != "-" and isinstance(handle, io.BufferedReader):
         start = handle.tell()
         handle.close()
-        blocks: Iterator[tuple[FileSlice | bytes, int, int]] = _file_slices(path, start, block_bytes)
+        blocks: Iterator[tuple[FileSlice | bytes, int, int]] = _file_slices(path, start, block_bytes, delimiter,
+                                                                               len(header))
     else:
-        blocks = raw_csv_blocks(handle, path, block_bytes)
-    return layout, header, canonical_columns(header, layout, columns), blocks
+        blocks = raw_csv_blocks(handle, path, block_bytes, delimiter, len(header))
+    names = canonical_columns(header, layout, columns)
+    _note(notes, path, header, names, layout)
+    return RawInput(layout, header, names, delimiter, blocks)
 
 
-def _file_slices(path: str, start: int, block_bytes: int) -> Iterator[tuple[FileSlice, int, int]]:
-    """(slice of whole lines, number of its first line, its size) of a plain file, block by block.
+def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", expected: int = 0
+                 ) -> Iterator[tuple[FileSlice, int, int]]:
+    """(slice of whole records, number of its first line, its size) of a plain file, block by block.
 
     Only positions leave this process. Each block is read into one reused buffer to
-    find its last line end and count its lines (numpy): reading blocks into new
+    find its last record end and count its lines (numpy): reading blocks into new
     Python bytes and joining each to the previous tail copied every byte twice.
     """
     buffer = bytearray(block_bytes)
@@ -346,40 +486,63 @@ def _file_slices(path: str, start: int, block_bytes: int) -> Iterator[tuple[File
             if not n:
                 return
             if pos + n < size:
-                cut = buffer.rfind(b"\n", 0, n)
-                if cut >= 0:
-                    n = cut + 1
-                    lines = int(np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=n) == 10))
-                else:
-                    n, lines = _long_line(handle, view, pos + n, size), 1
-                    n -= pos
-            else:
+                last = buffer.rfind(b"\n", 0, n)
+                cut = record_cut(view[: last + 1], delimiter, expected) if last >= 0 else 0
+                n = cut if cut > 0 else _long_record(handle, pos, size, delimiter, expected)
+            if n <= len(buffer):
                 lines = int(np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=n) == 10))
+            else:
+                handle.seek(pos)
+                lines = _count_lines(handle, view, n)
             yield FileSlice(path, pos, n), line, n
             line += lines
             pos += n
 
 
-def _long_line(handle, view: memoryview, at: int, size: int) -> int:
-    """Where a line longer than a block ends (just past its newline, or the end of the file)."""
-    while at < size:
-        n = handle.readinto(view)
-        if not n:
+def _count_lines(handle, view: memoryview, n: int) -> int:
+    """Line feeds among the next `n` bytes of `handle` (read through the reused buffer)."""
+    lines = 0
+    while n > 0:
+        got = handle.readinto(view[: min(n, len(view))])
+        if not got:
             break
-        cut = bytes(view[:n]).find(b"\n")
-        if cut >= 0:
-            return at + cut + 1
-        at += n
-    return size
+        lines += int(np.count_nonzero(np.frombuffer(view, dtype=np.uint8, count=got) == 10))
+        n -= got
+    return lines
 
 
-def _parquet_blocks(path, layout, columns) -> tuple[Layout, Iterator[Block]]:
+def _long_record(handle, pos: int, size: int, delimiter: str, expected: int) -> int:
+    """The length of the first record at `pos` when it is longer than a block (to the end of the file at most)."""
+    step = 1 << 20
+    while True:
+        step *= 2
+        handle.seek(pos)
+        data = handle.read(step)
+        if pos + len(data) >= size:
+            return len(data)
+        last = data.rfind(b"\n")
+        cut = record_cut(data[: last + 1], delimiter, expected) if last >= 0 else 0
+        if cut > 0:
+            return cut
+
+
+def _note(notes: list[str] | None, path: str, header: list[str], names: list[str | None], layout: Layout) -> None:
+    note = unused_note(path, header, names) if notes is not None else None
+    if note is not None and notes is not None:
+        if layout is not Layout.PATIENTS:
+            note = note.replace("patient_id, medications, conditions, allergies or age",
+                                ", ".join(c for part in COLUMNS[layout] for c in part))
+        notes.append(note)
+
+
+def _parquet_blocks(path, layout, columns, notes=None) -> tuple[Layout, Iterator[Block]]:
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
     header = list(file.schema_arrow.names)
     layout = layout or detect_layout(header, columns)
     names = canonical_columns(header, layout, columns)
+    _note(notes, path, header, names, layout)
     used = [h for h, n in zip(header, names) if n]
 
     def blocks() -> Iterator[Block]:
@@ -433,12 +596,12 @@ def _complete(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
 
 
 def parse_block(block: bytes, header: list[str], names: list[str | None], layout: Layout,
-                first_line: int) -> Block:
-    """Parse whole lines `block` (starting at line `first_line`) into a Block."""
-    fast = _arrow_fast(block, header, names, layout, first_line)
+                first_line: int, delimiter: str = ",") -> Block:
+    """Parse whole records `block` (starting at line `first_line`) into a Block."""
+    fast = _arrow_fast(block, header, names, layout, first_line, delimiter)
     if fast is not None:
         return fast
-    return _arrow_careful(block, header, names, layout, first_line)
+    return _careful(block, header, names, layout, first_line, delimiter)
 
 
 def _convert(header: list[str]):
@@ -449,20 +612,22 @@ def _convert(header: list[str]):
     )
 
 
-def _arrow_parse(data: bytes, header: list[str]):
-    """Parse header-less CSV bytes; returns (table, number of rows the parser refused)."""
+def _arrow_parse(data: bytes, width: int, delimiter: str, multiline: bool):
+    """Parse header-less CSV bytes of `width` fields; returns (table, number of rows the parser refused)."""
     refused = [0]
 
     def handler(row) -> str:
         refused[0] += 1
         return "skip"
 
+    names = [f"c{i}" for i in range(width)]
     table = pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))],
+        read_options=pacsv.ReadOptions(column_names=names,
                                        block_size=max(1 << 20, min(len(data) + 1, 64 << 20))),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
-        convert_options=_convert([f"c{i}" for i in range(len(header))]),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=multiline,
+                                         invalid_row_handler=handler),
+        convert_options=_convert(names),
     )
     return table, refused[0]
 
@@ -473,87 +638,53 @@ def _arrow_rows(table, names: list[str | None], layout: Layout, lines: np.ndarra
     return rows.append_column("line", pa.array(lines, type=pa.int64()))
 
 
-def _arrow_fast(block, header, names, layout, first_line) -> Block | None:
-    """Parse the block in one go; None when the parser met anything odd (then read line by line)."""
+def _arrow_fast(block, header, names, layout, first_line, delimiter) -> Block | None:
+    """Parse the block in one go; None when anything is odd (then it is read record by record).
+
+    Odd is: bytes that are not UTF-8, quoting that is not regular, a row the parser refused,
+    or rows that do not account for every line (a blank line).
+    """
     n_lines = block.count(b"\n")
     if not block.isascii():
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return None  # find the lines with bad bytes one by one
+    quoted = b'"' in block
+    if quoted:
+        ends = regular_record_ends(np.frombuffer(block, dtype=np.uint8), ord(delimiter))
+        if ends is None or not len(ends) or ends[-1] != len(block) - 1:
+            return None
+    width = len(header)
     try:
-        table, refused = _arrow_parse(block, header)
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+        table, refused = _arrow_parse(block, width, delimiter, quoted)
+        if refused:
+            # Empty fields trailing past the header's (`1001,Soma,,,34,,,`): parse at the width of
+            # the first row, and keep the result only if every extra field is empty.
+            first = next(csv.reader([block[: block.find(b"\n")].decode("utf-8")], delimiter=delimiter))
+            if len(first) <= width:
+                return None
+            table, refused = _arrow_parse(block, len(first), delimiter, quoted)
+            if refused or any(pc.any(pc.not_equal(pc.utf8_trim_whitespace(table.column(i)), "")).as_py()
+                              for i in range(width, len(first))):
+                return None
+            table = table.select(list(range(width)))
+    except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
         return None
-    # Every line became exactly one row only if nothing was refused and no line was
-    # skipped as blank or swallowed by a quote running across lines.
-    if refused or table.num_rows != n_lines:
+    rows = np.arange(table.num_rows, dtype=np.int64)
+    if quoted:
+        # A record spans one line more for every line feed inside its values.
+        inside = np.zeros(table.num_rows, dtype=np.int64)
+        for column in table.columns:
+            inside += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False).astype(np.int64)
+        lines = first_line + rows + np.concatenate(([0], np.cumsum(inside)[:-1])) if len(rows) else rows
+        spanned = int(inside.sum())
+    else:
+        lines, spanned = first_line + rows, 0
+    # Every line belongs to exactly one row only if no line was skipped as blank.
+    if table.num_rows + spanned != n_lines:
         return None
-    return Block(_arrow_rows(table, names, layout, np.arange(first_line, first_line + n_lines, dtype=np.int64)))
-
-
-def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
-    buf = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    starts = np.empty_like(ends)
-    starts[0:1] = 0
-    starts[1:] = ends[:-1] + 1
-    return starts, ends
-
-
-def _arrow_careful(block, header, names, layout, first_line) -> Block:
-    """Find the lines that cannot be read, cut them out, and parse the rest."""
-    starts, ends = _line_bounds(block)
-    buf = np.frombuffer(block, dtype=np.uint8)
-    n = len(ends)
-    status = np.zeros(n, dtype=np.int8)  # 0 good, 1 blank, 2 bad
-    reasons: dict[int, str] = {}
-    trimmed = ends - (buf[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
-    blank = trimmed == starts
-    status[blank] = 1
-    expected = len(header)
-    # Field counts of lines without quotes: their commas (vectorised).
-    commas = np.flatnonzero(buf == 44)
-    per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
-    quotes = np.flatnonzero(buf == 34)
-    quoted = np.zeros(n, dtype=bool)
-    if len(quotes):
-        quoted[np.searchsorted(ends, quotes)] = True
-    high = np.flatnonzero(buf >= 128)
-    odd = np.zeros(n, dtype=bool)
-    if len(high):
-        odd[np.unique(np.searchsorted(ends, high))] = True
-    for i in np.flatnonzero(~quoted & ~odd & ~blank & (per_line + 1 != expected)):
-        status[i] = 2
-        reasons[int(i)] = f"{per_line[i] + 1} fields, expected {expected}"
-    for i in np.flatnonzero((quoted | odd) & ~blank):
-        raw = block[starts[i]:trimmed[i]]
-        problem = _line_problem(raw, expected)
-        if problem:
-            status[i] = 2
-            reasons[int(i)] = problem
-    good = status == 0
-    bad = [BadRow(first_line + int(i), _guess_id(block[starts[i]:trimmed[i]]), reasons[int(i)])
-           for i in np.flatnonzero(status == 2)]
-    lines = first_line + np.flatnonzero(good).astype(np.int64)
-    if good.all():
-        data = block
-    else:
-        # Cut out the runs of lines that are not good: few, so few slices.
-        change = np.flatnonzero(np.diff(np.concatenate(([0], good.view(np.int8), [0]))))
-        data = b"".join(block[starts[a]:ends[b - 1] + 1] for a, b in zip(change[::2], change[1::2]))
-    if not len(lines):
-        table = None
-    else:
-        try:
-            table, refused = _arrow_parse(data, header)
-        except (pa.ArrowInvalid, UnicodeDecodeError):
-            table, refused = None, 1
-        if table is None or refused or table.num_rows != len(lines):
-            return _python_block(block, header, names, layout, first_line)
-    if table is None:
-        return Block(_empty_rows(layout), bad)
-    return Block(_arrow_rows(table, names, layout, lines), bad)
+    return Block(_arrow_rows(table, names, layout, lines))
 
 
 def _empty_rows(layout: Layout) -> pa.Table:
@@ -567,51 +698,34 @@ def _empty_frame(layout: Layout) -> pd.DataFrame:
     return _empty_rows(layout).to_pandas()
 
 
-def _line_problem(raw: bytes, expected: int) -> str:
-    """Why one line cannot be read ('' if it can)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return (f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                "convert the file to UTF-8")
-    if text.count('"') % 2:
-        return "broken quoting: a quote is not closed on this line"
-    try:
-        fields = next(csv.reader([text], strict=True))
-    except csv.Error as exc:
-        return f"broken quoting: {exc}"
-    except StopIteration:
-        fields = []
-    if len(fields) != expected:
-        return f"{len(fields)} fields, expected {expected}"
-    return ""
+def _guess_id(raw: bytes, delimiter: str = ",") -> str:
+    first = raw.split(b"\n", 1)[0].split(delimiter.encode(), 1)[0].strip().strip(b'"')
+    return first.decode("utf-8", "replace").strip()
 
 
-def _guess_id(raw: bytes) -> str:
-    first = raw.split(b",", 1)[0].strip().strip(b'"')
-    return first.decode("utf-8", "replace")
+def _reason(record, block: bytes, first_line: int) -> str:
+    """Why a record cannot be read, naming the lines it took as the rest of its cell (if any)."""
+    if not record.absorbed:
+        return record.reason
+    last = first_line + record.line + block.count(b"\n", record.start, record.end) - 1
+    start = first_line + record.line + 1
+    shown = f"line {start}" if start == last else f"lines {start}-{last}"
+    return f"{record.reason} ({shown} read as the rest of its cell: too few fields to be rows)"
 
 
-def _python_block(block, header, names, layout, first_line) -> Block:
-    """The line-by-line reader: used when the fast parser disagrees with the line scan."""
-    expected = len(header)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    bad: list[BadRow] = []
-    for i, raw in enumerate(block.split(b"\n")[:-1] if block.endswith(b"\n") else block.split(b"\n")):
-        raw = raw[:-1] if raw.endswith(b"\r") else raw
-        if not raw:
-            continue
-        problem = _line_problem(raw, expected)
-        if problem:
-            bad.append(BadRow(first_line + i, _guess_id(raw), problem))
-            continue
-        rows.append(next(csv.reader([raw.decode("utf-8")], strict=True)))
-        lines.append(first_line + i)
+def _careful(block, header, names, layout, first_line, delimiter) -> Block:
+    """Read the block record by record (`csv_records.split_records`): the good ones become rows,
+    the others bad rows naming their line and reason."""
+    records, _ = split_records(block, len(header), delimiter, final=True)
+    rows = [r for r in records if r.fields is not None]
+    bad = [BadRow(first_line + r.line, _guess_id(block[r.start:r.end], delimiter), _reason(r, block, first_line))
+           for r in records if r.fields is None]
     if not rows:
         return Block(_empty_rows(layout), bad)
-    columns = {n: pa.array([r[i] for r in rows], type=pa.string()) for i, n in enumerate(names) if n}
+    columns = {n: pa.array([r.fields[i] for r in rows], type=pa.string())  # type: ignore[index]
+               for i, n in enumerate(names) if n}
     table = _complete_table(columns, layout, len(rows))
+    lines = np.asarray([first_line + r.line for r in rows], dtype=np.int64)
     return Block(table.append_column("line", pa.array(lines, type=pa.int64())), bad)
 
 

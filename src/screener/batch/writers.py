@@ -41,17 +41,32 @@ class TableFormat(str, Enum):
         return self.value
 
 
+EXTENSIONS = {
+    TableFormat.CSV: (".csv", ".csv.gz"),
+    TableFormat.PARQUET: (".parquet", ".pq"),
+    TableFormat.JSONL: (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz"),
+}
+"""The file names each output format is written under (a name with no extension is CSV)."""
+
+
 def format_for(path: str | None, named: str | None = None) -> TableFormat:
-    """The output format: named, else from the file name, else CSV."""
+    """The output format: named, else from the file name (CSV for stdout, a device or a name
+    without an extension). InputError for an extension no format writes (`out.xlsx`), rather
+    than CSV under a name that promises something else."""
     if named:
         return TableFormat(named)
-    if path and path != "-":
-        lower = path.lower()
-        if lower.endswith((".parquet", ".pq")):
-            return TableFormat.PARQUET
-        if lower.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
-            return TableFormat.JSONL
-    return TableFormat.CSV
+    if not path or path == "-" or path.startswith("/dev/"):
+        return TableFormat.CSV
+    lower = path.lower()
+    for fmt, endings in EXTENSIONS.items():
+        if lower.endswith(endings):
+            return fmt
+    name = os.path.basename(lower)
+    if "." not in name.lstrip("."):
+        return TableFormat.CSV
+    known = ", ".join(e for endings in EXTENSIONS.values() for e in endings)
+    raise InputError(f"cannot write '{path}': '{os.path.splitext(name)[1]}' is not an output format; "
+                     f"name the file with one of {known} (or give --output-format)")
 
 
 def plain_table(rows) -> pa.Table:
@@ -225,6 +240,18 @@ class Writer:
         if self.partial is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.partial)
+
+    @property
+    def restartable(self) -> bool:
+        """True when what was written can be taken back and written again (a file, not stdout or a device)."""
+        return self.partial is not None
+
+    def restart(self) -> None:
+        """Start the output again from nothing (after `discard`), for a run that reads its input again."""
+        self.discard()
+        self._started = False
+        self._schema = None
+        self.rows = 0
 
     def close(self, empty=None) -> None:
         """Finish the output; `empty` (a frame with the right columns) is written if nothing was.

@@ -103,7 +103,13 @@ class _Progress:
 @click.option("--column", "columns", multiple=True, metavar="NAME=HEADER", callback=_columns,
               help="Read column NAME from the input column HEADER, e.g. patient_id=member_id (repeatable).")
 @click.option("--separator", default=";", show_default=True,
-              help="Separator between entries in the medications, conditions and allergies cells.")
+              help="Separator between entries in the medications, conditions and allergies cells "
+                   "(a line break inside a cell separates entries too).")
+@click.option("--delimiter", metavar="CHAR",
+              help="Field delimiter of a CSV input: , ; | or tab (default: detected from the header line).")
+@click.option("--encoding", metavar="NAME",
+              help="Text encoding of a CSV input, e.g. cp1252 or latin-1 (default: UTF-8; UTF-16 is "
+                   "recognised by its byte-order mark).")
 @click.option("--output-format", type=click.Choice(["csv", "parquet", "jsonl"]),
               help="Format of the outputs (default: from the file names; CSV on stdout).")
 @click.option("--window", type=click.IntRange(1, 3650), default=90, show_default=True, metavar="DAYS",
@@ -125,8 +131,8 @@ class _Progress:
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress line on stderr (default: only when stderr is a terminal).")
 @knowledge_options
-def batch(source, output, patients_path, layout, columns, separator, output_format, window, block_size,
-          strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir, layers) -> None:
+def batch(source, output, patients_path, layout, columns, separator, delimiter, encoding, output_format, window,
+          block_size, strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir, layers) -> None:
     """Screen every patient in INPUT: a CSV, .csv.gz or Parquet file, a glob, or - for stdin.
 
     Layouts, detected from the header: one row per patient (patient_id,
@@ -171,9 +177,17 @@ $SCREENER_DATA).
     if patients_path == "-" and output == "-":
         raise click.UsageError("only one output can go to stdout; give -o FILE or --patients FILE")
     _refuse_overwriting_inputs(source, [p for p in (output, patients_path) if p and p != "-"])
-    knowledge = load_from_options(knowledge_dir, layers)
     from ..batch import run
+    from ..batch.readers import check_encoding, delimiter_for
     from ..batch.writers import Writer, format_for
+
+    try:
+        delimiter = delimiter_for(delimiter)
+        check_encoding(encoding)
+        formats = [format_for(p, output_format) for p in (output, patients_path)]
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    knowledge = load_from_options(knowledge_dir, layers)
 
     show = sys.stderr.isatty() if progress is None else progress
     meter = _Progress(show)
@@ -190,11 +204,11 @@ $SCREENER_DATA).
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        findings_out = Writer(output, format_for(output, output_format))
-        patients_out = Writer(patients_path, format_for(patients_path, output_format)) if patients_path else None
+        findings_out = Writer(output, formats[0])
+        patients_out = Writer(patients_path, formats[1]) if patients_path else None
         options = {"knowledge": knowledge, "findings_out": findings_out, "patients_out": patients_out, "layout": layout,
-                       "columns": columns, "separator": separator, "window": window, "block_bytes": block_size << 20,
-                       "strict": strict, "progress": meter}
+                   "columns": columns, "separator": separator, "window": window, "block_bytes": block_size << 20,
+                   "strict": strict, "progress": meter, "delimiter": delimiter, "encoding": encoding}
         if engine == "dask":
             from ..batch.dask_engine import run_dask
 

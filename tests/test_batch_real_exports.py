@@ -1,0 +1,261 @@
+"""Real exports in, nothing lost or invented: RFC 4180 records, delimiters, encodings,
+rows of one patient merged, caps, unread columns and output names (issue 14)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from screener.batch import run
+from screener.batch.layouts import MAX_ENTRIES
+from screener.batch.writers import TableFormat, Writer
+from screener.cli import cli
+
+HEADER = "patient_id,medications,conditions,allergies,age"
+
+
+def batch(runner, *args, **kw):
+    return runner.invoke(cli, ["batch", *map(str, args)], catch_exceptions=False, **kw)
+
+
+def patients_of(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def screen_file(tmp_path: Path, data: bytes, *args) -> tuple[object, pd.DataFrame, pd.DataFrame]:
+    from click.testing import CliRunner
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    result = batch(CliRunner(), src, "-o", tmp_path / "f.csv", "--patients", tmp_path / "p.csv", *args)
+    assert result.exit_code == 0, result.stderr
+    return result, patients_of(tmp_path / "p.csv"), patients_of(tmp_path / "f.csv")
+
+
+# --- RFC 4180 ---------------------------------------------------------------------------
+
+
+def test_a_quoted_line_break_is_inside_the_cell_and_separates_entries(tmp_path):
+    # What Excel writes for Alt+Enter in a cell of a CRLF file: a bare LF inside quotes.
+    data = (HEADER + "\r\n1001,Soma 350 mg qid,,,34\r\n"
+            '1002,"Soma 350 mg qid\nXanax 0.5 mg bid",,,50\r\n1003,Norco,,,60\r\n').encode()
+    _, patients, findings = screen_file(tmp_path, data)
+    assert patients["patient_id"].tolist() == ["1001", "1002", "1003"]
+    assert patients["line"].tolist() == ["2", "3", "5"]  # 1002 spans lines 3 and 4
+    assert set(patients["error"]) == {""}
+    # The two medications of the one cell meet: the carisoprodol + benzodiazepine finding.
+    mine = findings[findings["patient_id"] == "1002"]
+    assert "Soma 350 mg qid; Xanax 0.5 mg bid" in set(mine["inputs"])
+
+
+def test_a_quote_that_never_closes_is_one_invalid_row_and_invents_no_patient(tmp_path):
+    data = (HEADER + "\n1001,Soma,,,34\n"
+            '1002,"ibuprofen 400 mg tid\n'      # the closing quote was lost
+            "Tylenol,,20\n"                      # the rest of the cell: no patient
+            "1003,Xanax,,,60\n").encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["patient_id"].tolist() == ["1001", "1002", "1003"]
+    errors = dict(zip(patients["patient_id"], patients["error"]))
+    assert errors["1002"] == ("line 3: broken quoting: a quote is not closed (line 4 read as the rest of its "
+                              "cell: too few fields to be rows)")
+    assert errors["1001"] == errors["1003"] == ""
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_the_delimiter_is_detected_from_the_header(tmp_path, delimiter):
+    rows = [HEADER.split(","), ["1", "Soma, 350 mg", "", "", "34"], ["2", "Xanax", "", "", "40"]]
+    data = "".join(delimiter.join(r) + "\n" for r in rows).encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["patient_id"].tolist() == ["1", "2"]
+    assert set(patients["error"]) == {""}
+
+
+def test_a_given_delimiter_wins_and_a_bad_one_is_refused(runner, tmp_path):
+    data = b"patient_id;medications\n1;Soma|Xanax\n"
+    _, patients, _ = screen_file(tmp_path, data, "--delimiter", "semicolon", "--separator", "|")
+    assert patients["status"].tolist() == ["findings"]
+    result = batch(runner, tmp_path / "in.csv", "--delimiter", ",")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: cannot tell the layout from the header (patient_id;medications)")
+    result = batch(runner, tmp_path / "in.csv", "--delimiter", "ab")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == ("Error: the delimiter must be one character (or comma, semicolon, "
+                                              "tab, pipe), not 'ab'")
+
+
+def test_trailing_empty_fields_are_accepted_and_other_extra_fields_are_not(tmp_path):
+    data = (HEADER + "\n1001,Soma,,,34,,,\n1002,Xanax,,,40,,  ,\n1003,Norco,,,50,oops\n").encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    errors = dict(zip(patients["patient_id"], patients["error"]))
+    assert errors == {"1001": "", "1002": "", "1003": "line 4: 6 fields, expected 5"}
+
+
+def test_other_encodings_are_read_with_encoding_and_utf16_by_its_mark(tmp_path):
+    text = HEADER + "\n1001,Soma;Xanax,,,34\n1002,Tylenol,,,40\n"
+    _, plain, _ = screen_file(tmp_path, text.encode())
+    _, utf16, _ = screen_file(tmp_path, text.encode("utf-16"))
+    assert utf16.equals(plain)
+    _, latin, _ = screen_file(tmp_path, (text + "1003,Café,,,50\n").encode("cp1252"), "--encoding", "cp1252")
+    assert latin["unrecognized"].iloc[-1].startswith("Café (medication:")
+    # Without --encoding the byte that is not UTF-8 is one invalid row, naming the way out.
+    _, guessed, _ = screen_file(tmp_path, (text + "1003,Café,,,50\n").encode("cp1252"))
+    assert guessed["error"].iloc[-1].endswith("convert the file to UTF-8 or give --encoding")
+
+
+def test_an_unknown_encoding_is_refused(runner, tmp_path):
+    (tmp_path / "in.csv").write_text(HEADER + "\n")
+    result = batch(runner, tmp_path / "in.csv", "--encoding", "klingon")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: unknown encoding 'klingon' (e.g. utf-8, cp1252, latin-1, utf-16)"
+
+
+# --- one patient, one row out ----------------------------------------------------------
+
+
+def test_rows_sharing_a_patient_id_are_one_patient(tmp_path):
+    data = (HEADER + "\n1001,Soma 350 mg qid,,,34\n1002,Tylenol,,,40\n1001,Xanax 0.5 mg bid,pregnancy,,34\n"
+            "1003,Norco,,,50\n1003,Norco,,,51\n").encode()
+    _, patients, findings = screen_file(tmp_path, data)
+    assert patients["patient_id"].tolist() == ["1001", "1002", "1003"]
+    merged = patients.set_index("patient_id")
+    assert merged.loc["1001", "line"] == "2"
+    assert merged.loc["1001", "status"] == "findings"
+    # The interaction between the two rows is found, and the pregnancy of the second row counts.
+    titles = set(findings.loc[findings["patient_id"] == "1001", "title"])
+    assert titles == {"carisoprodol + alprazolam", "carisoprodol + Pregnancy"}
+    assert merged.loc["1003", "error"] == "rows on lines 5, 6 give different ages (50, 51)"
+
+
+def test_the_same_patient_far_apart_is_merged_by_reading_again(tmp_path):
+    rows = [HEADER] + [f"{i},gabapentin,,,40" for i in range(3000)] + ["7,Soma 350 mg qid,,,40"]
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(rows) + "\n")
+    out = Writer(str(tmp_path / "p.csv"), TableFormat.CSV)
+    summary = run(str(src), patients_out=out, findings_out=None, block_bytes=4096)
+    patients = patients_of(tmp_path / "p.csv")
+    assert len(patients) == 3000 and patients["patient_id"].is_unique
+    assert patients.set_index("patient_id").loc["7", "findings"] != "0"
+    assert any("read again grouped by patient id" in note for note in summary.notes)
+
+
+def test_the_same_patient_far_apart_on_stdout_is_refused_not_split(runner, tmp_path):
+    rows = [HEADER] + [f"{i},gabapentin,,,40" for i in range(80000)] + ["7,Soma 350 mg qid,,,40"]
+    (tmp_path / "in.csv").write_text("\n".join(rows) + "\n")
+    result = batch(runner, tmp_path / "in.csv", "--block-size", "1", "--patients", tmp_path / "p.csv")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        "Error: a patient id is on line 9 and line 80,002, in different blocks of the input: with stdin or stdout")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_patient_over_the_entry_cap_is_invalid_with_the_reason(tmp_path):
+    huge = ";".join(f"drug{i}" for i in range(MAX_ENTRIES + 1))
+    data = (HEADER + f"\n1,{huge},,,\n2,Soma;Xanax,,,\n").encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["error"].tolist() == [
+        f"{MAX_ENTRIES + 1:,} entries: at most {MAX_ENTRIES:,} are screened for one patient "
+        "(check the export for a broken row)", ""]
+    assert patients["status"].tolist() == ["invalid", "findings"]
+
+
+# --- columns and outputs -----------------------------------------------------------------
+
+
+def test_columns_that_are_not_read_are_named(runner, tmp_path):
+    (tmp_path / "in.csv").write_text("patient_id,medications,Dx,Notes,age\n1,Soma,F41.1,x,30\n")
+    result = batch(runner, tmp_path / "in.csv", "-o", tmp_path / "f.csv")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"screener batch: {tmp_path / 'in.csv'}: column(s) 'Dx', 'Notes' not read (map one to patient_id, "
+        "medications, conditions, allergies or age with --column NAME=HEADER)")
+
+
+def test_an_output_name_no_format_writes_is_refused(runner, tmp_path):
+    (tmp_path / "in.csv").write_text(HEADER + "\n1,Soma,,,\n")
+    result = batch(runner, tmp_path / "in.csv", "-o", tmp_path / "out.xlsx")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot write '{tmp_path / 'out.xlsx'}': '.xlsx' is not an output format; name the file with one "
+        "of .csv, .csv.gz, .parquet, .pq, .jsonl, .ndjson, .jsonl.gz, .ndjson.gz (or give --output-format)")
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+# --- the property: the ids out are the ids in, each once ------------------------------
+
+MEDS = ["Soma 350 mg qid", "Xanax 0.5 mg bid", "Norco", "Tylenol", "gabapentin", "lisinopril", "xyzzymab"]
+
+
+@st.composite
+def hostile_file(draw) -> tuple[bytes, set[str]]:
+    """A patients-layout CSV with the troubles real exports have, and the ids it holds."""
+    n = draw(st.integers(1, 25))
+    ids = [f"P{draw(st.integers(0, 30))}" for _ in range(n)]  # repeats allowed: rows of one patient
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = [HEADER]
+    previous = "none"
+    for pid in ids:
+        meds = draw(st.lists(st.sampled_from(MEDS), max_size=4))
+        trouble = draw(st.sampled_from(["none", "quoted-newline", "quoted-comma", "escaped-quote", "stray-quote",
+                                        "unclosed-quote", "bad-byte", "blank-line", "trailing", "huge", "few-fields"]))
+        cell = ";".join(meds)
+        if trouble == "quoted-newline":
+            cell = '"' + "\n".join(meds or ["Soma"]) + '"'
+        elif trouble == "quoted-comma":
+            cell = '"Soma, 350 mg"'
+        elif trouble == "escaped-quote":
+            cell = '"Soma ""Prosoma"" 500mg"'
+        elif trouble == "stray-quote":
+            cell = 'So"ma'
+        elif trouble == "unclosed-quote":
+            cell = '"Soma'
+        elif trouble == "bad-byte":
+            cell = "Caf\udcff"
+        elif trouble == "huge":
+            cell = ";".join(["Tylenol"] * (MAX_ENTRIES + 5))
+        row = f"{pid},{cell},,,{draw(st.sampled_from(['', '34', '70']))}"
+        if trouble == "trailing":
+            row += ",,,"
+        if trouble == "few-fields" and previous != "unclosed-quote":
+            # (After a quote that never closes, a short row cannot be told from the rest of
+            # the broken cell: it is read as such, and named in the broken row's error.)
+            row = f"{pid},{cell}"
+        previous = trouble
+        lines.append(row)
+        if trouble == "blank-line":
+            lines.append("")
+    data = newline.join(lines) + newline
+    return data.encode("utf-8", "surrogateescape"), set(ids)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=hostile_file(), block_bytes=st.sampled_from([64, 256, 1024, 1 << 20]))
+def test_every_patient_id_in_comes_out_exactly_once(tmp_path, case, block_bytes):
+    data, ids = case
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    out = tmp_path / "p.csv"
+    run(str(src), patients_out=Writer(str(out), TableFormat.CSV), findings_out=None, block_bytes=block_bytes)
+    got = pd.read_csv(io.BytesIO(out.read_bytes()), dtype=str, keep_default_na=False)["patient_id"].tolist()
+    assert sorted(got) == sorted(ids)
+
+
+def test_worker_processes_cut_blocks_at_record_ends_too(tmp_path):
+    # Multi-line cells everywhere, blocks of 4 KB: a block boundary inside a quoted line
+    # break would split a patient, so the worker processes must read what one process reads.
+    rows = [HEADER] + [f'{i},"Soma 350 mg qid\nXanax 0.5 mg bid",,,{20 + i % 60}' if i % 3 else f"{i},Norco,,,40"
+                       for i in range(3000)]
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(rows) + "\n")
+    outputs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"p{jobs}.csv"
+        run(str(src), patients_out=Writer(str(out), TableFormat.CSV), findings_out=None, block_bytes=4096, jobs=jobs)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    patients = patients_of(tmp_path / "p2.csv")
+    assert len(patients) == 3000 and set(patients["error"]) == {""}
