@@ -1,0 +1,278 @@
+"""The FastAPI app: routes, the body cap, and one hook call from request to cards."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ..errors import InputError
+from ..fhir.model import FhirError
+from ..fhir.read import bundle_resources, read_resources
+from ..version import __version__
+from .cards import SeenCards, build_cards
+from .fetch import fetch_all
+from .models import PREFETCH, SERVICES, Feedback, HookRequest
+
+log = logging.getLogger("screener.service")
+
+MAX_BODY_BYTES = 1_000_000
+"""Default request body cap (bytes): a draft order plus a patient's active record fits easily."""
+
+
+class ServiceError(Exception):
+    """A request the service answers with a 4xx and a one-line message."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request body over `max_bytes` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_json(send, 400, {"error": "Content-Length is not a number"})
+                    return
+                if declared > self.max_bytes:
+                    await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                    return
+        # Read the body here, bounded, and replay it: the app never sees more than max_bytes.
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
+               today: date | None = None, cors_origins: tuple[str, ...] = ()) -> FastAPI:
+    """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
+
+    `max_body_bytes` caps request bodies (413 above it); `fetch_fhir=False`
+    never reads the EHR's FHIR server (missing prefetch is then always 412);
+    `today` fixes the date ages and durations are counted to (tests);
+    `cors_origins` lets browser-based EHR sandboxes at those origins call the
+    service (CDS Hooks services SHOULD support CORS).
+    """
+    if knowledge is None:
+        from ..api import default_knowledge
+
+        knowledge = default_knowledge()
+    from ..fhir.read import READ_TYPES, model_class
+
+    for resource_type in (*READ_TYPES, "Bundle", "Medication"):  # import the R4B models now, not on the first call
+        model_class(resource_type)
+    app = FastAPI(
+        title="screener CDS Hooks service",
+        version=__version__,
+        description="Medication cautions for draft orders (CDS Hooks 2.0 order-select and order-sign).",
+    )
+    app.state.knowledge = knowledge
+    app.state.seen = SeenCards()
+    app.state.feedback = Counter()
+    app.state.fetch_fhir = fetch_fhir
+    app.state.today = today
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The problems name fields only; the offending values are not echoed back (or logged).
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "invalid")}
+                    for e in exc.errors()[:20]]
+        return _error(422, "the request is not a valid CDS Hooks call", problems=problems)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return _error(400, "the request is nested too deeply")
+
+    @app.get("/cds-services")
+    async def discovery() -> dict:
+        """CDS Hooks discovery: the services and their prefetch templates."""
+        return {"services": list(SERVICES.values())}
+
+    async def call(service_id: str, body: HookRequest):
+        started = time.perf_counter()
+        status, cards = 500, 0
+        try:
+            response = await _call(app, service_id, body)
+            status, cards = 200, len(response["cards"])
+            return JSONResponse(response)  # plain JSON data already: skip FastAPI's re-encoding
+        except ServiceError as exc:
+            status = exc.status
+            return _error(exc.status, exc.message, **exc.extra)
+        except FhirError as exc:
+            status = 400
+            return _error(400, str(exc), resource=exc.resource, field=exc.field)
+        except InputError as exc:
+            status = 400
+            return _error(400, str(exc))
+        except Exception as exc:  # never a traceback in the logs: messages may quote patient data
+            log.error("service %s: internal error %s", service_id[:60], type(exc).__name__)
+            return _error(500, "internal error")
+        finally:
+            log.info("service=%s status=%d cards=%d ms=%.1f", service_id[:60], status, cards,
+                     (time.perf_counter() - started) * 1000)
+
+    async def feedback(service_id: str, body: Feedback):
+        for item in body.feedback:
+            app.state.feedback[(service_id, item.outcome)] += 1
+        log.info("feedback service=%s items=%d", service_id, len(body.feedback))
+        return {}
+
+    # One concrete path per service, so the OpenAPI schema (and a fuzzer reading it) names them.
+    for service_id, service in SERVICES.items():
+        def _bind(sid: str):
+            async def hook_call(body: HookRequest):
+                return await call(sid, body)
+
+            async def hook_feedback(body: Feedback):
+                return await feedback(sid, body)
+
+            return hook_call, hook_feedback  # noqa: B023 - bound by _bind's own argument, not the loop
+
+        hook_call, hook_feedback = _bind(service_id)
+        app.post(f"/cds-services/{service_id}", summary=service["title"], description=service["description"],
+                 operation_id=f"call_{service_id.replace('-', '_')}")(hook_call)
+        app.post(f"/cds-services/{service_id}/feedback", summary=f"Card feedback for {service_id}",
+                 operation_id=f"feedback_{service_id.replace('-', '_')}")(hook_feedback)
+
+    @app.post("/cds-services/{service_id}", include_in_schema=False)
+    @app.post("/cds-services/{service_id}/feedback", include_in_schema=False)
+    async def unknown_service(service_id: str):
+        return _error(404, f"no service '{service_id[:60]}'; see GET /cds-services")
+
+    @app.get("/rules/{rule_id}")
+    async def rule(rule_id: str):
+        """A rule of the knowledge base: what a card's link points to when its source has no public page."""
+        found = app.state.knowledge.index.rules.get(rule_id)
+        if found is None:
+            return _error(404, f"no rule '{rule_id[:80]}'")
+        return {
+            "id": found.id, "kind": found.kind.value, "severity": found.severity.value,
+            "concepts": list(found.operands), "target": found.target, "summary": found.summary,
+            "mechanism": found.mechanism, "advice": found.advice, "plain": found.plain,
+            "evidence": found.evidence, "source": found.source, "codes": dict(found.codes),
+            "knowledge_version": app.state.knowledge.version,
+        }
+
+    return app
+
+
+# --- one hook call ----------------------------------------------------------------------------
+
+
+async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ServiceError(404, f"no service '{service_id[:60]}'; see GET /cds-services")
+    if body.hook != service["hook"]:
+        raise ServiceError(400, f"service {service_id} answers the {service['hook']} hook, not {body.hook[:60]}")
+    context = body.context
+    selections = None
+    if service["hook"] == "order-select":
+        if not context.selections:
+            raise ServiceError(400, "order-select needs context.selections (the orders the user selected)")
+        selections = set(context.selections)
+
+    resources = bundle_resources(context.draftOrders, require_type=False, draft=True, where="context.draftOrders")
+    drafts = {_key(raw) for raw, *_ in resources}
+    prefetch = dict(body.prefetch or {})
+    missing = [key for key in PREFETCH if prefetch.get(key) is None]
+    if missing and body.fhirServer and app.state.fetch_fhir:
+        fetched = await run_in_threadpool(fetch_all, body, missing)
+        prefetch.update(fetched)
+        missing = [key for key in missing if key not in fetched]
+    if missing:
+        why = ("the FHIR server could not be read for them" if body.fhirServer and app.state.fetch_fhir
+               else "no FHIR server was given to fetch them from" if app.state.fetch_fhir
+               else "this service does not fetch from FHIR servers")
+        raise ServiceError(412, f"prefetch missing: {', '.join(missing)} ({why})", missing=missing)
+    for key in PREFETCH:
+        value = prefetch[key]
+        assert value is not None  # a missing key was fetched or answered 412 above
+        if value.get("resourceType") == "Bundle":
+            for item in bundle_resources(value, require_type=False, where=f"prefetch.{key}"):
+                if _key(item[0]) not in drafts:  # a draft order also saved in the record is screened once
+                    resources.append(item)
+        else:
+            label = f"prefetch.{key}"
+            resources.append((value, None, label if not isinstance(value.get("id"), str)
+                              else f"{value.get('resourceType')}/{value['id']}", False))
+
+    knowledge = app.state.knowledge
+    inputs = read_resources(resources, knowledge, today=app.state.today, patient_id=context.patientId)
+    if selections is not None:
+        known = {item.reference for item in inputs.items if item.draft} | {
+            f"{raw.get('resourceType')}/{raw.get('id')}" for raw, _, _, draft in resources if draft}
+        unknown = sorted(s for s in selections if s not in known)
+        if unknown:
+            raise ServiceError(400, f"context.selections names orders not in context.draftOrders: "
+                                    f"{', '.join(u[:80] for u in unknown[:5])}")
+    report = knowledge.screen(inputs.medications, inputs.conditions, inputs.allergies, inputs.age)
+    pairs = build_cards(report, inputs, body.hookInstance, selections)
+    seen: SeenCards = app.state.seen
+    already = seen.get(body.hookInstance) if service["hook"] == "order-sign" else set()
+    cards = [card for key, card in pairs if key not in already]
+    seen.add(body.hookInstance, {key for key, _ in pairs})
+    return {"cards": cards}
+
+
+def _key(raw: dict) -> str:
+    rid = raw.get("id")
+    return f"{raw.get('resourceType')}/{rid}" if isinstance(rid, str) else f"anonymous:{id(raw)}"
