@@ -43,6 +43,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from fake_ehr import FakeEhr
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 PATH = "/cds-services/screener-order-sign"
 
@@ -146,7 +148,7 @@ def scenarios() -> list[dict]:
 # --- 1. load ----------------------------------------------------------------------------------------
 
 
-def load(port: int, total: int, concurrency: int, max_seconds: float, warmup: int = 100) -> dict:
+def load(port: int, total: int, concurrency: int, max_seconds: float, sign, warmup: int = 100) -> dict:
     templates = scenarios()
     encoded = [json.dumps(b).replace('"hookInstance": ""', '"hookInstance": "%s"') for b in templates]
     counter = itertools.count()
@@ -166,7 +168,10 @@ def load(port: int, total: int, concurrency: int, max_seconds: float, warmup: in
                 body = (encoded[n % len(encoded)] % uuid.uuid4()).encode()
                 start = time.perf_counter()
                 try:
-                    conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+                    # A fresh JWT per call, as an EHR sends: the server verifies each one.
+                    token = sign(f"http://127.0.0.1:{port}{PATH}")
+                    conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json",
+                                                                    "Authorization": f"Bearer {token}"})
                     response = conn.getresponse()
                     data = response.read()
                     status = str(response.status)
@@ -264,12 +269,15 @@ def main() -> int:
     results: dict = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back and closed after the server stops
-    server = start_server(port, log)
+    ehr = FakeEhr().start()
+    folder = tempfile.TemporaryDirectory()
+    trust = ehr.write_trust(folder.name, service_url=f"http://127.0.0.1:{port}")
+    server = start_server(port, log, "--trust", str(trust))
     try:
         if "load" not in args.skip:
             print(f"load: {args.requests} order-sign calls at concurrency {args.concurrency} "
                   f"(stops after {args.max_seconds:g} s) on 127.0.0.1:{port} …", flush=True)
-            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds)
+            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds, ehr.sign)
             print(f"  {r['requests']} calls in {r['seconds']} s ({r['throughput_per_s']}/s), "
                   f"{r['cards_per_call']} cards per call")
             print(f"  latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
@@ -278,7 +286,14 @@ def main() -> int:
         if "fuzz" not in args.skip:
             print(f"fuzz: schemathesis on /openapi.json, not_a_server_error, {args.fuzz_examples} examples, "
                   f"{args.fuzz_seconds} s budget …", flush=True)
-            results["fuzz"] = f = fuzz(port, args.fuzz_examples, args.fuzz_seconds, args.seed)
+            # The fuzzer cannot sign tokens: it gets its own server without authentication (loopback only),
+            # so its cases reach the hook calls instead of stopping at 401.
+            fuzz_port = free_port()
+            fuzz_server = start_server(fuzz_port, log, "--insecure-no-auth")
+            try:
+                results["fuzz"] = f = fuzz(fuzz_port, args.fuzz_examples, args.fuzz_seconds, args.seed)
+            finally:
+                stop(fuzz_server)
             for key, value in f.items():
                 if key != "tail":
                     print(f"  {key}: {value}")
@@ -286,6 +301,8 @@ def main() -> int:
                 print(f"  | {line}")
     finally:
         stop(server)
+        ehr.stop()
+        folder.cleanup()
     log.seek(0)
     logged = log.read()
     results["server_500s_logged"] = logged.count("internal error") + logged.count("Exception in ASGI application")

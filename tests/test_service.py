@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from fastapi.testclient import TestClient
 
+from cds_auth import JWKS_URL, FakeJwks, Keys, SignedClient, trust
 from fhir_fixtures import TODAY, allergy, bundle, condition, patient, request, statement, tablet_dose, walk
 from screener.service import PREFETCH, SUMMARY_LIMIT, create_app
 
@@ -19,14 +19,25 @@ SELECT = "/cds-services/screener-order-select"
 SOMA = "2101"
 
 
-@pytest.fixture
-def app(kb):
-    return create_app(kb, today=TODAY)
+@pytest.fixture(scope="module")
+def keys():
+    return Keys()
+
+
+def make_app(kb, keys, **kw):
+    """The app as a hospital runs it: one trusted EHR whose JWK Set the fake fetcher serves."""
+    kw.setdefault("trust", trust())
+    return create_app(kb, today=TODAY, jwks_fetcher=FakeJwks({JWKS_URL: keys.jwks()}), **kw)
 
 
 @pytest.fixture
-def client(app):
-    with TestClient(app) as c:
+def app(kb, keys):
+    return make_app(kb, keys)
+
+
+@pytest.fixture
+def client(app, keys):
+    with SignedClient(app, keys) as c:
         yield c
 
 
@@ -261,8 +272,8 @@ def test_unreachable_fhir_server_is_412(client):
     assert "could not be read" in response.json()["error"]
 
 
-def test_fetching_can_be_turned_off(kb):
-    with TestClient(create_app(kb, fetch_fhir=False)) as c:
+def test_fetching_can_be_turned_off(kb, keys):
+    with SignedClient(make_app(kb, keys, fetch_fhir=False), keys) as c:
         body = call(drafts=[draft()])
         del body["prefetch"]
         body["fhirServer"] = "http://127.0.0.1:9/fhir"
@@ -310,8 +321,8 @@ def test_unknown_service_is_404(client):
     assert client.post("/cds-services/nope", json=call(drafts=[draft()])).status_code == 404
 
 
-def test_body_size_is_capped(kb):
-    with TestClient(create_app(kb, max_body_bytes=2_000)) as c:
+def test_body_size_is_capped(kb, keys):
+    with SignedClient(make_app(kb, keys, max_body_bytes=2_000), keys) as c:
         response = c.post(SIGN, json=call(drafts=[draft(text="x" * 5_000, code=None)]))
         assert response.status_code == 413
         assert c.post(SIGN, json=call(drafts=[draft()])).status_code == 200
@@ -340,23 +351,23 @@ def test_no_patient_data_in_logs(client, caplog):
         assert secret not in logged
 
 
-def test_cors_only_for_configured_origins(kb):
+def test_cors_only_for_configured_origins(kb, keys):
     origin = "https://sandbox.cds-hooks.org"
-    with TestClient(create_app(kb, cors_origins=(origin,))) as c:
+    with SignedClient(make_app(kb, keys, cors_origins=(origin,)), keys) as c:
         allowed = c.options("/cds-services", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
         assert allowed.headers.get("access-control-allow-origin") == origin
         other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_path):
+def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_path, keys):
     import screener
     from conftest import write_knowledge
 
     layer = write_knowledge(tmp_path / "ward", {"overrides.csv": [
         ["rule", "action", "severity", "reason", "source"],
         ["carisoprodol+benzodiazepines", "off", "", "screened by the ward team", "Ward P&T 2026-11"]]})
-    with TestClient(create_app(screener.load_knowledge(layers=[layer]), today=TODAY)) as client:
+    with SignedClient(make_app(screener.load_knowledge(layers=[layer]), keys), keys) as client:
         cards = client.post(SIGN, json=call(drafts=[draft()], meds=[XANAX])).json()["cards"]
     suppressed = [c for c in cards if c["summary"].startswith("1 rule switched off")]
     assert len(suppressed) == 1 and suppressed[0]["indicator"] == "info"

@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..fhir.model import FhirError
 from ..fhir.read import bundle_resources, read_resources
 from ..version import __version__
+from .auth import Authenticator, AuthError, JwksFetcher, Trust
 from .cards import SeenCards, build_cards
 from .fetch import fetch_all
 from .models import PREFETCH, SERVICES, Feedback, HookRequest
@@ -88,23 +89,92 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _send_json(send, status: int, payload: dict) -> None:
+async def _send_json(send, status: int, payload: dict, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
+def needs_jwt(method: str, path: str) -> bool:
+    """True for the calls an EHR must authenticate: a hook call and its feedback (`POST /cds-services/{id}...`).
+
+    Discovery (`GET /cds-services`) and the rule pages list no patient data and stay open, so an
+    administrator can register the service and a card's link can be followed.
+    """
+    return method == "POST" and path.startswith("/cds-services/")
+
+
+class HostCheck:
+    """ASGI middleware: refuse a request whose Host header is not one of the accepted names.
+
+    This stops DNS rebinding: a web page whose name now resolves to the service's address
+    still sends its own name as Host.
+    """
+
+    def __init__(self, app, hosts: tuple[str, ...]):
+        self.app = app
+        self.hosts = {h.lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1").lower()
+            if host not in self.hosts and host.rpartition(":")[0] not in self.hosts:
+                await _send_json(send, 400, {"error": "Host header not accepted (see the trust file's hosts)"})
+                return
+        await self.app(scope, receive, send)
+
+
+class JwtCheck:
+    """ASGI middleware: a hook call or feedback without a trusted JWT gets 401 and its one-line reason.
+
+    It runs before the body is read, so an unauthenticated caller costs no parsing.
+    """
+
+    def __init__(self, app, authenticator: Authenticator):
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and needs_jwt(scope["method"], scope["path"]):
+            authorization = dict(scope.get("headers", ())).get(b"authorization")
+            try:
+                caller = await self.authenticator.verify(
+                    authorization.decode("latin-1") if authorization else None, scope["path"])
+            except AuthError as exc:
+                # The reason names the token's problem, never anything from the request body.
+                log.info("service call refused: 401 %s", exc)
+                await _send_json(send, 401, {"error": str(exc)},
+                                 ((b"www-authenticate", b'Bearer error="invalid_token"'),))
+                return
+            scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: bool = False,
+               jwks_fetcher: JwksFetcher | None = None, allowed_hosts: tuple[str, ...] | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
                today: date | None = None, cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
 
+    `trust` says which EHRs may call (`load_trust`): every hook call and
+    feedback must carry a JWT one of them signed; without `trust` every such
+    call is refused (401), unless `insecure_no_auth=True` (development only:
+    no JWT is checked at all). `jwks_fetcher` replaces the HTTPS fetch of
+    JWK Sets (tests). `allowed_hosts` are the Host header names accepted
+    (default: the trust file's; None and no trust: not checked).
     `max_body_bytes` caps request bodies (413 above it); `fetch_fhir=False`
     never reads the EHR's FHIR server (missing prefetch is then always 412);
     `today` fixes the date ages and durations are counted to (tests);
-    `cors_origins` lets browser-based EHR sandboxes at those origins call the
-    service (CDS Hooks services SHOULD support CORS).
+    `cors_origins` (added to the trust file's) lets browser-based EHR
+    sandboxes at those origins call the service; CORS is off without any.
     """
+    trust = trust or Trust()
+    authenticator = None if insecure_no_auth else Authenticator(trust, jwks_fetcher)
+    if allowed_hosts is None and trust.allowed_hosts:
+        allowed_hosts = trust.allowed_hosts
+    cors_origins = tuple(dict.fromkeys((*trust.cors_origins, *cors_origins)))
     if knowledge is None:
         from ..api import default_knowledge
 
@@ -123,12 +193,20 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
     app.state.feedback = Counter()
     app.state.fetch_fhir = fetch_fhir
     app.state.today = today
+    app.state.trust = trust
+    app.state.authenticator = authenticator
+    # Starlette runs the last-added middleware first: the Host check, CORS (so a preflight needs no
+    # token and a 401 still carries CORS headers), the JWT, then the body cap.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if authenticator is not None:
+        app.add_middleware(JwtCheck, authenticator=authenticator)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, hosts=allowed_hosts)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
