@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
@@ -223,53 +220,6 @@ def test_missing_prefetch_without_a_fhir_server_is_412(client):
     assert response.json()["missing"] == ["conditions", "allergies"]
     del body["prefetch"]
     assert client.post(SIGN, json=body).status_code == 412
-
-
-class _FhirServer(BaseHTTPRequestHandler):
-    resources: ClassVar[dict] = {}
-    seen: ClassVar[list] = []
-
-    def do_GET(self):
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        body = self.resources.get(self.path.removeprefix("/fhir/").split("?")[0])
-        data = json.dumps(body if body is not None else searchset()).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_missing_prefetch_is_read_from_the_fhir_server(client):
-    _FhirServer.resources = {"Patient/p1": patient("p1", "1990-01-01"), "MedicationRequest": searchset(XANAX)}
-    _FhirServer.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FhirServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        body = call(drafts=[draft()])
-        del body["prefetch"]
-        body["fhirServer"] = f"http://127.0.0.1:{server.server_port}/fhir"
-        body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "cds"}
-        response = client.post(SIGN, json=body)
-    finally:
-        server.shutdown()
-    assert response.status_code == 200, response.text
-    assert any("alprazolam" in c["summary"] for c in response.json()["cards"])
-    assert ("/fhir/MedicationRequest?patient=p1&status=active", "Bearer secret-token") in _FhirServer.seen
-
-
-def test_unreachable_fhir_server_is_412(client):
-    body = call(drafts=[draft()])
-    del body["prefetch"]
-    body["fhirServer"] = "http://127.0.0.1:9/fhir"
-    response = client.post(SIGN, json=body)
-    assert response.status_code == 412
-    assert "could not be read" in response.json()["error"]
 
 
 def test_fetching_can_be_turned_off(kb, keys):

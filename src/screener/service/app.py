@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -20,7 +19,7 @@ from ..fhir.read import bundle_resources, read_resources
 from ..version import __version__
 from .auth import Authenticator, AuthError, JwksFetcher, Trust
 from .cards import SeenCards, build_cards
-from .fetch import fetch_all
+from .fetch import Fetcher, next_link, quiet_http_logs
 from .models import PREFETCH, SERVICES, Feedback, HookRequest
 
 log = logging.getLogger("screener.service")
@@ -154,7 +153,7 @@ class JwtCheck:
 
 def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: bool = False,
                jwks_fetcher: JwksFetcher | None = None, allowed_hosts: tuple[str, ...] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
+               fhir_transport: Any = None, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
                today: date | None = None, cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
 
@@ -162,10 +161,12 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     feedback must carry a JWT one of them signed; without `trust` every such
     call is refused (401), unless `insecure_no_auth=True` (development only:
     no JWT is checked at all). `jwks_fetcher` replaces the HTTPS fetch of
-    JWK Sets (tests). `allowed_hosts` are the Host header names accepted
+    JWK Sets and `fhir_transport` (an httpx2 transport) the network for FHIR
+    reads (tests). `allowed_hosts` are the Host header names accepted
     (default: the trust file's; None and no trust: not checked).
-    `max_body_bytes` caps request bodies (413 above it); `fetch_fhir=False`
-    never reads the EHR's FHIR server (missing prefetch is then always 412);
+    `max_body_bytes` caps request bodies (413 above it). Missing prefetch is
+    read only from a `fhirServer` under the trust's `fhir_servers`;
+    `fetch_fhir=False` never reads one (missing prefetch is then always 412);
     `today` fixes the date ages and durations are counted to (tests);
     `cors_origins` (added to the trust file's) lets browser-based EHR
     sandboxes at those origins call the service; CORS is off without any.
@@ -194,6 +195,8 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     app.state.fetch_fhir = fetch_fhir
     app.state.today = today
     app.state.trust = trust
+    app.state.fetcher = Fetcher(trust.fhir_servers, fhir_transport)
+    quiet_http_logs()
     app.state.authenticator = authenticator
     # Starlette runs the last-added middleware first: the Host check, CORS (so a preflight needs no
     # token and a 401 still carries CORS headers), the JWT, then the body cap.
@@ -310,20 +313,9 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
 
     resources = bundle_resources(context.draftOrders, require_type=False, draft=True, where="context.draftOrders")
     drafts = {_key(raw) for raw, *_ in resources}
-    prefetch = dict(body.prefetch or {})
-    missing = [key for key in PREFETCH if prefetch.get(key) is None]
-    if missing and body.fhirServer and app.state.fetch_fhir:
-        fetched = await run_in_threadpool(fetch_all, body, missing)
-        prefetch.update(fetched)
-        missing = [key for key in missing if key not in fetched]
-    if missing:
-        why = ("the FHIR server could not be read for them" if body.fhirServer and app.state.fetch_fhir
-               else "no FHIR server was given to fetch them from" if app.state.fetch_fhir
-               else "this service does not fetch from FHIR servers")
-        raise ServiceError(412, f"prefetch missing: {', '.join(missing)} ({why})", missing=missing)
+    prefetch, gaps = await _complete_prefetch(app, body)
     for key in PREFETCH:
         value = prefetch[key]
-        assert value is not None  # a missing key was fetched or answered 412 above
         if value.get("resourceType") == "Bundle":
             for item in bundle_resources(value, require_type=False, where=f"prefetch.{key}"):
                 if _key(item[0]) not in drafts:  # a draft order also saved in the record is screened once
@@ -343,12 +335,72 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
             raise ServiceError(400, f"context.selections names orders not in context.draftOrders: "
                                     f"{', '.join(u[:80] for u in unknown[:5])}")
     report = knowledge.screen(inputs.medications, inputs.conditions, inputs.allergies, inputs.age)
-    pairs = build_cards(report, inputs, body.hookInstance, selections)
+    pairs = build_cards(report, inputs, body.hookInstance, selections, gaps=gaps)
     seen: SeenCards = app.state.seen
     already = seen.get(body.hookInstance) if service["hook"] == "order-sign" else set()
     cards = [card for key, card in pairs if key not in already]
     seen.add(body.hookInstance, {key for key, _ in pairs})
     return {"cards": cards}
+
+
+def _unusable(value: dict | None) -> bool:
+    """A prefetch value that holds no data: absent, null, or an OperationOutcome where the data should be."""
+    return value is None or value.get("resourceType") == "OperationOutcome"
+
+
+def searchset_shortfall(bundle: dict) -> str | None:
+    """Why a searchset Bundle does not hold every match (more pages, fewer entries than `total`, an error outcome)."""
+    if bundle.get("resourceType") != "Bundle":
+        return None
+    entries = [e for e in bundle.get("entry") or () if isinstance(e, dict)]
+    for entry in entries:
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome" and any(
+                isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in resource.get("issue") or ()):
+            return "the FHIR server reported an error with this search"
+    if next_link(bundle):
+        return "the search has more pages than were sent"
+    total = bundle.get("total")
+    matches = sum(1 for e in entries if not isinstance(e.get("search"), dict) or e["search"].get("mode") == "match")
+    if isinstance(total, int) and not isinstance(total, bool) and matches < total:
+        return f"the search found {total} but {matches} were sent"
+    return None
+
+
+async def _complete_prefetch(app: FastAPI, body: HookRequest) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """Every prefetch key's value, fetching what is missing or paged; and (key, reason) for what is still short.
+
+    A key with no data (absent, null, an OperationOutcome) that cannot be fetched is a 412: the screen
+    cannot run without it. A searchset that is short (paged, or fewer entries than its total) is screened
+    as far as it goes and reported in an "incomplete" card.
+    """
+    prefetch: dict[str, Any] = dict(body.prefetch or {})
+    missing = [key for key in PREFETCH if _unusable(prefetch.get(key))]
+    short = {key: prefetch[key] for key in PREFETCH if key not in missing and next_link(prefetch[key])}
+    fetcher: Fetcher = app.state.fetcher
+    reasons: dict[str, str] = {}
+    can_fetch = app.state.fetch_fhir and fetcher.allows(body.fhirServer)
+    if (missing or short) and can_fetch:
+        token = body.fhirAuthorization.access_token if body.fhirAuthorization else None
+        fetched, reasons = await fetcher.complete(body.fhirServer or "", token, body.context, missing, short)
+        prefetch.update(fetched)
+    still = [key for key in missing if _unusable(prefetch.get(key))]
+    if still:
+        if can_fetch:
+            why = "; ".join(f"{key}: {reasons.get(key, 'not read')}" for key in still)
+        elif not app.state.fetch_fhir:
+            why = "this service does not fetch from FHIR servers"
+        elif not body.fhirServer:
+            why = "no FHIR server was given to fetch them from"
+        else:
+            why = "the request's fhirServer is not one this service may read (the trust file's fhir_servers)"
+        raise ServiceError(412, f"prefetch missing: {', '.join(still)} ({why})", missing=still)
+    gaps = []
+    for key in PREFETCH:
+        reason = reasons.get(key) or searchset_shortfall(prefetch[key])
+        if reason:
+            gaps.append((f"prefetch {key}", reason))
+    return prefetch, gaps
 
 
 def _key(raw: dict) -> str:

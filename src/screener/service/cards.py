@@ -67,10 +67,11 @@ def card_key(finding: Finding, inputs: FhirInputs) -> str:
     return "|".join([finding.rule_id, ",".join(sorted(finding.concepts)), ",".join(refs)])
 
 
-def build_cards(report: Report, inputs: FhirInputs, hook_instance: str,
-                selections: set[str] | None = None) -> list[tuple[str, dict]]:
+def build_cards(report: Report, inputs: FhirInputs, hook_instance: str, selections: set[str] | None = None,
+                gaps: list[tuple[str, str]] | None = None) -> list[tuple[str, dict]]:
     """(key, card) for each finding that involves a draft order (a selected one, for order-select),
-    plus one card when inputs were not recognised."""
+    plus one "incomplete" card when inputs were not recognised or `gaps` — (what, why) for data the
+    screen could not read — are given."""
     out = []
     # The knowledge as cards name it: its version, and the local layers over it when there are any.
     version = report.knowledge_version + (f"; local layers: {', '.join(report.layers)}" if report.layers else "")
@@ -85,9 +86,11 @@ def build_cards(report: Report, inputs: FhirInputs, hook_instance: str,
                    for text in texts for item in inputs.items_for(text))
 
     unread = [u for u in report.unrecognized if concerns_order([u.input])]
-    if unread:
-        key = "incomplete|" + ",".join(sorted(f"{u.field}:{u.input}" for u in unread))
-        out.append((key, incomplete_card(unread, inputs, version, _uuid(hook_instance, key))))
+    gaps = list(gaps or ())
+    if unread or gaps:
+        key = "incomplete|" + ",".join(sorted(f"{u.field}:{u.input}" for u in unread)
+                                       + sorted(f"{what}:{why}" for what, why in gaps))
+        out.append((key, incomplete_card(unread, inputs, version, _uuid(hook_instance, key), gaps)))
     suppressed = [off for off in report.suppressed if concerns_order(off.inputs)]
     if suppressed:
         key = "suppressed|" + ",".join(sorted(f"{off.rule_id}:{'+'.join(off.inputs)}" for off in suppressed))
@@ -160,20 +163,26 @@ def suppressed_card(suppressed, version: str, card_uuid: str) -> dict:
     }
 
 
-def incomplete_card(unread, inputs: FhirInputs, version: str, card_uuid: str) -> dict:
-    """One card listing inputs that were not recognised: the screen is incomplete."""
+def incomplete_card(unread, inputs: FhirInputs, version: str, card_uuid: str,
+                    gaps: list[tuple[str, str]] | None = None) -> dict:
+    """One card listing inputs that were not recognised and record data that could not be read:
+    the screen is incomplete. Missing record data is a warning, as a caution with the draft may be missing."""
+    gaps = list(gaps or ())
     draft = any(item.draft for u in unread for item in inputs.items_for(u.input))
     lines = ["Not screened, so cautions involving these may be missing:"]
     for u in unread:
         refs = ", ".join(inputs.references(u.input)) or "context"
         hint = f" Did you mean: {', '.join(u.suggestions)}?" if u.suggestions else ""
         lines.append(f"- {u.field} \"{_md(u.input)}\" ({_md(refs)}): {_md(u.reason)}.{_md(hint)}")
-    n = len(unread)
+    for what, why in gaps:
+        lines.append(f"- {_md(what)}: {_md(why)}.")
+    n = len(unread) + len(gaps)
     return {
         "uuid": card_uuid,
         "summary": _summary(f"Screen incomplete: {n} item{'s' if n != 1 else ''} not recognised or not checked"
-                            + (" (including a draft order)" if draft else "")),
-        "indicator": "warning" if draft else "info",
+                            + (" (including a draft order)" if draft else "")
+                            + (" (the record was not read in full)" if gaps else "")),
+        "indicator": "warning" if draft or gaps else "info",
         "source": {"label": f"screener knowledge {version}"},
         "detail": "\n".join(lines),
     }
