@@ -173,24 +173,87 @@ def test_order_select_needs_selections_in_the_draft_orders(client):
     assert response.status_code == 400
 
 
-def test_order_sign_does_not_repeat_cards_of_the_same_hook_instance(client):
+def test_a_retried_call_gets_the_same_cards(client):
+    # The EHR's first call timed out or its answer was lost: the retry carries the same hookInstance
+    # (and a fresh JWT) and must not read as "nothing found".
     body = call(drafts=[draft()], meds=[XANAX], instance="same")
-    first = client.post(SIGN, json=body).json()["cards"]
-    assert first
-    assert client.post(SIGN, json=body).json() == {"cards": []}
-    other = call(drafts=[draft()], meds=[XANAX], instance="other")
-    assert len(client.post(SIGN, json=other).json()["cards"]) == len(first)
+    first = client.post(SIGN, json=body).json()
+    assert any("alprazolam" in c["summary"] for c in first["cards"])
+    assert client.post(SIGN, json=body).json() == first
+    other = call(drafts=[draft()], meds=[XANAX], instance="other")  # signing again later: a new decision
+    assert client.post(SIGN, json=other).json()["cards"] == [
+        {**c, "uuid": c2["uuid"]} for c, c2 in zip(first["cards"], client.post(SIGN, json=other).json()["cards"],
+                                                    strict=True)]
+
+
+def test_a_retry_after_order_select_gets_the_same_shorter_answer(client):
+    drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg", code=None)]
+    select = call("order-select", drafts=drafts, selections=["MedicationRequest/d1"], meds=[request("m1", "Norco")],
+                  instance="select-1")
+    assert client.post(SELECT, json=select).json()["cards"]
+    sign = call(drafts=drafts, meds=[request("m1", "Norco")], instance="sign-1")
+    first = client.post(SIGN, json=sign).json()
+    assert client.post(SIGN, json=sign).json() == first
+    # Even when order-select has shown more cards since, the retry is answered as the first call was.
+    both = call("order-select", drafts=drafts, selections=["MedicationRequest/d1", "MedicationRequest/d2"],
+                meds=[request("m1", "Norco")], instance="select-2")
+    assert client.post(SELECT, json=both).json()["cards"]
+    assert client.post(SIGN, json=sign).json() == first
+
+
+def test_a_critical_card_is_shown_again_at_sign(client):
+    drafts = [draft("d1", text="carisoprodol 350 mg", code=None)]
+    allergic = {"allergies": [allergy("a1", "meprobamate")]}
+    selected = client.post(SELECT, json=call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
+                                             instance="s", **allergic)).json()["cards"]
+    signed = client.post(SIGN, json=call(drafts=drafts, instance="t", **allergic)).json()["cards"]
+    critical = [c["summary"] for c in selected if c["indicator"] == "critical"]
+    assert critical and critical == [c["summary"] for c in signed if c["indicator"] == "critical"]
 
 
 def test_order_sign_skips_cards_order_select_showed(client):
     drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg", code=None)]
     selected = client.post(SELECT, json=call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
-                                             meds=[request("m1", "Norco")], instance="session")).json()["cards"]
+                                             meds=[request("m1", "Norco")], instance="select-1")).json()["cards"]
     signed = client.post(SIGN, json=call(drafts=drafts, meds=[request("m1", "Norco")],
-                                         instance="session")).json()["cards"]
+                                         instance="sign-1")).json()["cards"]
     shown = {c["summary"] for c in selected}
     assert shown and signed
     assert not shown & {c["summary"] for c in signed}
+    # Another patient's (or user's) sign is another workflow: nothing is skipped there.
+    elsewhere = call(drafts=drafts, meds=[request("m1", "Norco")], instance="sign-2")
+    elsewhere["context"]["userId"] = "Practitioner/2"
+    assert shown <= {c["summary"] for c in client.post(SIGN, json=elsewhere).json()["cards"]}
+
+
+def test_medications_in_resources_the_screener_does_not_read_make_the_screen_incomplete(client):
+    dispense = {"resourceType": "MedicationDispense", "id": "md1", "status": "completed",
+                "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "oxycodone 5 mg"}}
+    given = {"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-05-30",
+             "medicationCodeableConcept": {"text": "Xanax 0.5 mg"}}
+    body = call(drafts=[draft()])
+    body["prefetch"]["medicationStatements"] = searchset(dispense, given)
+    cards = client.post(SIGN, json=body).json()["cards"]
+    assert [c["summary"] for c in cards] == [
+        "Screen incomplete: 2 items not recognised or not checked (the record was not read in full)"]
+    assert cards[0]["indicator"] == "warning"
+    assert ("- 1 MedicationAdministration: holds medications the screener does not read, so they were not screened."
+            in cards[0]["detail"])
+    assert "- 1 MedicationDispense: holds medications" in cards[0]["detail"]
+
+
+def test_resources_of_another_patient_are_refused(client):
+    body = call(drafts=[draft()], meds=[request("m9", "Xanax 0.5 mg", pid="p2")])
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "FHIR MedicationRequest/m9: subject.reference: refers to Patient/p2, not to " \
+                                       "this bundle's patient (Patient/p1)"
+    body = call(drafts=[draft()])
+    del body["prefetch"]["patient"]["id"]  # no Patient id: the context's patient still decides
+    body["prefetch"]["medicationStatements"] = searchset(statement("s1", "Soma", pid="pA"),
+                                                         statement("s2", "Xanax", pid="pB"))
+    assert client.post(SIGN, json=body).status_code == 400
 
 
 # --- feedback ---------------------------------------------------------------------------------

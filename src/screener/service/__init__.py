@@ -1,7 +1,14 @@
 """A CDS Hooks 2.0 service: screen draft medication orders inside an EHR's prescribing workflow.
 
-    from screener.service import create_app
-    app = create_app()              # FastAPI app; `screener serve` runs it under uvicorn
+    from screener.service import create_app, load_trust
+    app = create_app(trust=load_trust("trust.toml"))   # FastAPI app; `screener serve` runs it under uvicorn
+
+Where things are
+- `auth.py`    the trust file and the EHR's JWT (CDS Hooks "Trusting CDS Clients");
+- `fetch.py`   reading missing prefetch from allowed FHIR servers;
+- `cards.py`   cards from a report, and the memory that tells a retry from a later hook;
+- `models.py`  the request shapes, prefetch templates and the two services;
+- `app.py`     the FastAPI app, its middleware (Host check, JWT, body cap) and one hook call.
 
 Endpoints
 - `GET  /cds-services`                discovery: an `order-select` and an `order-sign`
@@ -16,18 +23,24 @@ Endpoints
                                       names no public page).
 
 Behaviour
+- Hook calls and feedback need a JWT from an EHR the trust names (401 with a
+  one-line reason otherwise); discovery and rule pages do not.
 - order-select warns only about findings that involve a *selected* order;
-  order-sign about findings that involve any draft order, and never repeats a
-  card already returned for the same `hookInstance` (by order-select or an
-  earlier order-sign call; remembered in memory, bounded, for an hour).
+  order-sign about findings that involve any draft order. A retried call (same
+  service, `hookInstance` and request) gets the same cards; order-sign does not
+  repeat a non-critical card order-select showed in the same workflow (EHR,
+  FHIR server, patient, encounter, user). See `cards.CardMemory`.
 - A card per finding: summary under 140 characters, indicator (contraindicated
   → critical; major, moderate → warning; minor → info), source label with the
   knowledge version and a link, Markdown detail with the path and advice,
-  overrideReasons. Inputs that were not recognised get one card saying the
-  screen is incomplete: no card never means "safe" unless everything was read.
-- Missing prefetch: fetched from `fhirServer` (with the bearer token in
-  `fhirAuthorization`) when the request names one and fetching is enabled,
-  else 412 naming the missing keys.
+  overrideReasons. Inputs that were not recognised, record data that could not
+  be read in full (a paged or short searchset) and medications in resources the
+  screener does not read (MedicationDispense, MedicationAdministration) get one
+  card saying the screen is incomplete: no card means nothing was found only
+  when everything was read. Resources of another patient are refused (400).
+- Missing prefetch (absent, null, or an OperationOutcome): fetched from an
+  allowed `fhirServer` (with the bearer token in `fhirAuthorization`; see
+  `fetch.py`), else 412 naming the missing keys.
 - Malformed requests get 400 (bad FHIR: the message names the resource and the
   field) or 422 (not the CDS Hooks shape), never a 500; bodies over the size cap
   get 413. Logs carry the service id, status, card count and time only: never
@@ -36,9 +49,10 @@ Behaviour
 
 
 from .app import MAX_BODY_BYTES, ServiceError, create_app
+from .auth import Issuer, Trust, TrustError, load_trust
 from .cards import SUMMARY_LIMIT, build_cards, card_key, finding_card, incomplete_card, suppressed_card
 from .models import EXAMPLE_CALL, PREFETCH, SERVICES, Feedback, HookRequest
 
 __all__ = ["EXAMPLE_CALL", "MAX_BODY_BYTES", "PREFETCH", "SERVICES", "SUMMARY_LIMIT", "Feedback", "HookRequest",
-           "ServiceError", "build_cards", "card_key", "create_app", "finding_card", "incomplete_card",
-           "suppressed_card"]
+           "Issuer", "ServiceError", "Trust", "TrustError", "build_cards", "card_key", "create_app", "finding_card",
+           "incomplete_card", "load_trust", "suppressed_card"]

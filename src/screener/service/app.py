@@ -18,12 +18,15 @@ from ..fhir.model import FhirError
 from ..fhir.read import bundle_resources, read_resources
 from ..version import __version__
 from .auth import Authenticator, AuthError, JwksFetcher, Trust
-from .cards import SeenCards, build_cards
+from .cards import CardMemory, build_cards, digest
 from .fetch import Fetcher, next_link, quiet_http_logs
 from .models import PREFETCH, SERVICES, Feedback, HookRequest
 
 log = logging.getLogger("screener.service")
 
+MEDICATIONS_NOT_READ = frozenset({"MedicationDispense", "MedicationAdministration"})
+"""Resource types that record medications the patient has or is given, which the screener does not read:
+any in a call makes the screen incomplete (a card says so), never silently "no findings"."""
 MAX_BODY_BYTES = 1_000_000
 """Default request body cap (bytes): a draft order plus a patient's active record fits easily."""
 
@@ -190,7 +193,7 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
         description="Medication cautions for draft orders (CDS Hooks 2.0 order-select and order-sign).",
     )
     app.state.knowledge = knowledge
-    app.state.seen = SeenCards()
+    app.state.seen = CardMemory()
     app.state.feedback = Counter()
     app.state.fetch_fhir = fetch_fhir
     app.state.today = today
@@ -227,11 +230,12 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
         """CDS Hooks discovery: the services and their prefetch templates."""
         return {"services": list(SERVICES.values())}
 
-    async def call(service_id: str, body: HookRequest):
+    async def call(service_id: str, body: HookRequest, request: Request):
         started = time.perf_counter()
         status, cards = 500, 0
+        caller = request.scope.get("state", {}).get("caller")
         try:
-            response = await _call(app, service_id, body)
+            response = await _call(app, service_id, body, caller.iss if caller else "")
             status, cards = 200, len(response["cards"])
             return JSONResponse(response)  # plain JSON data already: skip FastAPI's re-encoding
         except ServiceError as exc:
@@ -259,8 +263,8 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     # One concrete path per service, so the OpenAPI schema (and a fuzzer reading it) names them.
     for service_id, service in SERVICES.items():
         def _bind(sid: str):
-            async def hook_call(body: HookRequest):
-                return await call(sid, body)
+            async def hook_call(body: HookRequest, request: Request):
+                return await call(sid, body, request)
 
             async def hook_feedback(body: Feedback):
                 return await feedback(sid, body)
@@ -298,7 +302,7 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
 # --- one hook call ----------------------------------------------------------------------------
 
 
-async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
+async def _call(app: FastAPI, service_id: str, body: HookRequest, issuer: str = "") -> dict:
     service = SERVICES.get(service_id)
     if service is None:
         raise ServiceError(404, f"no service '{service_id[:60]}'; see GET /cds-services")
@@ -335,12 +339,15 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest) -> dict:
             raise ServiceError(400, f"context.selections names orders not in context.draftOrders: "
                                     f"{', '.join(u[:80] for u in unknown[:5])}")
     report = knowledge.screen(inputs.medications, inputs.conditions, inputs.allergies, inputs.age)
+    gaps += [(f"{n} {rtype}", "holds medications the screener does not read, so they were not screened")
+             for rtype, n in inputs.ignored if rtype in MEDICATIONS_NOT_READ]
     pairs = build_cards(report, inputs, body.hookInstance, selections, gaps=gaps)
-    seen: SeenCards = app.state.seen
-    already = seen.get(body.hookInstance) if service["hook"] == "order-sign" else set()
-    cards = [card for key, card in pairs if key not in already]
-    seen.add(body.hookInstance, {key for key, _ in pairs})
-    return {"cards": cards}
+    memory: CardMemory = app.state.seen
+    # A retry is the same service, hookInstance and request (tokens aside); a workflow is the same EHR,
+    # FHIR server, patient, encounter and user (see CardMemory).
+    call = digest(service_id, body.model_dump(mode="json", exclude={"fhirAuthorization"}))
+    workflow = digest(issuer, body.fhirServer, context.patientId, context.encounterId, context.userId)
+    return {"cards": memory.answer(call, workflow, service["hook"], pairs)}
 
 
 def _unusable(value: dict | None) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import time
 import uuid
 from collections import OrderedDict
@@ -34,31 +36,57 @@ OVERRIDE_REASONS = [
 ]
 
 
-class SeenCards:
-    """Which cards each hook instance has already shown: bounded in entries and time."""
+class CardMemory:
+    """What the service remembers between calls, so a retry gets the same cards and order-sign does not
+    repeat what order-select showed. In memory, bounded in entries and time; keys are SHA-256 digests,
+    so no patient id or drug name is held in the clear.
+
+    - A *retry* is the same service called with the same `hookInstance` and the same request (hook,
+      context, prefetch, fhirServer; not the tokens, which an EHR renews): it gets exactly the cards of
+      the first call, so a lost or timed-out answer is never replaced by `{"cards": []}`.
+    - A *later hook in the same workflow* is an order-sign call, under another `hookInstance`, for the
+      same EHR, FHIR server, patient, encounter and user as an earlier order-select: a card that
+      order-select already showed (same rule, concepts and resources) is not repeated, except a
+      critical one, which is always shown.
+    """
 
     def __init__(self, limit: int = SEEN_LIMIT, ttl: float = SEEN_TTL_SECONDS):
         self.limit = limit
         self.ttl = ttl
-        self._seen: OrderedDict[str, tuple[float, set[str]]] = OrderedDict()
+        self._calls: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
+        self._selected: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
 
-    def get(self, hook_instance: str) -> set[str]:
-        """The card keys shown for `hook_instance` (an empty set once expired)."""
-        hit = self._seen.get(hook_instance)
+    def _get(self, table: OrderedDict, key: str) -> frozenset[str] | None:
+        hit = table.get(key)
         if hit is None or time.monotonic() - hit[0] > self.ttl:
-            return set()
+            return None
         return hit[1]
 
-    def add(self, hook_instance: str, keys: set[str]) -> None:
-        """Remember `keys` as shown for `hook_instance`."""
-        keys = self.get(hook_instance) | keys
-        self._seen[hook_instance] = (time.monotonic(), keys)
-        self._seen.move_to_end(hook_instance)
-        while len(self._seen) > self.limit:
-            self._seen.popitem(last=False)
+    def _put(self, table: OrderedDict, key: str, value: frozenset[str]) -> None:
+        table[key] = (time.monotonic(), value)
+        table.move_to_end(key)
+        while len(table) > self.limit:
+            table.popitem(last=False)
+
+    def answer(self, call: str, workflow: str, hook: str, cards: list[tuple[str, dict]]) -> list[dict]:
+        """The cards to return for one call (`call` and `workflow` are digests: see `digest`)."""
+        suppressed = self._get(self._calls, call)
+        if suppressed is None:
+            shown = self._get(self._selected, workflow) or frozenset() if hook == "order-sign" else frozenset()
+            suppressed = frozenset(key for key, card in cards if key in shown and card["indicator"] != "critical")
+            self._put(self._calls, call, suppressed)
+        if hook == "order-select":
+            self._put(self._selected, workflow,
+                      (self._get(self._selected, workflow) or frozenset()) | {key for key, _ in cards})
+        return [card for key, card in cards if key not in suppressed]
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._calls)
+
+
+def digest(*parts: Any) -> str:
+    """A SHA-256 digest of JSON-ready parts (what the card memory keys on instead of the data itself)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def card_key(finding: Finding, inputs: FhirInputs) -> str:
