@@ -398,3 +398,82 @@ def test_a_structured_draft_dose_is_screened_as_numbers(client):
     summaries = [c["summary"] for c in cards]
     assert any("carisoprodol 2,800 mg a day (limit 1,400 mg)" in s for s in summaries), summaries
     assert any("carisoprodol 700 mg per dose (limit 350 mg)" in s for s in summaries), summaries
+
+
+# --- load -------------------------------------------------------------------------------------------
+
+
+def test_too_many_resources_in_one_call_is_413_naming_the_cap(client):
+    drafts = [draft(f"d{n}", text="Xanax 0.5 mg", code=None) for n in range(2_001)]
+    response = client.post(SIGN, json=call(drafts=drafts))
+    assert response.status_code == 413
+    assert response.json() == {"error": "more than 2,000 resources in one call (the service's cap)"}
+
+
+def test_too_many_entries_for_one_patient_is_413_naming_the_cap(client):
+    statements = [statement(f"s{n}", "omeprazole 20 mg") for n in range(501)]
+    response = client.post(SIGN, json=call(drafts=[draft()], statements=statements))
+    assert response.status_code == 413
+    assert response.json() == {"error": "more than 500 medications, conditions and allergies to screen for one "
+                                        "patient (the service's cap)"}
+
+
+def test_screening_runs_off_the_event_loop(kb, keys, monkeypatch):
+    import asyncio
+    import time as clock
+
+    import httpx2
+
+    app = make_app(kb, keys)
+    order: list[str] = []
+    real_screen = kb.screen
+
+    def slow_screen(*args, **kw):
+        clock.sleep(1.0)  # a long screen; on the event loop it would hold every other request
+        order.append("screened")
+        return real_screen(*args, **kw)
+
+    monkeypatch.setattr(kb, "screen", slow_screen)
+
+    async def both():
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="https://cds.example.org") as c:
+            token = keys.sign("https://cds.example.org" + SIGN)
+            hook = asyncio.ensure_future(c.post(SIGN, json=call(drafts=[draft()], meds=[XANAX]),
+                                                headers={"Authorization": f"Bearer {token}"}))
+            await asyncio.sleep(0.3)
+            discovery = await c.get("/cds-services")
+            order.append(f"discovery {discovery.status_code}")
+            assert (await hook).status_code == 200
+
+    asyncio.run(both())
+    assert order == ["discovery 200", "screened"]
+
+
+def test_a_body_trickling_in_is_408(kb):
+    import asyncio
+
+    from screener.service.app import BodyLimit
+
+    async def app(scope, receive, send):
+        raise AssertionError("the app must not be reached")
+
+    sent: list[dict] = []
+
+    async def receive():
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": SIGN, "headers": []}
+    asyncio.run(BodyLimit(app, max_bytes=1_000, seconds=0.3)(scope, receive, send))
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}
+
+
+def test_cors_is_off_unless_configured(client):
+    response = client.options("/cds-services", headers={"Origin": "https://sandbox.cds-hooks.org",
+                                                        "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in response.headers

@@ -33,12 +33,14 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
               help="Allow a browser-based EHR sandbox at URL to call the service (repeatable), "
                    "e.g. https://sandbox.cds-hooks.org.")
+@click.option("--max-concurrent", default=64, show_default=True, type=click.IntRange(1, None), metavar="N",
+              help="Connections and calls in progress at once; more are answered 503 at once rather than queued.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log one line per request (method, path, status: never bodies).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
 def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origins,
-          access_log, log_level) -> None:
+          max_concurrent, access_log, log_level) -> None:
     """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
 
     Discovery is at http://HOST:PORT/cds-services. Every hook call must carry
@@ -85,4 +87,6 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
              "this service. For development only.", err=True)
     elif not trust.issuers:
         emit("screener serve: no --trust file names an EHR, so every hook call is refused (401).", err=True)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+    # An idle keep-alive connection is closed after 5 s; past --max-concurrent, uvicorn answers 503 at once.
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level, timeout_keep_alive=5,
+                limit_concurrency=max_concurrent, timeout_graceful_shutdown=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -10,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -27,6 +29,13 @@ log = logging.getLogger("screener.service")
 MEDICATIONS_NOT_READ = frozenset({"MedicationDispense", "MedicationAdministration"})
 """Resource types that record medications the patient has or is given, which the screener does not read:
 any in a call makes the screen incomplete (a card says so), never silently "no findings"."""
+MAX_RESOURCES_PER_CALL = 2_000
+"""Resources (draft orders and prefetched record together) one call may hold: 413 above it."""
+MAX_ENTRIES_PER_PATIENT = 500
+"""Medications, conditions and allergies screened for one patient: 413 above it (screening grows with the
+square of the entries; 500 is many times a real active record)."""
+BODY_SECONDS = 10.0
+"""A request body must arrive within this."""
 MAX_BODY_BYTES = 1_000_000
 """Default request body cap (bytes): a draft order plus a patient's active record fits easily."""
 
@@ -46,11 +55,13 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 class BodyLimit:
-    """ASGI middleware: answer 413 to a request body over `max_bytes` (declared or streamed)."""
+    """ASGI middleware: answer 413 to a request body over `max_bytes` (declared or streamed), and 408 to one
+    not received in full within `seconds` (a client trickling bytes must not hold a connection open)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, seconds: float = BODY_SECONDS):
         self.app = app
         self.max_bytes = max_bytes
+        self.seconds = seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -66,19 +77,25 @@ class BodyLimit:
                 if declared > self.max_bytes:
                     await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
                     return
-        # Read the body here, bounded, and replay it: the app never sees more than max_bytes.
-        chunks, total, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            total += len(body)
-            if total > self.max_bytes:
-                await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
-                return
-            chunks.append(body)
-            more = message.get("more_body", False)
+        # Read the body here, bounded in size and time, and replay it: the app never sees more than max_bytes.
+        chunks: list[bytes] = []
+        total, more = 0, True
+        try:
+            async with asyncio.timeout(self.seconds):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body = message.get("body", b"")
+                    total += len(body)
+                    if total > self.max_bytes:
+                        await _send_json(send, 413, {"error": f"request body over {self.max_bytes} bytes"})
+                        return
+                    chunks.append(body)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _send_json(send, 408, {"error": f"request body not received within {self.seconds:g} s"})
+            return
         replayed = False
 
         async def replay():
@@ -316,6 +333,8 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest, issuer: str = 
         selections = set(context.selections)
 
     resources = bundle_resources(context.draftOrders, require_type=False, draft=True, where="context.draftOrders")
+    if len(resources) > MAX_RESOURCES_PER_CALL:  # before any FHIR read
+        raise ServiceError(413, f"more than {MAX_RESOURCES_PER_CALL:,} resources in one call (the service's cap)")
     drafts = {_key(raw) for raw, *_ in resources}
     prefetch, gaps = await _complete_prefetch(app, body)
     for key in PREFETCH:
@@ -329,6 +348,22 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest, issuer: str = 
             resources.append((value, None, label if not isinstance(value.get("id"), str)
                               else f"{value.get('resourceType')}/{value['id']}", False))
 
+    if len(resources) > MAX_RESOURCES_PER_CALL:
+        raise ServiceError(413, f"more than {MAX_RESOURCES_PER_CALL:,} resources in one call (the service's cap); "
+                                "send the patient's active record only")
+    # Reading and screening are CPU work: in a worker thread, so discovery and other calls are answered meanwhile.
+    pairs = await run_in_threadpool(_screen, app, resources, context, selections, gaps, body.hookInstance)
+    memory: CardMemory = app.state.seen
+    # A retry is the same service, hookInstance and request (tokens aside); a workflow is the same EHR,
+    # FHIR server, patient, encounter and user (see CardMemory).
+    call = digest(service_id, body.model_dump(mode="json", exclude={"fhirAuthorization"}))
+    workflow = digest(issuer, body.fhirServer, context.patientId, context.encounterId, context.userId)
+    return {"cards": memory.answer(call, workflow, service["hook"], pairs)}
+
+
+def _screen(app: FastAPI, resources: list, context, selections: set[str] | None, gaps: list[tuple[str, str]],
+            hook_instance: str) -> list[tuple[str, dict]]:
+    """Read the resources, screen the patient and build the (key, card) pairs (runs in a worker thread)."""
     knowledge = app.state.knowledge
     inputs = read_resources(resources, knowledge, today=app.state.today, patient_id=context.patientId)
     if selections is not None:
@@ -338,16 +373,13 @@ async def _call(app: FastAPI, service_id: str, body: HookRequest, issuer: str = 
         if unknown:
             raise ServiceError(400, f"context.selections names orders not in context.draftOrders: "
                                     f"{', '.join(u[:80] for u in unknown[:5])}")
+    if len(inputs.items) > MAX_ENTRIES_PER_PATIENT:
+        raise ServiceError(413, f"more than {MAX_ENTRIES_PER_PATIENT:,} medications, conditions and allergies to "
+                                "screen for one patient (the service's cap)")
     report = knowledge.screen(inputs.medications, inputs.conditions, inputs.allergies, inputs.age)
-    gaps += [(f"{n} {rtype}", "holds medications the screener does not read, so they were not screened")
-             for rtype, n in inputs.ignored if rtype in MEDICATIONS_NOT_READ]
-    pairs = build_cards(report, inputs, body.hookInstance, selections, gaps=gaps)
-    memory: CardMemory = app.state.seen
-    # A retry is the same service, hookInstance and request (tokens aside); a workflow is the same EHR,
-    # FHIR server, patient, encounter and user (see CardMemory).
-    call = digest(service_id, body.model_dump(mode="json", exclude={"fhirAuthorization"}))
-    workflow = digest(issuer, body.fhirServer, context.patientId, context.encounterId, context.userId)
-    return {"cards": memory.answer(call, workflow, service["hook"], pairs)}
+    gaps = gaps + [(f"{n} {rtype}", "holds medications the screener does not read, so they were not screened")
+                   for rtype, n in inputs.ignored if rtype in MEDICATIONS_NOT_READ]
+    return build_cards(report, inputs, hook_instance, selections, gaps=gaps)
 
 
 def _unusable(value: dict | None) -> bool:
