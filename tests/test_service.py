@@ -271,6 +271,30 @@ def test_feedback_is_accepted(client, app):
     assert client.post("/cds-services/nope/feedback", json=body).status_code == 404
 
 
+def test_feedback_is_appended_to_the_feedback_file_without_patient_data(kb, keys, tmp_path):
+    path = tmp_path / "feedback.jsonl"
+    with SignedClient(make_app(kb, keys, feedback_file=path), keys) as c:
+        card = next(x for x in c.post(SIGN, json=call(drafts=[draft()], meds=[XANAX])).json()["cards"]
+                    if "alprazolam" in x["summary"])
+        assert card["overrideReasons"][1]["code"] == "will-monitor"
+        body = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                              "overrideReason": {"reason": card["overrideReasons"][1],
+                                                 "userComment": "Mrs Zzmarker takes it at night only"},
+                              "outcomeTimestamp": "2025-06-01T12:00:00Z"},
+                             {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2025-06-01T12:01:00Z"}]}
+        assert c.post(SIGN + "/feedback", json=body).json() == {}
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [{k: v for k, v in line.items() if k != "received"} for line in lines] == [
+        {"service": "screener-order-sign", "card": card["uuid"], "outcome": "overridden",
+         "outcomeTimestamp": "2025-06-01T12:00:00Z", "comment_given": True,
+         "overrideReason": {"system": "urn:screener:override-reason", "code": "will-monitor",
+                            "display": "Will monitor the patient"}},
+        {"service": "screener-order-sign", "card": card["uuid"], "outcome": "accepted",
+         "outcomeTimestamp": "2025-06-01T12:01:00Z"}]
+    assert all(line["received"].endswith("+00:00") for line in lines)
+    assert "Zzmarker" not in path.read_text()
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 

@@ -33,6 +33,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="URL",
               help="Allow a browser-based EHR sandbox at URL to call the service (repeatable), "
                    "e.g. https://sandbox.cds-hooks.org.")
+@click.option("--feedback-file", default="screener-feedback.jsonl", show_default=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Append each card outcome the EHR reports (accepted/overridden, the override "
+                                   "reason, times; no patient data) to FILE as a JSON line.")
 @click.option("--max-concurrent", default=64, show_default=True, type=click.IntRange(1, None), metavar="N",
               help="Connections and calls in progress at once; more are answered 503 at once rather than queued.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -40,7 +43,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
 def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origins,
-          max_concurrent, access_log, log_level) -> None:
+          feedback_file, max_concurrent, access_log, log_level) -> None:
     """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
 
     Discovery is at http://HOST:PORT/cds-services. Every hook call must carry
@@ -80,7 +83,8 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
     # The Host names accepted: the trust file's; with none there, the loopback names when bound to loopback.
     hosts = trust.allowed_hosts or (LOOPBACK_HOSTS if is_loopback(host) else None)
     app = create_app(knowledge, trust=trust, insecure_no_auth=insecure_no_auth, allowed_hosts=hosts,
-                     max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch, cors_origins=tuple(cors_origins))
+                     max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch, cors_origins=tuple(cors_origins),
+                     feedback_file=feedback_file)
     emit(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     if insecure_no_auth:
         emit("WARNING: --insecure-no-auth: hook calls are accepted without a JWT; any local program can call "

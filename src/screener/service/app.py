@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -174,7 +176,8 @@ class JwtCheck:
 def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: bool = False,
                jwks_fetcher: JwksFetcher | None = None, allowed_hosts: tuple[str, ...] | None = None,
                fhir_transport: Any = None, max_body_bytes: int = MAX_BODY_BYTES, fetch_fhir: bool = True,
-               today: date | None = None, cors_origins: tuple[str, ...] = ()) -> FastAPI:
+               today: date | None = None, cors_origins: tuple[str, ...] = (),
+               feedback_file: str | Path | None = None) -> FastAPI:
     """The CDS Hooks app over `knowledge` (default: the bundled knowledge base).
 
     `trust` says which EHRs may call (`load_trust`): every hook call and
@@ -190,6 +193,9 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     `today` fixes the date ages and durations are counted to (tests);
     `cors_origins` (added to the trust file's) lets browser-based EHR
     sandboxes at those origins call the service; CORS is off without any.
+    `feedback_file`: each feedback outcome is appended there as a JSON line
+    (card uuid, outcome, override reason, times; no patient data); without
+    it outcomes are only counted.
     """
     trust = trust or Trust()
     authenticator = None if insecure_no_auth else Authenticator(trust, jwks_fetcher)
@@ -212,6 +218,8 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     app.state.knowledge = knowledge
     app.state.seen = CardMemory()
     app.state.feedback = Counter()
+    app.state.feedback_file = Path(feedback_file) if feedback_file else None
+    app.state.feedback_lock = threading.Lock()
     app.state.fetch_fhir = fetch_fhir
     app.state.today = today
     app.state.trust = trust
@@ -274,6 +282,14 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
     async def feedback(service_id: str, body: Feedback):
         for item in body.feedback:
             app.state.feedback[(service_id, item.outcome)] += 1
+        if app.state.feedback_file is not None:
+            lines = [feedback_line(service_id, item) for item in body.feedback]
+            try:
+                await run_in_threadpool(_append, app.state.feedback_file, app.state.feedback_lock, lines)
+            except OSError as exc:
+                log.error("feedback service=%s: the feedback file could not be written (%s)", service_id,
+                          type(exc).__name__)
+                return _error(503, "feedback could not be recorded; send it again later")
         log.info("feedback service=%s items=%d", service_id, len(body.feedback))
         return {}
 
@@ -380,6 +396,26 @@ def _screen(app: FastAPI, resources: list, context, selections: set[str] | None,
     gaps = gaps + [(f"{n} {rtype}", "holds medications the screener does not read, so they were not screened")
                    for rtype, n in inputs.ignored if rtype in MEDICATIONS_NOT_READ]
     return build_cards(report, inputs, hook_instance, selections, gaps=gaps)
+
+
+def feedback_line(service_id: str, item) -> str:
+    """One feedback outcome as a JSON line: card, outcome, override reason, times. The clinician's free-text
+    comment is not kept (it may name the patient); only whether there was one."""
+    reason = item.overrideReason.reason if item.overrideReason and item.overrideReason.reason else None
+    out: dict[str, Any] = {"received": datetime.now(UTC).isoformat(timespec="seconds"), "service": service_id,
+                           "card": item.card, "outcome": item.outcome, "outcomeTimestamp": item.outcomeTimestamp}
+    if reason:
+        out["overrideReason"] = {k: str(reason[k])[:200] for k in ("system", "code", "display") if reason.get(k)}
+    if item.overrideReason and item.overrideReason.userComment:
+        out["comment_given"] = True
+    if item.acceptedSuggestions:
+        out["acceptedSuggestions"] = [str(s.get("id"))[:200] for s in item.acceptedSuggestions if s.get("id")]
+    return json.dumps(out, sort_keys=True)
+
+
+def _append(path: Path, lock: threading.Lock, lines: list[str]) -> None:
+    with lock, path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
 
 
 def _unusable(value: dict | None) -> bool:
