@@ -6,6 +6,8 @@ module, so fastapi and uvicorn are imported only inside the command.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .options import knowledge_options, load_from_options
@@ -91,6 +93,9 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
              "this service. For development only.", err=True)
     elif not trust.issuers:
         emit("screener serve: no --trust file names an EHR, so every hook call is refused (401).", err=True)
+    # Screening runs in worker threads; a 1 ms GIL switch interval (5 ms by default) lets the event loop
+    # answer discovery and other light calls promptly while a long screen is running.
+    sys.setswitchinterval(0.001)
     # An idle keep-alive connection is closed after 5 s; past --max-concurrent, uvicorn answers 503 at once.
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level, timeout_keep_alive=5,
                 limit_concurrency=max_concurrent, timeout_graceful_shutdown=10)
