@@ -174,9 +174,10 @@ def load(port: int, total: int, concurrency: int, max_seconds: float, sign, warm
                 start = time.perf_counter()
                 try:
                     # A fresh JWT per call, as an EHR sends: the server verifies each one.
-                    token = sign(f"http://127.0.0.1:{port}{PATH}")
-                    conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json",
-                                                                    "Authorization": f"Bearer {token}"})
+                    headers = {"Content-Type": "application/json"}
+                    if sign is not None:
+                        headers["Authorization"] = f"Bearer {sign(f'http://127.0.0.1:{port}{PATH}')}"
+                    conn.request("POST", PATH, body=body, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
                     status = str(response.status)
@@ -248,9 +249,10 @@ def discovery_while_screening(port: int, sign, polls: int = 300) -> dict:
         while not stop_flag.is_set():
             body["hookInstance"] = str(uuid.uuid4())
             start = time.perf_counter()
-            conn.request("POST", PATH, body=json.dumps(body).encode(),
-                         headers={"Content-Type": "application/json",
-                                  "Authorization": f"Bearer {sign(f'http://127.0.0.1:{port}{PATH}')}"})
+            headers = {"Content-Type": "application/json"}
+            if sign is not None:
+                headers["Authorization"] = f"Bearer {sign(f'http://127.0.0.1:{port}{PATH}')}"
+            conn.request("POST", PATH, body=json.dumps(body).encode(), headers=headers)
             response = conn.getresponse()
             response.read()
             heavy.append((response.status, time.perf_counter() - start))
@@ -326,6 +328,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip", action="append", choices=["load", "discovery", "fuzz"], default=[])
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--no-jwt", action="store_true",
+                        help="baseline: serve with --insecure-no-auth and send no tokens (what the JWT costs)")
     args = parser.parse_args()
 
     results: dict = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
@@ -334,12 +338,14 @@ def main() -> int:
     ehr = FakeEhr().start()
     folder = tempfile.TemporaryDirectory()
     trust = ehr.write_trust(folder.name, service_url=f"http://127.0.0.1:{port}")
-    server = start_server(port, log, "--trust", str(trust))
+    server = start_server(port, log, *(["--insecure-no-auth"] if args.no_jwt else ["--trust", str(trust)]))
+    sign = None if args.no_jwt else ehr.sign
+    results["jwt"] = not args.no_jwt
     try:
         if "load" not in args.skip:
             print(f"load: {args.requests} order-sign calls at concurrency {args.concurrency} "
                   f"(stops after {args.max_seconds:g} s) on 127.0.0.1:{port} …", flush=True)
-            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds, ehr.sign)
+            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds, sign)
             print(f"  {r['requests']} calls in {r['seconds']} s ({r['throughput_per_s']}/s), "
                   f"{r['cards_per_call']} cards per call")
             print(f"  latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
@@ -348,7 +354,7 @@ def main() -> int:
         if "discovery" not in args.skip:
             print("discovery: GET /cds-services while order-sign calls at the entries cap (500) are screened …",
                   flush=True)
-            results["discovery"] = d = discovery_while_screening(port, ehr.sign)
+            results["discovery"] = d = discovery_while_screening(port, sign)
             print(f"  {d['polls']} discovery calls: p50 {d['discovery_p50_ms']} ms, p99 {d['discovery_p99_ms']} ms, "
                   f"max {d['discovery_max_ms']} ms; meanwhile {d['max_size_calls']} maximum-size calls "
                   f"(median {d['max_size_call_ms']} ms, statuses {d['max_size_statuses']})")
