@@ -362,3 +362,13 @@ def test_serve_with_a_bad_trust_file_is_one_line(runner, served, tmp_path):
     assert result.exit_code == 1
     assert result.stderr == (f"Error: --trust: {path}: algorithm 'HS256' is not allowed: CDS Hooks forbids 'none' "
                              "and HMAC; use asymmetric ones such as ES384, RS384\n")
+
+
+def test_the_readme_trust_file_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "trust.toml"
+    path.write_text(block)
+    assert load_trust(path) == trust()
