@@ -1,6 +1,8 @@
 #!/usr/bin/env python
-"""CI smoke test of the real CDS Hooks server: start `screener serve` on a loopback port,
-send a discovery request and an order-sign request over HTTP, check the answers, stop it.
+"""CI smoke test of the real CDS Hooks server: start `screener serve --trust FILE` on a loopback
+port, with a stand-in EHR (benchmarks/fake_ehr.py) whose JWK Set is served on another loopback
+port; send a discovery request, an order-sign request with the EHR's signed JWT, and one without
+a JWT over HTTP; check the answers, stop it.
 
 Exits 0 when every check passes, 1 otherwise. Bounded: the server gets 60 s to start and
 each request 30 s; the server is always stopped. Prints one closing line.
@@ -16,6 +18,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from fake_ehr import FakeEhr
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MARKER = "Smoketestpatientname"
@@ -27,9 +33,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(url: str, body: dict | None = None) -> tuple[int, dict]:
+def request(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -63,8 +72,11 @@ def order_sign() -> dict:
 def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    ehr = FakeEhr().start()
+    folder = tempfile.TemporaryDirectory()
+    trust = ehr.write_trust(folder.name, service_url=base)
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back and closed after the server stops
-    server = subprocess.Popen([sys.executable, "-m", "screener", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "screener", "serve", "--port", str(port), "--trust", str(trust)],
                               stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     failures: list[str] = []
     passed = 0
@@ -86,13 +98,22 @@ def main() -> int:
         else:
             failures.append(f"discovery: {status} {hooks}")
 
-        status, answer = request(f"{base}/cds-services/screener-order-sign", order_sign())
+        sign_url = f"{base}/cds-services/screener-order-sign"
+        status, answer = request(sign_url, order_sign())
+        if status == 401 and "cards" not in answer:
+            passed += 1
+        else:
+            failures.append(f"order-sign without a JWT: {status} {json.dumps(answer)[:300]}")
+
+        status, answer = request(sign_url, order_sign(), token=ehr.sign(sign_url))
         cards = answer.get("cards", [])
         if status == 200 and any("alprazolam" in c["summary"] and c["indicator"] == "warning" for c in cards):
             passed += 1
         else:
             failures.append(f"order-sign: {status} {json.dumps(answer)[:300]}")
     finally:
+        ehr.stop()
+        folder.cleanup()
         server.terminate()
         try:
             server.wait(timeout=15)

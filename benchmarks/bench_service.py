@@ -5,11 +5,16 @@ Starts `screener serve` on a free loopback port (never another interface), then:
 
 1. Load: at least 5,000 order-sign calls at concurrency 32 (threads, one
    keep-alive connection each), every call with its own hookInstance so every
-   call screens and answers cards. Bounded in count (--requests) and time
+   call screens and answers cards, and its own ES384 JWT from a stand-in EHR
+   (benchmarks/fake_ehr.py) that the server verifies (`--trust`). Bounded in count (--requests) and time
    (--max-seconds): it stops by itself at whichever comes first. Reports p50,
    p90, p99 and max latency, throughput, and the error count (anything but
    200 with cards, or a connection error).
-2. Fuzz: schemathesis against the app's own /openapi.json with the
+2. Discovery under load: GET /cds-services latency (p50, p99) while
+   order-sign calls at the entries-per-patient cap (1 draft + 499 active
+   medications) are screened back to back.
+3. Fuzz: schemathesis against the app's own /openapi.json (a second server
+   with --insecure-no-auth, as the fuzzer cannot sign) with the
    not_a_server_error check, bounded by --fuzz-examples per operation and
    --fuzz-seconds. Reports the cases generated, failures, and the 500s the
    server itself logged.
@@ -42,6 +47,8 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+from fake_ehr import FakeEhr
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 PATH = "/cds-services/screener-order-sign"
@@ -146,7 +153,7 @@ def scenarios() -> list[dict]:
 # --- 1. load ----------------------------------------------------------------------------------------
 
 
-def load(port: int, total: int, concurrency: int, max_seconds: float, warmup: int = 100) -> dict:
+def load(port: int, total: int, concurrency: int, max_seconds: float, sign, warmup: int = 100) -> dict:
     templates = scenarios()
     encoded = [json.dumps(b).replace('"hookInstance": ""', '"hookInstance": "%s"') for b in templates]
     counter = itertools.count()
@@ -166,7 +173,11 @@ def load(port: int, total: int, concurrency: int, max_seconds: float, warmup: in
                 body = (encoded[n % len(encoded)] % uuid.uuid4()).encode()
                 start = time.perf_counter()
                 try:
-                    conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+                    # A fresh JWT per call, as an EHR sends: the server verifies each one.
+                    headers = {"Content-Type": "application/json"}
+                    if sign is not None:
+                        headers["Authorization"] = f"Bearer {sign(f'http://127.0.0.1:{port}{PATH}')}"
+                    conn.request("POST", PATH, body=body, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
                     status = str(response.status)
@@ -214,7 +225,65 @@ def load(port: int, total: int, concurrency: int, max_seconds: float, warmup: in
     }
 
 
-# --- 2. fuzz ----------------------------------------------------------------------------------------
+# --- 2. discovery while a maximum-size call is screened --------------------------------------------------
+
+
+def max_size_body() -> dict:
+    """An order-sign call at the entries-per-patient cap: one Soma draft and 499 active medications."""
+    names = ["Xanax 0.5 mg", "Norco", "gabapentin 300 mg tid", "omeprazole 20 mg daily", "lisinopril 10 mg daily",
+             "oxycodone 5 mg q6h", "diazepam 5 mg", "sertraline 50 mg", "metformin 500 mg bid", "tramadol 50 mg"]
+    body = scenarios()[1]
+    body["prefetch"]["medicationRequests"] = _searchset(*[_med(f"m{n}", "active", names[n % len(names)])
+                                                          for n in range(499)])
+    return body
+
+
+def discovery_while_screening(port: int, sign, polls: int = 300) -> dict:
+    """Discovery latency (p50, p99, max) while maximum-size order-sign calls are screened back to back."""
+    body = max_size_body()
+    stop_flag = threading.Event()
+    heavy: list[tuple[int, float]] = []
+
+    def screen_forever() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while not stop_flag.is_set():
+            body["hookInstance"] = str(uuid.uuid4())
+            start = time.perf_counter()
+            headers = {"Content-Type": "application/json"}
+            if sign is not None:
+                headers["Authorization"] = f"Bearer {sign(f'http://127.0.0.1:{port}{PATH}')}"
+            conn.request("POST", PATH, body=json.dumps(body).encode(), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            heavy.append((response.status, time.perf_counter() - start))
+        conn.close()
+
+    worker = threading.Thread(target=screen_forever)
+    worker.start()
+    time.sleep(0.5)  # the first heavy call is being screened
+    latencies = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for _ in range(polls):
+            start = time.perf_counter()
+            conn.request("GET", "/cds-services")
+            response = conn.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.01)
+    finally:
+        conn.close()
+        stop_flag.set()
+        worker.join()
+    ordered = sorted(latencies)
+    return {"polls": polls, "max_size_calls": len(heavy), "max_size_statuses": sorted({s for s, _ in heavy}),
+            "max_size_call_ms": round(statistics.median(t for _, t in heavy) * 1e3, 1) if heavy else None,
+            "discovery_p50_ms": round(ordered[len(ordered) // 2] * 1e3, 2),
+            "discovery_p99_ms": round(ordered[min(len(ordered) - 1, round(0.99 * len(ordered)) - 1)] * 1e3, 2),
+            "discovery_max_ms": round(ordered[-1] * 1e3, 2)}
+
+
+# --- 3. fuzz ----------------------------------------------------------------------------------------
 
 
 def fuzz(port: int, examples: int, seconds: int, seed: int) -> dict:
@@ -257,28 +326,49 @@ def main() -> int:
     parser.add_argument("--fuzz-examples", type=int, default=100, help="schemathesis cases per operation and phase")
     parser.add_argument("--fuzz-seconds", type=int, default=90, help="schemathesis time budget")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--skip", action="append", choices=["load", "fuzz"], default=[])
+    parser.add_argument("--skip", action="append", choices=["load", "discovery", "fuzz"], default=[])
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--no-jwt", action="store_true",
+                        help="baseline: serve with --insecure-no-auth and send no tokens (what the JWT costs)")
     args = parser.parse_args()
 
     results: dict = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back and closed after the server stops
-    server = start_server(port, log)
+    ehr = FakeEhr().start()
+    folder = tempfile.TemporaryDirectory()
+    trust = ehr.write_trust(folder.name, service_url=f"http://127.0.0.1:{port}")
+    server = start_server(port, log, *(["--insecure-no-auth"] if args.no_jwt else ["--trust", str(trust)]))
+    sign = None if args.no_jwt else ehr.sign
+    results["jwt"] = not args.no_jwt
     try:
         if "load" not in args.skip:
             print(f"load: {args.requests} order-sign calls at concurrency {args.concurrency} "
                   f"(stops after {args.max_seconds:g} s) on 127.0.0.1:{port} …", flush=True)
-            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds)
+            results["load"] = r = load(port, args.requests, args.concurrency, args.max_seconds, sign)
             print(f"  {r['requests']} calls in {r['seconds']} s ({r['throughput_per_s']}/s), "
                   f"{r['cards_per_call']} cards per call")
             print(f"  latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
             print(f"  errors {r['errors']}  statuses {r['statuses']}"
                   + ("  (stopped by the time bound)" if r["stopped_by_time"] else ""))
+        if "discovery" not in args.skip:
+            print("discovery: GET /cds-services while order-sign calls at the entries cap (500) are screened …",
+                  flush=True)
+            results["discovery"] = d = discovery_while_screening(port, sign)
+            print(f"  {d['polls']} discovery calls: p50 {d['discovery_p50_ms']} ms, p99 {d['discovery_p99_ms']} ms, "
+                  f"max {d['discovery_max_ms']} ms; meanwhile {d['max_size_calls']} maximum-size calls "
+                  f"(median {d['max_size_call_ms']} ms, statuses {d['max_size_statuses']})")
         if "fuzz" not in args.skip:
             print(f"fuzz: schemathesis on /openapi.json, not_a_server_error, {args.fuzz_examples} examples, "
                   f"{args.fuzz_seconds} s budget …", flush=True)
-            results["fuzz"] = f = fuzz(port, args.fuzz_examples, args.fuzz_seconds, args.seed)
+            # The fuzzer cannot sign tokens: it gets its own server without authentication (loopback only),
+            # so its cases reach the hook calls instead of stopping at 401.
+            fuzz_port = free_port()
+            fuzz_server = start_server(fuzz_port, log, "--insecure-no-auth")
+            try:
+                results["fuzz"] = f = fuzz(fuzz_port, args.fuzz_examples, args.fuzz_seconds, args.seed)
+            finally:
+                stop(fuzz_server)
             for key, value in f.items():
                 if key != "tail":
                     print(f"  {key}: {value}")
@@ -286,6 +376,8 @@ def main() -> int:
                 print(f"  | {line}")
     finally:
         stop(server)
+        ehr.stop()
+        folder.cleanup()
     log.seek(0)
     logged = log.read()
     results["server_500s_logged"] = logged.count("internal error") + logged.count("Exception in ASGI application")
@@ -294,6 +386,7 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         print(f"figures written to {args.json}")
     failed = (results.get("load", {}).get("errors", 0) or results["server_500s_logged"]
+              or results.get("discovery", {}).get("max_size_statuses", [200]) != [200]
               or results.get("fuzz", {}).get("server_errors_found", False))
     return 1 if failed else 0
 

@@ -84,7 +84,7 @@ def service_rules(runner, monkeypatch) -> set[str]:
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.setdefault("app", app))
-    result = runner.invoke(cli, ["serve"])
+    result = runner.invoke(cli, ["serve", "--insecure-no-auth"])
     assert result.exit_code == 0, result.output
     soma = request("d1", "Soma 350 mg", "2101", status="draft")
     call = {"hook": "order-sign", "hookInstance": "h1",
@@ -94,7 +94,7 @@ def service_rules(runner, monkeypatch) -> set[str]:
                          "medicationRequests": bundle(request("m1", "Xanax 0.5 mg"), kind="searchset"),
                          "medicationStatements": bundle(kind="searchset"), "conditions": bundle(kind="searchset"),
                          "allergies": bundle(kind="searchset")}}
-    with TestClient(served["app"]) as client:
+    with TestClient(served["app"], base_url="http://127.0.0.1:8765") as client:
         response = client.post("/cds-services/screener-order-sign", json=call)
     assert response.status_code == 200
     return {rule.replace("\\_", "_") for card in response.json()["cards"]

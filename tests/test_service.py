@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
-from fastapi.testclient import TestClient
 
+from cds_auth import JWKS_URL, FakeJwks, Keys, SignedClient, trust
 from fhir_fixtures import TODAY, allergy, bundle, condition, patient, request, statement, tablet_dose, walk
 from screener.service import PREFETCH, SUMMARY_LIMIT, create_app
 
@@ -19,14 +16,25 @@ SELECT = "/cds-services/screener-order-select"
 SOMA = "2101"
 
 
-@pytest.fixture
-def app(kb):
-    return create_app(kb, today=TODAY)
+@pytest.fixture(scope="module")
+def keys():
+    return Keys()
+
+
+def make_app(kb, keys, **kw):
+    """The app as a hospital runs it: one trusted EHR whose JWK Set the fake fetcher serves."""
+    kw.setdefault("trust", trust())
+    return create_app(kb, today=TODAY, jwks_fetcher=FakeJwks({JWKS_URL: keys.jwks()}), **kw)
 
 
 @pytest.fixture
-def client(app):
-    with TestClient(app) as c:
+def app(kb, keys):
+    return make_app(kb, keys)
+
+
+@pytest.fixture
+def client(app, keys):
+    with SignedClient(app, keys) as c:
         yield c
 
 
@@ -165,24 +173,87 @@ def test_order_select_needs_selections_in_the_draft_orders(client):
     assert response.status_code == 400
 
 
-def test_order_sign_does_not_repeat_cards_of_the_same_hook_instance(client):
+def test_a_retried_call_gets_the_same_cards(client):
+    # The EHR's first call timed out or its answer was lost: the retry carries the same hookInstance
+    # (and a fresh JWT) and must not read as "nothing found".
     body = call(drafts=[draft()], meds=[XANAX], instance="same")
-    first = client.post(SIGN, json=body).json()["cards"]
-    assert first
-    assert client.post(SIGN, json=body).json() == {"cards": []}
-    other = call(drafts=[draft()], meds=[XANAX], instance="other")
-    assert len(client.post(SIGN, json=other).json()["cards"]) == len(first)
+    first = client.post(SIGN, json=body).json()
+    assert any("alprazolam" in c["summary"] for c in first["cards"])
+    assert client.post(SIGN, json=body).json() == first
+    other = call(drafts=[draft()], meds=[XANAX], instance="other")  # signing again later: a new decision
+    assert client.post(SIGN, json=other).json()["cards"] == [
+        {**c, "uuid": c2["uuid"]} for c, c2 in zip(first["cards"], client.post(SIGN, json=other).json()["cards"],
+                                                    strict=True)]
+
+
+def test_a_retry_after_order_select_gets_the_same_shorter_answer(client):
+    drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg", code=None)]
+    select = call("order-select", drafts=drafts, selections=["MedicationRequest/d1"], meds=[request("m1", "Norco")],
+                  instance="select-1")
+    assert client.post(SELECT, json=select).json()["cards"]
+    sign = call(drafts=drafts, meds=[request("m1", "Norco")], instance="sign-1")
+    first = client.post(SIGN, json=sign).json()
+    assert client.post(SIGN, json=sign).json() == first
+    # Even when order-select has shown more cards since, the retry is answered as the first call was.
+    both = call("order-select", drafts=drafts, selections=["MedicationRequest/d1", "MedicationRequest/d2"],
+                meds=[request("m1", "Norco")], instance="select-2")
+    assert client.post(SELECT, json=both).json()["cards"]
+    assert client.post(SIGN, json=sign).json() == first
+
+
+def test_a_critical_card_is_shown_again_at_sign(client):
+    drafts = [draft("d1", text="carisoprodol 350 mg", code=None)]
+    allergic = {"allergies": [allergy("a1", "meprobamate")]}
+    selected = client.post(SELECT, json=call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
+                                             instance="s", **allergic)).json()["cards"]
+    signed = client.post(SIGN, json=call(drafts=drafts, instance="t", **allergic)).json()["cards"]
+    critical = [c["summary"] for c in selected if c["indicator"] == "critical"]
+    assert critical and critical == [c["summary"] for c in signed if c["indicator"] == "critical"]
 
 
 def test_order_sign_skips_cards_order_select_showed(client):
     drafts = [draft("d1", text="Xanax 0.5 mg", code=None), draft("d2", text="carisoprodol 500 mg", code=None)]
     selected = client.post(SELECT, json=call("order-select", drafts=drafts, selections=["MedicationRequest/d1"],
-                                             meds=[request("m1", "Norco")], instance="session")).json()["cards"]
+                                             meds=[request("m1", "Norco")], instance="select-1")).json()["cards"]
     signed = client.post(SIGN, json=call(drafts=drafts, meds=[request("m1", "Norco")],
-                                         instance="session")).json()["cards"]
+                                         instance="sign-1")).json()["cards"]
     shown = {c["summary"] for c in selected}
     assert shown and signed
     assert not shown & {c["summary"] for c in signed}
+    # Another patient's (or user's) sign is another workflow: nothing is skipped there.
+    elsewhere = call(drafts=drafts, meds=[request("m1", "Norco")], instance="sign-2")
+    elsewhere["context"]["userId"] = "Practitioner/2"
+    assert shown <= {c["summary"] for c in client.post(SIGN, json=elsewhere).json()["cards"]}
+
+
+def test_medications_in_resources_the_screener_does_not_read_make_the_screen_incomplete(client):
+    dispense = {"resourceType": "MedicationDispense", "id": "md1", "status": "completed",
+                "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "oxycodone 5 mg"}}
+    given = {"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-05-30",
+             "medicationCodeableConcept": {"text": "Xanax 0.5 mg"}}
+    body = call(drafts=[draft()])
+    body["prefetch"]["medicationStatements"] = searchset(dispense, given)
+    cards = client.post(SIGN, json=body).json()["cards"]
+    assert [c["summary"] for c in cards] == [
+        "Screen incomplete: 2 items not recognised or not checked (the record was not read in full)"]
+    assert cards[0]["indicator"] == "warning"
+    assert ("- 1 MedicationAdministration: holds medications the screener does not read, so they were not screened."
+            in cards[0]["detail"])
+    assert "- 1 MedicationDispense: holds medications" in cards[0]["detail"]
+
+
+def test_resources_of_another_patient_are_refused(client):
+    body = call(drafts=[draft()], meds=[request("m9", "Xanax 0.5 mg", pid="p2")])
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "FHIR MedicationRequest/m9: subject.reference: refers to Patient/p2, not to " \
+                                       "this bundle's patient (Patient/p1)"
+    body = call(drafts=[draft()])
+    del body["prefetch"]["patient"]["id"]  # no Patient id: the context's patient still decides
+    body["prefetch"]["medicationStatements"] = searchset(statement("s1", "Soma", pid="pA"),
+                                                         statement("s2", "Xanax", pid="pB"))
+    assert client.post(SIGN, json=body).status_code == 400
 
 
 # --- feedback ---------------------------------------------------------------------------------
@@ -200,6 +271,30 @@ def test_feedback_is_accepted(client, app):
     assert client.post("/cds-services/nope/feedback", json=body).status_code == 404
 
 
+def test_feedback_is_appended_to_the_feedback_file_without_patient_data(kb, keys, tmp_path):
+    path = tmp_path / "feedback.jsonl"
+    with SignedClient(make_app(kb, keys, feedback_file=path), keys) as c:
+        card = next(x for x in c.post(SIGN, json=call(drafts=[draft()], meds=[XANAX])).json()["cards"]
+                    if "alprazolam" in x["summary"])
+        assert card["overrideReasons"][1]["code"] == "will-monitor"
+        body = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                              "overrideReason": {"reason": card["overrideReasons"][1],
+                                                 "userComment": "Mrs Zzmarker takes it at night only"},
+                              "outcomeTimestamp": "2025-06-01T12:00:00Z"},
+                             {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2025-06-01T12:01:00Z"}]}
+        assert c.post(SIGN + "/feedback", json=body).json() == {}
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [{k: v for k, v in line.items() if k != "received"} for line in lines] == [
+        {"service": "screener-order-sign", "card": card["uuid"], "outcome": "overridden",
+         "outcomeTimestamp": "2025-06-01T12:00:00Z", "comment_given": True,
+         "overrideReason": {"system": "urn:screener:override-reason", "code": "will-monitor",
+                            "display": "Will monitor the patient"}},
+        {"service": "screener-order-sign", "card": card["uuid"], "outcome": "accepted",
+         "outcomeTimestamp": "2025-06-01T12:01:00Z"}]
+    assert all(line["received"].endswith("+00:00") for line in lines)
+    assert "Zzmarker" not in path.read_text()
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -214,55 +309,8 @@ def test_missing_prefetch_without_a_fhir_server_is_412(client):
     assert client.post(SIGN, json=body).status_code == 412
 
 
-class _FhirServer(BaseHTTPRequestHandler):
-    resources: ClassVar[dict] = {}
-    seen: ClassVar[list] = []
-
-    def do_GET(self):
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        body = self.resources.get(self.path.removeprefix("/fhir/").split("?")[0])
-        data = json.dumps(body if body is not None else searchset()).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_missing_prefetch_is_read_from_the_fhir_server(client):
-    _FhirServer.resources = {"Patient/p1": patient("p1", "1990-01-01"), "MedicationRequest": searchset(XANAX)}
-    _FhirServer.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FhirServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        body = call(drafts=[draft()])
-        del body["prefetch"]
-        body["fhirServer"] = f"http://127.0.0.1:{server.server_port}/fhir"
-        body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "patient/*.read", "subject": "cds"}
-        response = client.post(SIGN, json=body)
-    finally:
-        server.shutdown()
-    assert response.status_code == 200, response.text
-    assert any("alprazolam" in c["summary"] for c in response.json()["cards"])
-    assert ("/fhir/MedicationRequest?patient=p1&status=active", "Bearer secret-token") in _FhirServer.seen
-
-
-def test_unreachable_fhir_server_is_412(client):
-    body = call(drafts=[draft()])
-    del body["prefetch"]
-    body["fhirServer"] = "http://127.0.0.1:9/fhir"
-    response = client.post(SIGN, json=body)
-    assert response.status_code == 412
-    assert "could not be read" in response.json()["error"]
-
-
-def test_fetching_can_be_turned_off(kb):
-    with TestClient(create_app(kb, fetch_fhir=False)) as c:
+def test_fetching_can_be_turned_off(kb, keys):
+    with SignedClient(make_app(kb, keys, fetch_fhir=False), keys) as c:
         body = call(drafts=[draft()])
         del body["prefetch"]
         body["fhirServer"] = "http://127.0.0.1:9/fhir"
@@ -310,8 +358,8 @@ def test_unknown_service_is_404(client):
     assert client.post("/cds-services/nope", json=call(drafts=[draft()])).status_code == 404
 
 
-def test_body_size_is_capped(kb):
-    with TestClient(create_app(kb, max_body_bytes=2_000)) as c:
+def test_body_size_is_capped(kb, keys):
+    with SignedClient(make_app(kb, keys, max_body_bytes=2_000), keys) as c:
         response = c.post(SIGN, json=call(drafts=[draft(text="x" * 5_000, code=None)]))
         assert response.status_code == 413
         assert c.post(SIGN, json=call(drafts=[draft()])).status_code == 200
@@ -340,23 +388,23 @@ def test_no_patient_data_in_logs(client, caplog):
         assert secret not in logged
 
 
-def test_cors_only_for_configured_origins(kb):
+def test_cors_only_for_configured_origins(kb, keys):
     origin = "https://sandbox.cds-hooks.org"
-    with TestClient(create_app(kb, cors_origins=(origin,))) as c:
+    with SignedClient(make_app(kb, keys, cors_origins=(origin,)), keys) as c:
         allowed = c.options("/cds-services", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
         assert allowed.headers.get("access-control-allow-origin") == origin
         other = c.get("/cds-services", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_path):
+def test_cards_name_the_local_layers_and_list_rules_a_layer_switched_off(tmp_path, keys):
     import screener
     from conftest import write_knowledge
 
     layer = write_knowledge(tmp_path / "ward", {"overrides.csv": [
         ["rule", "action", "severity", "reason", "source"],
         ["carisoprodol+benzodiazepines", "off", "", "screened by the ward team", "Ward P&T 2026-11"]]})
-    with TestClient(create_app(screener.load_knowledge(layers=[layer]), today=TODAY)) as client:
+    with SignedClient(make_app(screener.load_knowledge(layers=[layer]), keys), keys) as client:
         cards = client.post(SIGN, json=call(drafts=[draft()], meds=[XANAX])).json()["cards"]
     suppressed = [c for c in cards if c["summary"].startswith("1 rule switched off")]
     assert len(suppressed) == 1 and suppressed[0]["indicator"] == "info"
@@ -374,3 +422,82 @@ def test_a_structured_draft_dose_is_screened_as_numbers(client):
     summaries = [c["summary"] for c in cards]
     assert any("carisoprodol 2,800 mg a day (limit 1,400 mg)" in s for s in summaries), summaries
     assert any("carisoprodol 700 mg per dose (limit 350 mg)" in s for s in summaries), summaries
+
+
+# --- load -------------------------------------------------------------------------------------------
+
+
+def test_too_many_resources_in_one_call_is_413_naming_the_cap(client):
+    drafts = [draft(f"d{n}", text="Xanax 0.5 mg", code=None) for n in range(2_001)]
+    response = client.post(SIGN, json=call(drafts=drafts))
+    assert response.status_code == 413
+    assert response.json() == {"error": "more than 2,000 resources in one call (the service's cap)"}
+
+
+def test_too_many_entries_for_one_patient_is_413_naming_the_cap(client):
+    statements = [statement(f"s{n}", "omeprazole 20 mg") for n in range(501)]
+    response = client.post(SIGN, json=call(drafts=[draft()], statements=statements))
+    assert response.status_code == 413
+    assert response.json() == {"error": "more than 500 medications, conditions and allergies to screen for one "
+                                        "patient (the service's cap)"}
+
+
+def test_screening_runs_off_the_event_loop(kb, keys, monkeypatch):
+    import asyncio
+    import time as clock
+
+    import httpx2
+
+    app = make_app(kb, keys)
+    order: list[str] = []
+    real_screen = kb.screen
+
+    def slow_screen(*args, **kw):
+        clock.sleep(1.0)  # a long screen; on the event loop it would hold every other request
+        order.append("screened")
+        return real_screen(*args, **kw)
+
+    monkeypatch.setattr(kb, "screen", slow_screen)
+
+    async def both():
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="https://cds.example.org") as c:
+            token = keys.sign("https://cds.example.org" + SIGN)
+            hook = asyncio.ensure_future(c.post(SIGN, json=call(drafts=[draft()], meds=[XANAX]),
+                                                headers={"Authorization": f"Bearer {token}"}))
+            await asyncio.sleep(0.3)
+            discovery = await c.get("/cds-services")
+            order.append(f"discovery {discovery.status_code}")
+            assert (await hook).status_code == 200
+
+    asyncio.run(both())
+    assert order == ["discovery 200", "screened"]
+
+
+def test_a_body_trickling_in_is_408(kb):
+    import asyncio
+
+    from screener.service.app import BodyLimit
+
+    async def app(scope, receive, send):
+        raise AssertionError("the app must not be reached")
+
+    sent: list[dict] = []
+
+    async def receive():
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": SIGN, "headers": []}
+    asyncio.run(BodyLimit(app, max_bytes=1_000, seconds=0.3)(scope, receive, send))
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"error": "request body not received within 0.3 s"}
+
+
+def test_cors_is_off_unless_configured(client):
+    response = client.options("/cds-services", headers={"Origin": "https://sandbox.cds-hooks.org",
+                                                        "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in response.headers

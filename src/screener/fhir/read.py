@@ -293,7 +293,8 @@ def _check_subject(model, rtype: str, label: str, patient_keys: set[str]) -> Non
         return
     if target in patient_keys or any(target.endswith("/" + k) for k in patient_keys if "/" in k):
         return
-    raise FhirError(f"refers to {target}, not to this bundle's patient ({sorted(patient_keys)[0]})",
+    named = sorted(patient_keys, key=lambda k: (not k.startswith("Patient/"), k))[0]  # "Patient/p1", not "#p1"
+    raise FhirError(f"refers to {target}, not to this bundle's patient ({named})",
                     label, f"{field_name}.reference")
 
 
