@@ -423,6 +423,9 @@ def create_app(knowledge=None, *, max_body_bytes: int = MAX_BODY_BYTES, fetch_fh
             "knowledge_version": app.state.knowledge.version,
         }
 
+    from .web import mount_page
+
+    mount_page(app, knowledge)  # the page at / and its API under /api/page/ (screener.web)
     return app
 
 

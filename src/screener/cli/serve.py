@@ -29,12 +29,17 @@ from .output import emit
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level.")
 def serve(host, port, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origins, access_log, log_level) -> None:
-    """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
+    """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR, and the page.
 
     Discovery is at http://HOST:PORT/cds-services. Request bodies are capped,
     malformed calls get 400/422, and no patient data is written to the logs.
     Cards come from the bundled knowledge (or --knowledge DIR) with the local
     layers of --data or $SCREENER_DATA on top, loaded once at start-up.
+
+    The page at http://HOST:PORT/ screens one patient in a browser. On a
+    loopback HOST it is open to this machine; on any other HOST it is served
+    only when $SCREENER_PAGE_TOKEN holds an access token (16 characters or
+    more), which the page asks for. The OpenAPI docs are at /docs.
 
     \b
     Examples:
@@ -56,5 +61,14 @@ def serve(host, port, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origi
     knowledge = load_from_options(knowledge_dir, layers)
     app = create_app(knowledge, max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch,
                      cors_origins=tuple(cors_origins))
+    from ..web import Access, bind
+
+    access = bind(app, host)
     emit(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
+    if access is Access.OFF:
+        emit(f"screener: {app.state.page_policy.off_reason}", err=True)
+    else:
+        where = f"[{host}]" if ":" in host else host
+        emit(f"screener page: http://{where}:{port}/ "
+             + ("(this machine only)" if access is Access.OPEN else "(sign in with $SCREENER_PAGE_TOKEN)"), err=True)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
