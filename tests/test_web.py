@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from screener.service import create_app
 from screener.web import bind
@@ -147,6 +149,20 @@ def test_suggestions_complete_a_half_typed_name(client):
 ])
 def test_suggestions_say_what_check_reads_the_entry_as(client, kind, q, reading):
     assert suggest(client, kind, q)["reading"] == reading
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["medication", "condition", "allergy"]), q=st.text(max_size=60))
+def test_whatever_is_typed_gets_an_answer_never_a_500(client, kind, q):
+    response = client.post("/api/page/suggest", json={"kind": kind, "q": q})
+    assert response.status_code == 200, response.text
+    reading = response.json()["reading"]
+    assert reading["state"] in ("read", "problem", "none")
+    assert (reading["state"] == "none") == (not q.strip())
+    screened = client.post("/api/page/screen", json={"medications": [q or "x"], "conditions": [q or "x"]})
+    assert screened.status_code in (200, 400), screened.text
+    assert set(screened.json()) == ({"report", "paths", "screened", "patient"} if screened.status_code == 200
+                                    else {"error"})
 
 
 def test_suggest_refuses_an_unknown_kind(client):

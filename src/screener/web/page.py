@@ -148,7 +148,7 @@ def mount_routes(app: FastAPI, knowledge, policy: PagePolicy) -> None:
         if refused is not None:
             return refused
         return _json(200, {"knowledge_version": knowledge.version, "access": current().access.value,
-                           "scope": knowledge.index.scope and _scope(knowledge)})
+                           "scope": _scope(knowledge)})
 
     @app.post("/api/page/login", include_in_schema=False)
     async def login(request: Request):
@@ -322,7 +322,9 @@ def suggestions(knowledge, kind: str, text: str) -> dict[str, Any]:
         problem = report.unrecognized[0]
         return {"completions": completions, "reading": {"state": "problem", "text": problem.reason,
                                                         "suggestions": list(problem.suggestions)}}
-    name = lambda cid: display_name(knowledge.index, cid)  # noqa: E731 - a one-line helper
+    def name(cid: str) -> str:
+        return display_name(knowledge.index, cid)
+
     if kind == "medication":
         med = report.medications[0]
         read = " + ".join(name(i) for i in med.ingredients)
