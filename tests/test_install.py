@@ -84,6 +84,11 @@ def test_wheel_carries_the_knowledge_files(wheel):
             member = f"screener/data/{table}"
             assert member in names, f"{member} missing from {wheel.name}"
             assert archive.read(member) == (REPO / "data" / table).read_bytes()
+        static = REPO / "src" / "screener" / "web" / "static"
+        for path in sorted(p for p in static.rglob("*") if p.is_file()):
+            member = "screener/web/" + path.relative_to(static.parent).as_posix()
+            assert member in names, f"{member} missing from {wheel.name}"  # the page and /docs need no CDN
+            assert archive.read(member) == path.read_bytes()
     assert "screener/__init__.py" in names
     assert "screener/knowledge/loader.py" in names
     assert "screener/cli/__init__.py" in names and "screener/cli/check.py" in names

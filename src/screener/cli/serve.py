@@ -46,7 +46,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
               show_default=True, help="uvicorn log level.")
 def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origins,
           feedback_file, max_concurrent, access_log, log_level) -> None:
-    """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR.
+    """Serve the CDS Hooks 2.0 service (order-select, order-sign) for an EHR, and the page.
 
     Discovery is at http://HOST:PORT/cds-services. Every hook call must carry
     a JWT signed by an EHR the --trust file names (CDS Hooks "Trusting CDS
@@ -55,6 +55,11 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
     is written to the logs. Cards come from the bundled knowledge (or
     --knowledge DIR) with the local layers of --data or $SCREENER_DATA on top,
     loaded once at start-up.
+
+    The page at http://HOST:PORT/ screens one patient in a browser. On a
+    loopback HOST it is open to this machine; on any other HOST it is served
+    only when $SCREENER_PAGE_TOKEN holds an access token (16 characters or
+    more), which the page asks for. The OpenAPI docs are at /docs.
 
     \b
     Examples:
@@ -87,12 +92,21 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
     app = create_app(knowledge, trust=trust, insecure_no_auth=insecure_no_auth, allowed_hosts=hosts,
                      max_body_bytes=max_body, fetch_fhir=not no_fhir_fetch, cors_origins=tuple(cors_origins),
                      feedback_file=feedback_file)
+    from ..web import Access, bind
+
+    access = bind(app, host)
     emit(f"screener CDS Hooks service: http://{host}:{port}/cds-services", err=True)
     if insecure_no_auth:
         emit("WARNING: --insecure-no-auth: hook calls are accepted without a JWT; any local program can call "
              "this service. For development only.", err=True)
     elif not trust.issuers:
         emit("screener serve: no --trust file names an EHR, so every hook call is refused (401).", err=True)
+    if access is Access.OFF:
+        emit(f"screener: {app.state.page_policy.off_reason}", err=True)
+    else:
+        where = f"[{host}]" if ":" in host else host
+        emit(f"screener page: http://{where}:{port}/ "
+             + ("(this machine only)" if access is Access.OPEN else "(sign in with $SCREENER_PAGE_TOKEN)"), err=True)
     # Screening runs in worker threads; a 1 ms GIL switch interval (5 ms by default) lets the event loop
     # answer discovery and other light calls promptly while a long screen is running.
     sys.setswitchinterval(0.001)

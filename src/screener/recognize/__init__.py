@@ -9,8 +9,10 @@ and suggestions, which the knowledge compiler shares, are in `screener.text`.
 from __future__ import annotations
 
 from .entries import (
+    COMPLETION_FIELDS,
     NO_ALLERGY,
     SYSTEM_URIS,
+    complete_name,
     display_name,
     fda_vocabulary,
     ingredient_for_unii,
@@ -21,5 +23,6 @@ from .entries import (
     with_coverage,
 )
 
-__all__ = ["NO_ALLERGY", "SYSTEM_URIS", "display_name", "fda_vocabulary", "ingredient_for_unii",
-           "medication_suggestions", "parse_code", "read_medication", "read_named", "with_coverage"]
+__all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "complete_name", "display_name", "fda_vocabulary",
+           "ingredient_for_unii", "medication_suggestions", "parse_code", "read_medication", "read_named",
+           "with_coverage"]

@@ -772,3 +772,88 @@ def _pool(index: Index, kinds: tuple[str, ...]) -> dict[str, str]:
         pool = {k: v for k, v in index.name_text.items() if index.kinds[index.names[k]] in kinds}
         index.memo[key] = pool
     return pool
+
+
+# --- completion as a person types ------------------------------------------------------------------
+
+
+COMPLETION_FIELDS = ("medication", "condition", "allergy")
+"""The fields `complete_name` completes."""
+
+
+def complete_name(index: Index, text: str, field: str, limit: int = 8) -> tuple[str, ...]:
+    """Names that start with what has been typed so far (the web page's suggestions), best first.
+
+    The names are the ones `read_medication` and `read_named` recognise for `field`: the knowledge
+    base's names, brands and synonyms first (it has rules for them), then, shortest first, the FDA
+    vocabulary's (medications, allergies), the common names of conditions (conditions) and the non-drug
+    allergens (allergies). Each knowledge-base concept is offered once. When nothing starts with the
+    text, the near names `check` would suggest for it are given instead. Only completes: what an entry
+    is read as is always `read_medication`'s or `read_named`'s answer, never this list's.
+    """
+    if field not in COMPLETION_FIELDS:
+        raise ValueError(f"field must be one of {', '.join(COMPLETION_FIELDS)}, not {field!r}")
+    key = normalize_name(text)
+    if not key:
+        return ()
+    known, other = _completion_pools(index, field)
+    shown: list[str] = []
+    concepts: set[str] = set()
+    for pool in (known, other):
+        hits = _prefixed(pool, key)
+        # A concept's own name before its synonyms ("pregnancy" before "pregnant"), then the shortest.
+        hits.sort(key=lambda pair: (normalize_name(index.display.get(index.names.get(pair[0], ""), "")) != pair[0],
+                                    len(pair[0]), pair[0]))
+        for name, written in hits:
+            concept = index.names.get(name, name)
+            if concept in concepts or written in shown:
+                continue
+            concepts.add(concept)
+            shown.append(written)
+            if len(shown) == limit:
+                return tuple(shown)
+    if shown or " " in key:
+        return tuple(shown)
+    if field == "medication":
+        return medication_suggestions(index, text, limit)
+    kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
+    return suggest(text, _pool(index, kinds), index.names, limit)
+
+
+def _prefixed(pool: tuple[tuple[str, ...], tuple[str, ...]], key: str) -> list[tuple[str, str]]:
+    """(normalised, as written) for each name in the sorted `pool` that starts with `key`."""
+    from bisect import bisect_left
+
+    keys, written = pool
+    out: list[tuple[str, str]] = []
+    at = bisect_left(keys, key)
+    while at < len(keys) and keys[at].startswith(key) and len(out) < 200:
+        out.append((keys[at], written[at]))
+        at += 1
+    return out
+
+
+def _completion_pools(index: Index, field: str):
+    """(knowledge-base names, other names) for `field`, each as (sorted normalised names, as written)."""
+    memo_key = ("completion-pools", field)
+    pools = index.memo.get(memo_key)
+    if pools is None:
+        kinds = {"medication": MEDICATION_KINDS, "condition": ("condition",)}.get(field, ALLERGEN_KINDS)
+        known = _pool(index, kinds)
+        other: dict[str, str] = {}
+        if field == "condition":
+            other = {k: name for k, (_, name) in index.condition_names.items()}
+        elif field == "allergy":
+            other = {k: name for k, (_, name) in index.allergens.items()}
+        if field in ("medication", "allergy"):
+            vocab = fda_vocabulary(index)
+            if vocab is not None:
+                other.update((name, name) for name in _vocabulary_pool(vocab) if name not in other)
+        pools = (_sorted_pool(known), _sorted_pool({k: v for k, v in other.items() if k not in known}))
+        index.memo[memo_key] = pools
+    return pools
+
+
+def _sorted_pool(names: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    ordered = sorted(names.items())
+    return tuple(k for k, _ in ordered), tuple(v for _, v in ordered)

@@ -329,6 +329,9 @@ def create_app(knowledge=None, *, trust: Trust | None = None, insecure_no_auth: 
             "knowledge_version": app.state.knowledge.version,
         }
 
+    from ..web import mount_page
+
+    mount_page(app, app.state.knowledge)  # the page at / and its API under /api/page/ (screener.web)
     return app
 
 
