@@ -25,7 +25,13 @@ A claim names its drug by `drug` text, by `ndc` (any usual form: `00037-2001-01`
 (then the NDC is used). Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
 to the drug text ("carisoprodol" + "350" → "carisoprodol 350 mg"; a bare number is
 read as mg) unless the drug text already holds it ("Soma 350 mg" + "350").
-`quantity` is accepted and checked to be a number, but not yet used.
+Daily dose from the supply: a claim's `quantity` (units dispensed) over its `days_supply` is the units it
+supplies a day, and with the strength of one unit (from the NDC's product, else the strength column or
+the drug text, read as `check` reads it; never assumed) that is the daily amount the dose rules check:
+180 tablets of carisoprodol 350 mg over 30 days is 2,100 mg a day. On a day when several claims of the
+same drug are on hand (an early refill), their units a day add up. A claim without a quantity (blank or
+0) says no daily amount; then no daily total is computed from it. The entry then reads
+"carisoprodol 350 mg: 180 over 30 days" in the dose finding's inputs.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from ..model import FindingKind
+from ..model import Dosing, FindingKind, MedicationEntry, format_amount
 from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
@@ -183,9 +189,11 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
+        quantity = np.concatenate([quantity, np.zeros(len(extra))])
     order = np.argsort(lines, kind="stable")
     ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
+    quantity = quantity[order]
 
     patient, shown, first = group_ids(ids, lines)
     n = len(shown)
@@ -207,7 +215,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     claim_patient = patient[claim_rows]
     claim_code = np.asarray([code_of[t] for t in text.iloc[claim_rows].tolist()], dtype=np.int64)
     claim_start = start[claim_rows]
-    claim_end = claim_start + supply[claim_rows].astype(np.int64) - 1
+    claim_days = supply[claim_rows].astype(np.int64)
+    claim_end = claim_start + claim_days - 1
+    claim_quantity = quantity[claim_rows]
     offsets = np.searchsorted(claim_patient, np.arange(n + 1))
 
     def walk_with(book: Codebook):
@@ -221,9 +231,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                 a, b = meds.offsets[p], meds.offsets[p + 1]
                 entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
                 lo, hi = offsets[p], offsets[p + 1]
-                found = _walk_patient(book, [meds.texts[c] for c in entry_codes],
-                                      {meds.texts[c]: [] for c in entry_codes},
-                                      meds.texts, claim_code[lo:hi], claim_start[lo:hi], claim_end[lo:hi], window)
+                claims = list(zip(claim_code[lo:hi].tolist(), claim_start[lo:hi].tolist(), claim_end[lo:hi].tolist(),
+                                  claim_quantity[lo:hi].tolist(), claim_days[lo:hi].tolist()))
+                found = _walk_patient(book, [meds.texts[c] for c in entry_codes], meds.texts, claims, window)
                 for finding, first_day, days in found:
                     who.append(p)
                     rows.append(book.template(finding))
@@ -254,22 +264,34 @@ def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in merged]
 
 
-def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list], texts: list[str],
-                  codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, window: int):
-    """[(finding, first day, days)] for one patient's claims, most serious first."""
-    for c, s, e in zip(codes.tolist(), starts.tolist(), ends.tolist()):
+def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
+                  claims: list[tuple[int, int, int, float, int]], window: int):
+    """[(finding, first day, days)] for one patient's claims (entry code, first day, last day, quantity,
+    days supply), most serious first."""
+    windows: dict[str, list[tuple[int, int]]] = {t: [] for t in entries}
+    for c, s, e, _, _ in claims:
         if texts[c] in windows:
             windows[texts[c]].append((s, e))
     covered = {t: _covered(w) for t, w in windows.items() if w}
     entries = [t for t in entries if t in covered]
     if not entries:
         return []
-    bounds = sorted({s for iv in covered.values() for s, _ in iv} | {e + 1 for iv in covered.values() for _, e in iv})
+    # Entries a dose rule could fire on alone are screened with their units a day from the claims on hand,
+    # so their spans are cut at every claim's first and last day (a refill may change the amount).
+    dosed = {t for t in entries if vocab.medication(t)[3]}
+    supplies: dict[str, list[tuple[int, int, float, int]]] = {t: [] for t in dosed}
+    for c, s, e, q, d in claims:
+        if texts[c] in supplies:
+            supplies[texts[c]].append((s, e, q, d))
+    bounds = sorted({s for iv in covered.values() for s, _ in iv} | {e + 1 for iv in covered.values() for _, e in iv}
+                    | {s for claims_of in supplies.values() for s, _, _, _ in claims_of}
+                    | {e + 1 for claims_of in supplies.values() for _, e, _, _ in claims_of})
     acc: dict[tuple, list] = {}
-    segment: tuple[int, int, tuple[str, ...]] | None = None
-    spans: list[tuple[int, int, tuple[str, ...]]] = []
+    segment: tuple[int, int, tuple] | None = None
+    spans: list[tuple[int, int, tuple]] = []
     for s, nxt in itertools.pairwise(bounds):
-        active = tuple(t for t in entries if any(a <= s <= b for a, b in covered[t]))
+        active = tuple(_on_hand(t, s, supplies) if t in supplies else t
+                       for t in entries if any(a <= s <= b for a, b in covered[t]))
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)
         else:
@@ -278,34 +300,64 @@ def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list],
             segment = (s, nxt - 1, active)
     if segment is not None:
         spans.append(segment)
+    # What each entry with its supply is shown as, back to its drug text (findings about two drugs or more
+    # name the drugs; a dose finding names the supply it was computed from).
+    plain = {entry.text: entry.name for _, _, active in spans for entry in active
+             if isinstance(entry, MedicationEntry)}
     for s, e, active in spans:
         if not active:
             continue
         for row in vocab.report_rows(active, (), (), None).tolist():
             finding = vocab.findings[row]
+            if finding.kind is not FindingKind.DOSE and plain:
+                finding = _with_inputs(vocab, row, tuple(dict.fromkeys(plain.get(i, i) for i in finding.inputs)))
             # A combination is one finding whichever drugs filled its roles from day to day
             # (Percocet one month, Norco the next); other findings are per pair of drugs.
             key = ((finding.kind, finding.rule_id) if finding.kind is FindingKind.COMBINATION
                    else (finding.kind, finding.rule_id, finding.concepts))
             got = acc.get(key)
             if got is None:
-                acc[key] = [finding, s, e - s + 1, list(finding.inputs)]
+                acc[key] = [finding, s, e - s + 1, list(finding.inputs), row]
             else:
                 got[1] = min(got[1], s)
                 got[2] += e - s + 1
                 got[3].extend(i for i in finding.inputs if i not in got[3])
     found = []
-    for f, s, d, inputs in acc.values():
+    for f, s, d, inputs, row in acc.values():
         if f.kind is FindingKind.COMBINATION and set(inputs) != set(f.inputs):
             # Name every drug that filled a role at some time: the walk over all of them.
             union = tuple(t for t in entries if t in inputs)
             rows = vocab.report_rows(union, (), (), None).tolist()
-            f = next(vocab.findings[r] for r in rows if vocab.findings[r].rule_id == f.rule_id)
+            row = next(r for r in rows if vocab.findings[r].rule_id == f.rule_id)
+            f = vocab.findings[row]
             inputs = list(f.inputs)
-        found.append((replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
+        found.append((_with_inputs(vocab, row, tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
     found.extend(_durations(vocab, entries, covered, window))
     found.sort(key=lambda item: finding_order(item[0]))
     return found
+
+
+def _on_hand(text: str, day: int, supplies: dict[str, list[tuple[int, int, float, int]]]) -> str | MedicationEntry:
+    """The entry `text` on `day` with the units a day its claims on hand supply, when every one of them
+    gives its quantity; else the text alone (no daily amount is computed from it)."""
+    here = [(q, d) for s, e, q, d in supplies[text] if s <= day <= e]
+    if not here or any(not q > 0 for q, _ in here):
+        return text
+    shown = " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
+    return MedicationEntry(text=f"{text}: {shown}", name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+
+
+def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
+    """Finding row `row` naming `inputs` instead: one object per distinct (row, inputs), kept with the
+    codebook's reports, so a finding seen again for another patient is not a new finding row."""
+    finding = vocab.findings[row]
+    if inputs == finding.inputs:
+        return finding
+    key = ("inputs", row, inputs)
+    got = vocab.reports.get(key)
+    if got is None:
+        got = vocab.reports[key] = replace(finding, inputs=inputs)
+    return got
 
 
 def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
