@@ -49,7 +49,7 @@ from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
-from .engine import Codebook, Hits, Patients, lists_from_items, screen_patients
+from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Patients, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
@@ -353,10 +353,12 @@ def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
     finding = vocab.findings[row]
     if inputs == finding.inputs:
         return finding
-    key = ("inputs", row, inputs)
-    got = vocab.reports.get(key)
+    key = (row, inputs)
+    got = vocab.renamed.get(key)
     if got is None:
-        got = vocab.reports[key] = replace(finding, inputs=inputs)
+        if len(vocab.renamed) >= REPORT_CACHE_LIMIT:
+            vocab.renamed.clear()
+        got = vocab.renamed[key] = replace(finding, inputs=inputs)
     return got
 
 
