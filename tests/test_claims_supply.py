@@ -76,3 +76,60 @@ def test_the_daily_dose_of_a_combination_product_counts_each_ingredient(runner, 
     # Soma Compound (carisoprodol 200 mg + aspirin 325 mg): 8 a day is 1,600 mg of carisoprodol.
     findings, _ = screen(runner, tmp_path, "m1,,Soma Compound,2024-01-01,10,80,\n")
     assert any(t.startswith("carisoprodol 1,600 mg a day") for t in dose_titles(findings, "m1"))
+
+
+COB_CLAIMS = ("a,,oxycodone,2024-01-01,30,120,5 mg\na,,oxycodone,2024-02-01,30,120,5 mg\n"
+              "a,,alprazolam,2024-01-10,30,30,0.5 mg\na,,alprazolam,2024-02-09,30,30,0.5 mg\n"
+              "b,,oxycodone,2024-01-01,30,120,5 mg\nb,,oxycodone,2024-02-01,30,120,5 mg\n"
+              "b,,alprazolam,2024-01-10,30,30,0.5 mg\n"                                  # one benzodiazepine claim
+              "c,,oxycodone,2024-01-01,10,40,5 mg\nc,,alprazolam,2024-01-01,30,30,0.5 mg\n"  # one opioid claim
+              "d,,Percocet,2024-01-01,14,56,\nd,,Norco,2024-01-15,14,56,\n"
+              "d,,Xanax 1 mg,2024-01-01,14,28,\nd,,Xanax 1 mg,2024-01-15,14,28,\n")    # 28 days of overlap
+
+
+def test_the_pqa_cob_measure_is_a_patients_column(runner, tmp_path):
+    _, patients = screen(runner, tmp_path, COB_CLAIMS)
+    assert patients["measure_cob"].to_dict() == {
+        "a": "met (51 days)", "b": "not met (29 days)", "c": "not in denominator", "d": "not met (28 days)"}
+
+
+def test_the_cob_preset_is_the_published_definition():
+    from screener.batch.claims import COB
+
+    assert (COB.first, COB.second, COB.min_claims_first, COB.min_days_first, COB.min_claims_second,
+            COB.min_overlap_days, COB.grace_days, COB.stockpile) == ("opioids", "benzodiazepines", 2, 15, 2, 30,
+                                                                     0, False)
+    assert "#3389" in COB.source
+    assert COB.parameters() == ("cob: opioids ≥2 claims on different dates and ≥15 days' supply; benzodiazepines "
+                                "≥2 claims on different dates; ≥30 days of overlap; grace 0 days; stockpiling "
+                                "not adjusted")
+
+
+def test_grace_days_and_stockpiling_change_the_days_on_hand():
+    from dataclasses import replace
+
+    from screener.batch.claims import COB, _on_days
+
+    refills = [("oxycodone 5 mg", 0, 30), ("oxycodone 5 mg", 20, 30)]  # refilled 10 days early
+    assert len(_on_days(refills, COB)) == 50
+    assert len(_on_days(refills, replace(COB, stockpile=True))) == 60   # the early refill is carried over
+    assert len(_on_days([("x", 0, 10), ("x", 15, 10)], replace(COB, grace_days=5))) == 30  # gap closed by grace
+
+
+def test_the_readme_claims_export_example_gives_what_the_readme_shows(runner, tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "claims_export.csv"
+    result = runner.invoke(cli, ["batch", str(example), *EXPORT_COLUMNS, "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    findings = pd.read_csv(tmp_path / "f.csv", dtype=str, keep_default_na=False)
+    got = findings[["patient_id", "kind", "title", "inputs", "overlap_start", "overlap_days"]].values.tolist()
+    assert got == [
+        ["5001", "dose", "carisoprodol 2,100 mg a day (limit 1,400 mg)", "ndc:00037-2001-01: 180 over 30 days",
+         "2024-03-01", "30"],
+        ["5001", "duration", "carisoprodol supplied for 30 of 90 days (limit 21 days)", "ndc:00037-2001-01",
+         "2024-03-01", "30"],
+        ["5002", "drug-drug", "oxycodone + alprazolam", "oxycodone 10 mg; alprazolam 0.5 mg", "2024-01-05", "56"],
+        ["5002", "dose", "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)",
+         "oxycodone 10 mg: 120 over 30 days", "2024-01-01", "60"]]
+    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert patients["measure_cob"].tolist() == ["not in denominator", "met (56 days)"]

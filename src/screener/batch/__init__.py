@@ -430,4 +430,7 @@ def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:
                                                                      "unrecognized", "error", "suppressed")
                                       else pa.int64())
                          for c in PATIENT_COLUMNS})
+    if layout is Layout.CLAIMS:  # the claims screen's measure columns (claims.MEASURES), so every block agrees
+        for column in ("measure_cob",):
+            patients = patients.append_column(column, pa.array([], type=pa.string()))
     return findings, patients

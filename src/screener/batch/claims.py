@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -146,8 +146,11 @@ def _holds(drug: str, strength: str) -> bool:
 
 
 def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
-                  window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
-    """Screen a block of claims holding every claim of its patients: (findings, patients)."""
+                  window: int = DEFAULT_WINDOW, measures: tuple[ConcurrentUse, ...] | None = None
+                  ) -> tuple[pa.Table, pa.Table]:
+    """Screen a block of claims holding every claim of its patients: (findings, patients); the patients
+    table ends with one column per concurrent-use measure (`MEASURES` unless given)."""
+    measures = MEASURES if measures is None else measures
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
@@ -250,7 +253,115 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
             findings = findings.set_column(findings.column_names.index(name), name, findings.column(name).cast(kind))
         else:  # nobody flagged: the walk never ran
             findings = findings.append_column(name, pa.array([], type=kind))
+    for measure in measures:
+        claim_codes = [meds.texts[c] for c in claim_code.tolist()]
+        values = concurrent_use(vocab, measure, n, claim_patient, claim_codes, claim_start, claim_days)
+        values = np.where(error == "", values, "")  # an invalid patient is not measured
+        patients = patients.append_column(measure.column, pa.array(values.tolist(), type=pa.string()))
     return findings, patients
+
+
+@dataclass(frozen=True)
+class ConcurrentUse:
+    """A payer's definition of concurrent use of two drug classes in claims, each part a parameter.
+
+    A patient meets it with at least `min_claims_first` claims of the first class on different fill dates
+    and `min_days_first` cumulative days' supply of it (the denominator), at least `min_claims_second`
+    claims of the second class on different fill dates, and at least `min_overlap_days` days on which
+    both are on hand. A claim is on hand from its fill date for its days supply plus `grace_days`; with
+    `stockpile`, a refill of the same drug text filled before the previous supply ran out starts the day
+    after it does (early refills carried over, not counted twice).
+    """
+
+    name: str
+    """The measure's name; the patients output gets the column `measure_<name>`."""
+    first: str
+    """The first class (concept id), e.g. opioids."""
+    second: str
+    """The second class, e.g. benzodiazepines."""
+    min_claims_first: int = 2
+    min_days_first: int = 15
+    min_claims_second: int = 2
+    min_overlap_days: int = 30
+    grace_days: int = 0
+    stockpile: bool = False
+    source: str = ""
+    """The published definition it follows."""
+
+    @property
+    def column(self) -> str:
+        return f"measure_{self.name}"
+
+    def parameters(self) -> str:
+        """The definition as a line, for reports: every parameter named."""
+        return (f"{self.name}: {self.first} ≥{self.min_claims_first} claims on different dates and "
+                f"≥{self.min_days_first} days' supply; {self.second} ≥{self.min_claims_second} claims on different "
+                f"dates; ≥{self.min_overlap_days} days of overlap; grace {self.grace_days} days; "
+                f"stockpiling {'carried over' if self.stockpile else 'not adjusted'}")
+
+
+COB = ConcurrentUse(
+    "cob", "opioids", "benzodiazepines", min_claims_first=2, min_days_first=15, min_claims_second=2,
+    min_overlap_days=30, grace_days=0, stockpile=False,
+    source="Pharmacy Quality Alliance, Concurrent Use of Opioids and Benzodiazepines (COB), CBE/NQF #3389 "
+           "(endorsed Patient Safety Spring 2021): denominator ≥2 opioid claims on different dates of service and "
+           "≥15 cumulative days' supply; numerator ≥2 benzodiazepine claims on different dates of service and "
+           "concurrent use for ≥30 cumulative days. Its exclusions (cancer, sickle cell disease, hospice) need "
+           "diagnoses that claims of drugs do not carry, and are not applied.")
+"""The PQA COB measure as published (p4qm.org/measures/3389; PQA measure overview). The published text names
+no grace period and no early-refill adjustment: both are off."""
+
+MEASURES: tuple[ConcurrentUse, ...] = (COB,)
+"""The measures every claims screen reports, one patients column each."""
+
+
+def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, texts: list[str],
+                   start: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """For each of `n` patients, "met (D days)", "not met (D days)" or "not in denominator" under `measure`,
+    from their claims (patient index, drug text, fill day, days supply; grouped by patient)."""
+    index = vocab.index
+    member: dict[tuple[str, str], bool] = {}
+
+    def of(text: str, cls: str) -> bool:
+        got = member.get((text, cls))
+        if got is None:
+            ingredients = read_entry(index, text)[0].ingredients
+            got = member[(text, cls)] = any(cls in index.up.get(x, {}) for x in ingredients)
+        return got
+
+    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))
+    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))
+    out = np.full(n, "not in denominator", dtype=object)
+    # Only patients with claims of both classes can meet it; the denominator alone is counted for the others.
+    both = np.zeros(n, dtype=bool)
+    both[np.intersect1d(patient[first], patient[second])] = True
+    offsets = np.searchsorted(patient, np.arange(n + 1))
+    for p in np.flatnonzero(np.bincount(patient[first], minlength=n) > 0).tolist():
+        lo, hi = offsets[p], offsets[p + 1]
+        rows = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
+        if len({s for _, s, _ in rows}) < measure.min_claims_first or sum(d for *_, d in rows) < measure.min_days_first:
+            continue
+        if not both[p]:
+            out[p] = "not met (0 days)"
+            continue
+        others = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
+        overlap = len(_on_days(rows, measure) & _on_days(others, measure))
+        met = len({s for _, s, _ in others}) >= measure.min_claims_second and overlap >= measure.min_overlap_days
+        out[p] = f"{'met' if met else 'not met'} ({overlap} days)"
+    return out
+
+
+def _on_days(claims: list[tuple[str, int, int]], measure: ConcurrentUse) -> set[int]:
+    """The days these claims are on hand under the measure's grace period and stockpiling rule."""
+    days: set[int] = set()
+    last_end: dict[str, int] = {}
+    for text, s, d in sorted(claims, key=lambda c: c[1]):
+        if measure.stockpile and text in last_end and s <= last_end[text]:
+            s = last_end[text] + 1  # an early refill starts when the supply before it runs out
+        e = s + d - 1
+        last_end[text] = max(e, last_end.get(text, e))
+        days.update(range(s, e + measure.grace_days + 1))
+    return days
 
 
 def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
