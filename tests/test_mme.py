@@ -45,10 +45,22 @@ def test_an_opioid_whose_daily_amount_is_not_said_makes_the_total_a_lower_bound(
         "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"]
 
 
-def test_buprenorphine_and_fentanyl_patches_are_named_but_never_counted():
-    (title,) = mme_titles("oxycodone 10 mg q6h", "Suboxone", "fentanyl 25 mcg/hr patch q72h")
+def test_a_fentanyl_patch_counts_its_mcg_per_hour_times_the_cdc_factor():
+    # CDC 2022 Table: fentanyl transdermal, in mcg/hr, 2.4: a 25 mcg/hr patch is 60 MME a day.
+    assert mme_titles("fentanyl 25 mcg/hr patch q72h") == [
+        "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)"]
+    assert mme_titles("fentanyl 2 patches 12 mcg/hr every 72 hours") == [
+        "Opioids 57.6 MME a day: fentanyl 24 mcg/hr × 2.4 (threshold 50 MME a day)"]
+    assert mme_titles("fentanyl 12 mcg/hr patch q72h") == []  # 28.8 MME
+    # A rate in mcg/hr without a patch is an infusion: not read, never converted.
+    report = screener.screen(["fentanyl 50 mcg/hr iv"])
+    assert report.medications[0].dosing.rate_mcg_per_hr is None and report.unrecognized
+
+
+def test_buprenorphine_and_a_fentanyl_entry_without_its_rate_are_named_but_never_counted():
+    (title,) = mme_titles("oxycodone 10 mg q6h", "Suboxone", "fentanyl")
     assert title.startswith("Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; ")
-    assert "fentanyl not counted: its CDC factor is per mcg/hr of a patch" in title
+    assert "fentanyl not counted: its CDC factor is per mcg/hr of a patch, not given" in title
     assert "buprenorphine not counted: the CDC table gives it no factor" in title
     # Buprenorphine alone, however much, has no MME finding.
     assert mme_titles("buprenorphine 8 mg tid") == []

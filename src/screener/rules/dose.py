@@ -14,10 +14,12 @@ does not say its daily amount, the total is stated as "at least".
 A `max_daily_mme` row is written for a class (opioids): every member's daily amount in
 mg, times its morphine milligram equivalent factor from `mme_factors.csv` (the CDC
 2022 table), is added up across entries, and a total at or above the row's value is
-one finding naming each opioid and its share. A member whose factor is not in mg a
-day (fentanyl patches: mcg/hr), or that the table gives no factor for
-(buprenorphine), or that has no row, is not counted, and the finding says so; a
-member whose daily amount the entry does not say makes the total "at least".
+one finding naming each opioid and its share. A member whose factor is per mcg/hr
+(fentanyl) counts its patch rate (`Dosing.rate_mcg_per_hr`) × the patches applied
+together (one when no count is written) × the factor; without a rate, or when the
+table gives it no factor (buprenorphine), or it has no row, it is not counted, and
+the finding says so; a member whose daily amount the entry does not say makes the
+total "at least".
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "strengths", "max_daily_mme"
 
 MME_COUNTED = "max_daily_mme"
 """In a compiled table: an opioid counted in the MME total, with (threshold, factor per mg)."""
+MME_RATE = "max_daily_mme_rate"
+"""In a compiled table: an opioid whose factor is per mcg/hr of a transdermal patch (fentanyl), with (threshold,
+factor): its MME a day is the rate read from the entry × the patches worn together × the factor."""
 MME_NOT_COUNTED = "mme_not_counted"
 """In a compiled table: a member of the MME rule's class that is not counted, with (threshold, why): why is 1.0
-when its factor is per mcg/hr (fentanyl patches), 0.0 when the source gives it no factor."""
+when its factor is per mcg/hr and the entry gives no patch rate, 0.0 when the source gives it no factor."""
 
 DoseTable = dict[str | tuple[str, str], dict[str, tuple[str, tuple[float, ...]]]]
 """Ingredient → {limit: (rule id, values)}; and (ingredient, product) → the limits that product's own
@@ -101,9 +106,10 @@ class Dose(Family):
                 unit, factor = ctx.mme.get(x, ("", None))
                 if unit == "mg" and factor is not None:
                     table.setdefault(x, {})[MME_COUNTED] = (rule.id, (threshold, factor))
-                else:  # why: 1.0 a factor per mcg/hr (a patch's rate, which a dose in mg does not give), 0.0 none
-                    why = 1.0 if factor is not None else 0.0
-                    table.setdefault(x, {})[MME_NOT_COUNTED] = (rule.id, (threshold, why))
+                elif unit == "mcg/hr" and factor is not None:
+                    table.setdefault(x, {})[MME_RATE] = (rule.id, (threshold, factor))
+                else:  # the source gives no factor (buprenorphine), or the drug has no row
+                    table.setdefault(x, {})[MME_NOT_COUNTED] = (rule.id, (threshold, 0.0))
         return table
 
     def codes(self, rule: Rule, ctx: CompileContext) -> tuple[tuple[str, str], ...]:
@@ -153,7 +159,7 @@ class Dose(Family):
                     unknown.setdefault(x, []).append(med)
                 else:
                     daily.setdefault(x, []).append((med, amount))
-        if not daily and not findings:
+        if not daily and not findings and not unknown:
             return ()
         for x, parts in daily.items():
             # A product's own daily limit holds only when every entry of the ingredient is that product.
@@ -212,48 +218,59 @@ class Dose(Family):
 
 def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Medication, float]]],
                  unknown: dict[str, list[Medication]]) -> Item | None:
-    """The MME finding of a medication list: the opioids' daily mg times their factors, added up, when the
-    total reaches the threshold of the class's `max_daily_mme` row (None otherwise)."""
-    counted: list[tuple[str, Medication, float, float]] = []
+    """The MME finding of a medication list: the opioids' daily mg (or a patch's mcg/hr) times their factors,
+    added up, when the total reaches the threshold of the class's `max_daily_mme` row (None otherwise)."""
+    counted: list[tuple[str, Medication, float, str, float]] = []  # (drug, entry, amount, its unit, factor)
     not_counted: list[tuple[str, Medication, float]] = []
     rule: tuple[str, float] | None = None
     partial = False
     for x in dict.fromkeys([*daily, *unknown]):
         limits = table.get(x, {})
+        entries = [med for med, _ in daily.get(x, ())] + unknown.get(x, [])
         if MME_COUNTED in limits:
             rule_id, (threshold, factor) = limits[MME_COUNTED]
-            counted += [(x, med, amount, factor) for med, amount in daily.get(x, ())]
+            counted += [(x, med, amount, "mg", factor) for med, amount in daily.get(x, ())]
             partial = partial or x in unknown
+        elif MME_RATE in limits:
+            rule_id, (threshold, factor) = limits[MME_RATE]
+            for med in entries:
+                rate = med.dosing.rate_mcg_per_hr
+                if rate is not None and not med.dosing.unread:
+                    # A patch rate written with no count is one patch, as an amount written with none is one dose.
+                    counted.append((x, med, rate * (med.dosing.units_per_dose or 1), "mcg/hr", factor))
+                else:
+                    not_counted.append((x, med, 1.0))
         elif MME_NOT_COUNTED in limits:
             rule_id, (threshold, why) = limits[MME_NOT_COUNTED]
-            not_counted += [(x, med, why) for med, _ in daily.get(x, ())]
-            not_counted += [(x, med, why) for med in unknown.get(x, ())]
+            not_counted += [(x, med, why) for med in entries]
         else:
             continue
         rule = (rule_id, threshold)
     if rule is None or not counted:
         return None
     rule_id, threshold = rule
-    total = sum(amount * factor for _, _, amount, factor in counted)
+    total = sum(amount * factor for *_, amount, _, factor in counted)
     if total < threshold:
         return None
     compiled = index.rules[rule_id]
     cls = compiled.operands[0]
-    shares = " + ".join(f"{name(index, x)} {mg(amount)} × {format_amount(factor)}" for x, _, amount, factor in counted)
+    shares = " + ".join(f"{name(index, x)} {format_amount(amount)} {unit} × {format_amount(factor)}"
+                        for x, _, amount, unit, factor in counted)
     notes = [f"threshold {format_amount(threshold)} MME a day"]
     for x, why in dict.fromkeys((x, why) for x, _, why in not_counted):
-        notes.append(f"{name(index, x)} not counted: " + ("its CDC factor is per mcg/hr of a patch" if why
-                                                           else "the CDC table gives it no factor"))
+        notes.append(f"{name(index, x)} not counted: " + ("its CDC factor is per mcg/hr of a patch, not given"
+                                                           if why else "the CDC table gives it no factor"))
     title = f"{name(index, cls)} {'at least ' if partial else ''}{format_amount(total)} MME a day: {shares} " \
             f"({'; '.join(notes)})"
     path: list[str] = []
-    for x, med, _, _ in counted:
+    for x, med, *_ in counted:
         if path:
             path.append("+")
         path.extend(lead(index, med, x, cls))
     path.append(rule_step(rule_id))
-    concepts = tuple(dict.fromkeys(x for x, _, _, _ in counted))
+    concepts = tuple(dict.fromkeys(x for x, *_ in counted))
     # Each entry counted once per share (the same entry twice is two supplies), as a daily total names them.
-    inputs = tuple(med.input for _, med, _, _ in counted) + tuple(
-        dict.fromkeys(med.input for _, med, _ in not_counted if med.input not in {m.input for _, m, _, _ in counted}))
+    shown = {med.input for _, med, *_ in counted}
+    inputs = tuple(med.input for _, med, *_ in counted) + tuple(
+        dict.fromkeys(med.input for _, med, _ in not_counted if med.input not in shown))
     return ("dose", rule_id), make_finding(index, compiled, concepts, inputs, title, path)
