@@ -400,8 +400,11 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
     acc: dict[tuple, list] = {}
     segment: tuple[int, int, tuple] | None = None
     spans: list[tuple[int, int, tuple]] = []
+    # A span's entries are named by text (a supply by its text and amounts, which say everything the entry
+    # holds), so spans compare and walks are cached by strings; `supplied` holds the entries behind them.
+    supplied: dict[str, MedicationEntry] = {}
     for s, nxt in itertools.pairwise(bounds):
-        active = tuple(_on_hand(t, s, supplies) if t in supplies else t
+        active = tuple(_on_hand(t, s, supplies, supplied) if t in supplies else t
                        for t in entries if any(a <= s <= b for a, b in covered[t]))
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)
@@ -413,12 +416,17 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
         spans.append(segment)
     # What each entry with its supply is shown as, back to its drug text (findings about two drugs or more
     # name the drugs; a dose finding names the supply it was computed from).
-    plain = {entry.text: entry.name for _, _, active in spans for entry in active
-             if isinstance(entry, MedicationEntry)}
+    plain = {shown: entry.name for shown, entry in supplied.items()}
     for s, e, active in spans:
         if not active:
             continue
-        for row in vocab.report_rows(active, (), (), None).tolist():
+        cached = ("supplies", active)
+        rows = vocab.reports.get(cached) if supplied else None
+        if rows is None:
+            rows = vocab.report_rows(tuple(supplied.get(t, t) for t in active), (), (), None)
+            if supplied:
+                vocab.reports[cached] = rows
+        for row in rows.tolist():
             finding = vocab.findings[row]
             if finding.kind is not FindingKind.DOSE and plain:
                 finding = _with_inputs(vocab, row, tuple(dict.fromkeys(plain.get(i, i) for i in finding.inputs)))
@@ -448,14 +456,18 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
     return found
 
 
-def _on_hand(text: str, day: int, supplies: dict[str, list[tuple[int, int, float, int]]]) -> str | MedicationEntry:
-    """The entry `text` on `day` with the units a day its claims on hand supply, when every one of them
-    gives its quantity; else the text alone (no daily amount is computed from it)."""
+def _on_hand(text: str, day: int, supplies: dict[str, list[tuple[int, int, float, int]]],
+             supplied: dict[str, MedicationEntry]) -> str:
+    """How the entry `text` is shown on `day`: with the quantities and days of its claims on hand, when every
+    one of them gives its quantity (the entry, with their units a day, is put in `supplied`); else the text
+    alone (no daily amount is computed from it)."""
     here = [(q, d) for s, e, q, d in supplies[text] if s <= day <= e]
     if not here or any(not q > 0 for q, _ in here):
         return text
-    shown = " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
-    return MedicationEntry(text=f"{text}: {shown}", name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+    shown = f"{text}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
+    if shown not in supplied:
+        supplied[shown] = MedicationEntry(text=shown, name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+    return shown
 
 
 def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
