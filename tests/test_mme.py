@@ -86,3 +86,23 @@ def test_claims_give_mme_from_quantity_strength_and_days_supply(tmp_path):
     assert [(r["patient_id"], r["title"], r["inputs"]) for r in rows] == [
         ("p1", "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)",
          "oxycodone 10 mg: 120 over 30 days")]
+
+
+def test_claims_of_fentanyl_patches_count_the_rate_from_the_strength_column_or_the_ndc(tmp_path):
+    # DURAGESIC 25 mcg/hr (NDC 50458-0091-05 in the bundled FDA NDC Directory): 25 × 2.4 = 60 MME a day.
+    (tmp_path / "c.csv").write_text("patient_id,drug,ndc,fill_date,days_supply,quantity,strength\n"
+                                    "f1,fentanyl,,2024-01-01,30,10,25 mcg/hr\n"
+                                    "f2,,50458-0091-05,2024-01-01,30,10,\n"
+                                    "f3,fentanyl,,2024-01-01,30,10,12 mcg/hr\n"
+                                    "f4,,50458-0091-05,2024-01-01,30,10,50 mcg/hr\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv"),
+                                      "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
+        titles = {r["patient_id"]: r["title"] for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"}
+    assert titles == {"f1": "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)",
+                      "f2": "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)"}
+    with (tmp_path / "p.csv").open(encoding="utf-8") as handle:
+        patients = {r["patient_id"]: r for r in csv.DictReader(handle)}
+    assert patients["f3"]["status"] == "no-findings"  # 28.8 MME
+    assert "the text says 50 mcg/hr, the NDC's product 25 mcg/hr" in patients["f4"]["unrecognized"]

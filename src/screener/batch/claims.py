@@ -89,9 +89,8 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
     strength is added, and the reader then reports the two as not agreeing.
     """
     drug = drug.fillna("").astype("str").str.strip()
+    written = strength_texts(strength)
     strength = strength.fillna("").astype("str").str.strip()
-    bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
-    written = strength.where(~bare, strength + " mg")
     # Decided once per distinct (drug, strength): claims repeat the same few pairs.
     pairs = pd.DataFrame({"d": drug, "s": strength})
     held = {pair: _holds(*pair) for pair in pairs.drop_duplicates().itertuples(index=False, name=None)}
@@ -107,11 +106,16 @@ def ndc_texts(ndc: pd.Series) -> pd.Series:
     return text.where(~digits, text.str.zfill(11))
 
 
+PATCH_RATE = r"\d+(?:\.\d+)?\s?(?i:mcg|ug|micrograms?)\s?(?:/|per)\s?(?i:hr|h|hour)"
+"""A claims strength in mcg per hour: a transdermal patch's rate (a claim dispenses patches, not an infusion)."""
+
+
 def strength_texts(strength: pd.Series) -> pd.Series:
-    """A claims strength as an entry writes it ('350' is read as '350 mg')."""
+    """A claims strength as an entry writes it ('350' is read as '350 mg'; '25 mcg/hr' as a patch's rate)."""
     strength = strength.fillna("").astype("str").str.strip()
     bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
-    return strength.where(~bare, strength + " mg")
+    rate = strength.str.fullmatch(PATCH_RATE)
+    return strength.where(~bare, strength + " mg").where(~rate, strength + " patch")
 
 
 def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
