@@ -42,7 +42,8 @@ def test_quantity_times_strength_over_days_supply_is_the_daily_dose(runner, tmp_
                          "m2,00037-2001-01,CARISOPRODOL 350 MG TABLET,2024-01-01,30,180,\n"  # strength from the NDC
                          "m3,,Soma 350 mg,2024-01-01,30,180,\n"         # strength in the drug text
                          "m4,,carisoprodol,2024-01-01,30,120,350\n")    # 1,400 mg a day: at the limit, no finding
-    for patient, shown in (("m1", "carisoprodol 350 mg"), ("m2", "ndc:00037-2001-01"), ("m3", "Soma 350 mg")):
+    for patient, shown in (("m1", "carisoprodol 350 mg"), ("m2", "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01)"),
+                           ("m3", "Soma 350 mg")):
         assert dose_titles(findings, patient) == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"], patient
         row = findings[(findings["patient_id"] == patient) & (findings["kind"] == "dose")].iloc[0]
         assert row["inputs"] == f"{shown}: 180 over 30 days"
@@ -124,12 +125,22 @@ def test_the_readme_claims_export_example_gives_what_the_readme_shows(runner, tm
     findings = pd.read_csv(tmp_path / "f.csv", dtype=str, keep_default_na=False)
     got = findings[["patient_id", "kind", "title", "inputs", "overlap_start", "overlap_days"]].values.tolist()
     assert got == [
-        ["5001", "dose", "carisoprodol 2,100 mg a day (limit 1,400 mg)", "ndc:00037-2001-01: 180 over 30 days",
-         "2024-03-01", "30"],
-        ["5001", "duration", "carisoprodol supplied for 30 of 90 days (limit 21 days)", "ndc:00037-2001-01",
-         "2024-03-01", "30"],
+        ["5001", "dose", "carisoprodol 2,100 mg a day (limit 1,400 mg)",
+         "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01): 180 over 30 days", "2024-03-01", "30"],
+        ["5001", "duration", "carisoprodol supplied for 30 of 90 days (limit 21 days)",
+         "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01)", "2024-03-01", "30"],
         ["5002", "drug-drug", "oxycodone + alprazolam", "oxycodone 10 mg; alprazolam 0.5 mg", "2024-01-05", "56"],
         ["5002", "dose", "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)",
          "oxycodone 10 mg: 120 over 30 days", "2024-01-01", "60"]]
     patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
     assert patients["measure_cob"].tolist() == ["not in denominator", "met (56 days)"]
+
+
+def test_an_ndc_decides_and_the_drug_text_beside_it_names_the_claim(runner, tmp_path):
+    findings, patients = screen(runner, tmp_path,
+                                "m1,00037200101,Soma Brand Tabs,2024-01-01,30,120,\n"
+                                "m1,0009-0029-01,alprazolam (Xanax) 0.25mg,2024-01-05,30,30,\n")
+    pair = findings[findings["kind"] == "drug-drug"].iloc[0]
+    assert pair["title"] == "carisoprodol + alprazolam"
+    assert pair["inputs"] == "Soma Brand Tabs (ndc:00037200101); alprazolam (Xanax) 0.25mg (ndc:0009-0029-01)"
+    assert patients.loc["m1", "status"] == "findings"

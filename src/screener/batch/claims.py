@@ -163,6 +163,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     # strength column goes with the NDC too, so one that disagrees with the product is reported.
     with_ndc = ("ndc:" + ndc + " " + strength_texts(frame["strength"])).str.strip()
     text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", with_ndc)
+    # The NDC decides what is screened; a drug text given with it is kept, to show the claim as the payer wrote it.
+    drug_text = frame["drug"].fillna("").astype("str").str.strip()
+    display = (drug_text + " (" + text + ")").where((ndc != "") & (drug_text != ""), text)
     start = parse_dates(frame["fill_date"])
     supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
         .to_numpy(dtype=float, na_value=np.nan)
@@ -194,11 +197,13 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         lines = np.concatenate([lines, extra["line"].to_numpy()])
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
         text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
+        display = pd.concat([display, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
         quantity = np.concatenate([quantity, np.zeros(len(extra))])
     order = np.argsort(lines, kind="stable")
     ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
+    display = display.iloc[order].reset_index(drop=True)
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
     quantity = quantity[order]
 
@@ -209,8 +214,13 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     good = row_error == ""
     rows = np.flatnonzero(good & (text != "").to_numpy())
     # One entry per distinct drug text of a patient, in order of first fill line.
-    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy()}).drop_duplicates()
+    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy(), "d": display.iloc[rows].to_numpy()}
+                            ).drop_duplicates(["p", "t"])
     meds = lists_from_items(distinct["p"].to_numpy(), n, distinct["t"])
+    # How findings name an entry of a patient, where that differs from the entry (its first claim's drug text).
+    renamed = distinct[distinct["d"] != distinct["t"]]
+    shown_as: dict[tuple[int, str], str] = dict(zip(zip(renamed["p"].tolist(), renamed["t"].tolist()),
+                                                    renamed["d"].tolist()))
     empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
     pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
                    meds=meds, conditions=empty, allergies=empty)
@@ -240,7 +250,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                 lo, hi = offsets[p], offsets[p + 1]
                 claims = list(zip(claim_code[lo:hi].tolist(), claim_start[lo:hi].tolist(), claim_end[lo:hi].tolist(),
                                   claim_quantity[lo:hi].tolist(), claim_days[lo:hi].tolist()))
-                found = _walk_patient(book, [meds.texts[c] for c in entry_codes], meds.texts, claims, window)
+                mine = [meds.texts[c] for c in entry_codes]
+                names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
+                found = _walk_patient(book, mine, meds.texts, claims, window, names)
                 for finding, first_day, days in found:
                     who.append(p)
                     rows.append(book.template(finding))
@@ -380,9 +392,10 @@ def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
-                  claims: list[tuple[int, int, int, float, int]], window: int):
+                  claims: list[tuple[int, int, int, float, int]], window: int, names: dict[str, str] | None = None):
     """[(finding, first day, days)] for one patient's claims (entry code, first day, last day, quantity,
-    days supply), most serious first."""
+    days supply), most serious first; findings name an entry as `names` says (default: its text)."""
+    names = names or {}
     windows: dict[str, list[tuple[int, int]]] = {t: [] for t in entries}
     for c, s, e, _, _ in claims:
         if texts[c] in windows:
@@ -408,7 +421,7 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
     # holds), so spans compare and walks are cached by strings; `supplied` holds the entries behind them.
     supplied: dict[str, MedicationEntry] = {}
     for s, nxt in itertools.pairwise(bounds):
-        active = tuple(_on_hand(t, s, supplies, supplied) if t in supplies else t
+        active = tuple(_on_hand(t, s, supplies, supplied, names.get(t, t)) if t in supplies else t
                        for t in entries if any(a <= s <= b for a, b in covered[t]))
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)
@@ -454,21 +467,24 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
             row = next(r for r in rows if vocab.findings[r].rule_id == f.rule_id)
             f = vocab.findings[row]
             inputs = list(f.inputs)
-        found.append((_with_inputs(vocab, row, tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
-    found.extend(_durations(vocab, entries, covered, window))
+        named = tuple(names.get(i, i) for i in inputs) if names else tuple(inputs)
+        found.append((_with_inputs(vocab, row, named) if named != f.inputs else f, s, d))
+    for f, s, d in _durations(vocab, entries, covered, window):
+        named = tuple(names.get(i, i) for i in f.inputs) if names else f.inputs
+        found.append((replace(f, inputs=named) if named != f.inputs else f, s, d))
     found.sort(key=lambda item: finding_order(item[0]))
     return found
 
 
 def _on_hand(text: str, day: int, supplies: dict[str, list[tuple[int, int, float, int]]],
-             supplied: dict[str, MedicationEntry]) -> str:
-    """How the entry `text` is shown on `day`: with the quantities and days of its claims on hand, when every
-    one of them gives its quantity (the entry, with their units a day, is put in `supplied`); else the text
-    alone (no daily amount is computed from it)."""
+             supplied: dict[str, MedicationEntry], label: str) -> str:
+    """How the entry `text` (shown as `label`) is named on `day`: with the quantities and days of its claims on
+    hand, when every one of them gives its quantity (the entry, with their units a day, is put in `supplied`);
+    else the text alone (no daily amount is computed from it)."""
     here = [(q, d) for s, e, q, d in supplies[text] if s <= day <= e]
     if not here or any(not q > 0 for q, _ in here):
         return text
-    shown = f"{text}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
+    shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
     if shown not in supplied:
         supplied[shown] = MedicationEntry(text=shown, name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
     return shown
