@@ -144,3 +144,40 @@ def test_an_ndc_decides_and_the_drug_text_beside_it_names_the_claim(runner, tmp_
     assert pair["title"] == "carisoprodol + alprazolam"
     assert pair["inputs"] == "Soma Brand Tabs (ndc:00037200101); alprazolam (Xanax) 0.25mg (ndc:0009-0029-01)"
     assert patients.loc["m1", "status"] == "findings"
+
+
+def test_measures_are_chosen_on_the_command_line_and_reported_with_their_parameters(runner, tmp_path):
+    _, patients = screen(runner, tmp_path, COB_CLAIMS, "--measure", "cob",
+                         "--measure", "loose=cob,second-claims=1,grace=7", "--measure", "strict=cob,overlap=60,grace=7")
+    assert patients["measure_cob"].to_dict() == {
+        "a": "met (51 days)", "b": "not met (29 days)", "c": "not in denominator", "d": "not met (28 days)"}
+    # One benzodiazepine claim is enough, and 7 days after each supply count: b's 1-day gap is closed.
+    assert patients["measure_loose"]["b"] == "met (37 days)"
+    assert patients["measure_strict"]["a"] == "not met (59 days)"
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "-o", str(tmp_path / "g.csv"),
+                                 "--measure", "cob7=cob,grace=7"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        "screener batch: measure_cob7 = cob7: opioids ≥2 claims on different dates and ≥15 days' supply; "
+        "benzodiazepines ≥2 claims on different dates; ≥30 days of overlap; grace 7 days; stockpiling not adjusted")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("pqa", "'pqa' is not a preset (known: cob)"),
+    ("cob,grace=x", "grace is a whole number of days or claims (0-3650), not 'x'"),
+    ("cob,stockpile=maybe", "stockpile is yes or no, not 'maybe'"),
+    ("cob,colour=red", "'colour=red' is not a setting=value"),
+])
+def test_a_measure_that_cannot_be_read_is_a_usage_error(runner, tmp_path, spec, message):
+    (tmp_path / "claims.csv").write_text(HEADER + COB_CLAIMS, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "--measure", spec])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_measure_of_a_class_the_knowledge_lacks_is_one_line_and_exit_2(runner, tmp_path):
+    (tmp_path / "claims.csv").write_text(HEADER + COB_CLAIMS, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "-o", str(tmp_path / "f.csv"),
+                                 "--measure", "x=cob,first=opiods"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: measure 'x': 'opiods' is not a class of this knowledge "
+                                     "(`screener explain NAME` shows what a concept is)")

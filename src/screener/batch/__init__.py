@@ -123,12 +123,13 @@ def _decoded(column) -> pa.Array:
 
 
 def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
-    """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables."""
+                 window: int = DEFAULT_WINDOW, measures: tuple | None = None) -> tuple[pa.Table, pa.Table]:
+    """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables.
+    `measures` are the claims' concurrent-use measures (`claims.ConcurrentUse`; None: `claims.MEASURES`)."""
     if layout is Layout.CLAIMS:
         from .claims import screen_claims  # pandas: imported only for claims
 
-        return screen_claims(vocab, block.frame, block.bad, window)
+        return screen_claims(vocab, block.frame, block.bad, window, measures)
     if layout is Layout.ITEMS:
         pts = from_items_layout(block.frame, block.bad)
     else:
@@ -138,7 +139,7 @@ def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str =
 
 def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, layout: str | Layout | None = None,
                  columns: dict[str, str] | None = None, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 window: int = DEFAULT_WINDOW, measures: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Screen a DataFrame of patients, items or claims; returns (findings, patients) DataFrames.
 
     `layout` is detected from the column names unless given; `columns` maps
@@ -159,7 +160,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, lay
     layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
     found, pats = [], []
     for block in blocks:
-        f, p = screen_block(vocab, layout, block, separator, window)
+        f, p = screen_block(vocab, layout, block, separator, window, measures)
         found.append(f)
         pats.append(p)
     return _to_pandas(found), _to_pandas(pats)
@@ -241,7 +242,8 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
 def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, patients_out=None,
         layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
         window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
-        progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1) -> Summary:
+        progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1,
+        measures: tuple | None = None) -> Summary:
     """Screen a file, a glob of files or '-' (stdin) block by block; write to the given writers.
 
     `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
@@ -250,7 +252,8 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
 
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
-    `progress(bytes_done, bytes_total)` is called after each block.
+    `progress(bytes_done, bytes_total)` is called after each block. `measures`: the claims' concurrent-use
+    measures (`claims.ConcurrentUse`; None: `claims.MEASURES`), one patients column each.
     """
     started = time.perf_counter()
     vocab = codebook(knowledge)
@@ -271,15 +274,16 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes)
         if layout_ is not Layout.PATIENTS:
             blocks = grouped(blocks)
-        results = ((*screen_block(vocab, layout_, block, separator, window), block.nbytes) for block in blocks)
-    summary = write_results(results, layout_, findings_out, patients_out, strict, progress, total)
+        results = ((*screen_block(vocab, layout_, block, separator, window, measures), block.nbytes)
+                   for block in blocks)
+    summary = write_results(results, layout_, findings_out, patients_out, strict, progress, total, measures)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Layout, findings_out,
                   patients_out, strict: bool, progress: Callable[[int, int | None], None] | None,
-                  total: int | None) -> Summary:
+                  total: int | None, measures: tuple | None = None) -> Summary:
     """Write (findings, patients, input bytes) results in order, count them, and close the outputs.
 
     Shared by every engine, so all write and count the same way. With `strict`, the
@@ -287,7 +291,7 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
     """
     outputs = [o for o in (findings_out, patients_out) if o is not None]
     try:
-        summary = _write_all(results, layout, findings_out, patients_out, strict, progress, total)
+        summary = _write_all(results, layout, findings_out, patients_out, strict, progress, total, measures)
     except BaseException:  # an error, Ctrl-C or SIGTERM: leave no output that looks complete
         for out in outputs:
             getattr(out, "discard", lambda: None)()
@@ -297,7 +301,8 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
     return summary
 
 
-def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool, progress, total) -> Summary:
+def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool, progress, total,
+               measures: tuple | None = None) -> Summary:
     summary = Summary(layout=layout.value)
     done = 0
     empty_f = empty_p = None
@@ -319,7 +324,7 @@ def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool
         if progress is not None:
             progress(done, total)
     if empty_f is None:
-        empty_f, empty_p = _empty_outputs(layout)
+        empty_f, empty_p = _empty_outputs(layout, measures)
     if findings_out is not None:
         findings_out.close(empty_f)
     if patients_out is not None:
@@ -423,14 +428,16 @@ def _screen_raw(item: tuple):
     return findings, patients, nbytes
 
 
-def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:
+def _empty_outputs(layout: Layout, measures: tuple | None = None) -> tuple[pa.Table, pa.Table]:
     cols = FINDING_COLUMNS + (["overlap_start", "overlap_days"] if layout is Layout.CLAIMS else [])
     findings = pa.table({c: pa.array([], type=pa.int64() if c == "overlap_days" else pa.string()) for c in cols})
     patients = pa.table({c: pa.array([], type=pa.string() if c in ("patient_id", "status", "highest_severity",
                                                                      "unrecognized", "error", "suppressed")
                                       else pa.int64())
                          for c in PATIENT_COLUMNS})
-    if layout is Layout.CLAIMS:  # the claims screen's measure columns (claims.MEASURES), so every block agrees
-        for column in ("measure_cob",):
-            patients = patients.append_column(column, pa.array([], type=pa.string()))
+    if layout is Layout.CLAIMS:  # the claims screen's measure columns, as a block of claims has them
+        from .claims import MEASURES
+
+        for measure in MEASURES if measures is None else measures:
+            patients = patients.append_column(measure.column, pa.array([], type=pa.string()))
     return findings, patients

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from ..errors import InputError
 from ..model import Dosing, FindingKind, MedicationEntry, format_amount
 from ..rules.base import finding_order
 from ..rules.dose import limited
@@ -328,7 +329,51 @@ COB = ConcurrentUse(
 no grace period and no early-refill adjustment: both are off."""
 
 MEASURES: tuple[ConcurrentUse, ...] = (COB,)
-"""The measures every claims screen reports, one patients column each."""
+"""The measures a claims screen reports unless told otherwise, one patients column each."""
+
+PRESETS: dict[str, ConcurrentUse] = {"cob": COB}
+"""Named definitions a measure may start from."""
+
+_SETTINGS = {"first": ("first", str), "second": ("second", str), "first-claims": ("min_claims_first", int),
+             "first-days": ("min_days_first", int), "second-claims": ("min_claims_second", int),
+             "overlap": ("min_overlap_days", int), "grace": ("grace_days", int), "stockpile": ("stockpile", bool)}
+"""What `parse_measure` may set, by the name it is written with."""
+
+
+def parse_measure(spec: str) -> ConcurrentUse:
+    """A measure from `PRESET` or `NAME=PRESET,setting=value,…` (settings: first, second, first-claims,
+    first-days, second-claims, overlap, grace, stockpile=yes|no); raises `InputError` with the fix."""
+    head, *settings = [part.strip() for part in spec.split(",")]
+    name, _, preset = head.partition("=") if "=" in head else (head, "", head)
+    base = PRESETS.get(preset.strip().lower())
+    if base is None:
+        raise InputError(f"measure '{spec}': '{preset}' is not a preset (known: {', '.join(PRESETS)})")
+    name = name.strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise InputError(f"measure '{spec}': the name '{name}' should be letters, digits, - or _")
+    changes: dict[str, object] = {"name": name}
+    for setting in settings:
+        key, _, value = (s.strip() for s in setting.partition("="))
+        if key not in _SETTINGS or not value:
+            raise InputError(f"measure '{spec}': '{setting}' is not a setting=value "
+                             f"(settings: {', '.join(_SETTINGS)})")
+        attr, kind = _SETTINGS[key]
+        if kind is bool:
+            if value.lower() not in ("yes", "no"):
+                raise InputError(f"measure '{spec}': {key} is yes or no, not '{value}'")
+            changes[attr] = value.lower() == "yes"
+        elif kind is int:
+            if not value.isdigit() or int(value) > 3650:
+                raise InputError(f"measure '{spec}': {key} is a whole number of days or claims (0-3650), "
+                                 f"not '{value}'")
+            changes[attr] = int(value)
+        else:
+            changes[attr] = value
+    measure = replace(base, **changes)  # type: ignore[arg-type]
+    if changes.keys() - {"name"}:
+        measure = replace(measure, source=f"{base.source} Changed here: "
+                                          f"{', '.join(s for s in settings)}.")
+    return measure
 
 
 def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, texts: list[str],
@@ -336,6 +381,10 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
     """For each of `n` patients, "met (D days)", "not met (D days)" or "not in denominator" under `measure`,
     from their claims (patient index, drug text, fill day, days supply; grouped by patient)."""
     index = vocab.index
+    for cls in (measure.first, measure.second):
+        if index.kinds.get(cls) != "class":
+            raise InputError(f"measure '{measure.name}': '{cls}' is not a class of this knowledge "
+                             "(`screener explain NAME` shows what a concept is)")
     member: dict[tuple[str, str], bool] = {}
 
     def of(text: str, cls: str) -> bool:

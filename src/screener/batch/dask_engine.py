@@ -69,9 +69,9 @@ def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: 
     return screen_block(_codebook_on_worker(index), layout, block, separator, window)
 
 
-def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int):
+def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int, measures=None):
     """Worker task: screen a block that is already parsed (grouped items or claims, Parquet)."""
-    return screen_block(_codebook_on_worker(index), Layout(layout_value), block, separator, window)
+    return screen_block(_codebook_on_worker(index), Layout(layout_value), block, separator, window, measures)
 
 
 def _client(scheduler: str | None, workers: int | None):
@@ -88,7 +88,7 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
              layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
              window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
              progress: Callable[[int, int | None], None] | None = None, scheduler: str | None = None,
-             workers: int | None = None) -> Summary:
+             workers: int | None = None, measures: tuple | None = None) -> Summary:
     """Like `screener.batch.run`, on a Dask cluster (local unless `scheduler` names one)."""
     from .lazy_pandas import pandas
 
@@ -139,7 +139,7 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
 
             stream = blocks() if layout_ is Layout.PATIENTS else grouped(blocks())
             for block in stream:
-                yield client.submit(screen_parsed, index, layout_.value, block, separator, window,
+                yield client.submit(screen_parsed, index, layout_.value, block, separator, window, measures,
                                     pure=False), block.nbytes
 
         def results():
@@ -159,7 +159,8 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
             while pending:
                 yield take()
 
-        summary = write_results(results(), layout_, findings_out, patients_out, strict, progress, total)
+        summary = write_results(results(), layout_, findings_out, patients_out, strict, progress, total,
+                                measures)
     finally:
         client.close()
         if cluster is not None:
