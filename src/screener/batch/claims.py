@@ -397,18 +397,20 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
     first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))
     second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))
     out = np.full(n, "not in denominator", dtype=object)
-    # Only patients with claims of both classes can meet it; the denominator alone is counted for the others.
+    # The denominator, for every patient at once: distinct fill dates and days' supply of the first class.
+    who, when = patient[first], start[first]
+    pairs = np.unique(who.astype(np.int64) * (1 << 32) + (when.astype(np.int64) - int(when.min(initial=0))))
+    dates = np.bincount((pairs >> 32).astype(np.int64), minlength=n)
+    supplied = np.bincount(who, weights=days[first], minlength=n)
+    counted = (dates >= measure.min_claims_first) & (supplied >= measure.min_days_first)
     both = np.zeros(n, dtype=bool)
     both[np.intersect1d(patient[first], patient[second])] = True
+    out[counted & ~both] = "not met (0 days)"
+    # Only patients in the denominator with claims of both classes are walked, one by one.
     offsets = np.searchsorted(patient, np.arange(n + 1))
-    for p in np.flatnonzero(np.bincount(patient[first], minlength=n) > 0).tolist():
+    for p in np.flatnonzero(counted & both).tolist():
         lo, hi = offsets[p], offsets[p + 1]
         rows = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
-        if len({s for _, s, _ in rows}) < measure.min_claims_first or sum(d for *_, d in rows) < measure.min_days_first:
-            continue
-        if not both[p]:
-            out[p] = "not met (0 days)"
-            continue
         others = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
         overlap = len(_on_days(rows, measure) & _on_days(others, measure))
         met = len({s for _, s, _ in others}) >= measure.min_claims_second and overlap >= measure.min_overlap_days
@@ -454,24 +456,30 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
     if not entries:
         return []
     # Entries a dose rule could fire on alone are screened with their units a day from the claims on hand,
-    # so their spans are cut at every claim's first and last day (a refill may change the amount).
+    # so their spans are cut at every claim's first and last day (a refill may change the amount). One sweep
+    # over the claims' first days and the days after their last keeps what is on hand.
     dosed = {t for t in entries if vocab.medication(t)[3]}
-    supplies: dict[str, list[tuple[int, int, float, int]]] = {t: [] for t in dosed}
+    events: dict[int, list[tuple[int, str, tuple[float, int]]]] = {}
     for c, s, e, q, d in claims:
-        if texts[c] in supplies:
-            supplies[texts[c]].append((s, e, q, d))
-    bounds = sorted({s for iv in covered.values() for s, _ in iv} | {e + 1 for iv in covered.values() for _, e in iv}
-                    | {s for claims_of in supplies.values() for s, _, _, _ in claims_of}
-                    | {e + 1 for claims_of in supplies.values() for _, e, _, _ in claims_of})
+        t = texts[c]
+        if t in covered:
+            events.setdefault(s, []).append((1, t, (q, d)))
+            events.setdefault(e + 1, []).append((-1, t, (q, d)))
+    on_hand: dict[str, list[tuple[float, int]]] = {t: [] for t in entries}
     acc: dict[tuple, list] = {}
     segment: tuple[int, int, tuple] | None = None
     spans: list[tuple[int, int, tuple]] = []
     # A span's entries are named by text (a supply by its text and amounts, which say everything the entry
     # holds), so spans compare and walks are cached by strings; `supplied` holds the entries behind them.
     supplied: dict[str, MedicationEntry] = {}
-    for s, nxt in itertools.pairwise(bounds):
-        active = tuple(_on_hand(t, s, supplies, supplied, names.get(t, t)) if t in supplies else t
-                       for t in entries if any(a <= s <= b for a, b in covered[t]))
+    for s, nxt in itertools.pairwise(sorted(events)):
+        for step, t, claim in events[s]:
+            if step > 0:
+                on_hand[t].append(claim)
+            else:
+                on_hand[t].remove(claim)
+        active = tuple((_on_hand(t, on_hand[t], supplied, names.get(t, t)) if t in dosed else t)
+                       for t in entries if on_hand[t])
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)
         else:
@@ -525,13 +533,11 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
     return found
 
 
-def _on_hand(text: str, day: int, supplies: dict[str, list[tuple[int, int, float, int]]],
-             supplied: dict[str, MedicationEntry], label: str) -> str:
-    """How the entry `text` (shown as `label`) is named on `day`: with the quantities and days of its claims on
-    hand, when every one of them gives its quantity (the entry, with their units a day, is put in `supplied`);
-    else the text alone (no daily amount is computed from it)."""
-    here = [(q, d) for s, e, q, d in supplies[text] if s <= day <= e]
-    if not here or any(not q > 0 for q, _ in here):
+def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, MedicationEntry], label: str) -> str:
+    """How the entry `text` (shown as `label`) is named while the claims `here` (quantity, days supply) are on
+    hand: with their quantities and days, when every one gives its quantity (the entry, with their units a day,
+    is put in `supplied`); else the text alone (no daily amount is computed from it)."""
+    if any(not q > 0 for q, _ in here):
         return text
     shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
     if shown not in supplied:
