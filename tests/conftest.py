@@ -118,6 +118,10 @@ TINY = {
         ["latex", "environment", "S20"],
         ["peanuts", "food", "S21"],
     ],
+    "mme_factors.csv": [
+        ["drug", "unit", "factor", "source"],
+        ["drug-a", "mg", "1.5", "S22"],
+    ],
     "condition_codes.csv": [
         ["system", "code", "match", "condition", "source"],
         ["icd10", "K74", "prefix", "liver-disease", "S12"],

@@ -166,6 +166,8 @@ def test_felbamate_itself_is_contraindicated_after_a_carbamate_allergy(kb):
 def test_acetaminophen_from_norco_and_tylenol_is_summed_into_one_daily_dose_finding(kb):
     doses = of_kind(kb, "dose", ["Norco 10/325 2 tabs q4h", "Tylenol Extra Strength 500 mg 2 tabs qid"])
     assert [(f["rule"], f["severity"], f["title"]) for f in doses] == [
-        ("acetaminophen-max-daily-dose", "major", "acetaminophen 7,900 mg a day (limit 4,000 mg)")]
+        ("acetaminophen-max-daily-dose", "major", "acetaminophen 7,900 mg a day (limit 4,000 mg)"),
+        # Norco's hydrocodone, 10 mg × 2 tablets × 6 a day, is also 120 MME a day (CDC 2022 factor 1).
+        ("opioids-mme-50", "moderate", "Opioids 120 MME a day: hydrocodone 120 mg × 1 (threshold 50 MME a day)")]
     assert of_kind(kb, "dose", ["Tylenol Extra Strength 500 mg 2 tabs qid"]) == []  # exactly 4,000 mg
-    assert of_kind(kb, "dose", ["Norco 10/325 2 tabs q4h"]) == []  # 3,900 mg
+    assert [f["rule"] for f in of_kind(kb, "dose", ["Norco 10/325 2 tabs q4h"])] == ["opioids-mme-50"]  # 3,900 mg

@@ -45,7 +45,16 @@ def _limits() -> set[float]:
     with (DATA / "dosing.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
             out.update(float(v) for v in row["value"].split("|"))
-    return out
+    return out | set(FACTORS.values())
+
+
+def _factors() -> dict[str, float]:
+    """The MME conversion factors (an MME finding states each opioid's daily mg and its factor)."""
+    with (DATA / "mme_factors.csv").open(encoding="utf-8") as f:
+        return {row["drug"]: float(row["factor"]) for row in csv.DictReader(f) if row["factor"]}
+
+
+FACTORS = _factors()
 
 
 LIMITS = _limits()
@@ -94,6 +103,9 @@ def test_every_number_in_a_dose_finding_was_read_or_is_a_limit(entries):
             allowed |= _read_numbers(data) | _numbers(by_input[data["input"]].reading())
         daily = [_daily(data, finding.concepts[0]) for data in readings]
         allowed.add(float(sum(v for v in daily if v is not None)))
+        # An MME total: each opioid's daily mg (as read) times its factor, added up.
+        allowed.add(round(sum((_daily(data, x) or 0) * FACTORS.get(x, 0) for x in finding.concepts
+                              for data in readings if x in data.get("concepts", ())), 6))  # as reports show it
         stated = _numbers(finding.title)
         assert stated <= allowed, (finding.title, entries, stated - allowed)
 

@@ -607,6 +607,7 @@ HEADERS = {
     "conditions.csv": "id,drug,context,target,severity,summary,advice,plain,evidence,source,checked,checked_against",
     "dosing.csv": "id,drug,product,limit,value,severity,summary,advice,plain,evidence,source,checked,checked_against",
     "counselling.csv": "id,concept,topic,text,source,checked,checked_against",
+    "mme_factors.csv": "drug,unit,factor,source,checked,checked_against",
     "condition_codes.csv": "system,code,match,condition,source",
     "strengths.csv": "product,ingredients,strengths,unit,form,source",
     "fda_classes.csv": "fda_class,class,source,note",

@@ -323,6 +323,9 @@ class Dosing:
     """Whether `lead` stands where a count of units does (before a route or a frequency)."""
     dash_pair: tuple[float, float] | None = None
     """`N-M mg`: a range for one ingredient or the strengths of two (`resolve`)."""
+    rate_mcg_per_hr: float | None = None
+    """A transdermal patch's delivery rate, per patch, in mcg per hour ("fentanyl 25 mcg/hr patch"): read only
+    where the text names a patch or the transdermal route (elsewhere "/hr" is an infusion rate, unread)."""
     assumed: str = ""
     """What was assumed while resolving, said in every report ("350 read as 350 mg: a marketed strength")."""
     leftover: str = ""
@@ -471,6 +474,8 @@ class Medication:
             if d.units_per_dose > 1 and unit.isalpha() and unit.islower() and not unit.endswith("s"):
                 unit += "s"  # tablets, capsules; never "mLs"
             parts.append(f"{format_amount(d.units_per_dose)} {unit}/dose")
+        if d.rate_mcg_per_hr is not None:
+            parts.append(f"{format_amount(d.rate_mcg_per_hr)} mcg/hr per patch")
         if d.doses_per_day:
             parts.append(f"{format_amount(d.doses_per_day)}×/day")
         per_day = [self.per_day_mg(i) for i in range(len(self.ingredients))]
@@ -517,7 +522,8 @@ class Medication:
         daily = self.per_day_mg(0) if len(self.ingredients) == 1 else None
         for key, value in (("strength_mg", self.strength_mg), ("units_per_dose", d.units_per_dose),
                            ("doses_per_day", d.doses_per_day), ("duration_days", d.duration_days),
-                           ("quantity", d.quantity), ("dose_mg", self.dose_mg), ("daily_mg", daily)):
+                           ("quantity", d.quantity), ("dose_mg", self.dose_mg), ("daily_mg", daily),
+                           ("rate_mcg_per_hr", d.rate_mcg_per_hr)):
             if value is not None:
                 out[key] = _number(value)
         if len(self.ingredients) > 1 and self.per_unit_mg:

@@ -196,13 +196,15 @@ def _decoded(column) -> pa.Array:
 
 
 def screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str = ";",
-                 window: int = DEFAULT_WINDOW, sources: list[str] | None = None) -> tuple[pa.Table, pa.Table]:
+                 window: int = DEFAULT_WINDOW, sources: list[str] | None = None,
+                 measures: tuple | None = None) -> tuple[pa.Table, pa.Table]:
     """Screen one block (holding every row of its patients): (findings, patients) as Arrow tables.
 
     With `sources` (the input files, when there are several), both tables end with a `source_file`
-    column naming the file of each patient's first row.
+    column naming the file of each patient's first row. `measures` are the claims' concurrent-use
+    measures (`claims.ConcurrentUse`; None: `claims.MEASURES`).
     """
-    findings, patients = _screen_block(vocab, layout, block, separator, window)
+    findings, patients = _screen_block(vocab, layout, block, separator, window, measures)
     if sources is not None and "input_file" in patients.column_names:
         findings, patients = (_named_sources(t, sources) for t in (findings, patients))
     return findings, patients
@@ -216,11 +218,12 @@ def _named_sources(table: pa.Table, sources: list[str]) -> pa.Table:
     return table.remove_column(at).append_column("source_file", names)
 
 
-def _screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str, window: int):
+def _screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str, window: int,
+                  measures: tuple | None = None):
     if layout is Layout.CLAIMS:
         from .claims import screen_claims  # pandas: imported only for claims
 
-        return screen_claims(vocab, block.frame, block.bad, window)
+        return screen_claims(vocab, block.frame, block.bad, window, measures)
     if layout is Layout.ITEMS:
         pts = from_items_layout(block.frame, block.bad)
     else:
@@ -230,7 +233,7 @@ def _screen_block(vocab: Codebook, layout: Layout, block: Block, separator: str,
 
 def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, layout: str | Layout | None = None,
                  columns: dict[str, str] | None = None, separator: str = ";",
-                 window: int = DEFAULT_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 window: int = DEFAULT_WINDOW, measures: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Screen a DataFrame of patients, items or claims; returns (findings, patients) DataFrames.
 
     `layout` is detected from the column names unless given; `columns` maps
@@ -251,7 +254,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, lay
     layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
     found, pats = [], []
     for block in blocks:
-        f, p = screen_block(vocab, layout, block, separator, window)
+        f, p = screen_block(vocab, layout, block, separator, window, measures=measures)
         found.append(f)
         pats.append(p)
     return _to_pandas(found), _to_pandas(pats)
@@ -337,7 +340,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
         window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
         progress: Callable[[int, int | None], None] | None = None, jobs: int | None = 1,
-        delimiter: str | None = None, encoding: str | None = None) -> Summary:
+        delimiter: str | None = None, encoding: str | None = None, measures: tuple | None = None) -> Summary:
     """Screen a file, a glob of files or '-' (stdin) block by block; write to the given writers.
 
     `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
@@ -347,7 +350,9 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
     `progress(bytes_done, bytes_total)` is called after each block. `delimiter` is
-    detected from each CSV header unless given; `encoding` is UTF-8 unless given.
+    detected from each CSV header unless given; `encoding` is UTF-8 unless given. `measures`: the
+    claims' concurrent-use measures (`claims.ConcurrentUse`; None: `claims.MEASURES`), one patients
+    column each.
     """
     started = time.perf_counter()
     vocab = codebook(knowledge)
@@ -371,10 +376,10 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
                                       delimiter, encoding, notes)
         if layout_ is not Layout.PATIENTS:
             blocks = grouped(blocks)
-        results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources)
+        results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources, measures=measures)
     try:
         summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out, strict,
-                                progress, total)
+                                progress, total, measures)
     except SplitPatient as exc:
         outputs = [o for o in (findings_out, patients_out) if o is not None]
         if "-" in paths or not all(getattr(o, "restartable", False) for o in outputs):
@@ -385,9 +390,10 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         for out in outputs:
             out.restart()
         _, blocks = _all_blocks(paths, layout_, columns, block_bytes, delimiter, encoding)
-        results = _with_ids(vocab, layout_, grouped(blocks), separator, window, hashes=False, sources=sources)
+        results = _with_ids(vocab, layout_, grouped(blocks), separator, window, hashes=False, sources=sources,
+                            measures=measures)
         summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out,
-                                strict, progress, total)
+                                strict, progress, total, measures)
         summary.notes.append(f"rows of one patient were apart ({exc}), so the input was read again "
                              "grouped by patient id to merge them: the outputs come in groups, not in input order "
                              "(sort by line for input order).")
@@ -397,7 +403,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
 
 
 def _with_ids(vocab, layout: Layout, blocks: Iterator[Block], separator: str, window: int, hashes: bool = True,
-              sources: list[str] | None = None):
+              sources: list[str] | None = None, measures: tuple | None = None):
     """(findings, patients, bytes, ids) of each block, where ids are the `id_hashes` the split-patient
     watch is to add: only for the one-row-per-patient layout, whose rows of one patient are merged
     only within a block, and only once a second block shows there is more than one (hashing
@@ -405,7 +411,7 @@ def _with_ids(vocab, layout: Layout, blocks: Iterator[Block], separator: str, wi
     watch = hashes and layout is Layout.PATIENTS
     first_ids = None
     for k, block in enumerate(blocks):
-        findings, patients = screen_block(vocab, layout, block, separator, window, sources)
+        findings, patients = screen_block(vocab, layout, block, separator, window, sources, measures)
         ids: list = []
         if watch and k == 0:
             first_ids = patients.select(["patient_id", "line"])
@@ -418,7 +424,7 @@ def _with_ids(vocab, layout: Layout, blocks: Iterator[Block], separator: str, wi
 
 def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Layout, findings_out,
                   patients_out, strict: bool, progress: Callable[[int, int | None], None] | None,
-                  total: int | None) -> Summary:
+                  total: int | None, measures: tuple | None = None) -> Summary:
     """Write (findings, patients, input bytes) results in order, count them, and close the outputs.
 
     Shared by every engine, so all write and count the same way. With `strict`, the
@@ -426,7 +432,7 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
     """
     outputs = [o for o in (findings_out, patients_out) if o is not None]
     try:
-        summary = _write_all(results, layout, findings_out, patients_out, strict, progress, total)
+        summary = _write_all(results, layout, findings_out, patients_out, strict, progress, total, measures)
     except BaseException:  # an error, Ctrl-C or SIGTERM: leave no output that looks complete
         for out in outputs:
             getattr(out, "discard", lambda: None)()
@@ -436,7 +442,8 @@ def write_results(results: Iterator[tuple[pa.Table, pa.Table, int]], layout: Lay
     return summary
 
 
-def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool, progress, total) -> Summary:
+def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool, progress, total,
+               measures: tuple | None = None) -> Summary:
     summary = Summary(layout=layout.value)
     done = 0
     empty_f = empty_p = None
@@ -458,7 +465,7 @@ def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool
         if progress is not None:
             progress(done, total)
     if empty_f is None:
-        empty_f, empty_p = _empty_outputs(layout)
+        empty_f, empty_p = _empty_outputs(layout, measures)
     if findings_out is not None:
         findings_out.close(empty_f)
     if patients_out is not None:
@@ -574,11 +581,16 @@ def _screen_raw(item: tuple):
     return findings, patients, nbytes, ids
 
 
-def _empty_outputs(layout: Layout) -> tuple[pa.Table, pa.Table]:
+def _empty_outputs(layout: Layout, measures: tuple | None = None) -> tuple[pa.Table, pa.Table]:
     cols = FINDING_COLUMNS + (["overlap_start", "overlap_days"] if layout is Layout.CLAIMS else [])
     findings = pa.table({c: pa.array([], type=pa.int64() if c == "overlap_days" else pa.string()) for c in cols})
     patients = pa.table({c: pa.array([], type=pa.string() if c in ("patient_id", "status", "highest_severity",
                                                                      "unrecognized", "error", "suppressed")
                                       else pa.int64())
                          for c in PATIENT_COLUMNS})
+    if layout is Layout.CLAIMS:  # the claims screen's measure columns, as a block of claims has them
+        from .claims import MEASURES
+
+        for measure in MEASURES if measures is None else measures:
+            patients = patients.append_column(measure.column, pa.array([], type=pa.string()))
     return findings, patients

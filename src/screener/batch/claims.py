@@ -25,25 +25,32 @@ A claim names its drug by `drug` text, by `ndc` (any usual form: `00037-2001-01`
 (then the NDC is used). Dates are ISO (2024-03-01), YYYYMMDD (NCPDP) or M/D/YYYY. `strength` is appended
 to the drug text ("carisoprodol" + "350" → "carisoprodol 350 mg"; a bare number is
 read as mg) unless the drug text already holds it ("Soma 350 mg" + "350").
-`quantity` is accepted and checked to be a number, but not yet used.
+Daily dose from the supply: a claim's `quantity` (units dispensed) over its `days_supply` is the units it
+supplies a day, and with the strength of one unit (from the NDC's product, else the strength column or
+the drug text, read as `check` reads it; never assumed) that is the daily amount the dose rules check:
+180 tablets of carisoprodol 350 mg over 30 days is 2,100 mg a day. On a day when several claims of the
+same drug are on hand (an early refill), their units a day add up. A claim without a quantity (blank or
+0) says no daily amount; then no daily total is computed from it. The entry then reads
+"carisoprodol 350 mg: 180 over 30 days" in the dose finding's inputs.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from ..model import FindingKind
+from ..errors import InputError
+from ..model import Dosing, FindingKind, MedicationEntry, format_amount
 from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
-from .engine import Codebook, Hits, Patients, lists_from_items, screen_patients
+from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Patients, lists_from_items, screen_patients
 from .layouts import bad_patients, group_ids, patient_errors
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
@@ -83,9 +90,8 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
     strength is added, and the reader then reports the two as not agreeing.
     """
     drug = drug.fillna("").astype("str").str.strip()
+    written = strength_texts(strength)
     strength = strength.fillna("").astype("str").str.strip()
-    bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
-    written = strength.where(~bare, strength + " mg")
     # Decided once per distinct (drug, strength): claims repeat the same few pairs.
     pairs = pd.DataFrame({"d": drug, "s": strength})
     held = {pair: _holds(*pair) for pair in pairs.drop_duplicates().itertuples(index=False, name=None)}
@@ -101,11 +107,16 @@ def ndc_texts(ndc: pd.Series) -> pd.Series:
     return text.where(~digits, text.str.zfill(11))
 
 
+PATCH_RATE = r"\d+(?:\.\d+)?\s?(?i:mcg|ug|micrograms?)\s?(?:/|per)\s?(?i:hr|h|hour)"
+"""A claims strength in mcg per hour: a transdermal patch's rate (a claim dispenses patches, not an infusion)."""
+
+
 def strength_texts(strength: pd.Series) -> pd.Series:
-    """A claims strength as an entry writes it ('350' is read as '350 mg')."""
+    """A claims strength as an entry writes it ('350' is read as '350 mg'; '25 mcg/hr' as a patch's rate)."""
     strength = strength.fillna("").astype("str").str.strip()
     bare = strength.str.fullmatch(r"\d+(?:\.\d+)?")
-    return strength.where(~bare, strength + " mg")
+    rate = strength.str.fullmatch(PATCH_RATE)
+    return strength.where(~bare, strength + " mg").where(~rate, strength + " patch")
 
 
 def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
@@ -140,8 +151,11 @@ def _holds(drug: str, strength: str) -> bool:
 
 
 def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
-                  window: int = DEFAULT_WINDOW) -> tuple[pa.Table, pa.Table]:
-    """Screen a block of claims holding every claim of its patients: (findings, patients)."""
+                  window: int = DEFAULT_WINDOW, measures: tuple[ConcurrentUse, ...] | None = None
+                  ) -> tuple[pa.Table, pa.Table]:
+    """Screen a block of claims holding every claim of its patients: (findings, patients); the patients
+    table ends with one column per concurrent-use measure (`MEASURES` unless given)."""
+    measures = MEASURES if measures is None else measures
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
@@ -150,6 +164,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     # strength column goes with the NDC too, so one that disagrees with the product is reported.
     with_ndc = ("ndc:" + ndc + " " + strength_texts(frame["strength"])).str.strip()
     text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", with_ndc)
+    # The NDC decides what is screened; a drug text given with it is kept, to show the claim as the payer wrote it.
+    drug_text = frame["drug"].fillna("").astype("str").str.strip()
+    display = (drug_text + " (" + text + ")").where((ndc != "") & (drug_text != ""), text)
     start = parse_dates(frame["fill_date"])
     supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
         .to_numpy(dtype=float, na_value=np.nan)
@@ -181,11 +198,15 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         lines = np.concatenate([lines, extra["line"].to_numpy()])
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
         text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
+        display = pd.concat([display, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
+        quantity = np.concatenate([quantity, np.zeros(len(extra))])
     order = np.argsort(lines, kind="stable")
     ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
+    display = display.iloc[order].reset_index(drop=True)
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
+    quantity = quantity[order]
 
     patient, shown, first = group_ids(ids, lines)
     n = len(shown)
@@ -194,8 +215,13 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     good = row_error == ""
     rows = np.flatnonzero(good & (text != "").to_numpy())
     # One entry per distinct drug text of a patient, in order of first fill line.
-    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy()}).drop_duplicates()
+    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy(), "d": display.iloc[rows].to_numpy()}
+                            ).drop_duplicates(["p", "t"])
     meds = lists_from_items(distinct["p"].to_numpy(), n, distinct["t"])
+    # How findings name an entry of a patient, where that differs from the entry (its first claim's drug text).
+    renamed = distinct[distinct["d"] != distinct["t"]]
+    shown_as: dict[tuple[int, str], str] = dict(zip(zip(renamed["p"].tolist(), renamed["t"].tolist()),
+                                                    renamed["d"].tolist()))
     empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
     pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
                    meds=meds, conditions=empty, allergies=empty)
@@ -207,7 +233,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     claim_patient = patient[claim_rows]
     claim_code = np.asarray([code_of[t] for t in text.iloc[claim_rows].tolist()], dtype=np.int64)
     claim_start = start[claim_rows]
-    claim_end = claim_start + supply[claim_rows].astype(np.int64) - 1
+    claim_days = supply[claim_rows].astype(np.int64)
+    claim_end = claim_start + claim_days - 1
+    claim_quantity = quantity[claim_rows]
     offsets = np.searchsorted(claim_patient, np.arange(n + 1))
 
     def walk_with(book: Codebook):
@@ -221,9 +249,11 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                 a, b = meds.offsets[p], meds.offsets[p + 1]
                 entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
                 lo, hi = offsets[p], offsets[p + 1]
-                found = _walk_patient(book, [meds.texts[c] for c in entry_codes],
-                                      {meds.texts[c]: [] for c in entry_codes},
-                                      meds.texts, claim_code[lo:hi], claim_start[lo:hi], claim_end[lo:hi], window)
+                claims = list(zip(claim_code[lo:hi].tolist(), claim_start[lo:hi].tolist(), claim_end[lo:hi].tolist(),
+                                  claim_quantity[lo:hi].tolist(), claim_days[lo:hi].tolist()))
+                mine = [meds.texts[c] for c in entry_codes]
+                names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
+                found = _walk_patient(book, mine, meds.texts, claims, window, names)
                 for finding, first_day, days in found:
                     who.append(p)
                     rows.append(book.template(finding))
@@ -240,7 +270,165 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
             findings = findings.set_column(findings.column_names.index(name), name, findings.column(name).cast(kind))
         else:  # nobody flagged: the walk never ran
             findings = findings.append_column(name, pa.array([], type=kind))
+    for measure in measures:
+        claim_codes = [meds.texts[c] for c in claim_code.tolist()]
+        values = concurrent_use(vocab, measure, n, claim_patient, claim_codes, claim_start, claim_days)
+        values = np.where(error == "", values, "")  # an invalid patient is not measured
+        patients = patients.append_column(measure.column, pa.array(values.tolist(), type=pa.string()))
     return findings, patients
+
+
+@dataclass(frozen=True)
+class ConcurrentUse:
+    """A payer's definition of concurrent use of two drug classes in claims, each part a parameter.
+
+    A patient meets it with at least `min_claims_first` claims of the first class on different fill dates
+    and `min_days_first` cumulative days' supply of it (the denominator), at least `min_claims_second`
+    claims of the second class on different fill dates, and at least `min_overlap_days` days on which
+    both are on hand. A claim is on hand from its fill date for its days supply plus `grace_days`; with
+    `stockpile`, a refill of the same drug text filled before the previous supply ran out starts the day
+    after it does (early refills carried over, not counted twice).
+    """
+
+    name: str
+    """The measure's name; the patients output gets the column `measure_<name>`."""
+    first: str
+    """The first class (concept id), e.g. opioids."""
+    second: str
+    """The second class, e.g. benzodiazepines."""
+    min_claims_first: int = 2
+    min_days_first: int = 15
+    min_claims_second: int = 2
+    min_overlap_days: int = 30
+    grace_days: int = 0
+    stockpile: bool = False
+    source: str = ""
+    """The published definition it follows."""
+
+    @property
+    def column(self) -> str:
+        return f"measure_{self.name}"
+
+    def parameters(self) -> str:
+        """The definition as a line, for reports: every parameter named."""
+        return (f"{self.name}: {self.first} ≥{self.min_claims_first} claims on different dates and "
+                f"≥{self.min_days_first} days' supply; {self.second} ≥{self.min_claims_second} claims on different "
+                f"dates; ≥{self.min_overlap_days} days of overlap; grace {self.grace_days} days; "
+                f"stockpiling {'carried over' if self.stockpile else 'not adjusted'}")
+
+
+COB = ConcurrentUse(
+    "cob", "opioids", "benzodiazepines", min_claims_first=2, min_days_first=15, min_claims_second=2,
+    min_overlap_days=30, grace_days=0, stockpile=False,
+    source="Pharmacy Quality Alliance, Concurrent Use of Opioids and Benzodiazepines (COB), CBE/NQF #3389 "
+           "(endorsed Patient Safety Spring 2021): denominator ≥2 opioid claims on different dates of service and "
+           "≥15 cumulative days' supply; numerator ≥2 benzodiazepine claims on different dates of service and "
+           "concurrent use for ≥30 cumulative days. Its exclusions (cancer, sickle cell disease, hospice) need "
+           "diagnoses that claims of drugs do not carry, and are not applied.")
+"""The PQA COB measure as published (p4qm.org/measures/3389; PQA measure overview). The published text names
+no grace period and no early-refill adjustment: both are off."""
+
+MEASURES: tuple[ConcurrentUse, ...] = (COB,)
+"""The measures a claims screen reports unless told otherwise, one patients column each."""
+
+PRESETS: dict[str, ConcurrentUse] = {"cob": COB}
+"""Named definitions a measure may start from."""
+
+_SETTINGS = {"first": ("first", str), "second": ("second", str), "first-claims": ("min_claims_first", int),
+             "first-days": ("min_days_first", int), "second-claims": ("min_claims_second", int),
+             "overlap": ("min_overlap_days", int), "grace": ("grace_days", int), "stockpile": ("stockpile", bool)}
+"""What `parse_measure` may set, by the name it is written with."""
+
+
+def parse_measure(spec: str) -> ConcurrentUse:
+    """A measure from `PRESET` or `NAME=PRESET,setting=value,…` (settings: first, second, first-claims,
+    first-days, second-claims, overlap, grace, stockpile=yes|no); raises `InputError` with the fix."""
+    head, *settings = [part.strip() for part in spec.split(",")]
+    name, _, preset = head.partition("=") if "=" in head else (head, "", head)
+    base = PRESETS.get(preset.strip().lower())
+    if base is None:
+        raise InputError(f"measure '{spec}': '{preset}' is not a preset (known: {', '.join(PRESETS)})")
+    name = name.strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise InputError(f"measure '{spec}': the name '{name}' should be letters, digits, - or _")
+    changes: dict[str, object] = {"name": name}
+    for setting in settings:
+        key, _, value = (s.strip() for s in setting.partition("="))
+        if key not in _SETTINGS or not value:
+            raise InputError(f"measure '{spec}': '{setting}' is not a setting=value "
+                             f"(settings: {', '.join(_SETTINGS)})")
+        attr, kind = _SETTINGS[key]
+        if kind is bool:
+            if value.lower() not in ("yes", "no"):
+                raise InputError(f"measure '{spec}': {key} is yes or no, not '{value}'")
+            changes[attr] = value.lower() == "yes"
+        elif kind is int:
+            if not value.isdigit() or int(value) > 3650:
+                raise InputError(f"measure '{spec}': {key} is a whole number of days or claims (0-3650), "
+                                 f"not '{value}'")
+            changes[attr] = int(value)
+        else:
+            changes[attr] = value
+    measure = replace(base, **changes)  # type: ignore[arg-type]
+    if changes.keys() - {"name"}:
+        measure = replace(measure, source=f"{base.source} Changed here: "
+                                          f"{', '.join(s for s in settings)}.")
+    return measure
+
+
+def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, texts: list[str],
+                   start: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """For each of `n` patients, "met (D days)", "not met (D days)" or "not in denominator" under `measure`,
+    from their claims (patient index, drug text, fill day, days supply; grouped by patient)."""
+    index = vocab.index
+    for cls in (measure.first, measure.second):
+        if index.kinds.get(cls) != "class":
+            raise InputError(f"measure '{measure.name}': '{cls}' is not a class of this knowledge "
+                             "(`screener explain NAME` shows what a concept is)")
+    member: dict[tuple[str, str], bool] = {}
+
+    def of(text: str, cls: str) -> bool:
+        got = member.get((text, cls))
+        if got is None:
+            ingredients = read_entry(index, text)[0].ingredients
+            got = member[(text, cls)] = any(cls in index.up.get(x, {}) for x in ingredients)
+        return got
+
+    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))
+    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))
+    out = np.full(n, "not in denominator", dtype=object)
+    # The denominator, for every patient at once: distinct fill dates and days' supply of the first class.
+    who, when = patient[first], start[first]
+    pairs = np.unique(who.astype(np.int64) * (1 << 32) + (when.astype(np.int64) - int(when.min(initial=0))))
+    dates = np.bincount((pairs >> 32).astype(np.int64), minlength=n)
+    supplied = np.bincount(who, weights=days[first], minlength=n)
+    counted = (dates >= measure.min_claims_first) & (supplied >= measure.min_days_first)
+    both = np.zeros(n, dtype=bool)
+    both[np.intersect1d(patient[first], patient[second])] = True
+    out[counted & ~both] = "not met (0 days)"
+    # Only patients in the denominator with claims of both classes are walked, one by one.
+    offsets = np.searchsorted(patient, np.arange(n + 1))
+    for p in np.flatnonzero(counted & both).tolist():
+        lo, hi = offsets[p], offsets[p + 1]
+        rows = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
+        others = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
+        overlap = len(_on_days(rows, measure) & _on_days(others, measure))
+        met = len({s for _, s, _ in others}) >= measure.min_claims_second and overlap >= measure.min_overlap_days
+        out[p] = f"{'met' if met else 'not met'} ({overlap} days)"
+    return out
+
+
+def _on_days(claims: list[tuple[str, int, int]], measure: ConcurrentUse) -> set[int]:
+    """The days these claims are on hand under the measure's grace period and stockpiling rule."""
+    days: set[int] = set()
+    last_end: dict[str, int] = {}
+    for text, s, d in sorted(claims, key=lambda c: c[1]):
+        if measure.stockpile and text in last_end and s <= last_end[text]:
+            s = last_end[text] + 1  # an early refill starts when the supply before it runs out
+        e = s + d - 1
+        last_end[text] = max(e, last_end.get(text, e))
+        days.update(range(s, e + measure.grace_days + 1))
+    return days
 
 
 def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -254,22 +442,44 @@ def _covered(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in merged]
 
 
-def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list], texts: list[str],
-                  codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, window: int):
-    """[(finding, first day, days)] for one patient's claims, most serious first."""
-    for c, s, e in zip(codes.tolist(), starts.tolist(), ends.tolist()):
+def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
+                  claims: list[tuple[int, int, int, float, int]], window: int, names: dict[str, str] | None = None):
+    """[(finding, first day, days)] for one patient's claims (entry code, first day, last day, quantity,
+    days supply), most serious first; findings name an entry as `names` says (default: its text)."""
+    names = names or {}
+    windows: dict[str, list[tuple[int, int]]] = {t: [] for t in entries}
+    for c, s, e, _, _ in claims:
         if texts[c] in windows:
             windows[texts[c]].append((s, e))
     covered = {t: _covered(w) for t, w in windows.items() if w}
     entries = [t for t in entries if t in covered]
     if not entries:
         return []
-    bounds = sorted({s for iv in covered.values() for s, _ in iv} | {e + 1 for iv in covered.values() for _, e in iv})
+    # Entries a dose rule could fire on alone are screened with their units a day from the claims on hand,
+    # so their spans are cut at every claim's first and last day (a refill may change the amount). One sweep
+    # over the claims' first days and the days after their last keeps what is on hand.
+    dosed = {t for t in entries if vocab.medication(t)[3]}
+    events: dict[int, list[tuple[int, str, tuple[float, int]]]] = {}
+    for c, s, e, q, d in claims:
+        t = texts[c]
+        if t in covered:
+            events.setdefault(s, []).append((1, t, (q, d)))
+            events.setdefault(e + 1, []).append((-1, t, (q, d)))
+    on_hand: dict[str, list[tuple[float, int]]] = {t: [] for t in entries}
     acc: dict[tuple, list] = {}
-    segment: tuple[int, int, tuple[str, ...]] | None = None
-    spans: list[tuple[int, int, tuple[str, ...]]] = []
-    for s, nxt in itertools.pairwise(bounds):
-        active = tuple(t for t in entries if any(a <= s <= b for a, b in covered[t]))
+    segment: tuple[int, int, tuple] | None = None
+    spans: list[tuple[int, int, tuple]] = []
+    # A span's entries are named by text (a supply by its text and amounts, which say everything the entry
+    # holds), so spans compare and walks are cached by strings; `supplied` holds the entries behind them.
+    supplied: dict[str, MedicationEntry] = {}
+    for s, nxt in itertools.pairwise(sorted(events)):
+        for step, t, claim in events[s]:
+            if step > 0:
+                on_hand[t].append(claim)
+            else:
+                on_hand[t].remove(claim)
+        active = tuple((_on_hand(t, on_hand[t], supplied, names.get(t, t)) if t in dosed else t)
+                       for t in entries if on_hand[t])
         if segment is not None and segment[2] == active and segment[1] + 1 == s:
             segment = (segment[0], nxt - 1, active)
         else:
@@ -278,34 +488,76 @@ def _walk_patient(vocab: Codebook, entries: list[str], windows: dict[str, list],
             segment = (s, nxt - 1, active)
     if segment is not None:
         spans.append(segment)
+    # What each entry with its supply is shown as, back to its drug text (findings about two drugs or more
+    # name the drugs; a dose finding names the supply it was computed from).
+    plain = {shown: entry.name for shown, entry in supplied.items()}
     for s, e, active in spans:
         if not active:
             continue
-        for row in vocab.report_rows(active, (), (), None).tolist():
+        cached = ("supplies", active)
+        rows = vocab.reports.get(cached) if supplied else None
+        if rows is None:
+            rows = vocab.report_rows(tuple(supplied.get(t, t) for t in active), (), (), None)
+            if supplied:
+                vocab.reports[cached] = rows
+        for row in rows.tolist():
             finding = vocab.findings[row]
+            if finding.kind is not FindingKind.DOSE and plain:
+                finding = _with_inputs(vocab, row, tuple(dict.fromkeys(plain.get(i, i) for i in finding.inputs)))
             # A combination is one finding whichever drugs filled its roles from day to day
             # (Percocet one month, Norco the next); other findings are per pair of drugs.
             key = ((finding.kind, finding.rule_id) if finding.kind is FindingKind.COMBINATION
                    else (finding.kind, finding.rule_id, finding.concepts))
             got = acc.get(key)
             if got is None:
-                acc[key] = [finding, s, e - s + 1, list(finding.inputs)]
+                acc[key] = [finding, s, e - s + 1, list(finding.inputs), row]
             else:
                 got[1] = min(got[1], s)
                 got[2] += e - s + 1
                 got[3].extend(i for i in finding.inputs if i not in got[3])
     found = []
-    for f, s, d, inputs in acc.values():
+    for f, s, d, inputs, row in acc.values():
         if f.kind is FindingKind.COMBINATION and set(inputs) != set(f.inputs):
             # Name every drug that filled a role at some time: the walk over all of them.
             union = tuple(t for t in entries if t in inputs)
             rows = vocab.report_rows(union, (), (), None).tolist()
-            f = next(vocab.findings[r] for r in rows if vocab.findings[r].rule_id == f.rule_id)
+            row = next(r for r in rows if vocab.findings[r].rule_id == f.rule_id)
+            f = vocab.findings[row]
             inputs = list(f.inputs)
-        found.append((replace(f, inputs=tuple(inputs)) if tuple(inputs) != f.inputs else f, s, d))
-    found.extend(_durations(vocab, entries, covered, window))
+        named = tuple(names.get(i, i) for i in inputs) if names else tuple(inputs)
+        found.append((_with_inputs(vocab, row, named) if named != f.inputs else f, s, d))
+    for f, s, d in _durations(vocab, entries, covered, window):
+        named = tuple(names.get(i, i) for i in f.inputs) if names else f.inputs
+        found.append((replace(f, inputs=named) if named != f.inputs else f, s, d))
     found.sort(key=lambda item: finding_order(item[0]))
     return found
+
+
+def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, MedicationEntry], label: str) -> str:
+    """How the entry `text` (shown as `label`) is named while the claims `here` (quantity, days supply) are on
+    hand: with their quantities and days, when every one gives its quantity (the entry, with their units a day,
+    is put in `supplied`); else the text alone (no daily amount is computed from it)."""
+    if any(not q > 0 for q, _ in here):
+        return text
+    shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
+    if shown not in supplied:
+        supplied[shown] = MedicationEntry(text=shown, name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+    return shown
+
+
+def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
+    """Finding row `row` naming `inputs` instead: one object per distinct (row, inputs), kept with the
+    codebook's reports, so a finding seen again for another patient is not a new finding row."""
+    finding = vocab.findings[row]
+    if inputs == finding.inputs:
+        return finding
+    key = (row, inputs)
+    got = vocab.renamed.get(key)
+    if got is None:
+        if len(vocab.renamed) >= REPORT_CACHE_LIMIT:
+            vocab.renamed.clear()
+        got = vocab.renamed[key] = replace(finding, inputs=inputs)
+    return got
 
 
 def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):

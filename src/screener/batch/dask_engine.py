@@ -80,9 +80,9 @@ def screen_raw(index, layout_value: str, raw: bytes, header, names, first_line: 
     return screen_block(_codebook_on_worker(index), layout, block, separator, window)
 
 
-def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int):
+def screen_parsed(index, layout_value: str, block: Block, separator: str, window: int, measures=None):
     """Worker task: screen a block that is already parsed (grouped items or claims, Parquet)."""
-    return screen_block(_codebook_on_worker(index), Layout(layout_value), block, separator, window)
+    return screen_block(_codebook_on_worker(index), Layout(layout_value), block, separator, window, measures)
 
 
 def _client(scheduler: str | None, workers: int | None):
@@ -99,7 +99,8 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
              layout: str | Layout | None = None, columns: dict[str, str] | None = None, separator: str = ";",
              window: int = DEFAULT_WINDOW, block_bytes: int = DEFAULT_BLOCK_BYTES, strict: bool = False,
              progress: Callable[[int, int | None], None] | None = None, scheduler: str | None = None,
-             workers: int | None = None, delimiter: str | None = None, encoding: str | None = None) -> Summary:
+             workers: int | None = None, delimiter: str | None = None, encoding: str | None = None,
+             measures: tuple | None = None) -> Summary:
     """Like `screener.batch.run`, on a Dask cluster (local unless `scheduler` names one)."""
     from .lazy_pandas import pandas
 
@@ -150,7 +151,7 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
 
             stream = blocks() if layout_ is Layout.PATIENTS else grouped(blocks())
             for block in stream:
-                yield client.submit(screen_parsed, index, layout_.value, block, separator, window,
+                yield client.submit(screen_parsed, index, layout_.value, block, separator, window, measures,
                                     pure=False), block.nbytes
 
         def results():
@@ -173,7 +174,8 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
 
         try:
             watched = watch_split_patients(results(), paths if len(paths) > 1 else None)
-            summary = write_results(watched, layout_, findings_out, patients_out, strict, progress, total)
+            summary = write_results(watched, layout_, findings_out, patients_out, strict, progress, total,
+                                    measures)
         except SplitPatient as exc:
             raise InputError(f"{exc}: the Dask engine merges the rows of one patient only within a block; sort "
                              "the input by patient_id, use the items layout, or use --engine pandas") from None

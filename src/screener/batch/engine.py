@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..knowledge.index import Index
-from ..model import Finding, FindingKind, Noted, Severity, Unrecognized
+from ..model import Finding, FindingKind, MedicationEntry, Noted, Severity, Unrecognized
 from ..rules import FAMILIES
 from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
@@ -217,6 +217,9 @@ class Codebook:
         self.meds: dict[str, tuple] = {}
         self.named: dict[str, dict[str, tuple]] = {}
         self.reports: dict[tuple, np.ndarray] = {}
+        self.renamed: dict[tuple[int, tuple[str, ...]], Finding] = {}
+        """A finding row naming other inputs (claims name a supply by its drug text), one object per (row,
+        inputs) so that it is one finding row for every patient it is found for."""
         self.template_of: dict[object, int] = {}
         """Row number by finding identity."""
         self.findings: list[Finding] = []
@@ -460,8 +463,8 @@ class Codebook:
         """For every finding row, (severity, kind) as one number that sorts as `check` does."""
         return np.asarray(self._place, dtype=np.int64)
 
-    def report_rows(self, meds: tuple[str, ...], conditions: tuple[str, ...], allergies: tuple[str, ...],
-                    age: float | None) -> np.ndarray:
+    def report_rows(self, meds: tuple[str | MedicationEntry, ...], conditions: tuple[str, ...],
+                    allergies: tuple[str, ...], age: float | None) -> np.ndarray:
         """Finding row numbers for one (reduced) patient, from the library walk (cached)."""
         key = (meds, conditions, allergies, age)
         got = self.reports.get(key)

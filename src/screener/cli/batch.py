@@ -64,6 +64,23 @@ def _columns(ctx, param, values) -> dict[str, str]:
     return out
 
 
+def _measures(ctx, param, values) -> tuple | None:
+    """The claims measures given (`claims.parse_measure`), or None for the default ones."""
+    if not values:
+        return None
+    from ..batch.claims import parse_measure  # pandas: only when a measure is given
+    from ..errors import InputError
+
+    try:
+        measures = tuple(parse_measure(v) for v in values)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    names = [m.name for m in measures]
+    if len(set(names)) != len(names):
+        raise click.BadParameter("two measures have the same name; name one NAME=PRESET,…", ctx, param)
+    return measures
+
+
 class _Progress:
     """A one-line progress display on stderr, only when stderr is a terminal."""
 
@@ -114,6 +131,11 @@ class _Progress:
               help="Format of the outputs (default: from the file names; CSV on stdout).")
 @click.option("--window", type=click.IntRange(1, 3650), default=90, show_default=True, metavar="DAYS",
               help="Claims: rolling window for the duration check (days of supply covered in any DAYS days).")
+@click.option("--measure", "measures", multiple=True, metavar="SPEC", callback=_measures,
+              help="Claims: a concurrent-use measure for the --patients column measure_NAME: a preset (cob, the "
+                   "PQA opioid + benzodiazepine measure, the default) or NAME=PRESET,setting=value,… with "
+                   "first, second, first-claims, first-days, second-claims, overlap, grace, stockpile=yes|no "
+                   "(repeatable).")
 @click.option("--block-size", type=click.IntRange(1, 1024), default=8, show_default=True, metavar="MB",
               help="Read the input this many megabytes at a time (memory grows with it, not with the input).")
 @click.option("--strict", is_flag=True, help="Stop at the first invalid row (exit 2) instead of reporting it.")
@@ -132,7 +154,8 @@ class _Progress:
               help="Show a progress line on stderr (default: only when stderr is a terminal).")
 @knowledge_options
 def batch(source, output, patients_path, layout, columns, separator, delimiter, encoding, output_format, window,
-          block_size, strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir, layers) -> None:
+          measures, block_size, strict, fail_on, engine, jobs, scheduler, workers, progress, knowledge_dir,
+          layers) -> None:
     """Screen every patient in INPUT: a CSV, .csv.gz or Parquet file, a glob, or - for stdin.
 
     Layouts, detected from the header: one row per patient (patient_id,
@@ -151,6 +174,7 @@ $SCREENER_DATA).
     Examples:
       screener batch patients.csv -o findings.csv --patients patients.csv
       screener batch claims.csv.gz -o findings.parquet --window 30
+      screener batch claims.csv --patients p.csv --measure cob --measure cob7=cob,grace=7,stockpile=yes
       screener batch 'extract-*.csv' --column patient_id=member_id -o findings.jsonl
       cat patients.csv | screener batch - > findings.csv
       screener batch big.parquet -o findings.parquet --engine dask --scheduler tcp://10.0.0.5:8786
@@ -208,7 +232,8 @@ $SCREENER_DATA).
         patients_out = Writer(patients_path, formats[1]) if patients_path else None
         options = {"knowledge": knowledge, "findings_out": findings_out, "patients_out": patients_out, "layout": layout,
                    "columns": columns, "separator": separator, "window": window, "block_bytes": block_size << 20,
-                   "strict": strict, "progress": meter, "delimiter": delimiter, "encoding": encoding}
+                   "strict": strict, "progress": meter, "delimiter": delimiter, "encoding": encoding,
+                   "measures": measures}
         if engine == "dask":
             from ..batch.dask_engine import run_dask
 
@@ -239,5 +264,10 @@ $SCREENER_DATA).
         signal.signal(signal.SIGTERM, previous)
     meter.clear()
     emit(summary.line(), err=True)
+    if summary.layout == "claims":  # each measure reported with its parameters, so a rate can be reproduced
+        from ..batch.claims import MEASURES
+
+        for measure in measures or MEASURES:
+            emit(f"screener batch: {measure.column} = {measure.parameters()}", err=True)
     if fail_on and any(n for s, n in summary.findings.items() if Severity(s).at_least(Severity(fail_on))):
         sys.exit(EXIT_FINDINGS)

@@ -13,6 +13,7 @@ KNOWLEDGE_FILES = (
     "class_exclusions.csv",
     "condition_names.csv",
     "allergens.csv",
+    "mme_factors.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
 

@@ -34,6 +34,7 @@ from .tables import (
     ConditionCode,
     ConditionName,
     CounsellingPoint,
+    MmeFactor,
     Relation,
     Rule,
     Strengths,
@@ -66,12 +67,16 @@ COLUMNS = {
     "class_exclusions.csv": ("drug", "class", "reason", "source"),
     "condition_names.csv": ("name", "icd10cm", "source"),
     "allergens.csv": ("name", "category", "source"),
+    "mme_factors.csv": ("drug", "unit", "factor", "source", *REVIEW_COLUMNS),
 }
+MME_UNITS = ("mg", "mcg/hr")
+"""What an MME factor multiplies: a daily amount in mg, or a transdermal patch's delivery rate in mcg/hr."""
 ALLERGEN_CATEGORIES = ("food", "environment", "biologic")
 """What a non-drug allergy is, in the HL7 FHIR AllergyIntolerance category codes (medication aside)."""
 OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c", *REVIEW_COLUMNS}, "overrides.csv": {"severity"},
                     "dosing.csv": {"product", *REVIEW_COLUMNS}, "conditions.csv": set(REVIEW_COLUMNS),
-                    "counselling.csv": set(REVIEW_COLUMNS), "fda_classes.csv": {"note"}}
+                    "counselling.csv": set(REVIEW_COLUMNS), "fda_classes.csv": {"note"},
+                    "mme_factors.csv": {"factor", *REVIEW_COLUMNS}}
 FDA_CLASS = re.compile(r"^(.+) \[(EPC|MoA|PE|CS)\]$")
 """An FDA pharmacologic class as the NDC Directory writes it: its name, then its kind in brackets."""
 FDA_CLASS_KINDS = {"EPC": "established pharmacologic class", "MoA": "MoA", "PE": "physiologic effect",
@@ -227,10 +232,11 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
         rows.get(SUBSTANCE_CLASSES, []), maps, exclusions, concepts, relations)
     names = _condition_names(rows.get("condition_names.csv", []))
     allergens = _allergens(rows.get("allergens.csv", []))
+    mme = _mme_factors(rows.get("mme_factors.csv", []), by_id)
     return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
                   class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
-                  allergens=tuple(allergens))
+                  allergens=tuple(allergens), mme_factors=tuple(mme))
 
 
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -244,6 +250,30 @@ def _condition_names(rows: list[Row]) -> list[ConditionName]:
         if not _ICD10CM_CODE.match(row["icd10cm"]):
             raise _fail(where, f"icd10cm '{row['icd10cm']}' is not an ICD-10-CM code as CMS writes it (E11.9)")
         out.append(ConditionName(row["name"], row["icd10cm"], row["source"], where))
+    return out
+
+
+def _mme_factors(rows: list[Row], by_id: dict[str, Concept]) -> list[MmeFactor]:
+    """One factor per drug, for a drug concept, in a known unit; an empty factor means the source gives none."""
+    out: list[MmeFactor] = []
+    seen: dict[str, Where] = {}
+    for where, row in rows:
+        _require(where, row, "drug", "unit", "source")
+        _check_concept(where, by_id, row["drug"], "drug", {"drug"})
+        if row["drug"] in seen:
+            raise _fail(where, f"drug '{row['drug']}' already has a factor at line {seen[row['drug']].line}")
+        seen[row["drug"]] = where
+        if row["unit"] not in MME_UNITS:
+            raise _fail(where, f"unit '{row['unit']}' is not one of {', '.join(MME_UNITS)}")
+        factor: float | None = None
+        if row.get("factor", ""):
+            try:
+                factor = float(row["factor"])
+                if factor <= 0:
+                    raise ValueError
+            except ValueError:
+                raise _fail(where, f"factor '{row['factor']}' is not a positive number") from None
+        out.append(MmeFactor(row["drug"], row["unit"], factor, row["source"], where, **_review(row)))
     return out
 
 
@@ -641,7 +671,9 @@ def _dose_rules(rows: list[Row], by_id: dict[str, Concept], relations: list[Rela
     for where, row in rows:
         _rule_fields(where, row)
         _require(where, row, "drug", "limit", "value")
-        _check_concept(where, by_id, row["drug"], "drug", {"drug"})
+        # An MME limit is about a class's total (every opioid's daily MME added up); the others, one drug.
+        _check_concept(where, by_id, row["drug"], "drug", {"drug", "class"} if row["limit"] == "max_daily_mme"
+                       else {"drug"})
         product = row.get("product", "")
         if product:
             # A limit a combination product's own label gives for one of its ingredients.

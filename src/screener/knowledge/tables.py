@@ -15,7 +15,7 @@ INTERACTION_KINDS = ("drug-drug", "duplicate", "combination")
 CONDITION_CONTEXTS = ("condition", "allergy", "age")
 CODE_MATCHES = ("exact", "prefix")
 OVERRIDE_ACTIONS = ("severity", "off")
-DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths")
+DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "max_duration", "strengths", "max_daily_mme")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,22 @@ class Allergen:
 
 
 @dataclass(frozen=True, slots=True)
+class MmeFactor:
+    """An opioid's morphine milligram equivalent conversion factor (mme_factors.csv)."""
+
+    drug: str
+    """The ingredient id."""
+    unit: str
+    """What the factor multiplies: `mg` (a daily amount in mg) or `mcg/hr` (a transdermal patch's delivery rate)."""
+    factor: float | None
+    """MME per unit; None where the source gives none (buprenorphine): the drug is then named, not counted."""
+    source: str
+    where: Where
+    checked: str = ""
+    checked_against: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Strengths:
     """The marketed strengths of a product (or a drug): mg of each ingredient per unit."""
 
@@ -202,3 +218,5 @@ class Tables:
     """Non-drug allergens (latex, foods, pollen …)."""
     excluded: tuple[tuple[str, str, str], ...] = ()
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""
+    mme_factors: tuple[MmeFactor, ...] = ()
+    """Opioid MME conversion factors (mme_factors.csv), which `max_daily_mme` dose rules use."""

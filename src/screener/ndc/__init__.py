@@ -152,6 +152,15 @@ class Product:
                 return None
         return tuple(out) if out and len(out) == len(self.substances) else None
 
+    def patch_rate(self) -> float | None:
+        """The delivery rate in mcg per hour of a single-ingredient transdermal product ("25 ug/h"), else None."""
+        if len(self.substances) != 1 or "TRANSDERMAL" not in self.route or self.units[0] not in ("ug/h", "mcg/h"):
+            return None
+        try:
+            return float(self.strengths[0])
+        except ValueError:
+            return None
+
     def status(self) -> str:
         """'' for a marketed, listed product; otherwise what a report should say about its listing."""
         notes = []

@@ -375,6 +375,14 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         listed = "/".join(f"{v:g}" for v in marketed[0])
         dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
                                         f"the NDC's product {listed} mg")
+    rate = product.patch_rate()
+    if rate is not None and not dosing.unread:
+        # A transdermal product's strength is its delivery rate (mcg/hr), exact, as a tablet's mg is.
+        if dosing.rate_mcg_per_hr is None:
+            dosing = replace(dosing, rate_mcg_per_hr=rate)
+        elif dosing.rate_mcg_per_hr != rate:
+            dosing = replace(dosing, unread=f"the text says {dosing.rate_mcg_per_hr:g} mcg/hr, the NDC's product "
+                                            f"{rate:g} mcg/hr")
     source = ""
     if dosing.unread:
         problem = _unread_problem(index, text, concept, order, dosing)

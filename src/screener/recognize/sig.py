@@ -366,6 +366,7 @@ class _Reader:
     # the grammar -------------------------------------------------------------------------------
 
     def read(self) -> Dosing:
+        self._patch_rate()  # before the triggers: a patch's "mcg/hr" is not an infusion rate
         for pattern, needs, reason in _UNREAD_TRIGGERS:
             if self.has(*needs) and re.search(pattern, self.text):
                 self.problems.append(reason)
@@ -380,6 +381,17 @@ class _Reader:
         self._frequency()
         self._kept()
         return self._result()
+
+    def _patch_rate(self) -> None:
+        """`25 mcg/hr` (mcg/h, micrograms per hour) of a transdermal patch: read only when the text names a
+        patch or the transdermal route; the word `patch` not counted ("1 patch" is a count) is read with it."""
+        if not (self.has("mcg", "microgram", "ug") and self.has("/", "per h") and self.has("patch", "transdermal")):
+            return
+        self.take(re.compile(rf"\b({_NUM})\s?(?:mcg|micrograms?|ug)\s?(?:/|per)\s?(?:hr|h|hour)\b"),
+                  lambda m: self.set("rate_mcg_per_hr", float(m.group(1)), "patch rates"))
+        if "rate_mcg_per_hr" in self.values:
+            self.take(re.compile(r"(?<![\d.]\s)(?<![\d.])\b(?:transdermal\s)?patch\b"),
+                      lambda m: self.values.setdefault("form", "transdermal"))
 
     def _lead(self) -> None:
         """A bare number straight after the name: a strength if the product has it, else perhaps a count."""
@@ -711,6 +723,7 @@ class _Reader:
             lead=values.get("lead"),
             lead_is_count=bool(values.get("lead_is_count")),
             dash_pair=values.get("dash_pair"),
+            rate_mcg_per_hr=values.get("rate_mcg_per_hr"),
         )
 
     def _one(self, current, new, what: str) -> None:

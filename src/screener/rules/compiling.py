@@ -32,6 +32,8 @@ class CompileContext:
     """Concept id → every concept under it (itself included)."""
     shared: dict = field(default_factory=dict)
     """A pool that gives equal values one object (the cache pickles shared objects once)."""
+    mme: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    """Drug id → (unit, MME conversion factor or None) from mme_factors.csv (see `rules.dose`)."""
 
     def __post_init__(self) -> None:
         down: dict[str, set[str]] = defaultdict(set)

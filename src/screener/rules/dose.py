@@ -10,6 +10,16 @@ total only when every entry of the ingredient is that product; otherwise the
 ingredient's own label holds). An entry counts only with what it says exactly
 (`Medication.per_dose_mg`, `per_day_mg`): when another entry of the ingredient
 does not say its daily amount, the total is stated as "at least".
+
+A `max_daily_mme` row is written for a class (opioids): every member's daily amount in
+mg, times its morphine milligram equivalent factor from `mme_factors.csv` (the CDC
+2022 table), is added up across entries, and a total at or above the row's value is
+one finding naming each opioid and its share. A member whose factor is per mcg/hr
+(fentanyl) counts its patch rate (`Dosing.rate_mcg_per_hr`) × the patches applied
+together (one when no count is written) × the factor; without a rate, or when the
+table gives it no factor (buprenorphine), or it has no row, it is not counted, and
+the finding says so; a member whose daily amount the entry does not say makes the
+total "at least".
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ..memo import memoised
-from ..model import Finding, FindingKind, Medication
+from ..model import Finding, FindingKind, Medication, format_amount
 from .base import Family, Item, Scope, lead, make_finding, merge, mg, name, rule_step
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -29,8 +39,17 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .compiling import CompileContext
     from .triggers import EntryTrigger
 
-DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "strengths")
+DOSE_LIMITS = ("max_single_dose", "max_daily_dose", "strengths", "max_daily_mme")
 """The limits this family checks (`max_duration` belongs to the duration family)."""
+
+MME_COUNTED = "max_daily_mme"
+"""In a compiled table: an opioid counted in the MME total, with (threshold, factor per mg)."""
+MME_RATE = "max_daily_mme_rate"
+"""In a compiled table: an opioid whose factor is per mcg/hr of a transdermal patch (fentanyl), with (threshold,
+factor): its MME a day is the rate read from the entry × the patches worn together × the factor."""
+MME_NOT_COUNTED = "mme_not_counted"
+"""In a compiled table: a member of the MME rule's class that is not counted, with (threshold, why): why is 1.0
+when its factor is per mcg/hr and the entry gives no patch rate, 0.0 when the source gives it no factor."""
 
 DoseTable = dict[str | tuple[str, str], dict[str, tuple[str, tuple[float, ...]]]]
 """Ingredient → {limit: (rule id, values)}; and (ingredient, product) → the limits that product's own
@@ -78,7 +97,20 @@ class Dose(Family):
     scope = Scope.LIST
 
     def compile(self, ctx: CompileContext, rules: list[Rule]) -> DoseTable:
-        return limit_rows(rules)
+        table = limit_rows([r for r in rules if not r.target.startswith(MME_COUNTED + "=")])
+        for rule in rules:
+            if not rule.target.startswith(MME_COUNTED + "="):
+                continue
+            threshold = float(rule.target.split("=")[1])
+            for x in ctx.ingredients_under(rule.concepts[0]):
+                unit, factor = ctx.mme.get(x, ("", None))
+                if unit == "mg" and factor is not None:
+                    table.setdefault(x, {})[MME_COUNTED] = (rule.id, (threshold, factor))
+                elif unit == "mcg/hr" and factor is not None:
+                    table.setdefault(x, {})[MME_RATE] = (rule.id, (threshold, factor))
+                else:  # the source gives no factor (buprenorphine), or the drug has no row
+                    table.setdefault(x, {})[MME_NOT_COUNTED] = (rule.id, (threshold, 0.0))
+        return table
 
     def codes(self, rule: Rule, ctx: CompileContext) -> tuple[tuple[str, str], ...]:
         # A strength that is not marketed has no DUR code of its own.
@@ -127,7 +159,7 @@ class Dose(Family):
                     unknown.setdefault(x, []).append(med)
                 else:
                     daily.setdefault(x, []).append((med, amount))
-        if not daily and not findings:
+        if not daily and not findings and not unknown:
             return ()
         for x, parts in daily.items():
             # A product's own daily limit holds only when every entry of the ingredient is that product.
@@ -150,6 +182,9 @@ class Dose(Family):
                 inputs = tuple(med.input for med, _ in parts)
                 merge(findings, ((("dose", rule_id, x),
                                   make_finding(index, index.rules[rule_id], (x,), inputs, title, path)),))
+        mme = _mme_finding(index, table, daily, unknown)
+        if mme is not None:
+            merge(findings, (mme,))
         return tuple(findings.items())
 
     @staticmethod
@@ -179,3 +214,63 @@ class Dose(Family):
                     out.append(entry_finding(index, rule_id, med, x, title))
             per_day.append((x, med.per_day_mg(i)))
         return tuple(out), tuple(per_day)
+
+
+def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Medication, float]]],
+                 unknown: dict[str, list[Medication]]) -> Item | None:
+    """The MME finding of a medication list: the opioids' daily mg (or a patch's mcg/hr) times their factors,
+    added up, when the total reaches the threshold of the class's `max_daily_mme` row (None otherwise)."""
+    counted: list[tuple[str, Medication, float, str, float]] = []  # (drug, entry, amount, its unit, factor)
+    not_counted: list[tuple[str, Medication, float]] = []
+    rule: tuple[str, float] | None = None
+    partial = False
+    for x in dict.fromkeys([*daily, *unknown]):
+        limits = table.get(x, {})
+        entries = [med for med, _ in daily.get(x, ())] + unknown.get(x, [])
+        if MME_COUNTED in limits:
+            rule_id, (threshold, factor) = limits[MME_COUNTED]
+            counted += [(x, med, amount, "mg", factor) for med, amount in daily.get(x, ())]
+            partial = partial or x in unknown
+        elif MME_RATE in limits:
+            rule_id, (threshold, factor) = limits[MME_RATE]
+            for med in entries:
+                rate = med.dosing.rate_mcg_per_hr
+                if rate is not None and not med.dosing.unread:
+                    # A patch rate written with no count is one patch, as an amount written with none is one dose.
+                    counted.append((x, med, rate * (med.dosing.units_per_dose or 1), "mcg/hr", factor))
+                else:
+                    not_counted.append((x, med, 1.0))
+        elif MME_NOT_COUNTED in limits:
+            rule_id, (threshold, why) = limits[MME_NOT_COUNTED]
+            not_counted += [(x, med, why) for med in entries]
+        else:
+            continue
+        rule = (rule_id, threshold)
+    if rule is None or not counted:
+        return None
+    rule_id, threshold = rule
+    total = sum(amount * factor for *_, amount, _, factor in counted)
+    if total < threshold:
+        return None
+    compiled = index.rules[rule_id]
+    cls = compiled.operands[0]
+    shares = " + ".join(f"{name(index, x)} {format_amount(amount)} {unit} × {format_amount(factor)}"
+                        for x, _, amount, unit, factor in counted)
+    notes = [f"threshold {format_amount(threshold)} MME a day"]
+    for x, why in dict.fromkeys((x, why) for x, _, why in not_counted):
+        notes.append(f"{name(index, x)} not counted: " + ("its CDC factor is per mcg/hr of a patch, not given"
+                                                           if why else "the CDC table gives it no factor"))
+    title = f"{name(index, cls)} {'at least ' if partial else ''}{format_amount(total)} MME a day: {shares} " \
+            f"({'; '.join(notes)})"
+    path: list[str] = []
+    for x, med, *_ in counted:
+        if path:
+            path.append("+")
+        path.extend(lead(index, med, x, cls))
+    path.append(rule_step(rule_id))
+    concepts = tuple(dict.fromkeys(x for x, *_ in counted))
+    # Each entry counted once per share (the same entry twice is two supplies), as a daily total names them.
+    shown = {med.input for _, med, *_ in counted}
+    inputs = tuple(med.input for _, med, *_ in counted) + tuple(
+        dict.fromkeys(med.input for _, med, _ in not_counted if med.input not in shown))
+    return ("dose", rule_id), make_finding(index, compiled, concepts, inputs, title, path)

@@ -1,0 +1,183 @@
+"""Claims as payers send them: the daily dose from quantity, strength and days supply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from screener.cli import cli
+
+EXPORT_COLUMNS = ["--column", "patient_id=MemberID", "--column", "ndc=NDC", "--column", "drug=Drug Name",
+                  "--column", "fill_date=Fill Date", "--column", "days_supply=Days Supply",
+                  "--column", "quantity=Qty", "--column", "strength=Strength"]
+HEADER = "MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def screen(runner, tmp_path: Path, rows: str, *options: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    source = tmp_path / "claims.csv"
+    source.write_text(HEADER + rows, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), *EXPORT_COLUMNS, *options, "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    read = lambda name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)  # noqa: E731
+    return read("f.csv"), read("p.csv").set_index("patient_id")
+
+
+def dose_titles(findings: pd.DataFrame, patient: str) -> list[str]:
+    mine = findings[(findings["patient_id"] == patient) & (findings["kind"] == "dose")]
+    return mine["title"].tolist()
+
+
+def test_quantity_times_strength_over_days_supply_is_the_daily_dose(runner, tmp_path):
+    findings, _ = screen(runner, tmp_path,
+                         "m1,,carisoprodol,2024-01-01,30,180,350\n"     # strength column: 2,100 mg a day
+                         "m2,00037-2001-01,CARISOPRODOL 350 MG TABLET,2024-01-01,30,180,\n"  # strength from the NDC
+                         "m3,,Soma 350 mg,2024-01-01,30,180,\n"         # strength in the drug text
+                         "m4,,carisoprodol,2024-01-01,30,120,350\n")    # 1,400 mg a day: at the limit, no finding
+    for patient, shown in (("m1", "carisoprodol 350 mg"), ("m2", "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01)"),
+                           ("m3", "Soma 350 mg")):
+        assert dose_titles(findings, patient) == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"], patient
+        row = findings[(findings["patient_id"] == patient) & (findings["kind"] == "dose")].iloc[0]
+        assert row["inputs"] == f"{shown}: 180 over 30 days"
+        assert row["rule"] == "carisoprodol-max-daily-dose" and "DailyMed setid 6297cf20" in row["source"]
+        assert (row["overlap_start"], row["overlap_days"]) == ("2024-01-01", "30")
+    assert dose_titles(findings, "m4") == []
+
+
+def test_a_strength_that_is_not_known_or_not_read_gives_no_daily_dose(runner, tmp_path):
+    findings, patients = screen(runner, tmp_path,
+                                "m1,,carisoprodol,2024-01-01,30,180,\n"          # no strength anywhere
+                                "m2,,carisoprodol,2024-01-01,30,180,350 mgs?\n"  # a strength that is not read
+                                "m3,,carisoprodol,2024-01-01,30,,350\n")         # no quantity
+    for patient in ("m1", "m2", "m3"):
+        assert dose_titles(findings, patient) == [], patient
+    assert patients.loc["m2", "status"] == "incomplete"
+
+
+def test_claims_of_the_same_drug_on_hand_together_add_their_units_a_day(runner, tmp_path):
+    # Two fills of 100 tablets for 30 days overlap from 2024-01-20 to 2024-01-30: 6.67 tablets a day then.
+    findings, _ = screen(runner, tmp_path,
+                         "m1,00037200101,,2024-01-01,30,100,350\n"
+                         "m1,00037200101,,2024-01-20,30,100,350\n")
+    row = findings[findings["kind"] == "dose"].iloc[0]
+    assert row["title"] == "carisoprodol 2,333.333333 mg a day (limit 1,400 mg)"
+    assert row["inputs"] == "ndc:00037200101 350 mg: 100 over 30 days + 100 over 30 days"
+    assert (row["overlap_start"], row["overlap_days"]) == ("2024-01-20", "11")
+
+
+def test_the_daily_dose_of_a_combination_product_counts_each_ingredient(runner, tmp_path):
+    # Soma Compound (carisoprodol 200 mg + aspirin 325 mg): 8 a day is 1,600 mg of carisoprodol.
+    findings, _ = screen(runner, tmp_path, "m1,,Soma Compound,2024-01-01,10,80,\n")
+    assert any(t.startswith("carisoprodol 1,600 mg a day") for t in dose_titles(findings, "m1"))
+
+
+COB_CLAIMS = ("a,,oxycodone,2024-01-01,30,120,5 mg\na,,oxycodone,2024-02-01,30,120,5 mg\n"
+              "a,,alprazolam,2024-01-10,30,30,0.5 mg\na,,alprazolam,2024-02-09,30,30,0.5 mg\n"
+              "b,,oxycodone,2024-01-01,30,120,5 mg\nb,,oxycodone,2024-02-01,30,120,5 mg\n"
+              "b,,alprazolam,2024-01-10,30,30,0.5 mg\n"                                  # one benzodiazepine claim
+              "c,,oxycodone,2024-01-01,10,40,5 mg\nc,,alprazolam,2024-01-01,30,30,0.5 mg\n"  # one opioid claim
+              "d,,Percocet,2024-01-01,14,56,\nd,,Norco,2024-01-15,14,56,\n"
+              "d,,Xanax 1 mg,2024-01-01,14,28,\nd,,Xanax 1 mg,2024-01-15,14,28,\n")    # 28 days of overlap
+
+
+def test_the_pqa_cob_measure_is_a_patients_column(runner, tmp_path):
+    _, patients = screen(runner, tmp_path, COB_CLAIMS)
+    assert patients["measure_cob"].to_dict() == {
+        "a": "met (51 days)", "b": "not met (29 days)", "c": "not in denominator", "d": "not met (28 days)"}
+
+
+def test_the_cob_preset_is_the_published_definition():
+    from screener.batch.claims import COB
+
+    assert (COB.first, COB.second, COB.min_claims_first, COB.min_days_first, COB.min_claims_second,
+            COB.min_overlap_days, COB.grace_days, COB.stockpile) == ("opioids", "benzodiazepines", 2, 15, 2, 30,
+                                                                     0, False)
+    assert "#3389" in COB.source
+    assert COB.parameters() == ("cob: opioids ≥2 claims on different dates and ≥15 days' supply; benzodiazepines "
+                                "≥2 claims on different dates; ≥30 days of overlap; grace 0 days; stockpiling "
+                                "not adjusted")
+
+
+def test_grace_days_and_stockpiling_change_the_days_on_hand():
+    from dataclasses import replace
+
+    from screener.batch.claims import COB, _on_days
+
+    refills = [("oxycodone 5 mg", 0, 30), ("oxycodone 5 mg", 20, 30)]  # refilled 10 days early
+    assert len(_on_days(refills, COB)) == 50
+    assert len(_on_days(refills, replace(COB, stockpile=True))) == 60   # the early refill is carried over
+    assert len(_on_days([("x", 0, 10), ("x", 15, 10)], replace(COB, grace_days=5))) == 30  # gap closed by grace
+
+
+def test_the_readme_claims_export_example_gives_what_the_readme_shows(runner, tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "claims_export.csv"
+    result = runner.invoke(cli, ["batch", str(example), *EXPORT_COLUMNS, "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    findings = pd.read_csv(tmp_path / "f.csv", dtype=str, keep_default_na=False)
+    got = findings[["patient_id", "kind", "title", "inputs", "overlap_start", "overlap_days"]].values.tolist()
+    assert got == [
+        ["5001", "dose", "carisoprodol 2,100 mg a day (limit 1,400 mg)",
+         "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01): 180 over 30 days", "2024-03-01", "30"],
+        ["5001", "duration", "carisoprodol supplied for 30 of 90 days (limit 21 days)",
+         "CARISOPRODOL 350 MG TABLET (ndc:00037-2001-01)", "2024-03-01", "30"],
+        ["5002", "drug-drug", "oxycodone + alprazolam", "oxycodone 10 mg; alprazolam 0.5 mg", "2024-01-05", "56"],
+        ["5002", "dose", "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)",
+         "oxycodone 10 mg: 120 over 30 days", "2024-01-01", "60"]]
+    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert patients["measure_cob"].tolist() == ["not in denominator", "met (56 days)"]
+
+
+def test_an_ndc_decides_and_the_drug_text_beside_it_names_the_claim(runner, tmp_path):
+    findings, patients = screen(runner, tmp_path,
+                                "m1,00037200101,Soma Brand Tabs,2024-01-01,30,120,\n"
+                                "m1,0009-0029-01,alprazolam (Xanax) 0.25mg,2024-01-05,30,30,\n")
+    pair = findings[findings["kind"] == "drug-drug"].iloc[0]
+    assert pair["title"] == "carisoprodol + alprazolam"
+    assert pair["inputs"] == "Soma Brand Tabs (ndc:00037200101); alprazolam (Xanax) 0.25mg (ndc:0009-0029-01)"
+    assert patients.loc["m1", "status"] == "findings"
+
+
+def test_measures_are_chosen_on_the_command_line_and_reported_with_their_parameters(runner, tmp_path):
+    _, patients = screen(runner, tmp_path, COB_CLAIMS, "--measure", "cob",
+                         "--measure", "loose=cob,second-claims=1,grace=7", "--measure", "strict=cob,overlap=60,grace=7")
+    assert patients["measure_cob"].to_dict() == {
+        "a": "met (51 days)", "b": "not met (29 days)", "c": "not in denominator", "d": "not met (28 days)"}
+    # One benzodiazepine claim is enough, and 7 days after each supply count: b's 1-day gap is closed.
+    assert patients["measure_loose"]["b"] == "met (37 days)"
+    assert patients["measure_strict"]["a"] == "not met (59 days)"
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "-o", str(tmp_path / "g.csv"),
+                                 "--measure", "cob7=cob,grace=7"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        "screener batch: measure_cob7 = cob7: opioids ≥2 claims on different dates and ≥15 days' supply; "
+        "benzodiazepines ≥2 claims on different dates; ≥30 days of overlap; grace 7 days; stockpiling not adjusted")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("pqa", "'pqa' is not a preset (known: cob)"),
+    ("cob,grace=x", "grace is a whole number of days or claims (0-3650), not 'x'"),
+    ("cob,stockpile=maybe", "stockpile is yes or no, not 'maybe'"),
+    ("cob,colour=red", "'colour=red' is not a setting=value"),
+])
+def test_a_measure_that_cannot_be_read_is_a_usage_error(runner, tmp_path, spec, message):
+    (tmp_path / "claims.csv").write_text(HEADER + COB_CLAIMS, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "--measure", spec])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_measure_of_a_class_the_knowledge_lacks_is_one_line_and_exit_2(runner, tmp_path):
+    (tmp_path / "claims.csv").write_text(HEADER + COB_CLAIMS, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(tmp_path / "claims.csv"), *EXPORT_COLUMNS, "-o", str(tmp_path / "f.csv"),
+                                 "--measure", "x=cob,first=opiods"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: measure 'x': 'opiods' is not a class of this knowledge "
+                                     "(`screener explain NAME` shows what a concept is)")

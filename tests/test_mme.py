@@ -1,0 +1,108 @@
+"""Opioid dose in morphine milligram equivalents (CDC 2022 factors, data/mme_factors.csv)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+
+import screener
+from screener.cli import cli
+from screener.paths import bundled_data_dir
+
+
+def mme_titles(*entries: str) -> list[str]:
+    report = screener.screen(list(entries))
+    return [f.title for f in report.findings if f.rule_id == "opioids-mme-50"]
+
+
+def test_the_bundled_factors_are_the_cdc_2022_table():
+    with (bundled_data_dir() / "mme_factors.csv").open(encoding="utf-8") as handle:
+        rows = {r["drug"]: r for r in csv.DictReader(handle)}
+    assert {d: (r["unit"], r["factor"]) for d, r in rows.items()} == {
+        "codeine": ("mg", "0.15"), "fentanyl": ("mcg/hr", "2.4"), "hydrocodone": ("mg", "1.0"),
+        "hydromorphone": ("mg", "5.0"), "methadone": ("mg", "4.7"), "morphine": ("mg", "1.0"),
+        "oxycodone": ("mg", "1.5"), "oxymorphone": ("mg", "3.0"), "tapentadol": ("mg", "0.4"),
+        "tramadol": ("mg", "0.2"), "buprenorphine": ("mg", "")}
+    assert all("MMWR Recomm Rep 2022;71(No. RR-3)" in r["source"] for d, r in rows.items() if d != "buprenorphine")
+
+
+@pytest.mark.parametrize(("entries", "title"), [
+    (["oxycodone 10 mg q6h"], "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"),
+    (["methadone 10 mg tid"], "Opioids 141 MME a day: methadone 30 mg × 4.7 (threshold 50 MME a day)"),
+    (["oxycodone 5 mg q6h", "Norco 10/325 q6h"],
+     "Opioids 70 MME a day: oxycodone 20 mg × 1.5 + hydrocodone 40 mg × 1 (threshold 50 MME a day)"),
+    (["tramadol 50 mg q6h"], None),           # 200 mg × 0.2 = 40 MME: under 50
+    (["hydromorphone 2 mg q4h"], "Opioids 60 MME a day: hydromorphone 12 mg × 5 (threshold 50 MME a day)"),
+])
+def test_mme_a_day_adds_each_opioids_daily_mg_times_its_cdc_factor(entries, title):
+    assert mme_titles(*entries) == ([title] if title else [])
+
+
+def test_an_opioid_whose_daily_amount_is_not_said_makes_the_total_a_lower_bound():
+    assert mme_titles("oxycodone 10 mg q6h", "morphine") == [
+        "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"]
+
+
+def test_a_fentanyl_patch_counts_its_mcg_per_hour_times_the_cdc_factor():
+    # CDC 2022 Table: fentanyl transdermal, in mcg/hr, 2.4: a 25 mcg/hr patch is 60 MME a day.
+    assert mme_titles("fentanyl 25 mcg/hr patch q72h") == [
+        "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)"]
+    assert mme_titles("fentanyl 2 patches 12 mcg/hr every 72 hours") == [
+        "Opioids 57.6 MME a day: fentanyl 24 mcg/hr × 2.4 (threshold 50 MME a day)"]
+    assert mme_titles("fentanyl 12 mcg/hr patch q72h") == []  # 28.8 MME
+    # A rate in mcg/hr without a patch is an infusion: not read, never converted.
+    report = screener.screen(["fentanyl 50 mcg/hr iv"])
+    assert report.medications[0].dosing.rate_mcg_per_hr is None and report.unrecognized
+
+
+def test_buprenorphine_and_a_fentanyl_entry_without_its_rate_are_named_but_never_counted():
+    (title,) = mme_titles("oxycodone 10 mg q6h", "Suboxone", "fentanyl")
+    assert title.startswith("Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; ")
+    assert "fentanyl not counted: its CDC factor is per mcg/hr of a patch, not given" in title
+    assert "buprenorphine not counted: the CDC table gives it no factor" in title
+    # Buprenorphine alone, however much, has no MME finding.
+    assert mme_titles("buprenorphine 8 mg tid") == []
+
+
+def test_the_mme_finding_is_traceable_to_its_rule_and_the_cdc_guideline():
+    report = screener.screen(["oxycodone 10 mg q6h"])
+    (finding,) = [f for f in report.findings if f.rule_id == "opioids-mme-50"]
+    assert finding.severity.value == "moderate" and finding.kind.value == "dose"
+    assert finding.path == ('"oxycodone 10 mg q6h"', "oxycodone", "opioids", "⟷ rule:opioids-mme-50")
+    assert any("Recommendation 8" in s and "RR-3" in s for s in finding.sources)
+
+
+def test_claims_give_mme_from_quantity_strength_and_days_supply(tmp_path):
+    # 120 oxycodone 10 mg over 30 days = 40 mg a day = 60 MME a day.
+    (tmp_path / "c.csv").write_text("patient_id,drug,fill_date,days_supply,quantity,strength\n"
+                                    "p1,oxycodone,2024-01-01,30,120,10 mg\n"
+                                    "p2,oxycodone,2024-01-01,30,60,10 mg\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"]
+    assert [(r["patient_id"], r["title"], r["inputs"]) for r in rows] == [
+        ("p1", "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)",
+         "oxycodone 10 mg: 120 over 30 days")]
+
+
+def test_claims_of_fentanyl_patches_count_the_rate_from_the_strength_column_or_the_ndc(tmp_path):
+    # DURAGESIC 25 mcg/hr (NDC 50458-0091-05 in the bundled FDA NDC Directory): 25 × 2.4 = 60 MME a day.
+    (tmp_path / "c.csv").write_text("patient_id,drug,ndc,fill_date,days_supply,quantity,strength\n"
+                                    "f1,fentanyl,,2024-01-01,30,10,25 mcg/hr\n"
+                                    "f2,,50458-0091-05,2024-01-01,30,10,\n"
+                                    "f3,fentanyl,,2024-01-01,30,10,12 mcg/hr\n"
+                                    "f4,,50458-0091-05,2024-01-01,30,10,50 mcg/hr\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv"),
+                                      "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
+        titles = {r["patient_id"]: r["title"] for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"}
+    assert titles == {"f1": "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)",
+                      "f2": "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)"}
+    with (tmp_path / "p.csv").open(encoding="utf-8") as handle:
+        patients = {r["patient_id"]: r for r in csv.DictReader(handle)}
+    assert patients["f3"]["status"] == "no-findings"  # 28.8 MME
+    assert "the text says 50 mcg/hr, the NDC's product 25 mcg/hr" in patients["f4"]["unrecognized"]
