@@ -196,7 +196,7 @@ def _head(finding: Finding, refs: str, width: int) -> str:
     """"  ● kind · title [1][2]": the title shortened only if it cannot fit beside the references."""
     changed = f" (changed by layer {finding.layer})" if finding.override else ""
     tail = f"{changed} {refs}" if refs else changed
-    return "  " + fit(f"● {finding.kind.value} · {finding.title}", width - 2 - len(tail)) + tail
+    return "  " + fit(f"● {finding.kind.value} · {finding.title}", max(24, width - 2 - len(tail))) + tail
 
 
 def _short_finding(finding: Finding, refs: str, width: int, color: bool) -> list[str]:
@@ -283,9 +283,9 @@ def render_report(report: Report, color: bool = False, display: Display | None =
             head = f"  - {point.topic} ({point.concept}): "
             if full_counsel:
                 lines += _wrap(f"{point.text} {_refs(refs, sections=True)}", width, first=head)
-            else:
+            else:  # one line; on a very narrow screen the shortened point wraps rather than vanish
                 tail = f" {_refs(refs)}"
-                lines.append(head + fit(point.text, width - len(head) - len(tail)) + tail)
+                lines += _wrap(head + fit(point.text, max(16, width - len(head) - len(tail))) + tail, width)
     lines += ["", _style("SCREENED", color, bold=True)]
     for med in report.medications:
         if med.concept is None:
