@@ -43,12 +43,14 @@ def serve(host, port, knowledge_dir, layers, max_body, no_fhir_fetch, cors_origi
       screener serve --data ./st-elsewhere
       curl http://127.0.0.1:8765/cds-services
     """
+    from ..extras import extra_for
+
     try:
         import uvicorn
 
         from ..service import create_app
-    except ImportError as exc:
-        raise click.ClickException(f"{exc.name} is not installed: pip install 'screener[service]'") from None
+    except ImportError as exc:  # one line and exit 2, naming the extra (see screener.extras)
+        raise extra_for(exc, "the CDS Hooks service (screener serve)") or exc from None
     import logging
 
     # The service's own lines (service id, status, card count, time: never patient data) at the same level.
