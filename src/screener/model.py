@@ -626,6 +626,13 @@ class Report:
             parts.append(f"{n} rule{'s' if n != 1 else ''} switched off by a local layer would have applied")
         return "; ".join(parts) + "."
 
+    def _repr_html_(self) -> str:
+        """The report as cards in Jupyter: one per finding, coloured by severity, every text HTML-escaped
+        (see `screener.formats.html_card`)."""
+        from .formats.html_card import render_report  # formats import this module: only when shown
+
+        return render_report(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data: the contract of `--format json`."""
         return {
