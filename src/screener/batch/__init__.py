@@ -212,10 +212,10 @@ def _caller_ids(result: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:
     pd = pandas()
     if ids is None or "patient_id" not in result or ids.dtype == object or pd.api.types.is_string_dtype(ids):
         return result
-    from .readers import _as_str
+    from .readers import cell_text
 
     lookup: dict[str, object] = {}
-    for text, value in zip(_as_str(ids), ids, strict=True):
+    for text, value in zip(cell_text(ids), ids, strict=True):
         if text in lookup and lookup[text] != value:
             return result
         lookup[text] = value

@@ -6,22 +6,26 @@ wording and the sources folded under a `<details>`. Inputs that were not
 recognised or not checked come first, in a red box: the screen is incomplete.
 Every piece of text is HTML-escaped (an input is whatever the user typed), and
 the fragment needs no script, stylesheet or network: inline styles only.
+
+It imports nothing of the screener's own (it reads the report's attributes),
+because `Report._repr_html_` imports it: model imports no other module.
 """
 
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from ..model import NO_FINDINGS_TEXT, Report, Severity, Status
-from .text_format import path_text
+if TYPE_CHECKING:
+    from ..model import Report
 
 SEVERITY_COLOURS = {
-    Severity.CONTRAINDICATED: "#8e24aa",
-    Severity.MAJOR: "#c62828",
-    Severity.MODERATE: "#ef6c00",
-    Severity.MINOR: "#1565c0",
+    "contraindicated": "#8e24aa",
+    "major": "#c62828",
+    "moderate": "#ef6c00",
+    "minor": "#1565c0",
 }
-"""The colour of each severity (the same as `screener graph` uses for rules)."""
+"""The colour of each severity value (the same as `screener graph` uses for rules)."""
 
 _BOX = "border:1px solid #ccc;border-radius:6px;padding:.5em .8em;margin:.5em 0"
 
@@ -30,15 +34,15 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _badge(severity: Severity) -> str:
-    return (f'<span style="background:{SEVERITY_COLOURS[severity]};color:#fff;border-radius:3px;'
+def _badge(severity) -> str:
+    return (f'<span style="background:{SEVERITY_COLOURS[severity.value]};color:#fff;border-radius:3px;'
             f'padding:0 .4em;font-size:.85em;font-weight:600">{_e(severity.value.upper())}</span>')
 
 
 def render_report(report: Report) -> str:
     """The report as an HTML fragment of cards (every text escaped)."""
     parts = ['<div class="screener-report" style="font-family:system-ui,sans-serif;line-height:1.4;max-width:60em">']
-    status_colour = "#c62828" if report.status is Status.INCOMPLETE else "#333"
+    status_colour = "#c62828" if report.status.value == "incomplete" else "#333"
     parts.append(f'<p style="margin:.2em 0"><strong style="color:{status_colour}">{_e(report.status.value)}</strong>: '
                  f"{_e(report.message)}</p>")
     if report.unrecognized:
@@ -48,11 +52,10 @@ def render_report(report: Report) -> str:
         parts.append(f'<div style="border:2px solid #c62828;border-radius:6px;padding:.5em .8em;margin:.5em 0">'
                      f"<strong>Not recognised or not checked: this screen is incomplete</strong>"
                      f'<ul style="margin:.3em 0">{items}</ul></div>')
-    if not report.findings:
-        text = NO_FINDINGS_TEXT if not report.hidden else f"No finding at or above {report.hidden_below}."
-        parts.append(f"<p>{_e(text)}</p>")
+    if not report.findings and report.hidden and report.hidden_below is not None:
+        parts.append(f"<p>{_e(f'No finding at or above {report.hidden_below.value}.')}</p>")
     for finding in report.findings:
-        colour = SEVERITY_COLOURS[finding.severity]
+        colour = SEVERITY_COLOURS[finding.severity.value]
         sources = "".join(f"<li>{_e(s)}</li>" for s in finding.sources)
         why = f"<div><b>Why:</b> {_e(finding.mechanism)}</div>" if finding.mechanism else ""
         changed = f"<div><b>Changed:</b> {_e(finding.override)}</div>" if finding.override else ""
@@ -64,7 +67,7 @@ def render_report(report: Report) -> str:
             f"<div><b>Do:</b> {_e(finding.advice)}</div>{changed}"
             f"<details><summary>Why, path, for the patient, sources</summary>{why}"
             f"<div><b>Patient:</b> {_e(finding.plain)}</div>"
-            f"<div><b>Path:</b> <code>{_e(path_text(finding))}</code></div>"
+            f"<div><b>Path:</b> <code>{_e(finding.path_text())}</code></div>"
             f'<div><b>Sources</b> (rule <code>{_e(finding.rule_id)}</code>, {_e(finding.evidence)}):'
             f'<ul style="margin:.2em 0">{sources}</ul></div></details></div>')
     if report.hidden:

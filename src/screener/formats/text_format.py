@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..model import NO_FINDINGS_TEXT, RULE_MARK, Coverage, Finding, Report, Severity
+from ..model import NO_FINDINGS_TEXT, Coverage, Finding, Report, Severity, render_path
 from . import Display
 
 if TYPE_CHECKING:  # explain is not imported on the check path
     from ..explain import Explanation
+
+__all__ = ["path_text", "render_explanation", "render_path", "render_report"]
 
 _COLOURS = {
     Severity.CONTRAINDICATED: "magenta",
@@ -43,30 +45,9 @@ ELLIPSIS = "…"
 """Ends a line that was shortened for the screen (the rest is under --details or --counsel)."""
 
 
-def render_path(path: tuple[str, ...] | list[str]) -> str:
-    """A finding's path as one line: inputs → concepts ⟷ concepts ← inputs.
-
-    The rule step itself is left out here (the Source line names the rule).
-    """
-    out = ""
-    after_rule = False
-    joiner = ""
-    for step in path:
-        if step.startswith(RULE_MARK):
-            joiner, after_rule = f" {RULE_MARK} ", True
-        elif step == "+":
-            joiner = " + "
-        else:
-            out += joiner + step
-            joiner = " ← " if after_rule else " → "
-    return out
-
-
 def path_text(finding: Finding) -> str:
-    """The finding's path as text, with each class membership derived from the FDA's indexing said after it:
-    `… ⟷ cyp2c19-inhibitors ← fluconazole ← "fluconazole" (fluconazole is_a cyp2c19-inhibitors — FDA MoA …)`."""
-    text = render_path(finding.path)
-    return f"{text} ({'; '.join(finding.derived)})" if finding.derived else text
+    """The finding's path as text (`Finding.path_text`): kept here for the formats and adapters that import it."""
+    return finding.path_text()
 
 
 # --- sources, numbered once ---------------------------------------------------------
