@@ -133,7 +133,7 @@ def test_the_public_screen_function(kb):
 
 
 def test_check_amoxicillin_with_a_penicillin_allergy_reads_well(runner):
-    result = runner.invoke(cli, ["check", "amoxicillin", "-a", "penicillin"])
+    result = runner.invoke(cli, ["check", "amoxicillin", "-a", "penicillin", "--details", "--width", "100"])
     assert result.exit_code == 1, result.output
     out = result.stdout
     assert out.startswith("CONTRAINDICATED (1)\n  ● drug-allergy · amoxicillin + Penicillins\n")

@@ -14,20 +14,69 @@ from screener import FindingKind, Severity, Status
 from screener.cli import cli
 from screener.formats import OutputFormat
 
+TINY_CHECK = ["check", "drug-a 150 mg", "Brand B", "xx", "-c", "cirrhosis"]
+
+TINY_FOOT = """SCREENED
+  medication "drug-a 150 mg" → drug-a; 150 mg/dose
+  medication "Brand B" → drug-b
+  condition  "cirrhosis" → cirrhosis
+  knowledge  {version}
+  scope      drug-a, drug-c, drug-d and 2 drug classes; 1 condition; any other
+             medication is reported as not covered (`screener data info` lists
+             the scope)
+
+SOURCES
+  [1] S2
+  [2] S5
+  [3] S8
+  [4] S11
+"""
+
 
 def test_text_report_is_grouped_by_severity_with_summary_on_stderr(runner, tiny_dir):
+    # The short form: three lines a finding, one a counselling point, the sources once, numbered.
     version = screener.load_knowledge(tiny_dir).version
-    result = runner.invoke(
-        cli, ["check", "drug-a 150 mg", "Brand B", "xx", "-c", "cirrhosis", "--knowledge", str(tiny_dir)]
-    )
+    result = runner.invoke(cli, [*TINY_CHECK, "--knowledge", str(tiny_dir)])
     assert result.exit_code == 1
+    assert result.stdout == f'''MAJOR (1)
+  ● drug-drug · drug-a + drug-b [1]
+    class rule
+    Do: adv
+
+MODERATE (2)
+  ● drug-condition · drug-a + cirrhosis [2]
+    liver
+    Do: adv
+  ● dose · drug-a 150 mg per dose (limit 100 mg) [3]
+    single
+    Do: adv
+
+NOT RECOGNISED OR NOT CHECKED: this screen is incomplete
+  ? "xx" (medication): not found in the knowledge base or the FDA vocabulary
+
+COUNSEL THE PATIENT (one line each; --counsel for the full text)
+  - driving (drug-a): Do not drive. [4]
+
+{TINY_FOOT.format(version=version)}
+More: --details gives each finding's why, path, patient wording and sections.
+'''
+    assert result.stderr == ("screener: 3 findings (1 major, 2 moderate); 1 input not recognised or not checked: "
+                             "screen incomplete.\n")
+
+
+def test_details_give_each_finding_in_full_and_the_same_status(runner, tiny_dir):
+    version = screener.load_knowledge(tiny_dir).version
+    short = runner.invoke(cli, [*TINY_CHECK, "--knowledge", str(tiny_dir)])
+    result = runner.invoke(cli, [*TINY_CHECK, "--knowledge", str(tiny_dir), "--details"])
+    assert (result.exit_code, result.stderr) == (short.exit_code, short.stderr)
     assert result.stdout == f'''MAJOR (1)
   ● drug-drug · drug-a + drug-b
     Effect:   class rule
     Do:       adv
     Patient:  pl
     Path:     "drug-a 150 mg" → drug-a ⟷ benzos ← drug-b ← brand-b ← "Brand B"
-    Source:   S2 [label; rule a+benzos; ncpdp:DD v3:DRG]
+    Source:   [1]
+    Rule:     a+benzos (label; ncpdp:DD v3:DRG)
 
 MODERATE (2)
   ● drug-condition · drug-a + cirrhosis
@@ -35,31 +84,24 @@ MODERATE (2)
     Do:       adv
     Patient:  pl
     Path:     "drug-a 150 mg" → drug-a ⟷ liver-disease ← cirrhosis ← "cirrhosis"
-    Source:   S5 [label; rule a-liver; ncpdp:MC v3:COND]
+    Source:   [2]
+    Rule:     a-liver (label; ncpdp:MC v3:COND)
 
   ● dose · drug-a 150 mg per dose (limit 100 mg)
     Effect:   single
     Do:       adv
     Patient:  pl
     Path:     "drug-a 150 mg" → drug-a
-    Source:   S8 [label; rule a-single; ncpdp:HD v3:DOSEH]
+    Source:   [3]
+    Rule:     a-single (label; ncpdp:HD v3:DOSEH)
 
 NOT RECOGNISED OR NOT CHECKED: this screen is incomplete
   ? "xx" (medication): not found in the knowledge base or the FDA vocabulary
 
 COUNSEL THE PATIENT
-  - [driving] Do not drive. (S11)
+  - driving (drug-a): Do not drive. [4]
 
-SCREENED
-  medication "drug-a 150 mg" → drug-a; 150 mg/dose
-  medication "Brand B" → drug-b
-  condition  "cirrhosis" → cirrhosis
-  knowledge  {version}
-  scope      drug-a, drug-c, drug-d and 2 drug classes; 1 condition; any other medication is
-             reported as not covered (`screener data info` lists the scope)
-'''
-    assert result.stderr == ("screener: 3 findings (1 major, 2 moderate); 1 input not recognised or not checked: "
-                             "screen incomplete.\n")
+{TINY_FOOT.format(version=version)}'''
 
 
 def test_json_report_contract(runner, tiny_dir):

@@ -85,7 +85,7 @@ def test_nkfa_says_nothing_about_drugs_and_is_not_taken_as_no_allergies():
 
 
 def test_the_report_shows_what_each_was_recognised_as(runner):
-    result = runner.invoke(cli, ["check", "meprobamate", "-c", "HTN", "-a", "latex"])
+    result = runner.invoke(cli, ["check", "meprobamate", "-c", "HTN", "-a", "latex", "--width", "100"])
     assert result.exit_code == 0, result.output
     assert ('  condition  "HTN" → ICD-10-CM I10 Essential (primary) hypertension: recognised, no rules here\n'
             '  allergy    "latex" → an environment allergen, not a medication: recognised, no rules here\n'

@@ -107,7 +107,7 @@ def test_carisoprodol_and_fluconazole_is_not_clean(runner):
 
 
 def test_a_drug_nothing_classifies_makes_the_screen_incomplete(runner):
-    result = runner.invoke(cli, ["check", "Soma", "lisinopril"])
+    result = runner.invoke(cli, ["check", "Soma", "lisinopril", "--width", "100"])
     assert result.exit_code == 3
     assert ('  ? "lisinopril" (medication): lisinopril is a recognised FDA substance, but this knowledge base\n'
             "    does not classify it: its interactions were not checked") in result.stdout

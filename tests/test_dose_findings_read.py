@@ -122,7 +122,8 @@ def test_an_entry_partly_unread_is_reported_and_makes_the_screen_incomplete(entr
 
 def test_the_text_report_shows_each_reading():
     result = CliRunner().invoke(cli, ["check", "Soma 350 mg tid-qid", "Soma 1/2 tab tid",
-                                      "Soma Compound 1 tab qid x 2 weeks", "alprazolam 0.125 mg tid"])
+                                      "Soma Compound 1 tab qid x 2 weeks", "alprazolam 0.125 mg tid",
+                                      "--width", "100"])
     screened = result.output[result.output.index("SCREENED"):].splitlines()[1:5]
     assert screened == [
         '  medication "Soma 350 mg tid-qid" → carisoprodol; 350 mg/dose; 4×/day; 1,400 mg/day',

@@ -116,6 +116,17 @@ def test_installed_check_runs_outside_the_checkout(venv, tmp_path, env):
     assert (again.returncode, again.stdout) == (1, proc.stdout)
 
 
+def test_the_base_install_validates_and_names_each_missing_extra(venv, tmp_path, env):
+    # What the README's quick start installs: no extras. validate runs; FHIR in and the service say what to install.
+    validate = run([venv / "screener", "data", "validate"], cwd=tmp_path, env=env)
+    assert validate.returncode == 0 and validate.stderr.endswith(" is valid.\n"), validate.stderr
+    fhir = run([venv / "screener", "check", "--fhir", REPO / "docs" / "fhir-example-bundle.json"], cwd=tmp_path, env=env)
+    assert (fhir.returncode, fhir.stderr) == (2, "screener: reading a FHIR Bundle (check --fhir) needs fhir.resources, "
+                                                 "which is not installed: pip install 'screener[fhir]'\n")
+    serve = run([venv / "screener", "serve"], cwd=tmp_path, env=env)
+    assert serve.returncode == 2 and serve.stderr.endswith("pip install 'screener[service]'\n"), serve.stderr
+
+
 def test_installed_package_is_the_wheel_not_the_checkout(venv, tmp_path, env):
     code = "import screener, screener.paths as k; print(screener.__file__); print(k.bundled_data_dir())"
     proc = ok(run([venv / "python", "-c", code], cwd=tmp_path, env=env))

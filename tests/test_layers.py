@@ -74,11 +74,11 @@ def test_a_switched_off_rule_that_would_have_fired_is_listed_in_every_report(hos
     assert kb.screen(["carisoprodol"], age=40).suppressed == ()
     assert screener.load_knowledge().screen(["carisoprodol"], age=70).suppressed == ()
 
-    text = runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital)]).stdout
+    text = runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital), "--width", "100"]).stdout
     assert ("SWITCHED OFF BY A LOCAL LAYER: these would have applied\n"
             "  - major drug-age · carisoprodol at age 70 (rule: >=65) (rule carisoprodol-age-over-65): switched\n"
             "    off by layer 'hospital': geriatric screening done by the ward team (P&T 2026-03)\n") in text
-    assert text.rstrip().endswith("  layers     hospital (local, over the bundled knowledge)")
+    assert "\n  layers     hospital (local, over the bundled knowledge)\n\nSOURCES\n" in text  # the foot, before the sources
     as_json = json.loads(runner.invoke(cli, ["check", "carisoprodol", "--age", "70", "--data", str(hospital),
                                              "-f", "json"]).stdout)
     assert as_json["layers"] == ["hospital"] and as_json["suppressed"][0]["rule"] == "carisoprodol-age-over-65"
@@ -155,9 +155,11 @@ def test_the_environment_variable_and_the_option_agree(hospital, runner, monkeyp
 
 
 def test_text_output_names_the_layer_and_the_change(hospital, runner):
-    result = runner.invoke(cli, ["check", "carisoprodol", "omeprazole", "--data", str(hospital)])
+    short = runner.invoke(cli, ["check", "carisoprodol", "omeprazole", "--data", str(hospital)])
+    assert "  ● drug-drug · carisoprodol + omeprazole (changed by layer hospital) [1, 2]\n" in short.stdout
+    result = runner.invoke(cli, ["check", "carisoprodol", "omeprazole", "--data", str(hospital), "--details"])
     text = " ".join(result.stdout.split())  # the report wraps long lines
-    assert "; layer hospital; ncpdp:DD v3:DRG]" in text
+    assert "Rule: carisoprodol+cyp2c19-inhibitors (label; layer hospital; ncpdp:DD v3:DRG)" in text
     assert "Changed: severity moderate → minor by layer 'hospital'" in text
 
 

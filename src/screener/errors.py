@@ -37,3 +37,16 @@ class UnknownConceptError(ScreenerError):
         self.suggestions = suggestions
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(f"'{name}' is not in the knowledge base.{hint}")
+
+
+class MissingExtraError(ScreenerError):
+    """A feature needs a package of an optional extra that is not installed (see `screener.extras`)."""
+
+    def __init__(self, feature: str, module: str, extra: str):
+        self.feature = feature
+        """What was asked for, as a person would say it: "check --fhir", "screener serve"."""
+        self.module = module
+        """The missing top-level package, as imported: "fhir.resources", "fastapi"."""
+        self.extra = extra
+        """The extra that brings it: `pip install 'screener[<extra>]'`."""
+        super().__init__(f"{feature} needs {module}, which is not installed: pip install 'screener[{extra}]'")

@@ -105,6 +105,25 @@ NO_FINDINGS_TEXT = "No cautions found in this knowledge base for the recognised 
 """The only wording the screener uses when nothing is found. It never says "safe"."""
 
 
+def render_path(path: tuple[str, ...] | list[str]) -> str:
+    """A finding's path as one line: inputs → concepts ⟷ concepts ← inputs.
+
+    The rule step itself is left out here (the Source line names the rule).
+    """
+    out = ""
+    after_rule = False
+    joiner = ""
+    for step in path:
+        if step.startswith(RULE_MARK):
+            joiner, after_rule = f" {RULE_MARK} ", True
+        elif step == "+":
+            joiner = " + "
+        else:
+            out += joiner + step
+            joiner = " ← " if after_rule else " → "
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One caution that applies to the patient.
@@ -151,6 +170,12 @@ class Finding:
     """Each class membership on the path that comes from the FDA's class indexing, not from a curated
     row ("fluconazole is_a cyp2c19-inhibitors — FDA MoA 'Cytochrome P450 2C19 Inhibitors'"); its source
     is among `sources`."""
+
+    def path_text(self) -> str:
+        """The path as one line (`render_path`), with each class membership derived from the FDA's indexing said
+        after it: `… ⟷ cyp2c19-inhibitors ← fluconazole ← "fluconazole" (fluconazole is_a cyp2c19-inhibitors — …)`."""
+        text = render_path(self.path)
+        return f"{text} ({'; '.join(self.derived)})" if self.derived else text
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data (the `findings[]` items of the report contract)."""
@@ -631,6 +656,13 @@ class Report:
             n = len(self.suppressed)
             parts.append(f"{n} rule{'s' if n != 1 else ''} switched off by a local layer would have applied")
         return "; ".join(parts) + "."
+
+    def _repr_html_(self) -> str:
+        """The report as cards in Jupyter: one per finding, coloured by severity, every text HTML-escaped
+        (see `screener.formats.html_card`, which imports nothing of the screener's, so this is no import cycle)."""
+        from .formats.html_card import render_report
+
+        return render_report(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data: the contract of `--format json`."""

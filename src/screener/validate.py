@@ -3,7 +3,7 @@
 `screener data validate [DIR]` runs `validate(directory)`. Unlike loading,
 which stops at the first problem, validation reports them all:
 1. structure: encoding, quoting, headers (unknown or missing columns);
-2. table schemas, with pandera: closed vocabularies (severity, evidence, kind,
+2. table schemas: closed vocabularies (severity, evidence, kind,
    relation, context, limit, code system), id and code formats, empty sources
    and texts — every failing cell;
 3. meaning, across files: references to concepts that do not exist, wrong
@@ -18,7 +18,7 @@ layers)`: the base as above, then each local layer's files on their own (the
 same structure and schema checks, `overrides.csv` included, each problem named
 by the layer file's path), then the base with the layers on top, read the way
 the loader reads them, for what only shows across files.
-pandas and pandera are imported only here.
+Only the standard library is needed: the base install validates (no extra).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import csv
 import io
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,22 +164,46 @@ def _mapping_problems(rows: dict[str, list]) -> list[Problem]:
     return problems
 
 
-# --- 2. schemas (pandera) -------------------------------------------------------------
+# --- 2. schemas -----------------------------------------------------------------------
+# Plain per-cell checks (they once ran through pandera; nothing here needs more than a predicate per cell, and
+# the base install must validate a knowledge directory without an extra).
 
 _ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _RULE_ID = r"^[a-z0-9]+(?:[-+][a-z0-9]+)*$"
 _SEVERITIES = [s.value for s in Severity]
 
 
-def _schemas():
-    import pandera.pandas as pa
+@dataclass(frozen=True, slots=True)
+class CellCheck:
+    """One check every cell of a column must pass."""
 
-    def text(**kw):
-        return pa.Column(str, pa.Check.str_length(min_value=1), **kw)
+    ok: Callable[[str], bool]
+    """Whether a cell passes."""
+    problem: Callable[[str, str], str]
+    """The message for a failing cell, from (column, value)."""
 
-    def one_of(values):
-        return pa.Column(str, pa.Check.isin(list(values)))
 
+def _text() -> CellCheck:
+    return CellCheck(lambda cell: len(cell) >= 1, lambda column, value: f"{column} is empty")
+
+
+def _one_of(values) -> CellCheck:
+    allowed = list(values)
+    return CellCheck(lambda cell: cell in allowed,
+                     lambda column, value: f"'{value}' is not an allowed {column}: {allowed}")
+
+
+def _matches(pattern: str) -> CellCheck:
+    regex = re.compile(pattern)
+    return CellCheck(lambda cell: regex.match(cell) is not None,
+                     lambda column, value: f"'{value}' is not a valid {column}")
+
+
+def _passes(ok: Callable[[str], bool], error: str) -> CellCheck:
+    return CellCheck(ok, lambda column, value: f"'{value}': {error}")
+
+
+def _schemas() -> dict[str, dict[str, CellCheck]]:
     def codes_ok(cell: str) -> bool:
         for code in filter(None, (c.strip() for c in cell.split("|"))):
             system, _, value = code.partition(":")
@@ -194,52 +219,45 @@ def _schemas():
         except ValueError:
             return False
 
+    text, one_of = _text, _one_of
     # Reviewable knowledge: every rule and counselling row says when it was last checked, and against what.
-    review = {"checked": pa.Column(str, pa.Check(checked_date, element_wise=True,
-                                                 error="checked must be the date the row was last checked "
-                                                       "(YYYY-MM-DD, not in the future)")),
+    review = {"checked": _passes(checked_date, "checked must be the date the row was last checked "
+                                               "(YYYY-MM-DD, not in the future)"),
               "checked_against": text()}
     rule = {"severity": one_of(_SEVERITIES), "evidence": one_of(EVIDENCE), "summary": text(), "advice": text(),
-            "plain": text(), "source": text(), "id": pa.Column(str, pa.Check.str_matches(_RULE_ID)), **review}
+            "plain": text(), "source": text(), "id": _matches(_RULE_ID), **review}
     return {
-        "concepts.csv": {"id": pa.Column(str, pa.Check.str_matches(_ID)), "kind": one_of(CONCEPT_KINDS),
-                         "name": text(), "source": text(),
-                         "codes": pa.Column(str, pa.Check(codes_ok, element_wise=True,
-                                                          error="codes must be system:code in that system's format"))},
+        "concepts.csv": {"id": _matches(_ID), "kind": one_of(CONCEPT_KINDS), "name": text(), "source": text(),
+                         "codes": _passes(codes_ok, "codes must be system:code in that system's format")},
         "relations.csv": {"subject": text(), "relation": one_of(RELATIONS), "object": text(), "source": text()},
         "interactions.csv": {**rule, "kind": one_of(INTERACTION_KINDS), "a": text(), "b": text()},
         "conditions.csv": {**rule, "context": one_of(CONDITION_CONTEXTS), "drug": text(), "target": text()},
         "dosing.csv": {**rule, "limit": one_of(DOSE_LIMITS), "drug": text(), "value": text()},
-        "counselling.csv": {"id": pa.Column(str, pa.Check.str_matches(_ID)), "concept": text(), "topic": text(),
-                            "text": text(), "source": text(), **review},
+        "counselling.csv": {"id": _matches(_ID), "concept": text(), "topic": text(), "text": text(),
+                            "source": text(), **review},
         "condition_codes.csv": {"system": one_of(CODE_FORMATS), "match": one_of(CODE_MATCHES), "code": text(),
                                 "condition": text(), "source": text()},
         # In a local layer only. An empty severity is right for `off`; the loader says when `severity` lacks one.
-        "overrides.csv": {"rule": pa.Column(str, pa.Check.str_matches(_RULE_ID)), "action": one_of(OVERRIDE_ACTIONS),
-                          "severity": pa.Column(str, pa.Check(
-                              lambda cell: cell in ("", *_SEVERITIES), element_wise=True,
-                              error=f"not an allowed severity ({', '.join(_SEVERITIES)}; empty for off)")),
+        "overrides.csv": {"rule": _matches(_RULE_ID), "action": one_of(OVERRIDE_ACTIONS),
+                          "severity": _passes(lambda cell: cell in ("", *_SEVERITIES),
+                                              f"not an allowed severity ({', '.join(_SEVERITIES)}; empty for off)"),
                           "reason": text(), "source": text()},
-        "strengths.csv": {"product": pa.Column(str, pa.Check.str_matches(_ID)), "ingredients": text(),
-                          "strengths": pa.Column(str, pa.Check.str_matches(
+        "strengths.csv": {"product": _matches(_ID), "ingredients": text(),
+                          "strengths": _matches(
                               r"^\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*(?:\|\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*)*$"),
-                              nullable=False),
                           "unit": one_of(STRENGTH_UNITS), "source": text()},
-        "fda_classes.csv": {"fda_class": pa.Column(str, pa.Check.str_matches(FDA_CLASS.pattern)),
-                            "class": text(), "source": text()},
+        "fda_classes.csv": {"fda_class": _matches(FDA_CLASS.pattern), "class": text(), "source": text()},
         "class_exclusions.csv": {"drug": text(), "class": text(), "reason": text(), "source": text()},
         "condition_names.csv": {"name": text(), "icd10cm": text(), "source": text()},
         "allergens.csv": {"name": text(), "category": one_of(ALLERGEN_CATEGORIES), "source": text()},
     }
 
 
-def _merging_concept_schema():
+def _merging_concept_schema() -> dict[str, dict[str, CellCheck]]:
     """A layer's row for a concept that already exists adds synonyms and codes: name, kind and source may be empty."""
-    import pandera.pandas as pa
-
     concepts = _schemas()["concepts.csv"]
     return {"concepts.csv": {"id": concepts["id"], "codes": concepts["codes"],
-                             "kind": pa.Column(str, pa.Check.isin([*CONCEPT_KINDS, ""]))}}
+                             "kind": _one_of([*CONCEPT_KINDS, ""])}}
 
 
 def _schema_problems(rows: dict[str, list], schemas: dict | None = None,
@@ -248,39 +266,18 @@ def _schema_problems(rows: dict[str, list], schemas: dict | None = None,
 
     `shown` maps a file name to how problems name it (a layer's files are named by their path).
     """
-    import pandas as pd
-    import pandera.pandas as pa
-
     problems = []
     shown = shown or {}
     for name, columns in (schemas or _schemas()).items():
-        file_rows = rows.get(name) or []
-        if not file_rows:
-            continue
-        frame = pd.DataFrame([{c: row.get(c, "") for c in COLUMNS[name]} for _, row in file_rows], dtype=str)
-        lines = [where.line for where, _ in file_rows]
-        schema = pa.DataFrameSchema({c: check for c, check in columns.items() if c in frame.columns})
-        try:
-            schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            for case in exc.failure_cases.itertuples(index=False):
-                index = case.index
-                if index is None or (isinstance(index, float) and index != index):
+        for where, row in rows.get(name) or []:
+            for column, check in columns.items():
+                if column not in COLUMNS[name]:
                     continue
-                value = case.failure_case
-                problems.append(Problem(shown.get(name, name), lines[int(index)], str(case.column),
-                                        _describe(str(case.check), str(case.column), value)))
+                value = row.get(column)
+                value = "" if value is None else str(value)
+                if not check.ok(value):
+                    problems.append(Problem(shown.get(name, name), where.line, column, check.problem(column, value)))
     return problems
-
-
-def _describe(check: str, column: str, value) -> str:
-    if check.startswith("isin"):
-        return f"'{value}' is not an allowed {column}: {check[len('isin('):-1]}"
-    if check.startswith("str_length"):
-        return f"{column} is empty"
-    if check.startswith("str_matches"):
-        return f"'{value}' is not a valid {column}"
-    return f"'{value}': {check}"
 
 
 # --- 3. meaning, across files ---------------------------------------------------------

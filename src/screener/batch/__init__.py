@@ -238,7 +238,13 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, lay
 
     `layout` is detected from the column names unless given; `columns` maps
     canonical names to the frame's (`{"patient_id": "member_id"}`). Missing values
-    are blanks. Raises `InputError` when the columns fit no layout.
+    are blanks. A cell may hold a list (or tuple, or array) of entries, the
+    natural pandas form: `["Soma 350 mg qid", "Xanax"]` is the same as
+    "Soma 350 mg qid; Xanax" (missing items of the list are skipped; an item
+    holding the separator is split there, as the text would be). The outputs'
+    `patient_id` has the dtype of the frame's (integer ids stay integers), so
+    they merge back onto it without a cast. Raises `InputError` when the
+    columns fit no layout.
     """
     pd = pandas()
     if not isinstance(frame, pd.DataFrame):
@@ -251,13 +257,69 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, lay
     except ValueError:
         raise InputError(f"layout '{layout}' is not one of {', '.join(item.value for item in Layout)}") from None
     vocab = codebook(knowledge)
+    original = frame
+    frame = _lists_joined(frame, separator)
     layout, blocks = frame_blocks(frame, layout, columns, rows=max(len(frame), 1))
     found, pats = [], []
     for block in blocks:
         f, p = screen_block(vocab, layout, block, separator, window, measures=measures)
         found.append(f)
         pats.append(p)
-    return _to_pandas(found), _to_pandas(pats)
+    ids = _id_column(original, layout, columns)
+    return _caller_ids(_to_pandas(found), ids), _caller_ids(_to_pandas(pats), ids)
+
+
+def _lists_joined(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
+    """`frame` with each list-valued cell (list, tuple, numpy array) written as its items joined by `separator`."""
+    pd = pandas()
+
+    def joined(value):
+        if isinstance(value, list | tuple | np.ndarray):
+            return f"{separator} ".join(str(item) for item in value if item is not None and not pd.isna(item))
+        return value
+
+    out = None
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype == object and series.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            out = frame.copy() if out is None else out
+            out[column] = series.map(joined)
+    return frame if out is None else out
+
+
+def _id_column(frame: pd.DataFrame, layout: Layout, columns: dict[str, str] | None) -> pd.Series | None:
+    """The frame's patient id column (whatever it is called there), or None."""
+    from .readers import canonical_columns
+
+    names = canonical_columns([str(c) for c in frame.columns], layout, columns)
+    for column, name in zip(frame.columns, names, strict=False):
+        if name == "patient_id":
+            return frame[column]
+    return None
+
+
+def _caller_ids(result: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:
+    """`result` with `patient_id` given back in the dtype of the caller's `ids` (the screen reads them as text).
+
+    Left as text when the ids are text already, or when two of the caller's ids read as the same text (1 and
+    "1" in one object column), since either could then be meant.
+    """
+    pd = pandas()
+    if ids is None or "patient_id" not in result or ids.dtype == object or pd.api.types.is_string_dtype(ids):
+        return result
+    from .readers import cell_text
+
+    lookup: dict[str, object] = {}
+    for text, value in zip(cell_text(ids), ids, strict=True):
+        if text in lookup and lookup[text] != value:
+            return result
+        lookup[text] = value
+    shown = result["patient_id"].astype(str)
+    if not shown.isin(list(lookup)).all():
+        return result
+    result = result.copy()
+    result["patient_id"] = pd.Series([lookup[text] for text in shown], index=result.index, dtype=ids.dtype)
+    return result
 
 
 def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:

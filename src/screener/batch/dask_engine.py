@@ -105,10 +105,9 @@ def run_dask(source: str, *, knowledge: Knowledge | None = None, findings_out=No
     from .lazy_pandas import pandas
 
     pandas()  # Dask DataFrame is built on pandas
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        raise InputError("--engine dask needs Dask: pip install 'screener[dask]'") from None
+    from ..extras import require
+
+    require("dask.distributed", "batch --engine dask")  # MissingExtraError names the `dask` extra
     if knowledge is None:
         from ..api import default_knowledge
 

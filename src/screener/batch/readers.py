@@ -744,7 +744,7 @@ def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dic
             out = {}
             for column, name in zip(part.columns, names):
                 if name:
-                    out[name] = _as_str(part[column])
+                    out[name] = cell_text(part[column])
             block = _complete(pd.DataFrame(out, index=pd.RangeIndex(len(part))), layout) if len(part) \
                 else _empty_frame(layout)
             block["line"] = np.arange(start + 1, start + 1 + len(part), dtype=np.int64)
@@ -753,7 +753,7 @@ def frame_blocks(frame: pd.DataFrame, layout: Layout | None = None, columns: dic
     return layout, blocks()
 
 
-def _as_str(series: pd.Series) -> pd.Series:
+def cell_text(series: pd.Series) -> pd.Series:
     """Any column as str with '' for missing (dates as YYYY-MM-DD, whole floats without '.0')."""
     pd = pandas()
 

@@ -108,6 +108,9 @@ def failure_exit_code(exc: BaseException) -> int:
     """Say what went wrong in one line on stderr (or nothing, for a closed pipe) and return the exit code.
 
     - KeyboardInterrupt: `screener: interrupted`, 130.
+    - a package of an optional extra not installed (`MissingExtraError`, or an ImportError of one):
+      `screener: check --fhir needs fhir.resources, which is not installed: pip install
+      'screener[fhir]'`, 2.
     - a write to stdout whose reader went away (EPIPE): nothing, 141.
     - another failed write: `screener: cannot write the report: <reason>`, 2.
     - anything else: `screener: internal error: <Type>: <message> (please
@@ -122,6 +125,14 @@ def failure_exit_code(exc: BaseException) -> int:
         # On a terminal the "^C" echo is still on the line: start a new one.
         _say(("\n" if _isatty(sys.stderr) else "") + "screener: interrupted")
         return EXIT_INTERRUPTED
+    from ..errors import MissingExtraError
+    from ..extras import extra_for
+
+    if isinstance(exc, ImportError) and not isinstance(exc, MissingExtraError):
+        exc = extra_for(exc, "this command") or exc
+    if isinstance(exc, MissingExtraError):  # a feature whose optional extra is not installed
+        _say(f"screener: {exc}")
+        return EXIT_USAGE
     if isinstance(exc, OutputError):
         quieten(exc.stream)
         if exc.error.errno == errno.EPIPE:  # the reader has what it wanted (| head): say nothing, as Unix tools do

@@ -10,11 +10,11 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
-from ..formats import OutputFormat, get_format
+from ..formats import Display, OutputFormat, get_format
 from ..model import NO_FINDINGS_TEXT, Report, Severity, Status
 from . import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from .options import InputProblem, knowledge_options, load_from_options
-from .output import emit, use_color
+from .options import InputProblem, display_options, knowledge_options, load_from_options
+from .output import emit, terminal_width, use_color
 
 SEVERITIES = [s.value for s in Severity]
 """The severity names, most serious first: the choices of --min-severity and --fail-on."""
@@ -53,24 +53,36 @@ class Years(click.ParamType):
               help="Show only findings at or above this severity (exit codes still count every finding).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="moderate", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
+@click.option("--details", is_flag=True,
+              help="Each finding in full: why, the path, the patient's wording, sources by section; and the "
+                   "counselling in full. By default a finding takes three lines.")
+@click.option("--counsel", is_flag=True, help="The counselling points in full (by default one line each).")
+@display_options
 @knowledge_options
 @click.option("--fhir", "fhir_file", type=click.File("rb"), metavar="FILE",
               help="Read the patient from a FHIR R4/R4B Bundle (JSON; - for stdin). Medications, -c and -a "
                    "given as well are added to it.")
 @click.pass_context
-def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, knowledge_dir, layers,
-          fhir_file) -> None:
+def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, details, counsel, width, color,
+          knowledge_dir, layers, fhir_file) -> None:
     """Screen one patient's medication list.
 
     Each MEDICATION is free text: a name, brand or combination product,
     optionally with strength, frequency and duration. Quote entries that
     contain spaces.
 
+    The text report fits the terminal: each finding in three lines (what,
+    its effect, the first thing to do), each counselling point in one, and
+    the sources once at the end, numbered. --details and --counsel give the
+    full text; what was not recognised or not checked is always shown in
+    full. Display options never change the status or the exit code.
+
     \b
     Examples:
       screener check "Soma 350 mg qid" Xanax --condition pregnancy
       screener check carisoprodol Norco -c "alcohol use disorder" --age 70
       screener check "carisoprodol 500 mg three times a day and at bedtime x 30 days"
+      screener check Soma Norco Xanax --details
       screener check Soma Norco Xanax --format json
       screener check --fhir bundle.json --format fhir
       screener check "CSP 350 mg" omeprazole --data ./st-elsewhere
@@ -95,13 +107,14 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
         raise InputProblem(str(exc)) from None
 
     shown = report.showing(Severity(min_severity))
-    color = use_color(ctx)
+    color = use_color(ctx, color)
+    display = Display(width=terminal_width(width), details=details, counsel=counsel)
     if fhir is not None:
         from ..fhir.render import render
 
-        emit(render(shown, fhir, fmt, color=color), color=color)
+        emit(render(shown, fhir, fmt, color=color, display=display), color=color)
     else:
-        emit(get_format(fmt).render_report(shown, color=color), color=color)
+        emit(get_format(fmt).render_report(shown, color=color, display=display), color=color)
     emit(summary_line(report, len(report.findings) - len(shown.findings)), err=True)
     ctx.exit(exit_code(report, Severity(fail_on)))
 

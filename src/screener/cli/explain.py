@@ -5,19 +5,20 @@ from __future__ import annotations
 import click
 
 from ..errors import ScreenerError, UnknownConceptError
-from ..formats import get_format
+from ..formats import Display, get_format
 from .check import FORMATS
-from .options import InputProblem, knowledge_options, load_from_options
-from .output import emit, use_color
+from .options import InputProblem, display_options, knowledge_options, load_from_options
+from .output import emit, terminal_width, use_color
 
 
 @click.command()
 @click.argument("name")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format.")
+@display_options
 @knowledge_options
 @click.pass_context
-def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
+def explain(ctx, name, fmt, width, color, knowledge_dir, layers) -> None:
     """Show what the knowledge base knows about NAME: a drug, brand, class or condition.
 
     Lists its names, classes (with the is_a chain), ingredients or products,
@@ -41,5 +42,6 @@ def explain(ctx, name, fmt, knowledge_dir, layers) -> None:
         raise click.ClickException(str(exc)) from None
     except ScreenerError as exc:
         raise InputProblem(str(exc)) from None
-    color = use_color(ctx)
-    emit(get_format(fmt).render_explanation(explanation, color=color), color=color)
+    color = use_color(ctx, color)
+    emit(get_format(fmt).render_explanation(explanation, color=color, display=Display(width=terminal_width(width))),
+         color=color)

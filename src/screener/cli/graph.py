@@ -55,7 +55,9 @@ def graph(name, depth, fmt, output, hidden, knowledge_dir, layers) -> None:
         fmt = SUFFIXES.get(Path(output).suffix.lower(), GraphFormat.DOT) if output else GraphFormat.DOT
     fmt = GraphFormat(fmt)
     if fmt.binary and output is None and sys.stdout.isatty():
-        raise click.UsageError(f"--format {fmt.value} is binary: write it to a file with -o FILE")
+        # A picture's bytes would garble the terminal: one line, exit 2, and nothing written.
+        raise InputProblem(f"--format {fmt.value} is binary and stdout is a terminal: write it to a file with -o FILE "
+                           "(or redirect stdout)")
 
     knowledge = load_from_options(knowledge_dir, layers)
     try:

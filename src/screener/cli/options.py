@@ -4,8 +4,10 @@ Every command that loads knowledge takes the same options through one
 decorator, `knowledge_options`: `--knowledge DIR` (the base knowledge instead
 of the bundled one) and `--data DIR` (local layers on top, repeatable; default
 `$SCREENER_DATA`, separated like PATH). The command then calls
-`load_from_options(knowledge_dir, layers)`. Only click and the standard
-library are imported here, so every command module can import this cheaply.
+`load_from_options(knowledge_dir, layers)`. Commands that print text for a
+person take `display_options`: `--width N` and `--color/--no-color`. Only
+click and the standard library are imported here, so every command module can
+import this cheaply.
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ def knowledge_options(f: F) -> F:
     f = _knowledge_option(_layers_option(f))
     setattr(f, LOADS_KNOWLEDGE, True)
     return f
+
+
+_width_option = click.option(
+    "--width", type=click.IntRange(min=40), metavar="N",
+    help="Lay text out in N columns  [default: the terminal's width, $COLUMNS, else 80]",
+)
+
+_color_option = click.option(
+    "--color/--no-color", "color", default=None,
+    help="Colour the text, or not  [default: only on a terminal, and never when $NO_COLOR is set]",
+)
+
+
+def display_options(f: F) -> F:
+    """Add `--width N` and `--color/--no-color` to a command; it receives them as `width` (None: from the
+    terminal) and `color` (None: decide from the terminal and $NO_COLOR; see `screener.cli.output`)."""
+    return _width_option(_color_option(f))
 
 
 def loads_knowledge(command: click.Command) -> bool:

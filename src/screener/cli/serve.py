@@ -68,13 +68,15 @@ def serve(host, port, trust_file, insecure_no_auth, knowledge_dir, layers, max_b
       screener serve --trust trust.toml --data ./st-elsewhere
       curl http://127.0.0.1:8765/cds-services
     """
+    from ..extras import extra_for
+
     try:
         import uvicorn
 
         from ..service import create_app
         from ..service.auth import Trust, TrustError, is_loopback, load_trust
-    except ImportError as exc:
-        raise click.ClickException(f"{exc.name} is not installed: pip install 'screener[service]'") from None
+    except ImportError as exc:  # one line and exit 2, naming the extra (see screener.extras)
+        raise extra_for(exc, "the CDS Hooks service (screener serve)") or exc from None
     import logging
 
     if insecure_no_auth and not is_loopback(host):

@@ -73,10 +73,13 @@ _STRENGTH = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:mg|mcg|g)\b(?!\s*/)", re.I
 
 
 def model_class(resource_type: str):
-    """The fhir.resources R4B model class of a resource type (raises for an unknown type)."""
-    from fhir.resources.R4B import get_fhir_model_class
+    """The fhir.resources R4B model class of a resource type (raises for an unknown type).
 
-    return get_fhir_model_class(resource_type)
+    Raises `MissingExtraError` when fhir.resources is not installed (the `fhir` extra).
+    """
+    from ..extras import require
+
+    return require("fhir.resources.R4B", "reading a FHIR Bundle (check --fhir)").get_fhir_model_class(resource_type)
 
 
 # --- entry points ---------------------------------------------------------------------------

@@ -13,23 +13,27 @@ import textwrap
 
 import click
 
-from ..formats import OutputFormat, get_format
+from ..formats import DEFAULT_WIDTH, Display, OutputFormat, get_format
 from ..model import Report
 from .model import FhirInputs, FhirReport
 
 
-def render(report: Report, inputs: FhirInputs, fmt: OutputFormat | str, color: bool = False) -> str:
-    """`report` (screened from `inputs`) in format `fmt`, with the FHIR provenance and skipped resources."""
+def render(report: Report, inputs: FhirInputs, fmt: OutputFormat | str, color: bool = False,
+           display: Display | None = None) -> str:
+    """`report` (screened from `inputs`) in format `fmt`, with the FHIR provenance and skipped resources
+    (text laid out as `display` says)."""
     fmt = OutputFormat(fmt)
     if fmt is OutputFormat.FHIR:
         return get_format(fmt).render_report(report, color, inputs=inputs)
     if fmt is OutputFormat.JSON:
         return json.dumps(FhirReport(report, inputs).to_dict(), indent=2, ensure_ascii=False)
-    return get_format(fmt).render_report(report, color) + "\n\n" + text_section(inputs, color)
+    display = display or Display()
+    return (get_format(fmt).render_report(report, color, display) + "\n\n"
+            + text_section(inputs, color, display.width))
 
 
-def text_section(inputs: FhirInputs, color: bool = False) -> str:
-    """The FROM FHIR section of the text report."""
+def text_section(inputs: FhirInputs, color: bool = False, width: int = DEFAULT_WIDTH) -> str:
+    """The FROM FHIR section of the text report, wrapped to `width`."""
     title = "FROM FHIR" + (f" ({inputs.patient})" if inputs.patient else "")
     lines = [click.style(title, bold=True) if color else title]
     for item in inputs.items:
@@ -43,7 +47,8 @@ def text_section(inputs: FhirInputs, color: bool = False) -> str:
         head = f"  not screened ({len(inputs.skipped)}):"
         lines.append(click.style(head, fg="yellow") if color else head)
         for skipped in inputs.skipped:
-            lines += textwrap.wrap(f"    - {skipped.resource}: {skipped.reason}", width=100, subsequent_indent="      ")
+            lines += textwrap.wrap(f"    - {skipped.resource}: {skipped.reason}", width=width,
+                                   subsequent_indent="      ", break_long_words=False, break_on_hyphens=False)
     notes = [(r, n) for r, n in inputs.notes if not any(i.resource == r and i.note == n for i in inputs.items)]
     for resource, note in notes:
         lines.append(f"  note: {resource}: {note}")

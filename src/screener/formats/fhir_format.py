@@ -14,19 +14,24 @@ from typing import TYPE_CHECKING
 import click
 
 from ..model import Report
+from . import Display
 
 if TYPE_CHECKING:  # not imported on the check path
     from ..explain import Explanation
     from ..fhir.model import FhirInputs
 
 
-def render_report(report: Report, color: bool = False, inputs: FhirInputs | None = None) -> str:
-    """The report as an indented FHIR Bundle (JSON); `implicated` only when `inputs` came from FHIR."""
+def render_report(report: Report, color: bool = False, display: Display | None = None,
+                  inputs: FhirInputs | None = None) -> str:
+    """The report as an indented FHIR Bundle (JSON); `implicated` only when `inputs` came from FHIR.
+
+    `display` is for text and changes nothing here.
+    """
     from ..fhir.write import detected_issues
 
     return json.dumps(detected_issues(report, inputs), indent=2, ensure_ascii=False)
 
 
-def render_explanation(explanation: Explanation, color: bool = False) -> str:
+def render_explanation(explanation: Explanation, color: bool = False, display: Display | None = None) -> str:
     """Explanations have no FHIR form: a usage error (exit 2) saying to use text or json."""
     raise click.UsageError("--format fhir writes screening reports (DetectedIssue); use text or json for explain")
