@@ -259,3 +259,20 @@ def test_worker_processes_cut_blocks_at_record_ends_too(tmp_path):
     assert outputs[0] == outputs[1]
     patients = patients_of(tmp_path / "p2.csv")
     assert len(patients) == 3000 and set(patients["error"]) == {""}
+
+
+def test_claims_of_one_member_in_two_files_are_one_patient_named_by_its_first_file(runner, tmp_path):
+    (tmp_path / "jan.csv").write_text("patient_id,drug,fill_date,days_supply\n1,Soma 350 mg,2024-01-01,30\n")
+    (tmp_path / "feb.csv").write_text("patient_id,drug,fill_date,days_supply\n2,Norco,2024-01-01,10\n"
+                                      "1,Xanax 0.5 mg,2024-01-05,30\n")
+    result = batch(runner, tmp_path / "*.csv", "--patients", tmp_path / "p.out", "--output-format", "csv",
+                   "-o", tmp_path / "f.out")
+    assert result.exit_code == 0, result.stderr
+    patients = patients_of(tmp_path / "p.out")
+    assert dict(zip(patients["patient_id"], zip(patients["line"], patients["source_file"]))) == {
+        # A glob is read in sorted order (feb.csv, then jan.csv): member 1's first row read is on line 3
+        # of feb.csv, and the overlap of its two files' claims is found.
+        "1": ("3", str(tmp_path / "feb.csv")),
+        "2": ("2", str(tmp_path / "feb.csv"))}
+    findings = patients_of(tmp_path / "f.out")
+    assert set(findings.loc[findings["kind"] == "drug-drug", "source_file"]) == {str(tmp_path / "feb.csv")}

@@ -51,7 +51,7 @@ from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
 from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Patients, lists_from_items, screen_patients
-from .layouts import bad_patients, group_ids, patient_errors
+from .layouts import SOURCE_SHIFT, bad_patients, group_ids, patient_errors, row_keys
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
 
@@ -192,8 +192,11 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         for i in np.flatnonzero(mask & (row_error == "")):
             row_error[i] = f"line {lines[i]}: {message(i)}"
 
+    sources = frame["input_file"].to_numpy(dtype=np.int64) if "input_file" in frame else None
     if bad:
         extra = bad_patients(bad)
+        if sources is not None:
+            sources = np.concatenate([sources, np.asarray([b.source for b in bad], dtype=np.int64)])
         ids = pd.concat([ids, extra["patient_id"]], ignore_index=True)
         lines = np.concatenate([lines, extra["line"].to_numpy()])
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
@@ -202,13 +205,15 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
         quantity = np.concatenate([quantity, np.zeros(len(extra))])
-    order = np.argsort(lines, kind="stable")
+    keys = row_keys(lines, sources)  # rows of several files in (file, line) order
+    order = np.argsort(keys, kind="stable")
     ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
     display = display.iloc[order].reset_index(drop=True)
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
     quantity = quantity[order]
 
-    patient, shown, first = group_ids(ids, lines)
+    patient, shown, first_key = group_ids(ids, keys[order])
+    first = first_key & ((1 << SOURCE_SHIFT) - 1)
     n = len(shown)
     error = patient_errors(patient, row_error, n)
 
@@ -224,7 +229,8 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                                                     renamed["d"].tolist()))
     empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
     pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
-                   meds=meds, conditions=empty, allergies=empty)
+                   meds=meds, conditions=empty, allergies=empty,
+                   source=None if sources is None else (first_key >> SOURCE_SHIFT).astype(np.int32))
 
     # Claims of each patient, grouped: (entry code, first day, last day).
     code_of = {t: i for i, t in enumerate(meds.texts)}

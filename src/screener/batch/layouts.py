@@ -75,8 +75,8 @@ def from_patients_layout(rows: pa.Table, bad: list[BadRow], sep: str = ";") -> P
     bad_error = np.full(len(lines), "", dtype=object)
     if bad:
         # Each bad line is an invalid patient of its own, in its place among the rows.
-        order = np.argsort(np.concatenate([_keys(lines, columns.get("input_file")),
-                                           [_key(b.line, b.source) for b in bad]]), kind="stable")
+        order = np.argsort(np.concatenate([row_keys(lines, columns.get("input_file")),
+                                           [row_key(b.line, b.source) for b in bad]]), kind="stable")
         blank = pa.array([""] * len(bad), type=pa.string())
         for name in columns:
             if name == "line":
@@ -108,20 +108,20 @@ def from_patients_layout(rows: pa.Table, bad: list[BadRow], sep: str = ";") -> P
     )
 
 
-_SOURCE_SHIFT = 40
+SOURCE_SHIFT = 40
 """Rows of several files are ordered by (file, line): the file number above bit 40 of one integer."""
 
 
-def _key(line: int, source: int) -> int:
-    return (source << _SOURCE_SHIFT) | line
+def row_key(line: int, source: int) -> int:
+    return (source << SOURCE_SHIFT) | line
 
 
-def _keys(lines: np.ndarray, source) -> np.ndarray:
+def row_keys(lines: np.ndarray, source) -> np.ndarray:
     """The order of rows by (file, line) as one integer each (`source` None: one file, the line)."""
     if source is None:
         return lines
     files = source.to_numpy(zero_copy_only=False) if hasattr(source, "to_numpy") else np.asarray(source)
-    return (files.astype(np.int64) << _SOURCE_SHIFT) | lines
+    return (files.astype(np.int64) << SOURCE_SHIFT) | lines
 
 
 LIST_COLUMNS = ("medications", "conditions", "allergies")
@@ -142,7 +142,7 @@ def _merge_same_ids(columns: dict, lines: np.ndarray, error: np.ndarray, sep: st
     if not repeated.any():
         return columns, lines, error
     keep = ~repeated[codes]
-    order_keys = _keys(lines, columns.get("input_file"))
+    order_keys = row_keys(lines, columns.get("input_file"))
     cells = {name: columns[name].to_pylist() for name in (*LIST_COLUMNS, "age")}
     split = re.compile(f"{re.escape(sep)}|\r?\n")
     for code in np.flatnonzero(repeated):
@@ -249,13 +249,13 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
         value = pd.concat([value, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
         if sources is not None:
             sources = np.concatenate([sources, np.asarray([b.source for b in bad], dtype=np.int64)])
-    keys = _keys(lines, sources)
+    keys = row_keys(lines, sources)
     order = np.argsort(keys, kind="stable")
     ids, kind, value = ids.iloc[order].reset_index(drop=True), kind.iloc[order].reset_index(drop=True), \
         value.iloc[order].reset_index(drop=True)
     lines, row_error = lines[order], row_error[order]
     patient, shown, first_key = group_ids(ids, keys[order])
-    first = first_key & ((1 << _SOURCE_SHIFT) - 1)
+    first = first_key & ((1 << SOURCE_SHIFT) - 1)
     n = len(shown)
     error = patient_errors(patient, row_error, n)
     ages = kind == "age"
@@ -282,4 +282,4 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
 
     return Patients(patient_id=shown, line=first, age=age, error=error,
                     meds=lists("medication"), conditions=lists("condition"), allergies=lists("allergy"),
-                    source=None if sources is None else (first_key >> _SOURCE_SHIFT).astype(np.int32))
+                    source=None if sources is None else (first_key >> SOURCE_SHIFT).astype(np.int32))
