@@ -118,6 +118,14 @@ TINY = {
         ["latex", "environment", "S20"],
         ["peanuts", "food", "S21"],
     ],
+    "ambiguous_names.csv": [
+        ["name", "meanings", "source"],
+        ["DA", "drug-a|drug-c", "S22"],
+    ],
+    "condition_history.csv": [
+        ["condition", "reading", "source"],
+        ["cirrhosis", "past", "S23"],
+    ],
     "condition_codes.csv": [
         ["system", "code", "match", "condition", "source"],
         ["icd10", "K74", "prefix", "liver-disease", "S12"],

@@ -96,6 +96,13 @@ def assert_error(error: KnowledgeError, where: str, phrase: str) -> None:
 # one broken thing per case: (file, mutation, expected "file:line", key phrase)
 
 CASES = [
+    # ambiguous_names.csv, condition_history.csv
+    pytest.param("ambiguous_names.csv", set_cell(2, "meanings", "drug-a"), "ambiguous_names.csv:2",
+                 "needs at least two meanings", id="ambiguous-one-meaning"),
+    pytest.param("condition_history.csv", set_cell(2, "reading", "sometimes"), "condition_history.csv:2",
+                 "is not one of past, current", id="history-bad-reading"),
+    pytest.param("condition_history.csv", set_cell(2, "condition", "drug-a"), "condition_history.csv:2",
+                 "is not a condition in concepts.csv", id="history-not-a-condition"),
     # concepts.csv
     pytest.param("concepts.csv", set_cell(4, "id", "Drug_A"), "concepts.csv:4", "is not a valid id",
                  id="bad-concept-id"),
@@ -613,6 +620,8 @@ HEADERS = {
     "class_exclusions.csv": "drug,class,reason,source",
     "condition_names.csv": "name,icd10cm,source",
     "allergens.csv": "name,category,source",
+    "ambiguous_names.csv": "name,meanings,source",
+    "condition_history.csv": "condition,reading,source",
 }
 
 

@@ -35,7 +35,7 @@ one-row-per-patient path that import cost more than screening a million rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +50,7 @@ from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
 from ..rules.base import order_key
 from ..rules.triggers import TRIGGER_TYPES, EntryTrigger, FactTrigger, PairTrigger, RoleTrigger, trigger_ingredients
-from ..screening import age_findings, read_entry, read_fact, screen_patient
+from ..screening import age_findings, fact_entries, read_entry, read_fact, screen_patient
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -569,6 +569,7 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     windows this way; `shadow_walk` is the same walk over `vocab.shadow` (see `suppressed`).
     """
     n = len(pts)
+    pts = _with_listed_allergies(vocab, pts)
     error = pts.error.copy()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
 
@@ -617,6 +618,36 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
         findings = findings.append_column("input_file", pa.array(pts.source[hits.who], type=pa.int32()))
         patients = patients.append_column("input_file", pa.array(pts.source, type=pa.int32()))
     return findings, patients
+
+
+def _with_listed_allergies(vocab: Codebook, pts: Patients) -> Patients:
+    """`pts` with each allergy cell entry that lists several with commas ("PCN, sulfa, latex") replaced by
+    its entries, as `check` reads them (`screening.fact_entries`); `pts` itself when none does."""
+    lists = pts.allergies
+
+    def entries(text: str) -> tuple[str, ...]:
+        try:
+            return fact_entries(vocab.index, text, "allergy")
+        except InputError:  # `named_entry` reports it, as `check` refuses it
+            return (text,)
+
+    pieces = [entries(t) for t in lists.texts]
+    if all(len(p) == 1 for p in pieces):
+        return pts
+    seen: dict[str, int] = {}
+    per_text = [[seen.setdefault(p, len(seen)) for p in ps] for ps in pieces]
+    counts = np.asarray([len(x) for x in per_text], dtype=np.int64)
+    flat = np.asarray([c for x in per_text for c in x], dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    occ_n = counts[lists.codes]
+    total = int(occ_n.sum())
+    # Each occurrence's pieces, in order: its text's start in `flat`, plus 0, 1, … within the occurrence.
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(occ_n) - occ_n, occ_n)
+    codes = flat[np.repeat(starts[lists.codes], occ_n) + within]
+    per_list = np.bincount(lists.list_ids(), weights=occ_n, minlength=lists.n_lists).astype(np.int64)
+    offsets = np.zeros(lists.n_lists + 1, dtype=np.int64)
+    np.cumsum(per_list, out=offsets[1:])
+    return replace(pts, allergies=Lists(lists.of_patient, offsets, codes, list(seen)))
 
 
 def _hits(vocab: Codebook, pts: Patients, valid: np.ndarray, med_info, cond_info, all_info, walk) -> Hits:

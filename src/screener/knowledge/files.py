@@ -13,6 +13,8 @@ KNOWLEDGE_FILES = (
     "class_exclusions.csv",
     "condition_names.csv",
     "allergens.csv",
+    "ambiguous_names.csv",
+    "condition_history.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
 
