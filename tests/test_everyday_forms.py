@@ -234,3 +234,51 @@ def test_the_new_rows_fire_with_a_label_source(runner, meds, conditions, allergi
 def test_uncomplicated_asthma_is_not_the_contraindication(runner):
     code, report = check(runner, ["oxycodone"], ["asthma", "J45.40"])
     assert condition_findings(report) == [] and code == 0
+
+
+# --- a condition as a combination operand ---------------------------------------------------------
+
+
+def test_carisoprodol_with_another_cns_depressant_in_respiratory_disease(runner):
+    _, report = check(runner, ["Soma 350 mg tid", "Xanax 0.5 mg bid"], ["h/o COPD"])
+    combos = [f for f in report["findings"] if f["kind"] == "combination"]
+    assert [(f["rule"], f["severity"], f["inputs"], f["concepts"]) for f in combos] == [
+        ("carisoprodol+cns-depressants+respiratory-compromise", "moderate",
+         ["Soma 350 mg tid", "Xanax 0.5 mg bid", "h/o COPD"], ["carisoprodol", "alprazolam", "copd"])]
+    assert combos[0]["path"][-4:] == ['"h/o COPD"', "copd", "respiratory-compromise",
+                                      "⟷ rule:carisoprodol+cns-depressants+respiratory-compromise"]
+    # Without the condition, or without a second CNS depressant, it does not fire.
+    for meds, conditions in ((["Soma", "Xanax"], []), (["Soma"], ["COPD"]), (["Soma", "Xanax"], ["hx of asthma"])):
+        _, report = check(runner, meds, conditions)
+        assert [f for f in report["findings"] if f["kind"] == "combination"] == []
+
+
+def test_batch_gives_check_the_condition_combination(tmp_path):
+    # A layer rule whose drugs and condition no other rule joins: only the combination's own trigger can
+    # flag these patients and keep their condition for the walk.
+    import pandas as pd
+
+    import screener
+    from screener.batch import screen_frame
+
+    layer = tmp_path / "local"
+    layer.mkdir()
+    (layer / "interactions.csv").write_text(
+        "id,kind,a,b,c,severity,summary,mechanism,advice,plain,evidence,source\n"
+        "omeprazole+nsaids+ckd-stage-1,combination,omeprazole,nsaids,ckd-stage-1,minor,a local rule,,adv,pl,"
+        "label,Local P&T 2026-11\n", encoding="utf-8")
+    kb = screener.load_knowledge(layers=[layer])
+    patients = [("a", ["omeprazole", "ibuprofen"], ["CKD I"]), ("b", ["omeprazole", "ibuprofen"], []),
+                ("c", ["omeprazole", "ibuprofen"], ["N18.1", "HTN"]), ("d", ["omeprazole"], ["CKD I"]),
+                ("e", ["Soma", "Xanax"], ["COPD"])]
+    frame = pd.DataFrame({"patient_id": [p for p, _, _ in patients],
+                          "medications": ["; ".join(m) for _, m, _ in patients],
+                          "conditions": ["; ".join(c) for _, _, c in patients],
+                          "allergies": [""] * len(patients), "age": [""] * len(patients)})
+    findings, _ = screen_frame(frame, knowledge=kb)
+    got = findings.to_pandas() if hasattr(findings, "to_pandas") else findings
+    batch = {p: sorted(got.loc[got["patient_id"] == p, "rule"]) for p, _, _ in patients}
+    library = {p: sorted(f.rule_id for f in kb.screen(m, c, [], None).findings) for p, m, c in patients}
+    assert batch == library
+    assert "omeprazole+nsaids+ckd-stage-1" in batch["a"] and "omeprazole+nsaids+ckd-stage-1" in batch["c"]
+    assert "carisoprodol+cns-depressants+respiratory-compromise" in batch["e"]

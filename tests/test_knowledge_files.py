@@ -144,6 +144,10 @@ CASES = [
     pytest.param("relations.csv", add_row(subject="liver-disease", relation="is_a", object="cirrhosis", source="S"),
                  "relations.csv:11", "is_a cycle", id="is-a-cycle-conditions"),
     # interactions.csv
+    pytest.param("interactions.csv", set_cell(5, "a", "cirrhosis"), "interactions.csv:5",
+                 "a 'cirrhosis' is a condition; expected class or drug or substance", id="combination-condition-as-a"),
+    pytest.param("interactions.csv", set_cell(4, "b", "cirrhosis"), "interactions.csv:4",
+                 "b 'cirrhosis' is a condition", id="pair-condition-operand"),
     pytest.param("interactions.csv", set_cell(3, "severity", "severe"), "interactions.csv:3",
                  "unknown severity 'severe'", id="unknown-severity"),
     pytest.param("interactions.csv", set_cell(4, "evidence", "anecdote"), "interactions.csv:4",

@@ -112,8 +112,9 @@ def screen_patient(
                 else:
                     findings[item[0]] = item[1]
     taken = [(i, x) for i, med in enumerate(meds) for x in med.ingredients]
+    conditions_found = tuple(found_conditions)
     for family, table in plan.lists:
-        items = family.whole(index, table, meds, taken)
+        items = family.whole(index, table, meds, taken, conditions_found)
         if items:
             merge(findings, items)
 

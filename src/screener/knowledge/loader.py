@@ -621,7 +621,10 @@ def _interactions(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         for column, cid in zip("abc", operands):
             if kind == "duplicate" and cid == ANY_INGREDIENT:
                 continue
-            _check_concept(where, by_id, cid, column, _SCREENABLE)
+            # A combination's third operand may be a condition of the patient (carisoprodol + a CNS
+            # depressant + chronic respiratory disease); a and b are always medications.
+            allowed = _SCREENABLE | {"condition"} if kind == "combination" and column == "c" else _SCREENABLE
+            _check_concept(where, by_id, cid, column, allowed)
         rules.append(
             Rule(row["id"], "interaction", kind, tuple(operands), row["severity"], row["summary"],
                  row.get("mechanism", ""), row["advice"], row["plain"], row["evidence"], row["source"], where,
