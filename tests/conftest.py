@@ -122,6 +122,14 @@ TINY = {
         ["drug", "unit", "factor", "source"],
         ["drug-a", "mg", "1.5", "S22"],
     ],
+    "ambiguous_names.csv": [
+        ["name", "meanings", "source"],
+        ["DA", "drug-a|drug-c", "S22"],
+    ],
+    "condition_history.csv": [
+        ["condition", "reading", "source"],
+        ["cirrhosis", "past", "S23"],
+    ],
     "condition_codes.csv": [
         ["system", "code", "match", "condition", "source"],
         ["icd10", "K74", "prefix", "liver-disease", "S12"],

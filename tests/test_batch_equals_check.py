@@ -31,10 +31,13 @@ BUNDLED_NAMES = ["Soma", "Soma 500 mg qid", "carisoprodol 350 mg tid x 30 days",
                  "Norco", "Vicodin", "Xanax", "Percocet", "gabapentin", "alcohol", "omeprazole", "rifampin",
                  "meprobamate", "zolpidem", "Tylenol", "Tylenol #3", "lisinopril", "Zestril", "quetiapine",
                  "xyzzymab", "Lyrica", "Suboxone", "Soma Compound with Codeine", "Klonopin", "carisoprodol 250 mg",
-                 "ibuprofen", "Advil", "Soma\x07"]
+                 "ibuprofen", "Advil", "Soma\x07", "oxycodone 5 mg q6h", "T3 1 tab q6h", "heroin", "clarithromycin"]
 BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", "AIP", "alcohol use disorder",
-                      "K74.60", "Z33.1", "history of drug abuse", "hypertension", "nonsense-condition"]
-BUNDLED_ALLERGIES = ["meprobamate", "carbamates", "NKDA", "penicillin", "Soma", "codeine"]
+                      "K74.60", "Z33.1", "history of drug abuse", "hypertension", "nonsense-condition", "h/o COPD",
+                      "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",
+                      "N18.1"]
+BUNDLED_ALLERGIES = ["meprobamate", "carbamates", "NKDA", "penicillin", "Soma", "codeine", "PCN, sulfa, latex",
+                     "macrolides, xyzzy", "PCN (hives, rash)", "codeine, codeine"]
 AGES = ["", "", "10", "15", "16", "40", "65", "66", "80", "1_0", "nan", "-1", "70 years", "131", "10" * 201]
 
 TINY_NAMES = ["drug-a", "drug-a 150 mg", "drug-a 100 mg qid x 20 days", "drug-b", "Brand B", "drug-c", "drug-d",
@@ -47,6 +50,10 @@ LAYER = {
         ["id", "kind", "a", "b", "c", "severity", "summary", "mechanism", "advice", "plain", "evidence", "source"],
         ["gabapentin+omeprazole", "drug-drug", "gabapentin", "omeprazole", "", "major", "a local rule", "",
          "adv", "pl", "label", "Local P&T 2026-11"],
+        # A combination naming a condition, between drugs and a condition no other rule joins: only the
+        # combination's own trigger can flag these patients and keep their condition for the walk.
+        ["omeprazole+nsaids+ckd-stage-1", "combination", "omeprazole", "nsaids", "ckd-stage-1", "minor",
+         "a local combination with a condition", "", "adv", "pl", "label", "Local P&T 2026-11"],
     ],
     "overrides.csv": [
         ["rule", "action", "severity", "reason", "source"],

@@ -96,6 +96,13 @@ def assert_error(error: KnowledgeError, where: str, phrase: str) -> None:
 # one broken thing per case: (file, mutation, expected "file:line", key phrase)
 
 CASES = [
+    # ambiguous_names.csv, condition_history.csv
+    pytest.param("ambiguous_names.csv", set_cell(2, "meanings", "drug-a"), "ambiguous_names.csv:2",
+                 "needs at least two meanings", id="ambiguous-one-meaning"),
+    pytest.param("condition_history.csv", set_cell(2, "reading", "sometimes"), "condition_history.csv:2",
+                 "is not one of past, current", id="history-bad-reading"),
+    pytest.param("condition_history.csv", set_cell(2, "condition", "drug-a"), "condition_history.csv:2",
+                 "is not a condition in concepts.csv", id="history-not-a-condition"),
     # concepts.csv
     pytest.param("concepts.csv", set_cell(4, "id", "Drug_A"), "concepts.csv:4", "is not a valid id",
                  id="bad-concept-id"),
@@ -137,6 +144,10 @@ CASES = [
     pytest.param("relations.csv", add_row(subject="liver-disease", relation="is_a", object="cirrhosis", source="S"),
                  "relations.csv:11", "is_a cycle", id="is-a-cycle-conditions"),
     # interactions.csv
+    pytest.param("interactions.csv", set_cell(5, "a", "cirrhosis"), "interactions.csv:5",
+                 "a 'cirrhosis' is a condition; expected class or drug or substance", id="combination-condition-as-a"),
+    pytest.param("interactions.csv", set_cell(4, "b", "cirrhosis"), "interactions.csv:4",
+                 "b 'cirrhosis' is a condition", id="pair-condition-operand"),
     pytest.param("interactions.csv", set_cell(3, "severity", "severe"), "interactions.csv:3",
                  "unknown severity 'severe'", id="unknown-severity"),
     pytest.param("interactions.csv", set_cell(4, "evidence", "anecdote"), "interactions.csv:4",
@@ -614,6 +625,8 @@ HEADERS = {
     "class_exclusions.csv": "drug,class,reason,source",
     "condition_names.csv": "name,icd10cm,source",
     "allergens.csv": "name,category,source",
+    "ambiguous_names.csv": "name,meanings,source",
+    "condition_history.csv": "condition,reading,source",
 }
 
 

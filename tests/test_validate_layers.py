@@ -66,7 +66,8 @@ FAULTS = [
     pytest.param({"override.csv": [OVERRIDES, ["a+c", "off", "", "r", "s"]]},
                  "{layer}/override.csv: ignored: not one of the files a layer may hold (concepts.csv, relations.csv, "
                  "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, strengths.csv, "
-                 "fda_classes.csv, class_exclusions.csv, condition_names.csv, allergens.csv, mme_factors.csv, overrides.csv)",
+                 "fda_classes.csv, class_exclusions.csv, condition_names.csv, allergens.csv, mme_factors.csv, "
+                 "ambiguous_names.csv, condition_history.csv, overrides.csv)",
                  id="misnamed-file"),
 ]
 

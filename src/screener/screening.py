@@ -19,7 +19,7 @@ from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
 from .model import Finding, Medication, MedicationEntry, Noted, Report, Suppressed, Unrecognized
-from .recognize import read_medication, read_named, with_coverage
+from .recognize import listed_entries, read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
@@ -28,6 +28,7 @@ from .text import clean_entry
 __all__ = [
     "age_findings",
     "entries_of",
+    "fact_entries",
     "finding_order",
     "memoised",
     "parse_age",
@@ -111,8 +112,9 @@ def screen_patient(
                 else:
                     findings[item[0]] = item[1]
     taken = [(i, x) for i, med in enumerate(meds) for x in med.ingredients]
+    conditions_found = tuple(found_conditions)
     for family, table in plan.lists:
-        items = family.whole(index, table, meds, taken)
+        items = family.whole(index, table, meds, taken, conditions_found)
         if items:
             merge(findings, items)
 
@@ -232,12 +234,22 @@ def read_fact(index: Index, raw: str, field: str) -> tuple[str, str] | tuple[()]
     return hit
 
 
+def fact_entries(index: Index, raw: str, field: str) -> tuple[str, ...]:
+    """The entries one condition or allergy entry stands for: itself, or for an allergy cell listing several
+    with commas ("PCN, sulfa, latex") that is not recognised as a whole, each of them."""
+    pieces = listed_entries(raw, field) if isinstance(raw, str) else (raw,)
+    if len(pieces) == 1 or not isinstance(read_fact(index, raw, field), Unrecognized):
+        return (raw,)
+    return pieces
+
+
 def read_facts(index: Index, entries: Iterable[str], field: str, unrecognized: list[Unrecognized],
                noted: list[Noted] | None = None) -> list[tuple[str, str]]:
     """The recognised (text, concept) of condition or allergy entries; the others go to `unrecognized`,
-    or to `noted` when they are recognised but no rule here is about them."""
+    or to `noted` when they are recognised but no rule here is about them. An allergy entry that lists
+    several with commas, and is not one name as a whole, is read as each of them (`fact_entries`)."""
     found = []
-    for raw in entries:
+    for raw in (piece for entry in entries for piece in fact_entries(index, entry, field)):
         hit = read_fact(index, raw, field)
         if isinstance(hit, Unrecognized):
             unrecognized.append(hit)

@@ -39,6 +39,7 @@ from .knowledge.loader import (
     CODE_FORMATS,
     COLUMNS,
     FDA_CLASS,
+    HISTORY_READINGS,
     STRENGTH_UNITS,
     build_tables,
     read_csv_rows,
@@ -250,6 +251,8 @@ def _schemas() -> dict[str, dict[str, CellCheck]]:
         "class_exclusions.csv": {"drug": text(), "class": text(), "reason": text(), "source": text()},
         "condition_names.csv": {"name": text(), "icd10cm": text(), "source": text()},
         "allergens.csv": {"name": text(), "category": one_of(ALLERGEN_CATEGORIES), "source": text()},
+        "ambiguous_names.csv": {"name": text(), "meanings": text(), "source": text()},
+        "condition_history.csv": {"condition": text(), "reading": one_of(HISTORY_READINGS), "source": text()},
     }
 
 

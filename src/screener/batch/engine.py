@@ -35,7 +35,7 @@ one-row-per-patient path that import cost more than screening a million rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +50,7 @@ from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
 from ..rules.base import order_key
 from ..rules.triggers import TRIGGER_TYPES, EntryTrigger, FactTrigger, PairTrigger, RoleTrigger, trigger_ingredients
-from ..screening import age_findings, read_entry, read_fact, screen_patient
+from ..screening import age_findings, fact_entries, read_entry, read_fact, screen_patient
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -256,8 +256,10 @@ class Codebook:
         self.pair_partners: dict[int, set[int]] = {}
         self.same_any = False
         self.same: set[int] = set()
-        # Combinations: for each rule, the ingredient ids each role covers.
+        # Combinations: for each rule, the ingredient ids each role covers, and the condition ids its
+        # condition operand covers (empty: it names none).
         self.role_rules: list[list[set[int]]] = []
+        self.role_conditions: list[set[int]] = []
         # Entries that could fire on their own (dose, duration): predicates on ingredient ids.
         self.entry_rules: list = []
         # Facts: per field, (ingredient, target) keys and how a fact's concept expands to targets.
@@ -275,7 +277,10 @@ class Codebook:
                 else:
                     self.same.update(self.id(x) for x in trigger.same)
             elif isinstance(trigger, RoleTrigger):
-                self.role_rules += [[{self.id(x) for x in role} for role in roles] for roles in trigger.rules]
+                conditions = trigger.conditions or (frozenset(),) * len(trigger.rules)
+                for roles, condition_role in zip(trigger.rules, conditions):
+                    self.role_rules.append([{self.id(x) for x in role} for role in roles])
+                    self.role_conditions.append({self.id(c) for c in condition_role})
             elif isinstance(trigger, EntryTrigger):
                 self.entry_rules.append(trigger.fires)
             elif isinstance(trigger, FactTrigger):
@@ -290,6 +295,8 @@ class Codebook:
         """Ingredients some rule names: an entry with none of them can take part in no finding
         but a shared-ingredient duplicate."""
         self.roles = [role for roles in self.role_rules for role in roles]
+        self.combination_conditions = {c for role in self.role_conditions for c in role}
+        """Conditions some combination rule names: kept in the walk like conditions a fact rule names."""
         # Signatures: one small integer per distinct ingredient set (0: no ingredient), so
         # that "could these two entries meet in a rule?" is a look-up between two integers.
         self.signature_of: dict[tuple, int] = {(): 0}
@@ -572,6 +579,7 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     windows this way; `shadow_walk` is the same walk over `vocab.shadow` (see `suppressed`).
     """
     n = len(pts)
+    pts = _with_listed_allergies(vocab, pts)
     error = pts.error.copy()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
 
@@ -620,6 +628,36 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
         findings = findings.append_column("input_file", pa.array(pts.source[hits.who], type=pa.int32()))
         patients = patients.append_column("input_file", pa.array(pts.source, type=pa.int32()))
     return findings, patients
+
+
+def _with_listed_allergies(vocab: Codebook, pts: Patients) -> Patients:
+    """`pts` with each allergy cell entry that lists several with commas ("PCN, sulfa, latex") replaced by
+    its entries, as `check` reads them (`screening.fact_entries`); `pts` itself when none does."""
+    lists = pts.allergies
+
+    def entries(text: str) -> tuple[str, ...]:
+        try:
+            return fact_entries(vocab.index, text, "allergy")
+        except InputError:  # `named_entry` reports it, as `check` refuses it
+            return (text,)
+
+    pieces = [entries(t) for t in lists.texts]
+    if all(len(p) == 1 for p in pieces):
+        return pts
+    seen: dict[str, int] = {}
+    per_text = [[seen.setdefault(p, len(seen)) for p in ps] for ps in pieces]
+    counts = np.asarray([len(x) for x in per_text], dtype=np.int64)
+    flat = np.asarray([c for x in per_text for c in x], dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    occ_n = counts[lists.codes]
+    total = int(occ_n.sum())
+    # Each occurrence's pieces, in order: its text's start in `flat`, plus 0, 1, … within the occurrence.
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(occ_n) - occ_n, occ_n)
+    codes = flat[np.repeat(starts[lists.codes], occ_n) + within]
+    per_list = np.bincount(lists.list_ids(), weights=occ_n, minlength=lists.n_lists).astype(np.int64)
+    offsets = np.zeros(lists.n_lists + 1, dtype=np.int64)
+    np.cumsum(per_list, out=offsets[1:])
+    return replace(pts, allergies=Lists(lists.of_patient, offsets, codes, list(seen)))
 
 
 def _hits(vocab: Codebook, pts: Patients, valid: np.ndarray, med_info, cond_info, all_info, walk) -> Hits:
@@ -695,7 +733,8 @@ def _walk(vocab: Codebook, pts: Patients, flagged_idx: np.ndarray, kept: np.ndar
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
     # Conditions and allergies no rule names cannot change a finding: leaving them out of
     # the walk's key lets patients who differ only in those share one walk.
-    cond_rules = np.asarray([bool(vocab.named_entry(t, "condition")[3]) for t in conds.texts], dtype=bool)
+    cond_rules = np.asarray([bool(got[3]) or got[0] in vocab.combination_conditions
+                             for got in (vocab.named_entry(t, "condition") for t in conds.texts)], dtype=bool)
     allergy_rules = np.asarray([bool(vocab.named_entry(t, "allergy")[3]) for t in alls.texts], dtype=bool)
     parts = [_code_matrix(meds, flagged_idx, kept),
              _code_matrix(conds, flagged_idx, cond_rules[conds.codes] if len(conds.texts) else None),
@@ -825,24 +864,35 @@ def _prefilter(vocab: Codebook, pts: Patients, med_info, cond_info, all_info, va
     # PairTrigger: the same ingredient in two entries of one list, or a pair of ingredients
     # with a rule, from different entries: compare each entry with the ones after it.
     _entry_pairs(meds, occ_list, occ_sig, facts, list_flag, kept)
-    # RoleTrigger: every role of a combination rule filled.
+    # RoleTrigger: every role of a combination rule filled (and, for a rule that names a condition,
+    # one of its conditions among the patient's: a patient, not a shared medication list, has that).
     roles = facts["roles"]
     start = 0
-    for rule_roles in vocab.role_rules:
+    by_condition = np.zeros(n, dtype=bool)
+    for rule_roles, condition_ids in zip(vocab.role_rules, vocab.role_conditions):
         has = np.ones(meds.n_lists, dtype=bool)
         for r in range(start, start + len(rule_roles)):
             filled = np.zeros(meds.n_lists, dtype=bool)
             filled[occ_list[roles[occ_sig, r]]] = True
             has &= filled
-        list_flag |= has
-        kept |= roles[:, start:start + len(rule_roles)].any(axis=1)[occ_sig] & has[occ_list]
+        fills = roles[:, start:start + len(rule_roles)].any(axis=1)[occ_sig]
         start += len(rule_roles)
+        if not condition_ids:
+            list_flag |= has
+            kept |= fills & has[occ_list]
+            continue
+        conds = pts.conditions
+        fire = has[meds.of_patient] & _patients_with(conds, cond_info, condition_ids, n)
+        by_condition |= fire
+        lists_fire = np.zeros(meds.n_lists, dtype=bool)
+        lists_fire[meds.of_patient[fire]] = True
+        kept |= fills & lists_fire[occ_list]
     # EntryTrigger: an entry that could fire on its own (and everything it adds up with).
     occ_alone = alone[meds.codes]
     list_flag[occ_list[occ_alone]] = True
     kept |= occ_alone
 
-    flagged = list_flag[meds.of_patient]
+    flagged = list_flag[meds.of_patient] | by_condition
 
     # AgeTrigger: an age test that the patient's age passes, for an ingredient of an entry.
     has_age = ~np.isnan(pts.age)
@@ -911,6 +961,17 @@ def _prefilter(vocab: Codebook, pts: Patients, med_info, cond_info, all_info, va
 
     flagged &= valid
     return flagged, kept, age_key
+
+
+def _patients_with(lists: Lists, infos, concept_ids: set[int], n: int) -> np.ndarray:
+    """For each of `n` patients, whether one of its `lists` entries (conditions) reads as one of `concept_ids`."""
+    out = np.zeros(n, dtype=bool)
+    if not infos or not len(lists.codes):
+        return out
+    text_in = np.asarray([info[0] in concept_ids for info in infos], dtype=bool)
+    lists_in = np.zeros(lists.n_lists, dtype=bool)
+    lists_in[lists.list_ids()[text_in[lists.codes]]] = True
+    return lists_in[lists.of_patient]
 
 
 def _dictionary(codes: np.ndarray, texts: pa.Array) -> pa.DictionaryArray:

@@ -111,6 +111,8 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         condition_codes={f"{c.system}:{c.code}": (c.condition, c.match) for c in tables.condition_codes},
         condition_names={normalize_name(n.name): (n.code, n.name) for n in tables.condition_names},
         allergens={normalize_name(a.name): (a.category, a.name) for a in tables.allergens},
+        ambiguous={normalize_name(a.name): (a.name, a.meanings) for a in tables.ambiguous_names},
+        past_history=frozenset(h.condition for h in tables.condition_history if h.reading == "past"),
         strengths=_strength_table(tables),
         derived=derived,
         classified=classified,

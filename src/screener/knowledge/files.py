@@ -14,6 +14,8 @@ KNOWLEDGE_FILES = (
     "condition_names.csv",
     "allergens.csv",
     "mme_factors.csv",
+    "ambiguous_names.csv",
+    "condition_history.csv",
 )
 """Every file a knowledge directory may hold, in load order."""
 

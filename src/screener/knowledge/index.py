@@ -89,6 +89,10 @@ class Index:
     """Normalised common name or abbreviation → (ICD-10-CM code, the name as written), condition_names.csv."""
     allergens: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Normalised non-drug allergen → (category, the name as written), from allergens.csv."""
+    ambiguous: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Normalised ambiguous name → (the name as written, its meanings), from ambiguous_names.csv."""
+    past_history: frozenset[str] = frozenset()
+    """The conditions whose history is a past episode, not the condition now (condition_history.csv)."""
     derived: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """(drug, class) → (how, source) for each is_a membership derived from the FDA's class indexing."""
     classified: frozenset[str] = frozenset()

@@ -28,10 +28,12 @@ from .tables import (
     OVERRIDE_ACTIONS,
     RELATIONS,
     Allergen,
+    AmbiguousName,
     ClassExclusion,
     ClassMap,
     Concept,
     ConditionCode,
+    ConditionHistory,
     ConditionName,
     CounsellingPoint,
     MmeFactor,
@@ -68,9 +70,13 @@ COLUMNS = {
     "condition_names.csv": ("name", "icd10cm", "source"),
     "allergens.csv": ("name", "category", "source"),
     "mme_factors.csv": ("drug", "unit", "factor", "source", *REVIEW_COLUMNS),
+    "ambiguous_names.csv": ("name", "meanings", "source"),
+    "condition_history.csv": ("condition", "reading", "source"),
 }
 MME_UNITS = ("mg", "mcg/hr")
 """What an MME factor multiplies: a daily amount in mg, or a transdermal patch's delivery rate in mcg/hr."""
+HISTORY_READINGS = ("past", "current")
+"""How "history of <condition>" is read: a past episode, or the condition now."""
 ALLERGEN_CATEGORIES = ("food", "environment", "biologic")
 """What a non-drug allergy is, in the HL7 FHIR AllergyIntolerance category codes (medication aside)."""
 OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c", *REVIEW_COLUMNS}, "overrides.csv": {"severity"},
@@ -233,10 +239,13 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     names = _condition_names(rows.get("condition_names.csv", []))
     allergens = _allergens(rows.get("allergens.csv", []))
     mme = _mme_factors(rows.get("mme_factors.csv", []), by_id)
+    ambiguous = _ambiguous_names(rows.get("ambiguous_names.csv", []))
+    history = _condition_history(rows.get("condition_history.csv", []), by_id)
     return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
                   class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
-                  allergens=tuple(allergens), mme_factors=tuple(mme))
+                  allergens=tuple(allergens), mme_factors=tuple(mme), ambiguous_names=tuple(ambiguous),
+                  condition_history=tuple(history))
 
 
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -283,6 +292,33 @@ def _allergens(rows: list[Row]) -> list[Allergen]:
         if row["category"] not in ALLERGEN_CATEGORIES:
             raise _fail(where, f"category '{row['category']}' is not one of {', '.join(ALLERGEN_CATEGORIES)}")
         out.append(Allergen(row["name"], row["category"], row["source"], where))
+    return out
+
+
+def _ambiguous_names(rows: list[Row]) -> list[AmbiguousName]:
+    out = []
+    for where, row in _named_rows(rows, "meanings"):
+        meanings = tuple(m.strip() for m in row["meanings"].split("|") if m.strip())
+        if len(meanings) < 2:
+            raise _fail(where, "meanings: an ambiguous name needs at least two meanings, separated by '|'")
+        out.append(AmbiguousName(row["name"], meanings, row["source"], where))
+    return out
+
+
+def _condition_history(rows: list[Row], by_id: dict[str, Concept]) -> list[ConditionHistory]:
+    out = []
+    seen: dict[str, Where] = {}
+    for where, row in rows:
+        _require(where, row, "condition", "reading", "source")
+        condition = row["condition"]
+        if by_id.get(condition) is None or by_id[condition].kind != "condition":
+            raise _fail(where, f"condition '{condition}' is not a condition in concepts.csv")
+        if row["reading"] not in HISTORY_READINGS:
+            raise _fail(where, f"reading '{row['reading']}' is not one of {', '.join(HISTORY_READINGS)}")
+        if condition in seen:
+            raise _fail(where, f"condition '{condition}' repeats line {seen[condition].line}")
+        seen[condition] = where
+        out.append(ConditionHistory(condition, row["reading"], row["source"], where))
     return out
 
 
@@ -616,7 +652,10 @@ def _interactions(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         for column, cid in zip("abc", operands):
             if kind == "duplicate" and cid == ANY_INGREDIENT:
                 continue
-            _check_concept(where, by_id, cid, column, _SCREENABLE)
+            # A combination's third operand may be a condition of the patient (carisoprodol + a CNS
+            # depressant + chronic respiratory disease); a and b are always medications.
+            allowed = _SCREENABLE | {"condition"} if kind == "combination" and column == "c" else _SCREENABLE
+            _check_concept(where, by_id, cid, column, allowed)
         rules.append(
             Rule(row["id"], "interaction", kind, tuple(operands), row["severity"], row["summary"],
                  row.get("mechanism", ""), row["advice"], row["plain"], row["evidence"], row["source"], where,

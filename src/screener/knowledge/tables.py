@@ -153,6 +153,30 @@ class MmeFactor:
 
 
 @dataclass(frozen=True, slots=True)
+class AmbiguousName:
+    """A name that means different medicines to different readers (ambiguous_names.csv): never read as any
+    one of them; the entry is reported unrecognised with its meanings as suggestions."""
+
+    name: str
+    meanings: tuple[str, ...]
+    """What the name is known to stand for, as a reader should write it instead ("liothyronine")."""
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionHistory:
+    """How "history of <condition>" is read (condition_history.csv): `past` when a history of it is a past
+    episode rather than the condition now (pregnancy, an asthma attack, a bowel obstruction)."""
+
+    condition: str
+    reading: str
+    """`past` (a history is not the condition now) or `current` (a history of it is still it)."""
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class Strengths:
     """The marketed strengths of a product (or a drug): mg of each ingredient per unit."""
 
@@ -216,6 +240,10 @@ class Tables:
     """Common names and abbreviations of conditions, each with its ICD-10-CM code."""
     allergens: tuple[Allergen, ...] = ()
     """Non-drug allergens (latex, foods, pollen …)."""
+    ambiguous_names: tuple[AmbiguousName, ...] = ()
+    """Names never read as one medicine (error-prone abbreviations such as T3)."""
+    condition_history: tuple[ConditionHistory, ...] = ()
+    """Conditions whose history is a past episode, not the condition now."""
     excluded: tuple[tuple[str, str, str], ...] = ()
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""
     mme_factors: tuple[MmeFactor, ...] = ()

@@ -16,6 +16,7 @@ from .entries import (
     display_name,
     fda_vocabulary,
     ingredient_for_unii,
+    listed_entries,
     medication_suggestions,
     parse_code,
     read_medication,
@@ -24,5 +25,5 @@ from .entries import (
 )
 
 __all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "complete_name", "display_name", "fda_vocabulary",
-           "ingredient_for_unii", "medication_suggestions", "parse_code", "read_medication", "read_named",
-           "with_coverage"]
+           "ingredient_for_unii", "listed_entries", "medication_suggestions", "parse_code", "read_medication",
+           "read_named", "with_coverage"]

@@ -214,6 +214,9 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
         return _coded_medication(index, text, *code)
     prepared = prepare(text)
     found = find_name(prepared, index.names, index.max_name_tokens, lambda c: index.kinds[c] in MEDICATION_KINDS)
+    ambiguous = _ambiguous_start(index, text, prepared, found, "medication")
+    if ambiguous is not None:
+        return Medication(text, None), ambiguous
     # Two names need a joiner between them; without one, the FDA vocabulary is not even opened.
     joined = _joined_name(index, prepared) if _JOINER.search(prepared) else None
     if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
@@ -244,6 +247,30 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
         if resolved is not None:
             return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
     return _near_miss(index, text, prepared)
+
+
+def _ambiguous_start(index: Index, text: str, prepared: str, found, field: str) -> Unrecognized | None:
+    """The report for an entry that starts with an ambiguous name (T3: liothyronine, or Tylenol with Codeine
+    No. 3), unless a longer known name starts there ("MS Contin"): such a name is never read as one of its
+    meanings, whatever follows it."""
+    if not index.ambiguous:
+        return None
+    words = normalize_name(text).split()
+    for n in range(min(3, len(words)), 0, -1):
+        hit = index.ambiguous.get(" ".join(words[:n]))
+        if hit is None:
+            continue
+        written, meanings = hit
+        span = len(" ".join(words[:n]))
+        if found is not None and found[1] == 0 and len(normalize_name(prepared[:found[2]])) > span:
+            return None
+        vocab_hit = _vocabulary_prefix(index, prepared)
+        if vocab_hit is not None and len(normalize_name(prepared[:vocab_hit[1]])) > span:
+            return None
+        shown = ", ".join(meanings[:-1]) + " or " + meanings[-1]
+        return Unrecognized(text, field, f"'{written}' is an error-prone abbreviation (it may mean {shown}); "
+                                         "it is never guessed: write the medicine's name", meanings)
+    return None
 
 
 _JOINER = re.compile(r"\s*(?:/|-|\+|&|\band\b|\bwith\b|\bw/\s?|\bplus\b)\s*")
@@ -690,14 +717,30 @@ _REACTION = re.compile(r"^(?P<name>[^():]+?)\s*(?:\((?P<a>[^()]*)\)|\s[-–:]\s*
 """An allergy written with its reaction: "PCN (hives)", "sulfa - rash", "Penicillin: anaphylaxis"."""
 
 
+_HISTORY = re.compile(
+    r"^\s*(?:(?P<family>family\s+(?:history|hx)(?:\s+of)?|fam(?:ily)?\s+hx(?:\s+of)?|fhx(?:\s+of)?|fh\s+of)"
+    r"|(?P<status>s/p|s\.p\.|status\s+post)"
+    r"|(?P<history>h/o|h\.o\.|hx\s+of|hx\.?|hist\.?\s+of|(?:past\s+|personal\s+|prior\s+)?history\s+of|pmh(?:\s+of)?))"
+    r"\s*[:\-]?\s+(?P<rest>\S.*)$|^\s*(?P<history2>h/o|s/p)(?P<rest2>\S.*)$",
+    re.IGNORECASE)
+"""A condition written with a history prefix: "h/o COPD", "hx of asthma", "history of DVT", "s/p CABG",
+"family history of alcoholism". See `docs/knowledge-decisions.md` for what each is read as."""
+
+
 def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     """(text, concept) for a recognised condition or allergy, () for "no known allergies", `Noted` for one
     recognised that no rule here is about, or an Unrecognized.
 
     An allergy written with its reaction ("PCN (hives)", "sulfa - rash") is read by its name when the
     whole text is not recognised: the reaction is for the pharmacist to weigh, and stays in the input.
+    A condition written with a history prefix is read by `_read_history` when the whole text is not a
+    name or code itself ("history of DVT" is ICD-10-CM Z86.718 as a whole).
     """
     hit = _read_named(index, text, field)
+    if field == "condition" and isinstance(hit, Unrecognized):
+        match = _HISTORY.match(text)
+        if match is not None:
+            return _read_history(index, text, match)
     if field == "allergy" and isinstance(hit, Unrecognized):
         match = _REACTION.match(text.strip())
         if match is not None:
@@ -709,11 +752,50 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     return hit
 
 
+def _read_history(index: Index, text: str, match: re.Match) -> tuple[str, str] | Noted | Unrecognized:
+    """A condition after a history prefix.
+
+    - family history of X: recognised (when X is), never X itself: it is not the patient's condition;
+    - history of X, h/o X, hx X, PMH X, and s/p X where X is a condition (s/p MI): X, as a past medical
+      history lists the chronic conditions a patient still has (COPD, CKD, cirrhosis are never "history"
+      unless cured), except a condition whose history is a past episode (`index.past_history`: pregnancy, an
+      asthma attack, a bowel obstruction), which is recognised and not screened as current;
+    - s/p a procedure (CABG, a kidney transplant): the procedure's status code, when the name is known.
+    An X nobody can place leaves the whole entry unrecognised, with the reason for X.
+    """
+    rest = (match.group("rest") or match.group("rest2") or "").strip()
+    prefix = text[:len(text) - len(rest)].strip() if rest else text
+    inner = _read_named(index, rest, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"{prefix} '{rest}': {inner.reason}", inner.suggestions)
+    if isinstance(inner, Noted):
+        if match.group("family"):
+            return Noted(text, "condition", f"a family history of {inner.recognised_as}: not the patient's own "
+                                            "condition", inner.code)
+        return Noted(text, "condition", f"{prefix} {inner.recognised_as}", inner.code)
+    if len(inner) != 2:  # () is "no known allergies": not a reading of a condition
+        return Unrecognized(text, "condition", f"{prefix} '{rest}': not recognised as a condition")
+    condition = inner[1]
+    what = display_name(index, condition)
+    if match.group("family"):
+        return Noted(text, "condition", f"a family history of {what}: not the patient's own condition")
+    past = [c for c in index.up.get(condition, {condition: ()}) if c in index.past_history]
+    if past:
+        return Noted(text, "condition", f"a history of {what}: a past episode, not screened as current "
+                                        f"(give it without '{prefix}' if it is current)")
+    return (text, condition)
+
+
 def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
     key = normalize_name(text)
     if field == "allergy" and key in NO_ALLERGY:
         return ()
+    if field == "allergy" and key in index.ambiguous:
+        written, meanings = index.ambiguous[key]
+        shown = ", ".join(meanings[:-1]) + " or " + meanings[-1]
+        return Unrecognized(text, field, f"'{written}' is an error-prone abbreviation (it may mean {shown}); "
+                                         "it is never guessed: write the medicine's name", meanings)
     code = parse_code(text, field)
     if code is not None and field == "condition" and _bare_name(index, text, key):
         code = None  # "T2DM" is shaped like a code (T2D.M) but is a name: names win for undotted text
@@ -768,6 +850,25 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
         pool = {**{k: name for k, (_, name) in index.condition_names.items()}, **pool}
     return Unrecognized(text, field, "not recognised as a condition, a common name of one, or an ICD-10-CM code",
                         suggest(text, pool, index.names))
+
+
+def listed_entries(text: str, field: str) -> tuple[str, ...]:
+    """The entries one allergy cell lists with commas ("PCN, sulfa, latex"), each trimmed; (text,) for any
+    other entry. Commas inside parentheses belong to a reaction ("PCN (hives, rash)") and do not split."""
+    if field != "allergy" or "," not in text:
+        return (text,)
+    pieces, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]" and depth:
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    pieces.append(text[start:])
+    pieces = [p.strip() for p in pieces if p.strip()]
+    return tuple(pieces) if len(pieces) > 1 else (text,)
 
 
 def _bare_name(index: Index, text: str, key: str) -> bool:

@@ -94,10 +94,11 @@ class Family:
         """AGE scope: findings between one entry and the patient's age."""
         raise NotImplementedError
 
-    def whole(self, index: Index, table: Any, meds: list[Medication],
-              taken: list[tuple[int, str]]) -> tuple[Item, ...]:
+    def whole(self, index: Index, table: Any, meds: list[Medication], taken: list[tuple[int, str]],
+              conditions: tuple[tuple[str, str], ...] = ()) -> tuple[Item, ...]:
         """LIST scope: findings over the whole list; `taken` is (entry number, ingredient) for every
-        ingredient of every entry. The family memoises what it can (see `screening.memoised`)."""
+        ingredient of every entry, `conditions` the patient's recognised conditions (text, condition id),
+        which a combination rule may name. The family memoises what it can (see `screening.memoised`)."""
         raise NotImplementedError
 
 

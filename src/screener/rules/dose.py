@@ -122,7 +122,7 @@ class Dose(Family):
         return EntryTrigger(fires=partial(has_limits, limited(table)), ingredients=limited(table))
 
     def whole(self, index: Index, table: DoseTable, meds: list[Medication],
-              taken: list[tuple[int, str]]) -> tuple[Item, ...]:
+              taken: list[tuple[int, str]], conditions: tuple[tuple[str, str], ...] = ()) -> tuple[Item, ...]:
         # The result is a pure function of the entries holding an ingredient with limits: memoised by them,
         # as the pairs are (the same list is screened again and again in a batch or a service).
         memo = index.memo

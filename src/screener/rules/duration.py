@@ -51,7 +51,7 @@ class Duration(Family):
         return EntryTrigger(fires=partial(has_limits, limited(table)), ingredients=limited(table))
 
     def whole(self, index: Index, table: DurationTable, meds: list[Medication],
-              taken: list[tuple[int, str]]) -> tuple[Item, ...]:
+              taken: list[tuple[int, str]], conditions: tuple[tuple[str, str], ...] = ()) -> tuple[Item, ...]:
         out: list[Item] = []
         memo = index.memo
         with_limits = memo.get(("duration-ingredients",))

@@ -56,9 +56,11 @@ class EntryTrigger:
 
 @dataclass(frozen=True)
 class RoleTrigger:
-    """A patient could fire when, for one rule, every role (a set of ingredients) is filled."""
+    """A patient could fire when, for one rule, every role (a set of ingredients) is filled and, where the
+    rule names a condition, the patient has one of `conditions` (same order as `rules`; empty: none)."""
 
     rules: tuple[tuple[frozenset[str], ...], ...]
+    conditions: tuple[frozenset[str], ...] = ()
 
 
 Trigger = PairTrigger | FactTrigger | AgeTrigger | EntryTrigger | RoleTrigger
