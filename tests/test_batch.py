@@ -45,6 +45,8 @@ def split(cell: str) -> list[str]:
 
 def expected(kb, meds, conditions, allergies, age):
     """What `check` (the library) says for one patient, in the batch output's terms."""
+    if not meds:  # `check` refuses a patient with no medication, and so does batch (invalid)
+        return "invalid", [], ""
     try:
         report = kb.screen(meds, conditions, allergies, age if age.strip() else None)
     except InputError:
@@ -132,7 +134,7 @@ def test_screen_frame_maps_columns_and_accepts_numbers_and_missing_values(kb):
     findings, patients = screen_frame(df, knowledge=kb,
                                       columns={"patient_id": "member", "medications": "drugs", "age": "years"})
     assert patients["patient_id"].tolist() == [1, 2, 3]  # the caller's dtype (see test_notebook.py)
-    assert patients["status"].astype("str").tolist() == ["findings", "no-findings", "no-findings"]
+    assert patients["status"].astype("str").tolist() == ["findings", "invalid", "no-findings"]  # 2: no medication
     assert "carisoprodol at age 70 (rule: >=65)" in set(findings["title"].astype("str"))
 
 

@@ -276,3 +276,39 @@ def test_claims_of_one_member_in_two_files_are_one_patient_named_by_its_first_fi
         "2": ("2", str(tmp_path / "feb.csv"))}
     findings = patients_of(tmp_path / "f.out")
     assert set(findings.loc[findings["kind"] == "drug-drug", "source_file"]) == {str(tmp_path / "feb.csv")}
+
+
+# --- found by a new user's trial ---------------------------------------------------------
+
+
+def test_a_ten_digit_ndc_in_claims_is_refused_not_padded(runner, tmp_path):
+    (tmp_path / "c.csv").write_text("patient_id,ndc,fill_date,days_supply,quantity\n"
+                                    "N1,0037200101,2024-01-01,30,90\nN2,37200101,2024-01-01,30,90\n")
+    result = batch(runner, tmp_path / "c.csv", "--patients", tmp_path / "p.csv", "-o", tmp_path / "f.csv")
+    assert result.exit_code == 0, result.stderr
+    patients = patients_of(tmp_path / "p.csv").set_index("patient_id")
+    # Ten digits: a 10-digit NDC in one of three layouts, or an 11-digit one that lost a zero.
+    assert patients.loc["N1", "status"] == "incomplete"
+    assert "has 10 digits without hyphens" in patients.loc["N1", "unrecognized"]
+    # Eight digits can only be a number that lost its leading zeros: padded to 11 (00037-2001-01).
+    assert patients.loc["N2", "unrecognized"] == ""
+
+
+def test_a_corrupt_parquet_input_is_one_line_and_exit_2(runner, tmp_path):
+    (tmp_path / "f.parquet").write_text("garbage")
+    result = batch(runner, tmp_path / "f.parquet", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {tmp_path / 'f.parquet'}: cannot be read as Parquet: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ("foo=bar", "--column foo=bar: 'foo' is not a column of the patients layout (its columns: patient_id, "
+                "medications, conditions, allergies, age)"),
+    ("conditions=Dx", "--column conditions=Dx: the header has no column 'Dx' (it has: patient_id, medications)"),
+])
+def test_a_column_mapping_that_maps_nothing_is_refused(runner, tmp_path, mapping, message):
+    (tmp_path / "in.csv").write_text("patient_id,medications\n1,Soma\n")
+    result = batch(runner, tmp_path / "in.csv", "--column", mapping, "-o", tmp_path / "f.csv")
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {message}\n"

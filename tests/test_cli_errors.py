@@ -148,3 +148,15 @@ def test_a_closed_pipe_exits_141_quietly(args):
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (EXIT_BROKEN_PIPE, "")
+
+
+def test_two_different_ages_are_refused_not_one_chosen():
+    from click.testing import CliRunner
+
+    from screener.cli import cli
+
+    result = CliRunner().invoke(cli, ["check", "Soma", "--age", "70", "--age", "71"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == ("Error: --age is given 2 times with different values (70, 71); "
+                                              "give the patient's age once")
+    assert CliRunner().invoke(cli, ["check", "Soma", "--age", "70", "--age", "70"]).exit_code == 1

@@ -87,7 +87,7 @@ def test_screen_frame_takes_list_valued_cells_as_the_text_form(kb):
     list_findings, list_patients = screen_frame(as_lists, knowledge=kb)
     pd.testing.assert_frame_equal(list_findings, text_findings)
     pd.testing.assert_frame_equal(list_patients, text_patients)
-    assert list(list_patients["status"]) == ["findings", "incomplete", "no-findings"]
+    assert list(list_patients["status"]) == ["findings", "incomplete", "invalid"]  # p3: no medication
     assert "holds more than one medication" not in " ".join(list_patients["unrecognized"].astype(str))
 
 

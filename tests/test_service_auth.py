@@ -229,8 +229,8 @@ def test_a_private_key_published_by_mistake_is_refused(kb, keys):
 def test_the_host_header_is_checked(kb, keys):
     with TestClient(create_app(kb, trust=trust(), jwks_fetcher=FakeJwks({})), base_url="https://evil.example") as c:
         response = c.get("/cds-services")
-        assert response.status_code == 400
-        assert response.json() == {"error": "Host header not accepted (see the trust file's hosts)"}
+        assert response.status_code == 403
+        assert response.json()["error"].startswith("Host header not accepted: this service answers to ")
     with SignedClient(create_app(kb, trust=trust(), jwks_fetcher=FakeJwks({JWKS_URL: keys.jwks()})), keys) as c:
         assert c.get("/cds-services").status_code == 200
 
@@ -327,7 +327,7 @@ def test_serve_warns_at_start_up_without_authentication(runner, served):
     with TestClient(served["app"], base_url="http://localhost:9001") as c:
         assert post(c, None).status_code == 200
     with TestClient(served["app"], base_url="http://rebound.example:9001") as c:  # DNS rebinding
-        assert c.get("/cds-services").status_code == 400
+        assert c.get("/cds-services").status_code == 403
 
 
 def test_serve_with_a_trust_file(runner, served, tmp_path, keys, monkeypatch):

@@ -100,10 +100,12 @@ def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
 
 
 def ndc_texts(ndc: pd.Series) -> pd.Series:
-    """The NDC of each claim as written, without an `ndc:` prefix; a number of fewer than 11 digits (an
-    integer column that lost its leading zeros) is padded to the 11 digits claims carry."""
+    """The NDC of each claim as written, without an `ndc:` prefix; a number of fewer than 10 digits (an
+    integer column that lost its leading zeros) is padded to the 11 digits NCPDP claims carry. Ten digits
+    are left as they are, to be refused as every 10-digit NDC without hyphens is: they are a 10-digit
+    NDC in one of three layouts, or an 11-digit one that lost a zero, and which cannot be told."""
     text = ndc.fillna("").astype("str").str.strip().str.replace(r"^(?i:ndc)\s*[:#]?\s*", "", regex=True)
-    digits = text.str.fullmatch(r"\d{1,10}")
+    digits = text.str.fullmatch(r"\d{1,9}")
     return text.where(~digits, text.str.zfill(11))
 
 

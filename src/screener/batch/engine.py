@@ -582,6 +582,11 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     pts = _with_listed_allergies(vocab, pts)
     error = pts.error.copy()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
+    # A patient with no medication has nothing to screen: invalid with the reason, as `check` refuses it,
+    # never a clean-looking "no-findings".
+    if n:
+        none = (np.diff(meds.offsets)[meds.of_patient] == 0) & (error == "")
+        error[none] = "no medication given: nothing to screen"
 
     med_info = _readings(vocab, meds, None)
     cond_info = _readings(vocab, conds, "condition")

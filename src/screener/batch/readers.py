@@ -165,9 +165,21 @@ def _rename(header: list[str], columns: dict[str, str] | None) -> list[str]:
 
 
 def canonical_columns(header: list[str], layout: Layout, columns: dict[str, str] | None) -> list[str | None]:
-    """For each header field, its canonical column name, or None when it is not used."""
-    renamed = _rename(header, columns)
+    """For each header field, its canonical column name, or None when it is not used.
+
+    A mapping (`--column NAME=HEADER`) must name a column of the layout and a column of the
+    header: a typo would otherwise drop a column without a word.
+    """
     required, optional = COLUMNS[layout]
+    present = {h.strip().casefold() for h in header}
+    for name, field in (columns or {}).items():
+        if name not in required and name not in optional:
+            raise InputError(f"--column {name}={field}: '{name}' is not a column of the {layout.value} layout "
+                             f"(its columns: {', '.join((*required, *optional))})")
+        if field.strip().casefold() not in present:
+            raise InputError(f"--column {name}={field}: the header has no column '{field}' "
+                             f"(it has: {', '.join(header)})")
+    renamed = _rename(header, columns)
     missing = [c for c in required if c not in renamed]
     if layout in ONE_OF and not set(ONE_OF[layout]) & set(renamed):
         missing.append(" or ".join(ONE_OF[layout]))
@@ -538,7 +550,10 @@ def _note(notes: list[str] | None, path: str, header: list[str], names: list[str
 def _parquet_blocks(path, layout, columns, notes=None) -> tuple[Layout, Iterator[Block]]:
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(path)
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as Parquet: {exc}") from None
     header = list(file.schema_arrow.names)
     layout = layout or detect_layout(header, columns)
     names = canonical_columns(header, layout, columns)
@@ -548,7 +563,10 @@ def _parquet_blocks(path, layout, columns, notes=None) -> tuple[Layout, Iterator
     def blocks() -> Iterator[Block]:
         start = 1
         for group in range(file.num_row_groups):
-            table = file.read_row_group(group, columns=used)
+            try:
+                table = file.read_row_group(group, columns=used)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise InputError(f"{path}: row group {group + 1} cannot be read as Parquet: {exc}") from None
             rows = _strings(table, [n for n in names if n], layout)
             rows = rows.append_column("line", pa.array(np.arange(start, start + len(rows), dtype=np.int64)))
             start += len(rows)

@@ -45,8 +45,8 @@ class Years(click.ParamType):
               help="A condition or state: pregnancy, breastfeeding, cirrhosis, CKD stage 4… (repeatable).")
 @click.option("-a", "--allergy", "allergies", multiple=True, metavar="TEXT",
               help="A reported allergy: meprobamate, carbamates… (repeatable).")
-@click.option("--age", type=Years(), metavar="YEARS",
-              help="The patient's age in years (70, 70.5, '70 years', '18 months'); 0 to 130.")
+@click.option("--age", "ages", type=Years(), metavar="YEARS", multiple=True,
+              help="The patient's age in years (70, 70.5, '70 years', '18 months'); 0 to 130; given once.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format.")
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="minor", show_default=True,
@@ -63,7 +63,7 @@ class Years(click.ParamType):
               help="Read the patient from a FHIR R4/R4B Bundle (JSON; - for stdin). Medications, -c and -a "
                    "given as well are added to it.")
 @click.pass_context
-def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_on, details, counsel, width, color,
+def check(ctx, medications, conditions, allergies, ages, fmt, min_severity, fail_on, details, counsel, width, color,
           knowledge_dir, layers, fhir_file) -> None:
     """Screen one patient's medication list.
 
@@ -94,6 +94,10 @@ def check(ctx, medications, conditions, allergies, age, fmt, min_severity, fail_
     """
     if not medications and fhir_file is None:
         raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
+    if len(set(ages)) > 1:  # which one is right cannot be told: refused, as batch refuses two ages
+        raise click.UsageError(f"--age is given {len(ages)} times with different values "
+                               f"({', '.join(f'{a:g}' for a in ages)}); give the patient's age once")
+    age = ages[0] if ages else None
     knowledge = load_from_options(knowledge_dir, layers)
     fhir = None
     try:

@@ -137,12 +137,16 @@ class HostCheck:
     def __init__(self, app, hosts: tuple[str, ...]):
         self.app = app
         self.hosts = {h.lower() for h in hosts}
+        self.refusal = {"error": "Host header not accepted: this service answers to "
+                                 f"{', '.join(sorted(self.hosts))} (the trust file's hosts, or loopback names "
+                                 "when bound to loopback)"}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             host = dict(scope.get("headers", ())).get(b"host", b"").decode("latin-1").lower()
             if host not in self.hosts and host.rpartition(":")[0] not in self.hosts:
-                await _send_json(send, 400, {"error": "Host header not accepted (see the trust file's hosts)"})
+                # 403, as the page answers a foreign Host too: the request is understood, and refused.
+                await _send_json(send, 403, self.refusal)
                 return
         await self.app(scope, receive, send)
 

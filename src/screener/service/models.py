@@ -30,7 +30,8 @@ SERVICES: dict[str, dict[str, Any]] = {
         "id": "screener-order-sign",
         "title": "screener: medication cautions before signing",
         "description": ("Screens every draft medication order against the patient's active record before signing; "
-                        "cards already shown for the same hook instance are not repeated."),
+                        "a retry of the same hook instance gets the same cards, and a card order-select already "
+                        "showed in the same workflow is not repeated unless it is critical."),
         "prefetch": PREFETCH,
     },
 }
