@@ -26,7 +26,23 @@ def test_the_bundled_factors_are_the_cdc_2022_table():
         "hydromorphone": ("mg", "5.0"), "methadone": ("mg", "4.7"), "morphine": ("mg", "1.0"),
         "oxycodone": ("mg", "1.5"), "oxymorphone": ("mg", "3.0"), "tapentadol": ("mg", "0.4"),
         "tramadol": ("mg", "0.2"), "buprenorphine": ("mg", "")}
-    assert all("MMWR Recomm Rep 2022;71(No. RR-3)" in r["source"] for d, r in rows.items() if d != "buprenorphine")
+    assert all("MMWR Recomm Rep 2022;71(No. RR-3)" in r["source"] for r in rows.values())
+    assert all(r["checked"] and "cqframework/opioid-cds-r4" in r["checked_against"] for r in rows.values())
+
+
+def test_the_factor_rows_quote_the_tables_own_cautions_and_footnotes():
+    with (bundled_data_dir() / "mme_factors.csv").open(encoding="utf-8") as handle:
+        rows = {r["drug"]: r["source"] for r in csv.DictReader(handle)}
+    # Buprenorphine: Table cautions 6-7 first; the CDC's 2018 letter only as background.
+    assert rows["buprenorphine"].index("partial µ-receptor agonist activity") < rows["buprenorphine"].index(
+        "Background: CDC letter to the American Society of Addiction Medicine, 2018-01-04")
+    assert "should not be applied to dosage decisions related to the management of opioid use disorder" in rows[
+        "buprenorphine"]
+    for drug in ("tapentadol", "tramadol"):
+        assert f"it is unknown whether {drug} is associated with overdose in the same dose-dependent manner" in rows[
+            drug]
+    # The dose tiers were CDC's 2016-era calculating sheet, not a guideline.
+    assert "2016-era sheet 'Calculating Total Daily Dose of Opioids for Safer Dosage'" in rows["methadone"]
 
 
 @pytest.mark.parametrize(("entries", "title"), [
@@ -72,7 +88,13 @@ def test_the_mme_finding_is_traceable_to_its_rule_and_the_cdc_guideline():
     (finding,) = [f for f in report.findings if f.rule_id == "opioids-mme-50"]
     assert finding.severity.value == "moderate" and finding.kind.value == "dose"
     assert finding.path == ('"oxycodone 10 mg q6h"', "oxycodone", "opioids", "⟷ rule:opioids-mme-50")
-    assert any("Recommendation 8" in s and "RR-3" in s for s in finding.sources)
+    assert any("Recommendation 4 and its supporting text" in s and "RR-3" in s for s in finding.sources)
+    assert any("; HHS guidance 'Naloxone: The Opioid Reversal Drug that Saves Lives' (2018-12-19" in s
+               for s in finding.sources)
+    # 50 MME is Recommendation 4's; the sources name the Table by its title, never a file of this project.
+    assert not any("Recommendation 8" in s or "data/" in s or ".csv" in s for s in finding.sources)
+    assert "should pause and carefully reassess evidence of individual benefits and risks" in finding.advice
+    assert "implement additional precautions, including increased frequency of follow-up" in finding.advice
 
 
 def test_claims_give_mme_from_quantity_strength_and_days_supply(tmp_path):
@@ -112,7 +134,7 @@ def test_claims_of_fentanyl_patches_count_the_rate_from_the_strength_column_or_t
 @pytest.mark.parametrize("entry", [
     "hydromorphone 2 mg IV q4h", "morphine 10 mg injection q4h", "morphine 10 mg im q4h", "morphine 5 mg sc q4h",
     "morphine 1 mg intrathecal daily", "hydromorphone 1 mg epidural q4h", "fentanyl 100 mcg buccal q4h",
-    "fentanyl 100 mcg sublingual q4h", "morphine 10 mg rectally q4h", "hydromorphone 1 suppository q6h",
+    "fentanyl 100 mcg sublingual q4h", "fentanyl 100 mcg intranasal q2h", "morphine 10 mg rectally q4h", "hydromorphone 1 suppository q6h",
 ])
 def test_a_dose_by_a_route_the_cdc_factors_are_not_for_is_named_never_converted(entry):
     # CDC 2022 Table caution 1: the factors are for oral mg a day, and fentanyl transdermal mcg/hr only.
