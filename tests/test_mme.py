@@ -89,7 +89,7 @@ def test_the_mme_finding_is_traceable_to_its_rule_and_the_cdc_guideline():
     assert finding.severity.value == "moderate" and finding.kind.value == "dose"
     assert finding.path == ('"oxycodone 10 mg q6h"', "oxycodone", "opioids", "⟷ rule:opioids-mme-50")
     assert any("Recommendation 4 and its supporting text" in s and "RR-3" in s for s in finding.sources)
-    assert any("; HHS guidance 'Naloxone: The Opioid Reversal Drug that Saves Lives' (2018-12-19" in s
+    assert any("; HHS guidance on prescribing or co-prescribing naloxone to patients at high risk" in s
                for s in finding.sources)
     # 50 MME is Recommendation 4's; the sources name the Table by its title, never a file of this project.
     assert not any("Recommendation 8" in s or "data/" in s or ".csv" in s for s in finding.sources)
