@@ -101,6 +101,12 @@ def test_the_cob_preset_is_the_published_definition():
             COB.min_overlap_days, COB.grace_days, COB.stockpile) == ("opioids", "benzodiazepines", 2, 15, 2, 30,
                                                                      0, False)
     assert "#3389" in COB.source
+    # What the measure has that claims do not carry is said, not silently dropped; and each clause is credited
+    # to the text that states it (p4qm.org's numerator names only the 30 days).
+    for said in ("individuals ≥18 years of age", "during the measurement year",
+                 "Not applied here: the age (claims carry none), the measurement year (the claims file is taken as "
+                 "one period", "≥2 benzodiazepine claims on different dates of service (PQA's COB measure overview"):
+        assert said in COB.source
     assert COB.parameters() == ("cob: opioids ≥2 claims on different dates and ≥15 days' supply; benzodiazepines "
                                 "≥2 claims on different dates; ≥30 days of overlap; grace 0 days; stockpiling "
                                 "not adjusted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -25,7 +26,23 @@ def test_the_bundled_factors_are_the_cdc_2022_table():
         "hydromorphone": ("mg", "5.0"), "methadone": ("mg", "4.7"), "morphine": ("mg", "1.0"),
         "oxycodone": ("mg", "1.5"), "oxymorphone": ("mg", "3.0"), "tapentadol": ("mg", "0.4"),
         "tramadol": ("mg", "0.2"), "buprenorphine": ("mg", "")}
-    assert all("MMWR Recomm Rep 2022;71(No. RR-3)" in r["source"] for d, r in rows.items() if d != "buprenorphine")
+    assert all("MMWR Recomm Rep 2022;71(No. RR-3)" in r["source"] for r in rows.values())
+    assert all(r["checked"] and "cqframework/opioid-cds-r4" in r["checked_against"] for r in rows.values())
+
+
+def test_the_factor_rows_quote_the_tables_own_cautions_and_footnotes():
+    with (bundled_data_dir() / "mme_factors.csv").open(encoding="utf-8") as handle:
+        rows = {r["drug"]: r["source"] for r in csv.DictReader(handle)}
+    # Buprenorphine: Table cautions 6-7 first; the CDC's 2018 letter only as background.
+    assert rows["buprenorphine"].index("partial µ-receptor agonist activity") < rows["buprenorphine"].index(
+        "Background: CDC letter to the American Society of Addiction Medicine, 2018-01-04")
+    assert "should not be applied to dosage decisions related to the management of opioid use disorder" in rows[
+        "buprenorphine"]
+    for drug in ("tapentadol", "tramadol"):
+        assert f"it is unknown whether {drug} is associated with overdose in the same dose-dependent manner" in rows[
+            drug]
+    # The dose tiers were CDC's 2016-era calculating sheet, not a guideline.
+    assert "2016-era sheet 'Calculating Total Daily Dose of Opioids for Safer Dosage'" in rows["methadone"]
 
 
 @pytest.mark.parametrize(("entries", "title"), [
@@ -71,7 +88,13 @@ def test_the_mme_finding_is_traceable_to_its_rule_and_the_cdc_guideline():
     (finding,) = [f for f in report.findings if f.rule_id == "opioids-mme-50"]
     assert finding.severity.value == "moderate" and finding.kind.value == "dose"
     assert finding.path == ('"oxycodone 10 mg q6h"', "oxycodone", "opioids", "⟷ rule:opioids-mme-50")
-    assert any("Recommendation 8" in s and "RR-3" in s for s in finding.sources)
+    assert any("Recommendation 4 and its supporting text" in s and "RR-3" in s for s in finding.sources)
+    assert any("; HHS guidance on prescribing or co-prescribing naloxone to patients at high risk" in s
+               for s in finding.sources)
+    # 50 MME is Recommendation 4's; the sources name the Table by its title, never a file of this project.
+    assert not any("Recommendation 8" in s or "data/" in s or ".csv" in s for s in finding.sources)
+    assert "should pause and carefully reassess evidence of individual benefits and risks" in finding.advice
+    assert "implement additional precautions, including increased frequency of follow-up" in finding.advice
 
 
 def test_claims_give_mme_from_quantity_strength_and_days_supply(tmp_path):
@@ -106,3 +129,71 @@ def test_claims_of_fentanyl_patches_count_the_rate_from_the_strength_column_or_t
         patients = {r["patient_id"]: r for r in csv.DictReader(handle)}
     assert patients["f3"]["status"] == "no-findings"  # 28.8 MME
     assert "the text says 50 mcg/hr, the NDC's product 25 mcg/hr" in patients["f4"]["unrecognized"]
+
+
+@pytest.mark.parametrize("entry", [
+    "hydromorphone 2 mg IV q4h", "morphine 10 mg injection q4h", "morphine 10 mg im q4h", "morphine 5 mg sc q4h",
+    "morphine 1 mg intrathecal daily", "hydromorphone 1 mg epidural q4h", "fentanyl 100 mcg buccal q4h",
+    "fentanyl 100 mcg sublingual q4h", "fentanyl 100 mcg intranasal q2h", "morphine 10 mg rectally q4h", "hydromorphone 1 suppository q6h",
+])
+def test_a_dose_by_a_route_the_cdc_factors_are_not_for_is_named_never_converted(entry):
+    # CDC 2022 Table caution 1: the factors are for oral mg a day, and fentanyl transdermal mcg/hr only.
+    # Alone it gives no total; beside an oral opioid it makes the total a lower bound.
+    assert mme_titles(entry) == []
+    (title,) = mme_titles("oxycodone 10 mg q6h", entry)
+    assert title.startswith("Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; ")
+    assert " not counted (route): " in title and title.endswith(
+        "; the CDC factors are for oral doses and fentanyl patches only)")
+
+
+def test_the_route_is_named_as_read():
+    assert mme_titles("oxycodone 10 mg q6h", "hydromorphone 2 mg IV q4h") == [
+        "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; hydromorphone not counted "
+        "(route): intravenous; the CDC factors are for oral doses and fentanyl patches only)"]
+
+
+@pytest.mark.parametrize("entry", ["hydromorphone 2 mg po q4h", "hydromorphone 2 mg by mouth q4h",
+                                   "hydromorphone 2 mg oral q4h", "hydromorphone 2 mg tablet q4h",
+                                   "hydromorphone 2 mg q4h"])
+def test_oral_doses_and_doses_that_name_no_route_are_counted(entry):
+    assert mme_titles(entry) == ["Opioids 60 MME a day: hydromorphone 12 mg × 5 (threshold 50 MME a day)"]
+
+
+def test_an_ndc_products_route_decides_when_the_text_names_none():
+    # The FDA NDC Directory lists each product's route: 0406-0552 is an oral oxycodone 5 mg tablet (counted),
+    # 0409-1312 hydromorphone 2 mg/mL for IM/IV/SC injection (never converted).
+    assert mme_titles("NDC 0406-0552 2 tabs q6h", "oxycodone 10 mg q6h") == [
+        "Opioids 120 MME a day: oxycodone 40 mg × 1.5 + oxycodone 40 mg × 1.5 (threshold 50 MME a day)"]
+    assert mme_titles("NDC 0409-1312 2 mg q4h", "oxycodone 10 mg q6h") == [
+        "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; hydromorphone not counted "
+        "(route): intramuscular or intravenous or subcutaneous; the CDC factors are for oral doses and fentanyl "
+        "patches only)"]
+
+
+def test_with_opioid_use_disorder_methadone_and_buprenorphine_are_not_counted():
+    # CDC 2022 Table caution 7: the factors are not for dosage decisions in opioid use disorder treatment.
+    def titles(*entries, conditions):
+        report = screener.screen(list(entries), conditions=list(conditions))
+        return [f.title for f in report.findings if f.rule_id == "opioids-mme-50"]
+    assert titles("methadone 30 mg daily", conditions=["F11.20"]) == []
+    assert titles("methadone 30 mg daily", conditions=["F11.10"]) == []
+    assert titles("methadone 30 mg daily", conditions=[]) == [
+        "Opioids 141 MME a day: methadone 30 mg × 4.7 (threshold 50 MME a day)"]
+    assert titles("methadone 30 mg daily", "oxycodone 10 mg q6h", conditions=["opioid use disorder"]) == [
+        "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; methadone not counted (opioid use "
+        "disorder): the CDC factors and thresholds are not for treatment of opioid use disorder)"]
+    assert titles("Suboxone", "oxycodone 10 mg q6h", conditions=["F11.20"]) == [
+        "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; buprenorphine not counted (opioid "
+        "use disorder): the CDC factors and thresholds are not for treatment of opioid use disorder)"]
+    # Another condition leaves methadone counted (and the memo keeps the two patients apart).
+    assert titles("methadone 30 mg daily", "oxycodone 10 mg q6h", conditions=["pregnancy"]) == [
+        "Opioids 201 MME a day: methadone 30 mg × 4.7 + oxycodone 40 mg × 1.5 (threshold 50 MME a day)"]
+
+
+def test_opioid_use_disorder_in_check_names_why_methadone_is_not_counted():
+    result = CliRunner().invoke(cli, ["check", "methadone 10 mg tid", "oxycodone 10 mg q6h", "-c", "F11.20",
+                                      "--format", "json"])
+    titles = [f["title"] for f in json.loads(result.stdout)["findings"] if "MME" in f["title"]]
+    assert titles == [
+        "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; methadone not counted (opioid use "
+        "disorder): the CDC factors and thresholds are not for treatment of opioid use disorder)"]

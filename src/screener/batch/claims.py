@@ -329,12 +329,18 @@ COB = ConcurrentUse(
     "cob", "opioids", "benzodiazepines", min_claims_first=2, min_days_first=15, min_claims_second=2,
     min_overlap_days=30, grace_days=0, stockpile=False,
     source="Pharmacy Quality Alliance, Concurrent Use of Opioids and Benzodiazepines (COB), CBE/NQF #3389 "
-           "(endorsed Patient Safety Spring 2021): denominator ≥2 opioid claims on different dates of service and "
-           "≥15 cumulative days' supply; numerator ≥2 benzodiazepine claims on different dates of service and "
-           "concurrent use for ≥30 cumulative days. Its exclusions (cancer, sickle cell disease, hospice) need "
-           "diagnoses that claims of drugs do not carry, and are not applied.")
-"""The PQA COB measure as published (p4qm.org/measures/3389; PQA measure overview). The published text names
-no grace period and no early-refill adjustment: both are off."""
+           "(endorsed Patient Safety Spring 2021; p4qm.org/measures/3389): individuals ≥18 years of age; "
+           "denominator ≥2 opioid claims on different dates of service and ≥15 cumulative days' supply during the "
+           "measurement year; numerator concurrent use for ≥30 cumulative days during the measurement year "
+           "(p4qm.org), with ≥2 benzodiazepine claims on different dates of service (PQA's COB measure overview; "
+           "p4qm.org's numerator names only the 30 days). Not applied here: the age (claims carry none), the "
+           "measurement year (the claims file is taken as one period, whatever dates it spans) and the "
+           "exclusions (cancer, sickle cell disease, hospice), which need diagnoses that claims of drugs do not "
+           "carry.")
+"""The PQA COB measure as published (p4qm.org/measures/3389; PQA's measure overview,
+pqa.memberclicks.net/assets/Measures/cob.js.txt). The published text names no grace period and no early-refill
+adjustment: both are off. It is a measure of adults over one measurement year with exclusions by diagnosis; a
+claims file gives none of these, so every member is screened and the file is one period (`source` says so)."""
 
 MEASURES: tuple[ConcurrentUse, ...] = (COB,)
 """The measures a claims screen reports unless told otherwise, one patients column each."""

@@ -402,6 +402,10 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         listed = "/".join(f"{v:g}" for v in marketed[0])
         dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
                                         f"the NDC's product {listed} mg")
+    if not dosing.route and product.route:
+        # The product's route(s) as the FDA lists them ("INTRAVENOUS; INTRAMUSCULAR"): what the MME total
+        # needs to know that a dose is not oral, when the text does not say it.
+        dosing = replace(dosing, route=" or ".join(r.strip().lower() for r in product.route.split(";")))
     rate = product.patch_rate()
     if rate is not None and not dosing.unread:
         # A transdermal product's strength is its delivery rate (mcg/hr), exact, as a tablet's mg is.

@@ -93,6 +93,11 @@ _ROUTES = {
     "by rectal route": "rectal", "by vaginal route": "vaginal", "by otic route": "otic", "otic route": "otic",
     "inhalation": "inhaled",
     "by oral route": "oral", "by topical route": "topical", "vaginally": "vaginal",
+    # Routes by which opioids are also given: read (and kept) so that a dose by one of them is never
+    # converted with a factor meant for oral doses (rules.dose, MME).
+    "injection": "injection", "inj": "injection", "by injection": "injection", "intrathecal": "intrathecal",
+    "intrathecally": "intrathecal", "epidural": "epidural", "epidurally": "epidural", "buccal": "buccal",
+    "buccally": "buccal", "intranasal": "nasal",
 }
 _SITES = ("to the affected areas", "to the affected area", "to affected areas", "to affected area", "to the skin",
           "to skin", "in each eye", "in both eyes", "into both eyes", "in each ear", "into both ears", "in both ears",

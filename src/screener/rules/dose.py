@@ -20,6 +20,14 @@ together (one when no count is written) × the factor; without a rate, or when t
 table gives it no factor (buprenorphine), or it has no row, it is not counted, and
 the finding says so; a member whose daily amount the entry does not say makes the
 total "at least".
+
+The CDC factors are for oral doses in mg a day, and for transdermal fentanyl in mcg/hr
+(Table caution 1): an entry given by any other route (intravenous, injection, intrathecal,
+buccal, nasal, rectal…, from its text or its NDC product) is never converted; it is named
+"not counted (route)" and makes the total "at least", as an unknown amount does. And the
+thresholds are not for opioid agonist treatment of opioid use disorder (Table caution 7):
+when the patient has an opioid use disorder, methadone and buprenorphine are named, not
+counted.
 """
 
 from __future__ import annotations
@@ -51,6 +59,25 @@ MME_NOT_COUNTED = "mme_not_counted"
 """In a compiled table: a member of the MME rule's class that is not counted, with (threshold, why): why is 1.0
 when its factor is per mcg/hr and the entry gives no patch rate, 0.0 when the source gives it no factor."""
 
+OUD_CONDITION = "opioid-use-disorder"
+"""The condition under which methadone and buprenorphine are taken as treatment of opioid use disorder."""
+OUD_AGONISTS = frozenset({"methadone", "buprenorphine"})
+"""The opioid agonist treatments of opioid use disorder, which the MME total leaves out for such a patient:
+CDC 2022 Table caution 7, 'These conversion factors should not be applied to dosage decisions related to the
+management of opioid use disorder' (the guideline's scope excludes opioid use disorder treatment)."""
+MME_OUD = "mme-oud"
+"""In a compiled table: the conditions under `OUD_CONDITION` (the key is not an ingredient)."""
+
+_COUNTED_ROUTES = {"mg": frozenset({"", "oral"}), "mcg/hr": frozenset({"", "transdermal"})}
+"""The routes the CDC factors of each unit are for (Table caution 1): oral mg a day, transdermal fentanyl
+mcg/hr; '' is an entry that names no route (read as the table's own route, as prescribers write oral doses)."""
+_NOT_ORAL_FORMS = {"cream": "topical", "ointment": "topical", "gel": "topical", "lotion": "topical",
+                   "inhaler": "inhaled", "inhalation solution": "inhaled"}
+"""Dosage forms (`Dosing.form`) that say the route when the text names none."""
+_NOT_ORAL_UNITS = {"suppository": "rectal", "spray": "nasal", "puff": "inhaled", "vial": "injection",
+                   "film": "buccal or sublingual film", "lozenge": "oral transmucosal"}
+"""Units (`Dosing.unit`) that say the route when the text names none."""
+
 DoseTable = dict[str | tuple[str, str], dict[str, tuple[str, tuple[float, ...]]]]
 """Ingredient → {limit: (rule id, values)}; and (ingredient, product) → the limits that product's own
 label gives for the ingredient (they take the place of the ingredient's for entries of that product)."""
@@ -68,7 +95,7 @@ def limit_rows(rules: list[Rule]) -> DoseTable:
 
 def limited(table: Mapping[str | tuple[str, str], object]) -> frozenset[str]:
     """The ingredients some limit of `table` is about."""
-    return frozenset(k if isinstance(k, str) else k[0] for k in table)
+    return frozenset(k if isinstance(k, str) else k[0] for k in table if k != MME_OUD)
 
 
 def has_limits(ingredients_with_limits: frozenset[str], ingredients: tuple[str, ...]) -> bool:
@@ -110,6 +137,9 @@ class Dose(Family):
                     table.setdefault(x, {})[MME_RATE] = (rule.id, (threshold, factor))
                 else:  # the source gives no factor (buprenorphine), or the drug has no row
                     table.setdefault(x, {})[MME_NOT_COUNTED] = (rule.id, (threshold, 0.0))
+        if any(r.target.startswith(MME_COUNTED + "=") for r in rules):
+            oud = [c for c in ctx.down.get(OUD_CONDITION, ()) if ctx.kinds.get(c) == "condition"]
+            table[MME_OUD] = dict.fromkeys(oud, ("", ()))
         return table
 
     def codes(self, rule: Rule, ctx: CompileContext) -> tuple[tuple[str, str], ...]:
@@ -132,14 +162,16 @@ class Dose(Family):
         limited_meds = [med for med in meds if any(x in with_limits for x in med.ingredients)]
         if not limited_meds:
             return ()
-        key = ("dose-list", tuple(med.input for med in limited_meds))
+        oud_conditions = table.get(MME_OUD, {})
+        oud = any(c in oud_conditions for _, c in conditions)
+        key = ("dose-list", oud, tuple(med.input for med in limited_meds))
         hit = memo.get(key)
         if hit is None:
-            hit = memoised(index, key, self._list, index, table, limited_meds, with_limits)
+            hit = memoised(index, key, self._list, index, table, limited_meds, with_limits, oud)
         return hit
 
     def _list(self, index: Index, table: DoseTable, meds: list[Medication],
-              with_limits: frozenset[str]) -> tuple[Item, ...]:
+              with_limits: frozenset[str], oud: bool = False) -> tuple[Item, ...]:
         findings: dict[tuple, Finding] = {}
         daily: dict[str, list[tuple[Medication, float]]] = {}
         unknown: dict[str, list[Medication]] = {}
@@ -182,7 +214,7 @@ class Dose(Family):
                 inputs = tuple(med.input for med, _ in parts)
                 merge(findings, ((("dose", rule_id, x),
                                   make_finding(index, index.rules[rule_id], (x,), inputs, title, path)),))
-        mme = _mme_finding(index, table, daily, unknown)
+        mme = _mme_finding(index, table, daily, unknown, oud)
         if mme is not None:
             merge(findings, (mme,))
         return tuple(findings.items())
@@ -216,36 +248,64 @@ class Dose(Family):
         return tuple(out), tuple(per_day)
 
 
+def _route_not_counted(med: Medication, unit: str) -> str:
+    """The route of an entry when the CDC factors of `unit` are not for it ('' when they are): the route the
+    text or its NDC product names, else what its form or unit says."""
+    d = med.dosing
+    route = d.route or _NOT_ORAL_FORMS.get(d.form, "") or _NOT_ORAL_UNITS.get(d.unit, "")
+    if not route and unit == "mg" and d.form == "transdermal":
+        route = "transdermal"
+    return "" if route in _COUNTED_ROUTES[unit] else route
+
+
 def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Medication, float]]],
-                 unknown: dict[str, list[Medication]]) -> Item | None:
+                 unknown: dict[str, list[Medication]], oud: bool = False) -> Item | None:
     """The MME finding of a medication list: the opioids' daily mg (or a patch's mcg/hr) times their factors,
-    added up, when the total reaches the threshold of the class's `max_daily_mme` row (None otherwise)."""
+    added up, when the total reaches the threshold of the class's `max_daily_mme` row (None otherwise).
+    An entry by a route the factors are not for, or (`oud`: the patient has an opioid use disorder) an
+    opioid agonist treatment of it, is named and not counted; the first makes the total a lower bound."""
     counted: list[tuple[str, Medication, float, str, float]] = []  # (drug, entry, amount, its unit, factor)
-    not_counted: list[tuple[str, Medication, float]] = []
+    not_counted: list[tuple[str, Medication, str]] = []  # (drug, entry, why)
     rule: tuple[str, float] | None = None
     partial = False
     for x in dict.fromkeys([*daily, *unknown]):
         limits = table.get(x, {})
-        entries = [med for med, _ in daily.get(x, ())] + unknown.get(x, [])
+        amounts = list(daily.get(x, ()))
+        entries = [med for med, _ in amounts] + unknown.get(x, [])
         if MME_COUNTED in limits:
             rule_id, (threshold, factor) = limits[MME_COUNTED]
-            counted += [(x, med, amount, "mg", factor) for med, amount in daily.get(x, ())]
-            partial = partial or x in unknown
+            unit = "mg"
         elif MME_RATE in limits:
             rule_id, (threshold, factor) = limits[MME_RATE]
-            for med in entries:
+            unit = "mcg/hr"
+        elif MME_NOT_COUNTED in limits:
+            rule_id, (threshold, _) = limits[MME_NOT_COUNTED]
+            unit = ""
+        else:
+            continue
+        rule = (rule_id, threshold)
+        for med in entries:
+            if oud and x in OUD_AGONISTS:
+                not_counted.append((x, med, "oud"))
+            elif not unit:
+                not_counted.append((x, med, "no factor"))
+            elif route := _route_not_counted(med, unit):
+                # Never converted: its MME is unknown, so the total is a lower bound.
+                not_counted.append((x, med, "route " + route))
+                partial = True
+            elif unit == "mg":
+                amount = next((a for m, a in amounts if m is med), None)
+                if amount is None:
+                    partial = True
+                else:
+                    counted.append((x, med, amount, "mg", factor))
+            else:
                 rate = med.dosing.rate_mcg_per_hr
                 if rate is not None and not med.dosing.unread:
                     # A patch rate written with no count is one patch, as an amount written with none is one dose.
                     counted.append((x, med, rate * (med.dosing.units_per_dose or 1), "mcg/hr", factor))
                 else:
-                    not_counted.append((x, med, 1.0))
-        elif MME_NOT_COUNTED in limits:
-            rule_id, (threshold, why) = limits[MME_NOT_COUNTED]
-            not_counted += [(x, med, why) for med in entries]
-        else:
-            continue
-        rule = (rule_id, threshold)
+                    not_counted.append((x, med, "no rate"))
     if rule is None or not counted:
         return None
     rule_id, threshold = rule
@@ -258,8 +318,9 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
                         for x, _, amount, unit, factor in counted)
     notes = [f"threshold {format_amount(threshold)} MME a day"]
     for x, why in dict.fromkeys((x, why) for x, _, why in not_counted):
-        notes.append(f"{name(index, x)} not counted: " + ("its CDC factor is per mcg/hr of a patch, not given"
-                                                           if why else "the CDC table gives it no factor"))
+        said = _NOT_COUNTED_WHY.get(why) or (f"not counted (route): {why.removeprefix('route ')}; the CDC factors "
+                                             "are for oral doses and fentanyl patches only")
+        notes.append(f"{name(index, x)} {said}")
     title = f"{name(index, cls)} {'at least ' if partial else ''}{format_amount(total)} MME a day: {shares} " \
             f"({'; '.join(notes)})"
     path: list[str] = []
@@ -274,3 +335,12 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
     inputs = tuple(med.input for _, med, *_ in counted) + tuple(
         dict.fromkeys(med.input for _, med, _ in not_counted if med.input not in shown))
     return ("dose", rule_id), make_finding(index, compiled, concepts, inputs, title, path)
+
+
+_NOT_COUNTED_WHY = {
+    "no rate": "not counted: its CDC factor is per mcg/hr of a patch, not given",
+    "no factor": "not counted: the CDC table gives it no factor",
+    "oud": "not counted (opioid use disorder): the CDC factors and thresholds are not for treatment of opioid "
+           "use disorder",
+}
+"""What the MME finding says of an entry it does not count, by reason (a route is said with its name)."""
