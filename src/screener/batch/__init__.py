@@ -165,8 +165,11 @@ def id_hashes(patients: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     filled = pc.greater(pc.utf8_length(ids), 0)
     if not pc.all(filled).as_py():
         ids, places = ids.filter(filled), places[filled.to_numpy(zero_copy_only=False)]
-    pd = pandas()
-    return pd.util.hash_array(ids.to_numpy(zero_copy_only=False), categorize=False).astype(np.uint64), places
+    # Python's own string hash: no pandas import for a one-row-per-patient run (that import cost more
+    # than the hashing). It is the same in this process and in the workers it forks; Dask results are
+    # hashed here, in the parent.
+    values = ids.to_pylist()
+    return np.fromiter((hash(v) for v in values), dtype=np.int64, count=len(values)).view(np.uint64), places
 
 
 def _place(place: int, sources: list[str] | None) -> str:

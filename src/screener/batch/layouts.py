@@ -176,12 +176,18 @@ def _merge_same_ids(columns: dict, lines: np.ndarray, error: np.ndarray, sep: st
 
 def _cap_cells(columns: dict, error: np.ndarray, sep: str) -> None:
     """Patients over `MAX_ENTRIES` entries: invalid, with their cells emptied so they are not read."""
+    # Over the cap a patient's cells hold at least MAX_ENTRIES separators: only rows that long are counted.
+    lengths = sum(pc.binary_length(columns[name]).to_numpy(zero_copy_only=False) for name in LIST_COLUMNS)
+    long = np.flatnonzero(lengths >= MAX_ENTRIES)
+    if not len(long):
+        return
     pieces = np.zeros(len(error), dtype=np.int64)
+    at = pa.array(long)
     for name in LIST_COLUMNS:
-        cells = columns[name]
+        cells = columns[name].take(at)
         filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
         splits = pc.add(pc.count_substring(cells, sep), pc.count_substring(cells, "\n"))
-        pieces += np.where(filled, splits.to_numpy(zero_copy_only=False) + 1, 0)
+        pieces[long] += np.where(filled, splits.to_numpy(zero_copy_only=False) + 1, 0)
     over = pieces > MAX_ENTRIES
     if not over.any():
         return
