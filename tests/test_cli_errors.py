@@ -160,3 +160,19 @@ def test_two_different_ages_are_refused_not_one_chosen():
     assert result.stderr.splitlines()[-1] == ("Error: --age is given 2 times with different values (70, 71); "
                                               "give the patient's age once")
     assert CliRunner().invoke(cli, ["check", "Soma", "--age", "70", "--age", "70"]).exit_code == 1
+
+
+def test_a_usage_error_is_one_line():
+    from click.testing import CliRunner
+
+    from screener.cli import cli
+
+    for args, message in ((["check", "Soma", "--nosuch"], "Error: No such option '--nosuch'."),
+                          (["batch", "x.csv", "-o", "out.xlsx"], "Error: cannot write 'out.xlsx': '.xlsx' is not an "
+                           "output format; name the file with one of .csv, .csv.gz, .parquet, .pq, .jsonl, .ndjson, "
+                           ".jsonl.gz, .ndjson.gz (or give --output-format)")):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2
+        assert result.stderr == message + "\n"
+    # A group without a command still shows its help.
+    assert CliRunner().invoke(cli, ["data"]).output.startswith("Usage: screener data")

@@ -85,6 +85,10 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""What click 8.2+ raises for a group called without a command (it shows the help); () before."""
+
+
 class ScreenerGroup(LazyGroup):
     """The `screener` group: lazy commands, and the one error path every command shares.
 
@@ -93,6 +97,32 @@ class ScreenerGroup(LazyGroup):
     group runs as a program or under click's `CliRunner` (which calls `main`
     in standalone mode): see `failure_exit_code`.
     """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Click's `main`, with a usage error said in one line: `Error: <what>`.
+
+        Click prints the usage, a hint and the error on four lines; the rule here is one clear line for
+        bad input. Everything else is click's standalone handling.
+        """
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except _NO_ARGS_IS_HELP as exc:  # `screener` or `screener data` alone: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # Click would print the usage and a hint first; the message names the problem (and the option).
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        # With standalone_mode off, click returns the exit code of a `ctx.exit(code)` instead of exiting.
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context):
         """Run the command; an unexpected exception, Ctrl-C or a failed write becomes one line and an exit code."""
