@@ -175,4 +175,5 @@ def test_a_usage_error_is_one_line():
         assert result.exit_code == 2
         assert result.stderr == message + "\n"
     # A group without a command still shows its help.
-    assert CliRunner().invoke(cli, ["data"]).output.startswith("Usage: screener data")
+    shown = CliRunner().invoke(cli, ["data"]).output
+    assert shown.startswith("Usage: ") and " data [OPTIONS] COMMAND [ARGS]..." in shown.splitlines()[0]
