@@ -114,7 +114,8 @@ class Summary:
         rate = f", {self.patients / self.seconds:,.0f} patients/s" if self.seconds > 0 else ""
         return (f"screener batch: {self.patients:,} patients ({s['findings']:,} with findings, "
                 f"{s['no-findings']:,} no findings, {s['incomplete']:,} incomplete, {s['invalid']:,} invalid); "
-                f"{total:,} findings" + (f" ({by})" if by else "") + f"; {self.seconds:.1f} s{rate}."
+                f"{total:,} finding{'' if total == 1 else 's'}" + (f" ({by})" if by else "")
+                + f"; {self.seconds:.1f} s{rate}."
                 + "".join(f"\nscreener batch: {note}" for note in self.notes))
 
 

@@ -163,12 +163,16 @@ def batch(source, output, patients_path, layout, columns, separator, delimiter, 
     per item (patient_id, kind, value), or pharmacy claims (patient_id, drug,
     fill_date, days_supply, quantity, strength), where drugs interact only while
     their supply windows overlap. Findings are the same as `screener check` gives
-with the same knowledge (--knowledge, and the local layers of --data or
-$SCREENER_DATA).
+    with the same knowledge (--knowledge, and the local layers of --data or
+    $SCREENER_DATA).
 
     Every input patient appears once in --patients with status findings,
     no-findings, incomplete (something not recognised) or invalid (the row could
     not be read; the reason is in `error`). A summary goes to stderr.
+
+    CSV is read as RFC 4180: quoted cells may hold line breaks (which separate
+    entries, like ';'), the delimiter is detected from the header unless
+    --delimiter is given, and rows sharing a patient id are one patient.
 
     \b
     Examples:
