@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, screen_patients
-from .layouts import from_items_layout, from_patients_layout
+from .layouts import SOURCE_SHIFT, from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
 from .readers import (
     DEFAULT_BLOCK_BYTES,
@@ -151,18 +151,14 @@ class _SeenIds:
         return None
 
 
-_FILE_SHIFT = 40
-"""Where a row is, as one integer: the number of its input file above bit 40, its line below."""
-
-
 def id_hashes(patients: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(64-bit hashes, places) of the non-blank patient ids of one block's patients output, where a
-    place is the line, with the number of its file above bit `_FILE_SHIFT` for several inputs."""
+    place is the line, with the number of its file above bit `SOURCE_SHIFT` for several inputs."""
     ids = _decoded(patients.column("patient_id"))
     places = patients.column("line").combine_chunks().to_numpy(zero_copy_only=False).astype(np.int64)
     if "source_file" in patients.column_names:
         files = patients.column("source_file").combine_chunks().indices.to_numpy(zero_copy_only=False)
-        places = places | (files.astype(np.int64) << _FILE_SHIFT)
+        places = places | (files.astype(np.int64) << SOURCE_SHIFT)
     filled = pc.greater(pc.utf8_length(ids), 0)
     if not pc.all(filled).as_py():
         ids, places = ids.filter(filled), places[filled.to_numpy(zero_copy_only=False)]
@@ -174,8 +170,8 @@ def id_hashes(patients: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _place(place: int, sources: list[str] | None) -> str:
-    line = place & ((1 << _FILE_SHIFT) - 1)
-    return f"line {line:,} of {sources[place >> _FILE_SHIFT]}" if sources else f"line {line:,}"
+    line = place & ((1 << SOURCE_SHIFT) - 1)
+    return f"line {line:,} of {sources[place >> SOURCE_SHIFT]}" if sources else f"line {line:,}"
 
 
 def watch_split_patients(results: Iterator[tuple], sources: list[str] | None = None

@@ -329,11 +329,6 @@ def delimiter_for(given: str | None) -> str | None:
     return char
 
 
-def header_fields(line: bytes, delimiter: str | None = None) -> list[str]:
-    """The column names of a CSV header line (raises InputError for an empty input)."""
-    return read_header(line, delimiter)[0]
-
-
 def read_header(line: bytes, delimiter: str | None = None) -> tuple[list[str], str]:
     """(column names, delimiter) of a CSV header line; the delimiter is detected when not given."""
     if not line.strip():
