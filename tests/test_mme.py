@@ -59,7 +59,8 @@ def test_mme_a_day_adds_each_opioids_daily_mg_times_its_cdc_factor(entries, titl
 
 def test_an_opioid_whose_daily_amount_is_not_said_makes_the_total_a_lower_bound():
     assert mme_titles("oxycodone 10 mg q6h", "morphine") == [
-        "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"]
+        "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; morphine not counted: its "
+        "daily amount is not given or not read)"]
 
 
 def test_a_fentanyl_patch_counts_its_mcg_per_hour_times_the_cdc_factor():
@@ -76,7 +77,8 @@ def test_a_fentanyl_patch_counts_its_mcg_per_hour_times_the_cdc_factor():
 
 def test_buprenorphine_and_a_fentanyl_entry_without_its_rate_are_named_but_never_counted():
     (title,) = mme_titles("oxycodone 10 mg q6h", "Suboxone", "fentanyl")
-    assert title.startswith("Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; ")
+    # The fentanyl left out makes the total a lower bound; buprenorphine has no factor to leave out.
+    assert title.startswith("Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; ")
     assert "fentanyl not counted: its CDC factor is per mcg/hr of a patch, not given" in title
     assert "buprenorphine not counted: the CDC table gives it no factor" in title
     # Buprenorphine alone, however much, has no MME finding.

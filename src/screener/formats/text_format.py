@@ -192,7 +192,10 @@ def _short_finding(finding: Finding, refs: str, width: int, color: bool) -> list
 
 
 def _full_finding(finding: Finding, refs: str, width: int, color: bool) -> list[str]:
-    lines = [_style(_head(finding, "", width), color, bold=True)]
+    # In full: the title is wrapped, never cut (an MME title carries its sum and what it left out).
+    changed = f" (changed by layer {finding.layer})" if finding.override else ""
+    lines = [_style(line, color, bold=True)
+             for line in _wrap(f"● {finding.kind.value} · {finding.title}{changed}", width, first="  ")]
     lines += _field("Effect", finding.summary, width)
     if finding.mechanism:
         lines += _field("Why", finding.mechanism, width)

@@ -38,7 +38,6 @@ NO_ALLERGY = frozenset({"nkda", "nka", "nkma", "no known allergies", "no known a
                         "no allergies", "no drug allergies", "none known", "none"})
 """Ways of writing that the patient has no known (drug) allergies: they record none. "NKFA" (no known food
 allergies), "unknown" or "not assessed" say nothing about drugs, so they are not here."""
-"""Allergy entries that record the absence of allergies: accepted, nothing to screen."""
 
 SYSTEM_URIS = {
     "http://www.nlm.nih.gov/research/umls/rxnorm": "rxnorm",

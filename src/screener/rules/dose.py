@@ -295,7 +295,8 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
                 partial = True
             elif unit == "mg":
                 amount = next((a for m, a in amounts if m is med), None)
-                if amount is None:
+                if amount is None:  # named, so the "at least" total says what it leaves out
+                    not_counted.append((x, med, "no amount"))
                     partial = True
                 else:
                     counted.append((x, med, amount, "mg", factor))
@@ -306,6 +307,7 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
                     counted.append((x, med, rate * (med.dosing.units_per_dose or 1), "mcg/hr", factor))
                 else:
                     not_counted.append((x, med, "no rate"))
+                    partial = True
     if rule is None or not counted:
         return None
     rule_id, threshold = rule
@@ -332,13 +334,16 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
     concepts = tuple(dict.fromkeys(x for x, *_ in counted))
     # Each entry counted once per share (the same entry twice is two supplies), as a daily total names them.
     shown = {med.input for _, med, *_ in counted}
+    # An entry whose amount was not read is named in the title only: a dose finding's inputs are entries
+    # whose numbers were read (tests/test_dose_findings_read.py).
     inputs = tuple(med.input for _, med, *_ in counted) + tuple(
-        dict.fromkeys(med.input for _, med, _ in not_counted if med.input not in shown))
+        dict.fromkeys(med.input for _, med, why in not_counted if med.input not in shown and why != "no amount"))
     return ("dose", rule_id), make_finding(index, compiled, concepts, inputs, title, path)
 
 
 _NOT_COUNTED_WHY = {
     "no rate": "not counted: its CDC factor is per mcg/hr of a patch, not given",
+    "no amount": "not counted: its daily amount is not given or not read",
     "no factor": "not counted: the CDC table gives it no factor",
     "oud": "not counted (opioid use disorder): the CDC factors and thresholds are not for treatment of opioid "
            "use disorder",
