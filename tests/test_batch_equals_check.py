@@ -32,7 +32,7 @@ BUNDLED_NAMES = ["Soma", "Soma 500 mg qid", "carisoprodol 350 mg tid x 30 days",
                  "meprobamate", "zolpidem", "Tylenol", "Tylenol #3", "lisinopril", "Zestril", "quetiapine",
                  "xyzzymab", "Lyrica", "Suboxone", "Soma Compound with Codeine", "Klonopin", "carisoprodol 250 mg",
                  "ibuprofen", "Advil", "Soma\x07", "oxycodone 5 mg q6h", "T3 1 tab q6h", "heroin", "clarithromycin",
-                 "buprenorphine 8 mg SL daily", "Butrans 10 mcg/hr patch"]
+                 "buprenorphine 8 mg SL daily", "Butrans 10 mcg/hr patch", "Subutex"]
 BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", "AIP", "alcohol use disorder",
                       "K74.60", "Z33.1", "history of drug abuse", "hypertension", "nonsense-condition", "h/o COPD",
                       "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",

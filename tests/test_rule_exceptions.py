@@ -55,7 +55,8 @@ def test_sublingual_buprenorphine_in_copd_keeps_the_respiratory_compromise_cauti
 
 
 @pytest.mark.parametrize("entry", ["buprenorphine 8 mg SL daily", "buprenorphine 8 mg under the tongue daily",
-                                   "Zubsolv 5.7/1.4 daily", "buprenorphine/naloxone 8/2 mg film buccally daily"])
+                                   "Zubsolv 5.7/1.4 daily", "buprenorphine/naloxone 8/2 mg film buccally daily",
+                                   "Subutex 8 mg daily", "12496-1202-1"])
 def test_the_exception_covers_sublingual_buprenorphine_and_every_buprenorphine_naloxone_entry(runner, entry):
     # (Exit codes left aside: an entry with naloxone is incomplete while naloxone is not classified.)
     _, found = screen(runner, entry, "-c", "J45.902")
@@ -87,8 +88,10 @@ def test_explain_lists_the_exceptions_with_their_reason(runner):
     result = runner.invoke(cli, ["explain", "Suboxone", "--format", "json"])
     exceptions = json.loads(result.stdout)["exceptions"]
     assert [e.split(":")[0] for e in exceptions] == [
-        "opioids-acute-severe-asthma does not apply to buprenorphine taken by the sublingual route or with naloxone",
-        "opioids-gi-obstruction does not apply to buprenorphine taken by the sublingual route or with naloxone"]
+        "opioids-acute-severe-asthma does not apply to buprenorphine taken by the sublingual route or with naloxone "
+        "or as subutex",
+        "opioids-gi-obstruction does not apply to buprenorphine taken by the sublingual route or with naloxone "
+        "or as subutex"]
     assert all("8a5edcf9-828c-4f97-b671-268ab13a8ecd" in e for e in exceptions)
     text = runner.invoke(cli, ["explain", "Butrans"]).stdout
     assert "  exception: opioids-acute-severe-asthma does not apply to buprenorphine" in text
@@ -104,9 +107,11 @@ def write_exceptions(directory, *rows):
 
 @pytest.mark.parametrize(("row", "phrase"), [
     (["opioids-gi-obstruction", "buprenorphine", "route:sublingul", "r", "s", "2026-12-01", "x"],
-     "entries 'route:sublingul' is neither route:<route> (one of buccal,"),
+     "entries 'route:sublingul' is none of route:<route> (one of buccal,"),
     (["opioids-gi-obstruction", "buprenorphine", "with:no-such-drug", "r", "s", "2026-12-01", "x"],
-     "entries 'with:no-such-drug' is neither"),
+     "entries 'with:no-such-drug' is none of"),
+    (["opioids-gi-obstruction", "buprenorphine", "product:buprenorphine", "r", "s", "2026-12-01", "x"],
+     "product:<a product in concepts.csv>"),
     (["no-such-rule", "buprenorphine", "route:sublingual", "r", "s", "2026-12-01", "x"],
      "rule 'no-such-rule' is not a rule of this knowledge"),
     (["carisoprodol+opioids", "buprenorphine", "route:sublingual", "r", "s", "2026-12-01", "x"],
@@ -141,3 +146,17 @@ def test_validate_reports_an_exception_its_rule_does_not_reach_and_a_row_without
         "rule_exceptions.csv:3:checked: '': checked must be the date the row was last checked "
         "(YYYY-MM-DD, not in the future)",
         "rule_exceptions.csv:3:checked_against: checked_against is empty"]
+
+
+@pytest.mark.parametrize("words", ["SL", "under the tongue", "po", "buccally", "IM", "subq", "patch transdermally",
+                                   "PR", "intranasally", "via nebulizer by inhalation", "intrathecally", "epidural",
+                                   "to the skin topically", "inj", "otic route", "vaginally", "by ophthalmic route",
+                                   "IV"])
+def test_every_route_the_reader_writes_is_one_an_exception_may_name(words):
+    """The loader checks `route:` against `model.ROUTES`; a route the sig reader writes outside it could never
+    be excepted."""
+    from screener.model import ROUTES
+    from screener.recognize.sig import read_sig
+
+    route = read_sig(f"1 tab {words} daily").route
+    assert route and route in ROUTES

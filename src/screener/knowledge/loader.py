@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from ..errors import KnowledgeError
-from ..model import Severity
+from ..model import ROUTES, Severity
 from ..rules.duplicates import ANY_INGREDIENT
 from ..text import SALT_WORDS, normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
@@ -325,16 +325,16 @@ def _condition_history(rows: list[Row], by_id: dict[str, Concept]) -> list[Condi
     return out
 
 
-EXCEPTION_SELECTORS = ("route", "with")
+EXCEPTION_SELECTORS = ("route", "with", "product")
 """How a rule exception names the entries it covers: `route:<route>` (the entry's route as the sig reader
-writes it, or its NDC product's) and `with:<ingredient>` (the entry also holds that ingredient)."""
+writes it, or its NDC product's), `with:<ingredient>` (the entry also holds that ingredient) and
+`product:<product>` (the entry names that product)."""
 
 
 def _rule_exceptions(rows: list[Row], by_id: dict[str, Concept], rules: list[Rule]) -> list[RuleException]:
-    """Each names a condition or allergy rule, an ingredient, and the entries (`route:sublingual|with:naloxone`)
-    the rule does not apply to; whether the rule reaches the ingredient at all is `screener data validate`'s."""
-    from ..recognize.sig import ROUTE_NAMES
-
+    """Each names a condition or allergy rule, an ingredient, and the entries (`route:sublingual|with:naloxone|
+    product:subutex`) the rule does not apply to; whether the rule reaches the ingredient at all is
+    `screener data validate`'s."""
     by_rule = {r.id: r for r in rules}
     out: list[RuleException] = []
     seen: dict[tuple[str, str], Where] = {}
@@ -353,17 +353,21 @@ def _rule_exceptions(rows: list[Row], by_id: dict[str, Concept], rules: list[Rul
         seen[key] = where
         routes: list[str] = []
         partners: list[str] = []
+        products: list[str] = []
         for selector in _split(row["entries"]):
             kind, _, value = selector.partition(":")
-            if kind == "route" and value in ROUTE_NAMES:
+            if kind == "route" and value in ROUTES:
                 routes.append(value)
             elif kind == "with" and value in by_id and by_id[value].kind in ("drug", "substance"):
                 partners.append(value)
+            elif kind == "product" and value in by_id and by_id[value].kind == "product":
+                products.append(value)
             else:
-                raise _fail(where, f"entries '{selector}' is neither route:<route> (one of "
-                                   f"{', '.join(sorted(ROUTE_NAMES))}) nor with:<an ingredient in concepts.csv>")
-        out.append(RuleException(rule.id, row["drug"], tuple(routes), tuple(partners), row["reason"], row["source"],
-                                 where, **_review(row)))
+                raise _fail(where, f"entries '{selector}' is none of route:<route> (one of "
+                                   f"{', '.join(sorted(ROUTES))}), with:<an ingredient in concepts.csv>, "
+                                   "product:<a product in concepts.csv>")
+        out.append(RuleException(rule.id, row["drug"], tuple(routes), tuple(partners), tuple(products),
+                                 row["reason"], row["source"], where, **_review(row)))
     return out
 
 

@@ -232,6 +232,8 @@ class RuleException:
     partners: tuple[str, ...]
     """Ingredients whose presence in the same entry sets it aside ("naloxone": a buprenorphine and
     naloxone product)."""
+    products: tuple[str, ...]
+    """Products whose entries set it aside ("subutex": a brand that names no route)."""
     reason: str
     source: str
     where: Where
@@ -243,7 +245,8 @@ class RuleException:
     @property
     def entries(self) -> str:
         """The entries it covers, in words: "taken by the sublingual route or with naloxone"."""
-        ways = [f"by the {route} route" for route in self.routes] + [f"with {x}" for x in self.partners]
+        ways = ([f"by the {route} route" for route in self.routes] + [f"with {x}" for x in self.partners]
+                + [f"as {p}" for p in self.products])
         return "taken " + " or ".join(ways)
 
 

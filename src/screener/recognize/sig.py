@@ -99,8 +99,6 @@ _ROUTES = {
     "intrathecally": "intrathecal", "epidural": "epidural", "epidurally": "epidural", "buccal": "buccal",
     "buccally": "buccal", "intranasal": "nasal",
 }
-ROUTE_NAMES = frozenset(_ROUTES.values())
-"""Every route the reader writes in `Dosing.route`: what a rule exception (rule_exceptions.csv) may name."""
 _SITES = ("to the affected areas", "to the affected area", "to affected areas", "to affected area", "to the skin",
           "to skin", "in each eye", "in both eyes", "into both eyes", "in each ear", "into both ears", "in both ears",
           "in each nostril", "into each nostril", "in the affected eye", "in the affected ear")

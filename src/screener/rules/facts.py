@@ -7,7 +7,7 @@ is_a hepatic impairment); the most specific rule wins, as for drug pairs. An
 allergy to a product means an allergy to each of its ingredients.
 
 A rule exception (`rule_exceptions.csv`) sets a rule aside for a drug in some
-entries only (by their route, or another ingredient in the same entry): the
+entries only (by their route, another ingredient in the same entry, or the product): the
 opioid class contraindications do not reach buprenorphine taken sublingually or
 with naloxone, whose own labels list none. The next most specific rule then
 applies, as if the set-aside rule were not written for that drug.
@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 Hit = tuple[str, str, str]
 """(rule id, the drug anchor, the target anchor)."""
 
-Exception = tuple[str, frozenset[str], frozenset[str]]
-"""(rule id, the entry routes that set it aside, the other ingredients that set it aside)."""
+Exception = tuple[str, frozenset[str], frozenset[str], frozenset[str]]
+"""(rule id, the entry routes that set it aside, the other ingredients that do, the products that do)."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class FactTable:
 
 def set_aside(exceptions: tuple[Exception, ...], med: Medication) -> frozenset[str]:
     """The rules `exceptions` set aside for this entry: those whose route it is given by (its own route, or
-    one of its NDC product's "sublingual or buccal"), or whose other ingredient it holds."""
+    one of its NDC product's "sublingual or buccal"), whose other ingredient it holds, or whose product it is."""
     routes = set(med.dosing.route.split(" or ")) if med.dosing.route else set()
-    return frozenset(rule for rule, by_route, partners in exceptions
-                     if routes & by_route or partners.intersection(med.ingredients))
+    return frozenset(rule for rule, by_route, partners, products in exceptions
+                     if routes & by_route or partners.intersection(med.ingredients) or med.concept in products)
 
 
 def condition_targets(index: Index, concept: str) -> tuple[str, ...]:
@@ -100,7 +100,8 @@ class _FactFamily(Family):
         exceptions: dict[str, list[Exception]] = {}
         for e in ctx.exceptions:
             if e.drug in excepted:
-                exceptions.setdefault(e.drug, []).append((e.rule, frozenset(e.routes), frozenset(e.partners)))
+                exceptions.setdefault(e.drug, []).append((e.rule, frozenset(e.routes), frozenset(e.partners),
+                                                          frozenset(e.products)))
         return FactTable(best={key: hit[2:] for key, hit in table.items()},
                          ranked={key: tuple(hit[2:] for hit in sorted(hits, key=lambda h: h[:3]))
                                  for key, hits in every.items()},
