@@ -31,17 +31,18 @@ BUNDLED_NAMES = ["Soma", "Soma 500 mg qid", "carisoprodol 350 mg tid x 30 days",
                  "Norco", "Vicodin", "Xanax", "Percocet", "gabapentin", "alcohol", "omeprazole", "rifampin",
                  "meprobamate", "zolpidem", "Tylenol", "Tylenol #3", "lisinopril", "Zestril", "quetiapine",
                  "xyzzymab", "Lyrica", "Suboxone", "Soma Compound with Codeine", "Klonopin", "carisoprodol 250 mg",
-                 "ibuprofen", "Advil", "Soma\x07", "oxycodone 5 mg q6h", "T3 1 tab q6h", "heroin", "clarithromycin"]
+                 "ibuprofen", "Advil", "Soma\x07", "oxycodone 5 mg q6h", "T3 1 tab q6h", "heroin", "clarithromycin",
+                 "buprenorphine 8 mg SL daily", "Butrans 10 mcg/hr patch", "Subutex"]
 BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", "AIP", "alcohol use disorder",
                       "K74.60", "Z33.1", "history of drug abuse", "hypertension", "nonsense-condition", "h/o COPD",
                       "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",
-                      "N18.1"]
+                      "N18.1", "K56.0"]
 BUNDLED_ALLERGIES = ["meprobamate", "carbamates", "NKDA", "penicillin", "Soma", "codeine", "PCN, sulfa, latex",
                      "macrolides, xyzzy", "PCN (hives, rash)", "codeine, codeine"]
 AGES = ["", "", "10", "15", "16", "40", "65", "66", "80", "1_0", "nan", "-1", "70 years", "131", "10" * 201]
 
 TINY_NAMES = ["drug-a", "drug-a 150 mg", "drug-a 100 mg qid x 20 days", "drug-b", "Brand B", "drug-c", "drug-d",
-              "Combo CD", "unknownium"]
+              "Combo CD", "unknownium", "drug-a 100 mg SL"]
 TINY_CONDITIONS = ["liver disease", "cirrhosis", "K74.60", "K74.3", "not-a-condition"]
 TINY_ALLERGIES = ["benzos", "drug-b", "Brand B", "NKDA", "pollen"]
 

@@ -627,6 +627,7 @@ HEADERS = {
     "allergens.csv": "name,category,source",
     "ambiguous_names.csv": "name,meanings,source",
     "condition_history.csv": "condition,reading,source",
+    "rule_exceptions.csv": "rule,drug,entries,reason,source,checked,checked_against",
 }
 
 

@@ -63,6 +63,8 @@ class Explanation:
     """Derived memberships a curated exclusion refused, with the reason."""
     fda_classes: tuple[str, ...] = ()
     """For an NDC: the FDA pharmacologic classes indexed on the product."""
+    exceptions: tuple[str, ...] = ()
+    """Rules set aside for some entries of the drug (rule_exceptions.csv), with the entries and the reason."""
 
     def to_dict(self) -> dict:
         """The explanation as JSON-ready data."""
@@ -84,6 +86,7 @@ class Explanation:
             **({"derived": list(self.derived)} if self.derived else {}),
             **({"excluded": list(self.excluded)} if self.excluded else {}),
             **({"fda_classes": list(self.fda_classes)} if self.fda_classes else {}),
+            **({"exceptions": list(self.exceptions)} if self.exceptions else {}),
             "rules": [
                 {
                     "id": rule.id,
@@ -144,6 +147,8 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
     derived = tuple(f"{how} ({source})" for pair, (how, source) in sorted(index.derived.items()) if pair in steps)
     excluded = tuple(f"{drug} is not taken as {cls}: {reason}" for drug, cls, reason in rows.excluded
                      if drug == cid or drug in ingredients)
+    exceptions = tuple(f"{e.rule} does not apply to {e.drug} {e.entries}: {e.reason} ({e.source})"
+                       for e in rows.rule_exceptions if e.drug == cid or e.drug in ingredients)
     return Explanation(
         id=cid,
         kind=concept.kind,
@@ -163,6 +168,7 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
         derived=derived,
         excluded=excluded,
         fda_classes=fda_classes,
+        exceptions=exceptions,
     )
 
 

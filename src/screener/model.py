@@ -298,6 +298,13 @@ class Suppressed:
                 "inputs": list(self.inputs), "layer": self.layer, "reason": self.reason}
 
 
+ROUTES = frozenset({"oral", "sublingual", "buccal", "rectal", "topical", "intravenous", "intramuscular",
+                    "subcutaneous", "inhaled", "transdermal", "nasal", "ophthalmic", "otic", "vaginal", "injection",
+                    "intrathecal", "epidural"})
+"""Every route the sig reader writes in `Dosing.route` (`recognize.sig` maps "SL", "under the tongue" … to
+these): what a rule exception (rule_exceptions.csv) may name."""
+
+
 @dataclass(frozen=True, slots=True)
 class Dosing:
     """What the dosing text of one entry says (None or empty where it says nothing)."""

@@ -111,6 +111,7 @@ def validate(directory: str | Path) -> list[Problem]:
     problems += meaning
     if tables is not None:
         problems += _graph_problems(tables)
+        problems += _idle_rule_exceptions(tables)
         if rows.get(SUBSTANCE_CLASSES):
             flagged = {p.line for p in problems if p.file == "class_exclusions.csv"}
             problems += [p for p in _idle_exclusions(tables) if p.line not in flagged]
@@ -124,6 +125,28 @@ def _idle_exclusions(tables) -> list[Problem]:
     return [Problem("class_exclusions.csv", e.where.line, "drug",
                     f"'{e.drug}' is not derived into {e.cls} from the FDA indexing: this exclusion refuses nothing")
             for e in tables.class_exclusions if (e.cls, f"{e.reason} ({e.source})") not in applied]
+
+
+def _idle_rule_exceptions(tables) -> list[Problem]:
+    """A rule exception for a drug its rule does not reach (the rule names neither the drug nor one of its
+    classes): it sets nothing aside, so the row only looks like a decision."""
+    isa: dict[str, set[str]] = {}
+    for r in tables.relations:
+        if r.relation == "is_a":
+            isa.setdefault(r.subject, set()).add(r.object)
+    rules = {r.id: r for r in tables.rules}
+    problems = []
+    for e in tables.rule_exceptions:
+        seen, todo = {e.drug}, [e.drug]
+        while todo:
+            for up in isa.get(todo.pop(), ()):
+                if up not in seen:
+                    seen.add(up)
+                    todo.append(up)
+        if rules[e.rule].concepts[0] not in seen:
+            problems.append(Problem("rule_exceptions.csv", e.where.line, "drug",
+                                    f"rule '{e.rule}' does not reach '{e.drug}': this exception sets nothing aside"))
+    return problems
 
 
 def _condition_name_problems(directory: Path, rows: dict[str, list]) -> list[Problem]:
@@ -253,6 +276,8 @@ def _schemas() -> dict[str, dict[str, CellCheck]]:
         "allergens.csv": {"name": text(), "category": one_of(ALLERGEN_CATEGORIES), "source": text()},
         "ambiguous_names.csv": {"name": text(), "meanings": text(), "source": text()},
         "condition_history.csv": {"condition": text(), "reading": one_of(HISTORY_READINGS), "source": text()},
+        "rule_exceptions.csv": {"rule": _matches(_RULE_ID), "drug": text(), "entries": text(), "reason": text(),
+                                "source": text(), **review},
     }
 
 

@@ -96,11 +96,12 @@ def info(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tup
               show_default=True, help="Output format.")
 @knowledge_options
 def rules(directory: str | None, fmt: str, knowledge_dir: str | None, layers: tuple[str, ...]) -> None:
-    """Print every rule and counselling point with its severity, source and check date.
+    """Print every rule, counselling point and rule exception with its source and check date.
 
     One row each: the rule id, the finding kind, what it applies to, the
     severity, the evidence grade, the source, when the row was last checked
-    and against what. For the bundled knowledge this is `docs/rules.md`.
+    and against what. A rule exception is a row of kind `exception` under the
+    rule it sets aside. For the bundled knowledge this is `docs/rules.md`.
 
     \b
     Examples:

@@ -323,6 +323,8 @@ def render_explanation(explanation: Explanation, color: bool = False, display: D
         lines += _wrap_keep(f"  derived: {how}", width=width, subsequent_indent="    ")
     for why in e.excluded:
         lines += _wrap_keep(f"  excluded: {why}", width=width, subsequent_indent="    ")
+    for why in e.exceptions:
+        lines += _wrap_keep(f"  exception: {why}", width=width, subsequent_indent="    ")
     if e.fda_classes:
         lines += _wrap_keep("  FDA classes on the product: " + ", ".join(e.fda_classes), width=width,
                             subsequent_indent="    ")

@@ -46,7 +46,8 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         for node, paths in ((n, nx.single_source_shortest_path(isa, n)) for n in isa.nodes)
     }
     ctx = CompileContext(kinds=kinds, up=up, rows={r.id: r for r in tables.rules}, ties=ties,
-                         mme={f.drug: (f.unit, f.factor) for f in tables.mme_factors})
+                         mme={f.drug: (f.unit, f.factor) for f in tables.mme_factors},
+                         exceptions=tables.rule_exceptions)
     rules = {r.id: _compile_rule(r, family_of(r.kind).codes(r, ctx)) for r in tables.rules}
     families = {family.name: family.compile(ctx, [r for r in tables.rules if r.kind == family.kind.value])
                 for family in FAMILIES}

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from ..errors import KnowledgeError
-from ..model import Severity
+from ..model import ROUTES, Severity
 from ..rules.duplicates import ANY_INGREDIENT
 from ..text import SALT_WORDS, normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
@@ -39,6 +39,7 @@ from .tables import (
     MmeFactor,
     Relation,
     Rule,
+    RuleException,
     Strengths,
     Tables,
     Where,
@@ -72,6 +73,7 @@ COLUMNS = {
     "mme_factors.csv": ("drug", "unit", "factor", "source", *REVIEW_COLUMNS),
     "ambiguous_names.csv": ("name", "meanings", "source"),
     "condition_history.csv": ("condition", "reading", "source"),
+    "rule_exceptions.csv": ("rule", "drug", "entries", "reason", "source", *REVIEW_COLUMNS),
 }
 MME_UNITS = ("mg", "mcg/hr")
 """What an MME factor multiplies: a daily amount in mg, or a transdermal patch's delivery rate in mcg/hr."""
@@ -82,7 +84,7 @@ ALLERGEN_CATEGORIES = ("food", "environment", "biologic")
 OPTIONAL_COLUMNS = {"interactions.csv": {"mechanism", "c", *REVIEW_COLUMNS}, "overrides.csv": {"severity"},
                     "dosing.csv": {"product", *REVIEW_COLUMNS}, "conditions.csv": set(REVIEW_COLUMNS),
                     "counselling.csv": set(REVIEW_COLUMNS), "fda_classes.csv": {"note"},
-                    "mme_factors.csv": {"factor", *REVIEW_COLUMNS}}
+                    "mme_factors.csv": {"factor", *REVIEW_COLUMNS}, "rule_exceptions.csv": set(REVIEW_COLUMNS)}
 FDA_CLASS = re.compile(r"^(.+) \[(EPC|MoA|PE|CS)\]$")
 """An FDA pharmacologic class as the NDC Directory writes it: its name, then its kind in brackets."""
 FDA_CLASS_KINDS = {"EPC": "established pharmacologic class", "MoA": "MoA", "PE": "physiologic effect",
@@ -241,11 +243,12 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     mme = _mme_factors(rows.get("mme_factors.csv", []), by_id)
     ambiguous = _ambiguous_names(rows.get("ambiguous_names.csv", []))
     history = _condition_history(rows.get("condition_history.csv", []), by_id)
+    exceptions = _rule_exceptions(rows.get("rule_exceptions.csv", []), by_id, rules)
     return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
                   class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
                   allergens=tuple(allergens), mme_factors=tuple(mme), ambiguous_names=tuple(ambiguous),
-                  condition_history=tuple(history))
+                  condition_history=tuple(history), rule_exceptions=tuple(exceptions))
 
 
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -319,6 +322,52 @@ def _condition_history(rows: list[Row], by_id: dict[str, Concept]) -> list[Condi
             raise _fail(where, f"condition '{condition}' repeats line {seen[condition].line}")
         seen[condition] = where
         out.append(ConditionHistory(condition, row["reading"], row["source"], where))
+    return out
+
+
+EXCEPTION_SELECTORS = ("route", "with", "product")
+"""How a rule exception names the entries it covers: `route:<route>` (the entry's route as the sig reader
+writes it, or its NDC product's), `with:<ingredient>` (the entry also holds that ingredient) and
+`product:<product>` (the entry names that product)."""
+
+
+def _rule_exceptions(rows: list[Row], by_id: dict[str, Concept], rules: list[Rule]) -> list[RuleException]:
+    """Each names a condition or allergy rule, an ingredient, and the entries (`route:sublingual|with:naloxone|
+    product:subutex`) the rule does not apply to; whether the rule reaches the ingredient at all is
+    `screener data validate`'s."""
+    by_rule = {r.id: r for r in rules}
+    out: list[RuleException] = []
+    seen: dict[tuple[str, str], Where] = {}
+    for where, row in rows:
+        _require(where, row, "rule", "drug", "entries", "reason", "source")
+        rule = by_rule.get(row["rule"])
+        if rule is None:
+            raise _fail(where, f"rule '{row['rule']}' is not a rule of this knowledge")
+        if rule.family not in ("condition", "allergy"):
+            raise _fail(where, f"rule '{rule.id}' is not a condition or allergy rule (conditions.csv): only those "
+                               "may have exceptions")
+        _check_concept(where, by_id, row["drug"], "drug", {"drug", "substance"})
+        key = (row["rule"], row["drug"])
+        if key in seen:
+            raise _fail(where, f"rule '{row['rule']}' and drug '{row['drug']}' repeat line {seen[key].line}")
+        seen[key] = where
+        routes: list[str] = []
+        partners: list[str] = []
+        products: list[str] = []
+        for selector in _split(row["entries"]):
+            kind, _, value = selector.partition(":")
+            if kind == "route" and value in ROUTES:
+                routes.append(value)
+            elif kind == "with" and value in by_id and by_id[value].kind in ("drug", "substance"):
+                partners.append(value)
+            elif kind == "product" and value in by_id and by_id[value].kind == "product":
+                products.append(value)
+            else:
+                raise _fail(where, f"entries '{selector}' is none of route:<route> (one of "
+                                   f"{', '.join(sorted(ROUTES))}), with:<an ingredient in concepts.csv>, "
+                                   "product:<a product in concepts.csv>")
+        out.append(RuleException(rule.id, row["drug"], tuple(routes), tuple(partners), tuple(products),
+                                 row["reason"], row["source"], where, **_review(row)))
     return out
 
 

@@ -218,6 +218,39 @@ class ClassExclusion:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleException:
+    """A condition or allergy rule that does not apply to a drug in some entries (rule_exceptions.csv):
+    the products' own labels say otherwise (sublingual buprenorphine for opioid use disorder lists no
+    asthma or ileus contraindication), so the next most specific rule applies instead."""
+
+    rule: str
+    """The rule id (a conditions.csv row)."""
+    drug: str
+    """The drug (an ingredient concept) the rule does not apply to."""
+    routes: tuple[str, ...]
+    """The entry routes that set the rule aside ("sublingual"), as the sig reader writes them."""
+    partners: tuple[str, ...]
+    """Ingredients whose presence in the same entry sets it aside ("naloxone": a buprenorphine and
+    naloxone product)."""
+    products: tuple[str, ...]
+    """Products whose entries set it aside ("subutex": a brand that names no route)."""
+    reason: str
+    source: str
+    where: Where
+    checked: str = ""
+    """The date (ISO) the row was last checked against its evidence."""
+    checked_against: str = ""
+    """What it was checked against."""
+
+    @property
+    def entries(self) -> str:
+        """The entries it covers, in words: "taken by the sublingual route or with naloxone"."""
+        ways = ([f"by the {route} route" for route in self.routes] + [f"with {x}" for x in self.partners]
+                + [f"as {p}" for p in self.products])
+        return "taken " + " or ".join(ways)
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     """Every row of one knowledge directory, checked."""
 
@@ -248,3 +281,5 @@ class Tables:
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""
     mme_factors: tuple[MmeFactor, ...] = ()
     """Opioid MME conversion factors (mme_factors.csv), which `max_daily_mme` dose rules use."""
+    rule_exceptions: tuple[RuleException, ...] = ()
+    """Entries of a drug that a condition or allergy rule does not apply to (rule_exceptions.csv)."""

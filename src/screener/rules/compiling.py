@@ -13,7 +13,7 @@ from ..model import Severity
 from .base import INGREDIENT_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from ..knowledge.tables import Rule
+    from ..knowledge.tables import Rule, RuleException
 
 
 @dataclass
@@ -34,6 +34,8 @@ class CompileContext:
     """A pool that gives equal values one object (the cache pickles shared objects once)."""
     mme: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     """Drug id → (unit, MME conversion factor or None) from mme_factors.csv (see `rules.dose`)."""
+    exceptions: tuple[RuleException, ...] = ()
+    """Entries of a drug that a condition or allergy rule does not apply to (see `rules.facts`)."""
 
     def __post_init__(self) -> None:
         down: dict[str, set[str]] = defaultdict(set)

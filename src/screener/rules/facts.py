@@ -5,10 +5,17 @@
 condition applies to every member and every narrower condition (cirrhosis
 is_a hepatic impairment); the most specific rule wins, as for drug pairs. An
 allergy to a product means an allergy to each of its ingredients.
+
+A rule exception (`rule_exceptions.csv`) sets a rule aside for a drug in some
+entries only (by their route, another ingredient in the same entry, or the product): the
+opioid class contraindications do not reach buprenorphine taken sublingually or
+with naloxone, whose own labels list none. The next most specific rule then
+applies, as if the set-aside rule were not written for that drug.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import FindingKind, Medication
@@ -21,8 +28,31 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .compiling import CompileContext
     from .triggers import FactTrigger
 
-FactTable = dict[tuple[str, str], tuple[str, str, str]]
-"""(ingredient, target concept) → (rule id, the drug anchor, the target anchor)."""
+Hit = tuple[str, str, str]
+"""(rule id, the drug anchor, the target anchor)."""
+
+Exception = tuple[str, frozenset[str], frozenset[str], frozenset[str]]
+"""(rule id, the entry routes that set it aside, the other ingredients that do, the products that do)."""
+
+
+@dataclass(frozen=True)
+class FactTable:
+    """A fact family's compiled rules (plain data, cached with the index)."""
+
+    best: dict[tuple[str, str], Hit]
+    """(ingredient, target concept) → the most specific rule."""
+    ranked: dict[tuple[str, str], tuple[Hit, ...]] = field(default_factory=dict)
+    """For an ingredient with exceptions: every rule that reaches (ingredient, target), most specific first."""
+    exceptions: dict[str, tuple[Exception, ...]] = field(default_factory=dict)
+    """Ingredient → the rules its exceptions set aside, and for which entries."""
+
+
+def set_aside(exceptions: tuple[Exception, ...], med: Medication) -> frozenset[str]:
+    """The rules `exceptions` set aside for this entry: those whose route it is given by (its own route, or
+    one of its NDC product's "sublingual or buccal"), whose other ingredient it holds, or whose product it is."""
+    routes = set(med.dosing.route.split(" or ")) if med.dosing.route else set()
+    return frozenset(rule for rule, by_route, partners, products in exceptions
+                     if routes & by_route or partners.intersection(med.ingredients) or med.concept in products)
 
 
 def condition_targets(index: Index, concept: str) -> tuple[str, ...]:
@@ -47,31 +77,52 @@ class _FactFamily(Family):
 
     def compile(self, ctx: CompileContext, rules: list[Rule]) -> FactTable:
         table: dict[tuple[str, str], tuple] = {}
+        excepted = {e.drug for e in ctx.exceptions if e.rule in {r.id for r in rules}}
+        every: dict[tuple[str, str], list[tuple]] = {}
         for rule in rules:
             drug, target = rule.concepts
             if drug == ANY_INGREDIENT:
                 # An allergy to the very ingredient taken. It is nearer than any class rule (distance 1 or
                 # more) and yields to a rule written for that drug itself (distance 0).
                 for x in ctx.ingredients_under_any():
-                    ctx.keep(table, (x, x), (0.5, -ctx.rank(rule.id), rule.id, x, x))
+                    candidate = (0.5, -ctx.rank(rule.id), rule.id, x, x)
+                    ctx.keep(table, (x, x), candidate)
+                    if x in excepted:
+                        every.setdefault((x, x), []).append(candidate)
                 continue
             for x in ctx.ingredients_under(drug):
                 for t in sorted(ctx.down.get(target, ())):
-                    ctx.keep(table, (x, t), (ctx.distance(x, drug) + ctx.distance(t, target), -ctx.rank(rule.id),
-                                             rule.id, drug, target))
-        return {key: hit[2:] for key, hit in table.items()}
+                    candidate = (ctx.distance(x, drug) + ctx.distance(t, target), -ctx.rank(rule.id),
+                                 rule.id, drug, target)
+                    ctx.keep(table, (x, t), candidate)
+                    if x in excepted:
+                        every.setdefault((x, t), []).append(candidate)
+        exceptions: dict[str, list[Exception]] = {}
+        for e in ctx.exceptions:
+            if e.drug in excepted:
+                exceptions.setdefault(e.drug, []).append((e.rule, frozenset(e.routes), frozenset(e.partners),
+                                                          frozenset(e.products)))
+        return FactTable(best={key: hit[2:] for key, hit in table.items()},
+                         ranked={key: tuple(hit[2:] for hit in sorted(hits, key=lambda h: h[:3]))
+                                 for key, hits in every.items()},
+                         exceptions={x: tuple(found) for x, found in exceptions.items()})
 
     def trigger(self, index: Index, table: FactTable) -> FactTrigger:
         from .triggers import FactTrigger
 
-        return FactTrigger(field=self.field, keys=frozenset(table), expand=self.targets)
+        # An exception only sets rules aside (the rule that then applies reaches the same key), so the keys
+        # of the best rules are every key that can fire.
+        return FactTrigger(field=self.field, keys=frozenset(table.best), expand=self.targets)
 
     def fact(self, index: Index, table: FactTable, med: Medication, text: str, concept: str) -> tuple[Item, ...]:
         out: list[Item] = []
         targets = self.targets(index, concept)
         for x in med.ingredients:
+            aside = set_aside(table.exceptions[x], med) if x in table.exceptions else frozenset()
             for target in targets:
-                hit = table.get((x, target))
+                hit = table.best.get((x, target))
+                if hit is not None and hit[0] in aside:
+                    hit = next((h for h in table.ranked.get((x, target), ()) if h[0] not in aside), None)
                 if hit is None:
                     continue
                 rule_id, drug_anchor, target_anchor = hit
