@@ -596,6 +596,13 @@ def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sou
 
     global _WORKER
     _WORKER = (vocab, header, names, separator, send, delimiter, sources)
+    # The first block is screened here, before the fork: the workers then start with its readings
+    # and walks in their copy of `vocab`, instead of each reading every common entry again (on a
+    # realistic population that first reading is most of a block's time).
+    first = next(raw, None)
+    if first is None:
+        return
+    yield _screen_raw(first)
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
         pending: deque = deque()
         # Two blocks per worker in flight: a worker never waits while this process writes.
