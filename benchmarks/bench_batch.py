@@ -8,6 +8,7 @@ against a baseline measured alongside it; nothing here asserts.
     python benchmarks/bench_batch.py --patients 200000 --big 0   # a quick look
     python benchmarks/bench_batch.py --json bench.json
     python benchmarks/bench_batch.py --mix realistic --big 0   # charts unlike the synthetic mix
+    python benchmarks/bench_batch.py --mix harsh --big 0       # a harsher, independently written mix
 
 Sections
   1. Wall time   1M patients, one row each (seeded synthetic population: most on
@@ -95,6 +96,9 @@ def _generate(path: Path, n: int, seed: int, mix: str = "synthetic") -> float:
     if mix == "realistic":
         _write_realistic(path, n, seed)
         return time.perf_counter() - started
+    if mix == "harsh":
+        _write_harsh(path, n, seed)
+        return time.perf_counter() - started
     subprocess.run([PY, "-c", "import sys, screener; from screener.batch.synthetic import write_patients_csv; "
                     "write_patients_csv(sys.argv[1], screener.load_knowledge().index, int(sys.argv[2]), "
                     "seed=int(sys.argv[3]))", str(path), str(n), str(seed)], check=True)
@@ -131,6 +135,90 @@ def _write_realistic(path: Path, n: int, seed: int) -> None:
             writer.writerow([f"M{i:09d}", cell, chart["conditions"], chart["allergies"], chart["age"]])
 
 
+DATA = Path(__file__).resolve().parents[1] / "data"
+EVERYDAY_DRUGS = ["lisinopril 10 mg daily", "metformin 500 mg bid", "atorvastatin 40 mg qhs", "amlodipine 5 mg",
+                  "levothyroxine 50 mcg daily", "losartan 50 mg", "sertraline 100 mg", "metoprolol succinate 25 mg",
+                  "furosemide 40 mg qam", "pantoprazole 40 mg", "tamsulosin 0.4 mg", "montelukast 10 mg hs",
+                  "warfarin 5 mg as directed", "insulin glargine 20 units hs", "prednisone 10 mg taper"]
+"""Common outpatient drugs the knowledge base does not classify (FDA substances: 'not covered')."""
+SIGS = ["", "daily", "bid", "tid", "qid", "q6h prn", "qhs", "1-2 tabs q4-6h prn", "1/2 tab hs", "every 8 hours",
+        "2 tabs tid x 7 days", "as directed", "po q8h", "one tablet three times a day"]
+"""Sig text, including ranges, fractions and durations the reader must read exactly or declare unread."""
+OTHER_TEXT = ["carisoprodal", "xyzzymab", "pain pill", "muscle relaxer", "ES tylenol 2 tabs"]
+"""Entries that are misspelt or too vague to place (unrecognised, with suggestions)."""
+ALLERGY_TEXT = ["NKDA", "penicillin", "sulfa", "latex", "codeine (itching)", "shellfish", "PCN, sulfa", ""]
+
+
+def _write_harsh(path: Path, n: int, seed: int) -> None:
+    """A harsher population, written apart from the package's synthetic generator and from the
+    realistic charts: names and synonyms straight from data/concepts.csv with random strengths and
+    sig text, product NDCs of those drugs from the bundled NDC directory, everyday drugs the
+    knowledge base does not classify, misspellings, valid ICD-10-CM codes drawn from the whole code
+    set (most outside every rule), condition names, allergy lists, and quoted cells with line
+    breaks. About a quarter of the patients come out incomplete."""
+    import csv
+    import gzip
+    import random
+
+    rng = random.Random(seed)
+    with open(DATA / "concepts.csv", newline="", encoding="utf-8") as handle:
+        concepts = {row["id"]: row for row in csv.DictReader(handle)}
+    # Drugs and products whose every ingredient reaches a concept some interaction rule names: what
+    # the knowledge base screens (a name it knows only for an allergy rule would be 'not covered').
+    parents: dict[str, set[str]] = {}
+    ingredients: dict[str, set[str]] = {}
+    with open(DATA / "relations.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["relation"] == "is_a":
+                parents.setdefault(row["subject"], set()).add(row["object"])
+            elif row["relation"] == "has_ingredient":
+                ingredients.setdefault(row["subject"], set()).add(row["object"])
+    with open(DATA / "interactions.csv", newline="", encoding="utf-8") as handle:
+        ruled = {row[k] for row in csv.DictReader(handle) for k in ("a", "b", "c") if row[k]}
+
+    def reaches(cid: str, seen=()) -> bool:
+        return cid in ruled or any(reaches(p, (*seen, cid)) for p in parents.get(cid, ()) if p not in seen)
+
+    screened = [row for cid, row in concepts.items() if row["kind"] in ("drug", "product")
+                and all(reaches(x) for x in ingredients.get(cid, {cid}))]
+    names = [name for row in screened for name in [row["name"], *row["synonyms"].split("|")] if name]
+    # Prescriptions are concentrated on a few drugs: a Zipf-like weight by a shuffled rank.
+    rng.shuffle(names)
+    weights = [1 / (rank + 1) for rank in range(len(names))]
+    known = {row["name"].lower() for row in screened if row["kind"] == "drug"}
+    with gzip.open(DATA / "ndc" / "products.tsv.gz", "rt", encoding="utf-8") as handle:
+        ndcs = [fields[0] for fields in (line.split("\t") for line in handle) if fields[2].lower() in known]
+    with gzip.open(DATA / "icd10cm" / "codes.tsv.gz", "rt", encoding="utf-8") as handle:
+        codes = [line.split("\t", 1)[0] for line in handle]
+    with open(DATA / "condition_names.csv", newline="", encoding="utf-8") as handle:
+        condition_names = [row["name"] for row in csv.DictReader(handle)]
+
+    def medication() -> str:
+        roll = rng.random()
+        if roll < 0.08:  # a product NDC, 5-4 with a hyphen, as a med-rec export prints it
+            code = rng.choice(ndcs)
+            return f"NDC {code[:5]}-{code[5:]}"
+        name = rng.choices(names, weights)[0]
+        strength = rng.choice(["", "", "5 mg", "10 mg", "250 mg", "350 mg", "500 mg", "0.5 mg", "2 mg"])
+        return " ".join(x for x in (name, strength, rng.choice(SIGS)) if x)
+
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(["patient_id", "medications", "conditions", "allergies", "age"])
+        for i in range(n):
+            meds = [medication() for _ in range(rng.choice([1, 2, 2, 3, 3, 4, 5, 7]))]
+            if rng.random() < 0.12:
+                meds.append(rng.choice(EVERYDAY_DRUGS))
+            if rng.random() < 0.03:
+                meds.append(rng.choice(OTHER_TEXT))
+            rng.shuffle(meds)
+            conditions = ([rng.choice(codes) if rng.random() < 0.6 else rng.choice(condition_names)
+                           for _ in range(rng.choice([0, 0, 1, 2, 3]))])
+            separator = "\n" if rng.random() < 0.03 else "; "
+            age = "" if rng.random() < 0.1 else str(rng.randint(16, 97))
+            writer.writerow([f"H{i:09d}", separator.join(meds), "; ".join(conditions), rng.choice(ALLERGY_TEXT), age])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=1_000_000, help="patients in the wall-time file")
@@ -140,9 +228,9 @@ def main() -> None:
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the generated files go")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--mix", choices=["synthetic", "realistic"], default="synthetic",
-                        help="population: the package's synthetic one, or charts resampled from "
-                             "tests/data/realistic_patients.csv")
+    parser.add_argument("--mix", choices=["synthetic", "realistic", "harsh"], default="synthetic",
+                        help="population: the package's synthetic one, charts resampled from "
+                             "tests/data/realistic_patients.csv, or the harsh generator (see _write_harsh)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="screener-bench-", dir=args.dir))

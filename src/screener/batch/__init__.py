@@ -135,14 +135,18 @@ class _SeenIds:
 
     def add(self, hashes: np.ndarray, lines: np.ndarray) -> tuple[int, int] | None:
         """Record one block's ids (unique within the block); (earlier line, this line) of an id seen before."""
+        # Searching in sorted order walks each tier once instead of jumping about it (2-3x faster
+        # on a million ids); the earliest line of the block wins when several come back.
+        order = np.argsort(hashes, kind="stable")
+        hashes, lines = hashes[order], lines[order]
         for known, known_lines in self.tiers:
             at = np.searchsorted(known, hashes)
             at[at == len(known)] = 0
             again = np.flatnonzero(known[at] == hashes) if len(known) else np.zeros(0, dtype=np.int64)
             if len(again):
-                return int(known_lines[at[again[0]]]), int(lines[again[0]])
-        order = np.argsort(hashes, kind="stable")
-        self.tiers.append((hashes[order], lines[order]))
+                first = again[np.argmin(lines[again])]
+                return int(known_lines[at[first]]), int(lines[first])
+        self.tiers.append((hashes, lines))
         while len(self.tiers) > 1 and len(self.tiers[-1][0]) >= len(self.tiers[-2][0]):
             (a, la), (b, lb) = self.tiers[-2], self.tiers[-1]
             merged = np.concatenate([a, b])
@@ -592,6 +596,13 @@ def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sou
 
     global _WORKER
     _WORKER = (vocab, header, names, separator, send, delimiter, sources)
+    # The first block is screened here, before the fork: the workers then start with its readings
+    # and walks in their copy of `vocab`, instead of each reading every common entry again (on a
+    # realistic population that first reading is most of a block's time).
+    first = next(raw, None)
+    if first is None:
+        return
+    yield _screen_raw(first)
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
         pending: deque = deque()
         # Two blocks per worker in flight: a worker never waits while this process writes.
