@@ -12,6 +12,7 @@ from .entries import (
     COMPLETION_FIELDS,
     NO_ALLERGY,
     SYSTEM_URIS,
+    TREATMENT_QUALIFIERS,
     complete_name,
     display_name,
     fda_vocabulary,
@@ -25,6 +26,7 @@ from .entries import (
     with_coverage,
 )
 
-__all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "complete_name", "display_name", "fda_vocabulary",
-           "ingredient_for_unii", "listed_entries", "medication_suggestions", "parse_code", "qualifier_entries",
+__all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "TREATMENT_QUALIFIERS", "complete_name", "display_name",
+           "fda_vocabulary", "ingredient_for_unii", "listed_entries", "medication_suggestions", "parse_code",
+           "qualifier_entries",
            "read_medication", "read_named", "with_coverage"]

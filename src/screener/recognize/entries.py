@@ -779,8 +779,9 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     what surrounds it:
     - negated ("no OSA", "OSA ruled out") or uncertain ("? OSA", "r/o OSA"): never read as the condition
       (`_read_hedged`); "?" is looked at first, as the names ignore punctuation ("? OSA" is not "OSA");
+    - a treatment qualifier after it ("OSA on CPAP", "HTN, controlled"): what comes before it
+      (`TREATMENT_QUALIFIERS`), itself read this way ("h/o OSA on CPAP");
     - a history prefix ("h/o COPD"): `_read_history`;
-    - a treatment qualifier after it ("OSA on CPAP", "HTN, controlled"): the condition (`TREATMENT_QUALIFIERS`);
     - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation.
     """
     if field == "condition" and "?" in text:
@@ -793,12 +794,13 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
             match = pattern.match(text)
             if match is not None:
                 return _read_hedged(index, text, match, uncertain)
-        match = _HISTORY.match(text)
-        if match is not None:
-            return _read_history(index, text, match)
+        # The qualifier first: "history of DVT, stable" is a history of DVT (Z86.718), not DVT now.
         match = _QUALIFIER.match(text)
         if match is not None:
             return _read_qualified(index, text, match)
+        match = _HISTORY.match(text)
+        if match is not None:
+            return _read_history(index, text, match)
         match = _POSTPARTUM.match(text)
         if match is not None:
             return _read_postpartum(index, text, match)
@@ -827,8 +829,6 @@ def _read_history(index: Index, text: str, match: re.Match) -> tuple[str, str] |
     rest = (match.group("rest") or match.group("rest2") or "").strip()
     prefix = text[:len(text) - len(rest)].strip() if rest else text
     inner = _read_named(index, rest, "condition")
-    if isinstance(inner, Unrecognized) and _QUALIFIER.match(rest):  # "h/o OSA on CPAP"
-        inner = read_named(index, rest, "condition")
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{prefix} '{rest}': {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
