@@ -281,7 +281,7 @@ def test_no_condition_name_reads_as_a_negation_or_an_uncertainty(kb):
 
 EVERYDAY = {
     "paroxysmal AFib": "I48.0", "chronic systolic CHF": "I50.22", "chronic GERD": "K21.9", "OA of knee": "M17.9",
-    "left knee OA": "M17.12", "right hip OA": "M16.11", "bilateral knee OA": "M17.0", "vit D deficiency": "E55.9",
+    "left knee OA": "M17.9", "right hip OA": "M16.9", "bilateral knee OA": "M17.9", "vit D deficiency": "E55.9",
     "chronic migraines": "G43.709", "bipolar 2": "F31.81", "left sciatica": "M54.32", "PVD": "I73.9",
     "s/p TKA": "Z96.659", "s/p cholecystectomy": "Z90.49", "s/p hysterectomy": "Z90.710",
     "s/p appendectomy": "Z90.49", "cervical DDD": "M50.30", "lumbar DDD": "M51.369", "DDD lumbar spine": "M51.369",
