@@ -167,7 +167,8 @@ def test_a_qualifier_the_condition_already_is_is_not_repeated(kb):
     assert qualifier_entries(kb.index, "no COPD on home O2") == ("no COPD on home O2",)
 
 
-@pytest.mark.parametrize("written", ["HTN uncontrolled", "HTN, poorly controlled", "OSA on CPAP nightly"])
+@pytest.mark.parametrize("written", ["HTN uncontrolled", "HTN, poorly controlled", "OSA on CPAP nightly",
+                                     "COPD on O2", "COPD on oxygen"])
 def test_words_off_the_qualifier_list_are_never_stripped(runner, written):
     code, report = check(runner, ["Soma"], [written])
     assert code == 3 and [u["input"] for u in report["unrecognized"]] == [written]

@@ -731,8 +731,8 @@ _HISTORY = re.compile(
 
 
 TREATMENT_QUALIFIERS = (
-    "on cpap", "on bipap", "on bpap", "on home o2", "on home oxygen", "on supplemental oxygen", "on o2", "on oxygen",
-    "on insulin", "on dialysis", "on hemodialysis", "on haemodialysis", "on peritoneal dialysis", "on hd", "on pd",
+    "on cpap", "on bipap", "on bpap", "on home o2", "on home oxygen", "on supplemental oxygen", "on insulin",
+    "on dialysis", "on hemodialysis", "on haemodialysis", "on peritoneal dialysis", "on hd", "on pd",
     "well controlled", "controlled", "stable",
 )
 """What may follow a condition without changing what it is: "OSA on CPAP" is obstructive sleep apnoea,
@@ -740,7 +740,9 @@ TREATMENT_QUALIFIERS = (
 (ICD-10-CM reads uncontrolled diabetes as with hyperglycaemia or with hypoglycaemia, a different code), nor
 anything else. A qualifier that is itself a condition name ("on home O2" is Z99.81, dependence on
 supplemental oxygen) also stands for that condition: `qualifier_entries` gives it as an entry of its own,
-so "COPD on home O2" meets the rules of COPD and of chronic respiratory insufficiency.
+so "COPD on home O2" meets the rules of COPD and of chronic respiratory insufficiency. "on O2" and "on
+oxygen" are not on the list: they do not say whether the oxygen is long-term (Z99.81, chronic respiratory
+insufficiency here) or for today, so "COPD on O2" stays unrecognised rather than lose that rule.
 See docs/knowledge-decisions.md."""
 
 _QUALIFIER = re.compile(
