@@ -761,8 +761,8 @@ _UNCERTAIN = re.compile(
     r"^\s*(?P<cue>\?+|r/o|r\.o\.|rule\s+out|to\s+rule\s+out|possible|poss\.|probable|suspected|suspect|"
     r"questionable|query|likely|presumed|presumptive|concern\s+for|c/f|cannot\s+rule\s+out|"
     r"eval(?:uate)?\s+for|evaluation\s+for)\s*:?\s*(?P<rest>[^\s?].*)$"
-    r"|^(?P<rest2>.*?[^\s,;:(\-–?])\s*(?:(?P<cue2>\?+)|[\s,;:(\-–]+(?P<cue3>r/o|rule\s+out|possible|probable|"
-    r"suspected|questionable|query)\)?)\s*$",
+    r"|^(?P<rest2>.*?[^\s,;:(\-–?])[\s,;:(\-–]*(?:(?P<cue2>\?+)\)?|[\s,;:(\-–]+(?P<cue3>r/o|rule\s+out|possible|"
+    r"probable|suspected|questionable|query)\)?)\s*$",
     re.IGNORECASE)
 """A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)"."""
 
@@ -790,6 +790,8 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
         match = _UNCERTAIN.match(text)
         if match is not None:
             return _read_hedged(index, text, match, uncertain=True)
+        return Unrecognized(text, field, "a '?' makes a condition uncertain: it is never read as the condition; "
+                                         "write it without '?' if the patient has it")
     hit = _read_named(index, text, field)
     if field == "condition" and isinstance(hit, Unrecognized):
         for pattern, uncertain in ((_NEGATED, False), (_UNCERTAIN, True)):
