@@ -19,7 +19,7 @@ from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
 from .model import Finding, Medication, MedicationEntry, Noted, Report, Suppressed, Unrecognized
-from .recognize import listed_entries, read_medication, read_named, with_coverage
+from .recognize import listed_entries, qualifier_entries, read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
@@ -236,11 +236,21 @@ def read_fact(index: Index, raw: str, field: str) -> tuple[str, str] | tuple[()]
 
 def fact_entries(index: Index, raw: str, field: str) -> tuple[str, ...]:
     """The entries one condition or allergy entry stands for: itself, or for an allergy cell listing several
-    with commas ("PCN, sulfa, latex") that is not recognised as a whole, each of them."""
+    with commas ("PCN, sulfa, latex") that is not recognised as a whole, each of them; for a condition with
+    a treatment qualifier that is a condition of its own ("COPD on home O2"), itself and the qualifier
+    (`recognize.qualifier_entries`)."""
+    if field == "condition":
+        if not isinstance(raw, str):
+            return (raw,)
+        return memoised(index, ("qualified", raw), _qualified, index, raw)
     pieces = listed_entries(raw, field) if isinstance(raw, str) else (raw,)
     if len(pieces) == 1 or not isinstance(read_fact(index, raw, field), Unrecognized):
         return (raw,)
     return pieces
+
+
+def _qualified(index: Index, raw: str) -> tuple[str, ...]:
+    return (raw, *qualifier_entries(index, clean_entry(raw, "condition"))[1:])
 
 
 def read_facts(index: Index, entries: Iterable[str], field: str, unrecognized: list[Unrecognized],

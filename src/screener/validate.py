@@ -161,8 +161,9 @@ def _condition_name_problems(directory: Path, rows: dict[str, list]) -> list[Pro
     codes = load_icd10cm(tables_home(directory, ICD10CM_DIR))
     if codes is None:
         return []
-    return [Problem("condition_names.csv", where.line, "icd10cm", f"'{row['icd10cm']}' is not in {codes.release}")
-            for where, row in names if row.get("icd10cm") and codes.get(row["icd10cm"]) is None]
+    return [Problem("condition_names.csv", where.line, "icd10cm", f"'{code}' is not in {codes.release}")
+            for where, row in names if row.get("icd10cm") for code in row["icd10cm"].split("|")
+            if codes.get(code) is None]
 
 
 def _mapping_problems(rows: dict[str, list]) -> list[Problem]:

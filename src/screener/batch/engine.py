@@ -601,7 +601,7 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     windows this way; `shadow_walk` is the same walk over `vocab.shadow` (see `suppressed`).
     """
     n = len(pts)
-    pts = _with_listed_allergies(vocab, pts)
+    pts = _with_listed_entries(vocab, _with_listed_entries(vocab, pts, "allergy"), "condition")
     error = pts.error.copy()
     meds, conds, alls = pts.meds, pts.conditions, pts.allergies
     # A patient with no medication has nothing to screen: invalid with the reason, as `check` refuses it,
@@ -646,14 +646,15 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     return findings, patients
 
 
-def _with_listed_allergies(vocab: Codebook, pts: Patients) -> Patients:
-    """`pts` with each allergy cell entry that lists several with commas ("PCN, sulfa, latex") replaced by
-    its entries, as `check` reads them (`screening.fact_entries`); `pts` itself when none does."""
-    lists = pts.allergies
+def _with_listed_entries(vocab: Codebook, pts: Patients, field: str) -> Patients:
+    """`pts` with each `field` entry that stands for several replaced by its entries, as `check` reads them
+    (`screening.fact_entries`): an allergy cell that lists several with commas ("PCN, sulfa, latex"), a
+    condition with a qualifier that is a condition of its own ("COPD on home O2"); `pts` itself when none does."""
+    lists = pts.allergies if field == "allergy" else pts.conditions
 
     def entries(text: str) -> tuple[str, ...]:
         try:
-            return fact_entries(vocab.index, text, "allergy")
+            return fact_entries(vocab.index, text, field)
         except InputError:  # `named_entry` reports it, as `check` refuses it
             return (text,)
 
@@ -673,7 +674,8 @@ def _with_listed_allergies(vocab: Codebook, pts: Patients) -> Patients:
     per_list = np.bincount(lists.list_ids(), weights=occ_n, minlength=lists.n_lists).astype(np.int64)
     offsets = np.zeros(lists.n_lists + 1, dtype=np.int64)
     np.cumsum(per_list, out=offsets[1:])
-    return replace(pts, allergies=Lists(lists.of_patient, offsets, codes, list(seen)))
+    listed = Lists(lists.of_patient, offsets, codes, list(seen))
+    return replace(pts, allergies=listed) if field == "allergy" else replace(pts, conditions=listed)
 
 
 def _hits(vocab: Codebook, pts: Patients, valid: np.ndarray, med_info, cond_info, all_info, walk) -> Hits:

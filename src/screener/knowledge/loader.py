@@ -256,11 +256,16 @@ _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
 
 def _condition_names(rows: list[Row]) -> list[ConditionName]:
     """Each name once (as normalised), each code in the dotted CMS form; whether the code is in the
-    ICD-10-CM release is checked by `screener data validate` against the bundled code set."""
+    ICD-10-CM release is checked by `screener data validate` against the bundled code set. Several codes
+    (`|`-separated) are the meanings of an abbreviation that is never guessed ("RA")."""
     out = []
     for where, row in _named_rows(rows, "icd10cm"):
-        if not _ICD10CM_CODE.match(row["icd10cm"]):
-            raise _fail(where, f"icd10cm '{row['icd10cm']}' is not an ICD-10-CM code as CMS writes it (E11.9)")
+        codes = row["icd10cm"].split("|")
+        bad = next((c for c in codes if not _ICD10CM_CODE.match(c)), None)
+        if bad is not None:
+            raise _fail(where, f"icd10cm '{bad}' is not an ICD-10-CM code as CMS writes it (E11.9)")
+        if len(set(codes)) != len(codes):
+            raise _fail(where, f"icd10cm '{row['icd10cm']}' names a code twice")
         out.append(ConditionName(row["name"], row["icd10cm"], row["source"], where))
     return out
 

@@ -120,7 +120,8 @@ class ConditionName:
 
     name: str
     code: str
-    """Dotted ICD-10-CM code, as CMS writes it ("I10", "E11.9")."""
+    """Dotted ICD-10-CM code, as CMS writes it ("I10", "E11.9"); for an abbreviation with several meanings,
+    never guessed, each of them, `|`-separated ("M06.9|D46.4|R41.2" for RA)."""
     source: str
     where: Where
 

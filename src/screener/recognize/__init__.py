@@ -12,6 +12,7 @@ from .entries import (
     COMPLETION_FIELDS,
     NO_ALLERGY,
     SYSTEM_URIS,
+    TREATMENT_QUALIFIERS,
     complete_name,
     display_name,
     fda_vocabulary,
@@ -19,11 +20,13 @@ from .entries import (
     listed_entries,
     medication_suggestions,
     parse_code,
+    qualifier_entries,
     read_medication,
     read_named,
     with_coverage,
 )
 
-__all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "complete_name", "display_name", "fda_vocabulary",
-           "ingredient_for_unii", "listed_entries", "medication_suggestions", "parse_code", "read_medication",
-           "read_named", "with_coverage"]
+__all__ = ["COMPLETION_FIELDS", "NO_ALLERGY", "SYSTEM_URIS", "TREATMENT_QUALIFIERS", "complete_name", "display_name",
+           "fda_vocabulary", "ingredient_for_unii", "listed_entries", "medication_suggestions", "parse_code",
+           "qualifier_entries",
+           "read_medication", "read_named", "with_coverage"]

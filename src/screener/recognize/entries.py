@@ -730,20 +730,84 @@ _HISTORY = re.compile(
 "family history of alcoholism". See `docs/knowledge-decisions.md` for what each is read as."""
 
 
+TREATMENT_QUALIFIERS = (
+    "on cpap", "on bipap", "on bpap", "on home o2", "on home oxygen", "on supplemental oxygen", "on insulin",
+    "on dialysis", "on hemodialysis", "on haemodialysis", "on peritoneal dialysis", "on hd", "on pd",
+    "well controlled", "controlled", "stable",
+)
+"""What may follow a condition without changing what it is: "OSA on CPAP" is obstructive sleep apnoea,
+"HTN, well controlled" hypertension. A closed list, never a free-form strip: "uncontrolled" is not on it
+(ICD-10-CM reads uncontrolled diabetes as with hyperglycaemia or with hypoglycaemia, a different code), nor
+anything else. A qualifier that is itself a condition name ("on home O2" is Z99.81, dependence on
+supplemental oxygen) also stands for that condition: `qualifier_entries` gives it as an entry of its own,
+so "COPD on home O2" meets the rules of COPD and of chronic respiratory insufficiency. "on O2" and "on
+oxygen" are not on the list: they do not say whether the oxygen is long-term (Z99.81, chronic respiratory
+insufficiency here) or for today, so "COPD on O2" stays unrecognised rather than lose that rule.
+See docs/knowledge-decisions.md."""
+
+_QUALIFIER = re.compile(
+    r"^(?P<rest>.*?[^\s,;:(\-–])[\s,;:(\-–]+(?P<q>"
+    + "|".join(r"[\s\-]+".join(q.split()) for q in TREATMENT_QUALIFIERS) + r")\)?\.?\s*$", re.IGNORECASE)
+"""A condition followed by one of `TREATMENT_QUALIFIERS`: "OSA on CPAP", "HTN - controlled", "asthma (stable)"."""
+
+_NEGATED = re.compile(
+    r"^\s*(?P<cue>no(?:\s+known|\s+evidence\s+of|\s+h/o|\s+hx\s+of|\s+history\s+of)?|not|denies|"
+    r"negative\s+for|neg\s+for)\s+(?P<rest>\S.*)$"
+    r"|^(?P<rest2>.*?[^\s,;:(\-–])[\s,;:(\-–]+(?P<cue2>ruled\s+out|excluded)\)?\.?\s*$",
+    re.IGNORECASE)
+"""A condition recorded as absent: "no OSA", "denies COPD", "negative for HCV", "OSA ruled out"."""
+
+_UNCERTAIN = re.compile(
+    r"^\s*(?P<cue>\?+|r/o|r\.o\.|rule\s+out|to\s+rule\s+out|possible|poss\.|probable|suspected|suspect|"
+    r"questionable|query|likely|presumed|presumptive|concern\s+for|c/f|cannot\s+rule\s+out|"
+    r"eval(?:uate)?\s+for|evaluation\s+for)\s*:?\s*(?P<rest>[^\s?].*)$"
+    r"|^(?P<rest2>.*?[^\s,;:(\-–?])[\s,;:(\-–]*(?:(?P<cue2>\?+)\)?|[\s,;:(\-–]+(?P<cue3>r/o|rule\s+out|possible|"
+    r"probable|suspected|questionable|query)\)?)\s*$",
+    re.IGNORECASE)
+"""A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)"."""
+
+_POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\s+(?P<rest>\S.*)$", re.IGNORECASE)
+"""A condition written as after childbirth: "postpartum back pain". The time after childbirth is neither
+pregnancy nor lactation (`_read_postpartum`)."""
+
+
 def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     """(text, concept) for a recognised condition or allergy, () for "no known allergies", `Noted` for one
     recognised that no rule here is about, or an Unrecognized.
 
     An allergy written with its reaction ("PCN (hives)", "sulfa - rash") is read by its name when the
     whole text is not recognised: the reaction is for the pharmacist to weigh, and stays in the input.
-    A condition written with a history prefix is read by `_read_history` when the whole text is not a
-    name or code itself ("history of DVT" is ICD-10-CM Z86.718 as a whole).
+    A condition that is not a name or code as a whole ("history of DVT" is ICD-10-CM Z86.718) is read by
+    what surrounds it:
+    - negated ("no OSA", "OSA ruled out") or uncertain ("? OSA", "r/o OSA"): never read as the condition
+      (`_read_hedged`); "?" is looked at first, as the names ignore punctuation ("? OSA" is not "OSA");
+    - a treatment qualifier after it ("OSA on CPAP", "HTN, controlled"): what comes before it
+      (`TREATMENT_QUALIFIERS`), itself read this way ("h/o OSA on CPAP");
+    - a history prefix ("h/o COPD"): `_read_history`;
+    - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation.
     """
+    if field == "condition" and "?" in text:
+        match = _UNCERTAIN.match(text)
+        if match is not None:
+            return _read_hedged(index, text, match, uncertain=True)
+        return Unrecognized(text, field, "a '?' makes a condition uncertain: it is never read as the condition; "
+                                         "write it without '?' if the patient has it")
     hit = _read_named(index, text, field)
     if field == "condition" and isinstance(hit, Unrecognized):
+        for pattern, uncertain in ((_NEGATED, False), (_UNCERTAIN, True)):
+            match = pattern.match(text)
+            if match is not None:
+                return _read_hedged(index, text, match, uncertain)
+        # The qualifier first: "history of DVT, stable" is a history of DVT (Z86.718), not DVT now.
+        match = _QUALIFIER.match(text)
+        if match is not None:
+            return _read_qualified(index, text, match)
         match = _HISTORY.match(text)
         if match is not None:
             return _read_history(index, text, match)
+        match = _POSTPARTUM.match(text)
+        if match is not None:
+            return _read_postpartum(index, text, match)
     if field == "allergy" and isinstance(hit, Unrecognized):
         match = _REACTION.match(text.strip())
         if match is not None:
@@ -789,6 +853,90 @@ def _read_history(index: Index, text: str, match: re.Match) -> tuple[str, str] |
     return (text, condition)
 
 
+def _read_qualified(index: Index, text: str, match: re.Match) -> tuple[str, str] | Noted | Unrecognized:
+    """A condition followed by a treatment qualifier: read as the condition before it, with the whole text
+    as its input. A condition nobody can place leaves the whole entry unrecognised, with its reason."""
+    rest, qualifier = match.group("rest").strip(), match.group("q")
+    inner = read_named(index, rest, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): {inner.reason}", inner.suggestions)
+    if isinstance(inner, Noted):
+        return Noted(text, "condition", inner.recognised_as, inner.code)
+    if len(inner) != 2:
+        return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): not recognised as a condition")
+    return (text, inner[1])
+
+
+def _read_postpartum(index: Index, text: str, match: re.Match) -> tuple[str, str] | Noted | Unrecognized:
+    """A condition after "postpartum": the condition. Postpartum is not pregnancy (ICD-10-CM codes a condition
+    of the puerperium in chapter 15, whose pregnancy rows here would read it as pregnancy), and it is not
+    lactation: the reading says so, for the pharmacist to ask whether she breastfeeds."""
+    rest, cue = match.group("rest").strip(), match.group("cue")
+    inner = read_named(index, rest, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
+    if isinstance(inner, Noted):
+        return Noted(text, "condition", f"{inner.recognised_as} ({cue}: not read as pregnancy or lactation; give "
+                                        "'breastfeeding' if she is)", inner.code)
+    if len(inner) != 2:
+        return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
+    return (text, inner[1])
+
+
+def qualifier_entries(index: Index, text: str) -> tuple[str, ...]:
+    """The entries one condition entry stands for: (text,), or (text, qualifier) when a treatment qualifier
+    after a recognised condition is itself a condition this knowledge base has rules about ("COPD on home
+    O2": COPD, and "on home O2", dependence on supplemental oxygen) and the condition is not already it or
+    narrower ("ESRD on dialysis" is end-stage renal disease once)."""
+    if "?" in text or _NEGATED.match(text) or _UNCERTAIN.match(text):
+        return (text,)  # what is absent or uncertain stands for nothing, its qualifier included
+    history = _HISTORY.match(text)
+    if history is not None and history.group("family"):
+        return (text,)
+    match = _QUALIFIER.match(text)
+    if match is None or not isinstance(_read_named(index, text, "condition"), Unrecognized):
+        return (text,)
+    whole = read_named(index, text, "condition")
+    status = _read_named(index, match.group("q"), "condition")
+    if not (isinstance(status, tuple) and len(status) == 2):
+        return (text,)
+    if isinstance(whole, tuple) and len(whole) == 2 and status[1] in index.up.get(whole[1], {whole[1]: ()}):
+        return (text,)
+    if isinstance(whole, Unrecognized):
+        return (text,)
+    return (text, match.group("q"))
+
+
+def _read_hedged(index: Index, text: str, match: re.Match, uncertain: bool) -> Noted | Unrecognized:
+    """A condition recorded as absent, or as uncertain: never read as the condition.
+
+    - absent ("no OSA", "OSA ruled out"): recognised, not screened (the patient does not have it);
+    - uncertain ("? OSA", "r/o OSA", "possible COPD") of a condition a rule here is about: unrecognised, so the
+      screen is incomplete: neither screening it nor leaving it out would be a reading of what was written;
+    - uncertain of a condition no rule here is about ("? GERD"): recognised, as no reading changes the screen.
+    A condition nobody can place leaves the whole entry unrecognised, with its reason.
+    """
+    rest = (match.group("rest") or match.group("rest2") or "").strip()
+    cue = next((match.group(g) for g in ("cue", "cue2", "cue3") if g in match.re.groupindex and match.group(g)),
+               "").strip()
+    inner = read_named(index, rest, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
+    if isinstance(inner, Noted):
+        what = inner.recognised_as
+    elif len(inner) == 2:
+        what = display_name(index, inner[1])
+    else:
+        return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
+    if not uncertain:
+        return Noted(text, "condition", f"{what} recorded as absent ('{cue}'), not screened")
+    if isinstance(inner, Noted):
+        return Noted(text, "condition", f"{what}, uncertain ('{cue}'): no rule here either way", inner.code)
+    return Unrecognized(text, "condition", f"an uncertain diagnosis ('{cue}' {what}): neither screened as it "
+                                           f"nor ruled out; give '{rest}' if the patient has it, or confirm "
+                                           "it is absent", (rest,))
+
+
 def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     kinds = ("condition",) if field == "condition" else ALLERGEN_KINDS
     key = normalize_name(text)
@@ -824,7 +972,9 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
     if concept is not None and index.kinds[concept] in kinds:
         return (text, concept)
     if field == "condition" and key in index.condition_names:
-        icd_code, _ = index.condition_names[key]
+        icd_code, written = index.condition_names[key]
+        if "|" in icd_code:
+            return _read_several(index, text, written, icd_code.split("|"))
         hit = _icd10cm_fact(index, text, icd_code)
         if hit is not None:
             return hit
@@ -853,6 +1003,20 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
         pool = {**{k: name for k, (_, name) in index.condition_names.items()}, **pool}
     return Unrecognized(text, field, "not recognised as a condition, a common name of one, or an ICD-10-CM code",
                         suggest(text, pool, index.names))
+
+
+def _read_several(index: Index, text: str, written: str, codes: list[str]) -> Noted | Unrecognized:
+    """An abbreviation with several clinical meanings ("RA": rheumatoid arthritis, refractory anaemia,
+    retrograde amnesia), never read as one of them. When no rule here is about any of them, it is recognised:
+    whichever it means, the screen is the same; otherwise it is unrecognised, with the meanings to choose."""
+    icd = icd10cm_codes(index)
+    titles = [f"{c} {entry.title}" if (entry := icd.get(c) if icd is not None else None) else c for c in codes]
+    shown = "; ".join(titles[:-1]) + " or " + titles[-1]
+    if all(condition_for_code(index, "icd10", c) is None for c in codes):
+        return Noted(text, "condition", f"'{written}', which may mean ICD-10-CM {shown} (never guessed; no rule here "
+                                        "is about any of them)")
+    return Unrecognized(text, "condition", f"'{written}' has several meanings (ICD-10-CM {shown}); it is never "
+                                           "guessed: write the condition or its code", tuple(codes))
 
 
 def listed_entries(text: str, field: str) -> tuple[str, ...]:

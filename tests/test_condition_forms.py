@@ -1,0 +1,332 @@
+"""Condition texts as medication-reconciliation exports write them (issue 13, point 1).
+
+Treatment qualifiers ("OSA on CPAP", "HTN, controlled"), negations and uncertain diagnoses ("no OSA",
+"r/o OSA", "? OSA"), "postpartum", abbreviations with several meanings (RA, OCD), and everyday names of
+ordinary comorbidities, each with its exact reading through `screener check -f json`; the qualifier
+invariant is a hypothesis property over every condition name the knowledge base knows. Decisions are in
+docs/knowledge-decisions.md ("Condition names real charts use").
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from screener.cli import cli
+from screener.model import Noted, Unrecognized
+from screener.recognize import TREATMENT_QUALIFIERS, qualifier_entries, read_named
+from screener.text import normalize_name
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return CliRunner()
+
+
+def check(runner, meds, conditions):
+    args = ["check", *meds, "-f", "json"]
+    for c in conditions:
+        args += ["-c", c]
+    result = runner.invoke(cli, args)
+    assert result.exit_code in (0, 1, 3), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def condition_findings(report):
+    return sorted((f["severity"], f["concepts"][-1], f["inputs"][-1]) for f in report["findings"]
+                  if f["kind"] == "drug-condition")
+
+
+def readings(report):
+    """Each condition entry as the report shows it: (input, concept), (input, noted text) or (input, reason)."""
+    out = [(c["input"], c["concept"]) for c in report["screened"]["conditions"]]
+    out += [(n["input"], n["recognised_as"]) for n in report["screened"]["noted"] if n["field"] == "condition"]
+    out += [(u["input"], u["reason"]) for u in report["unrecognized"] if u["field"] == "condition"]
+    return out
+
+
+# --- the seven texts the realistic patients left unrecognised -----------------------------------------
+
+
+@pytest.mark.parametrize(("written", "reading"), [
+    ("spasticity", "ICD-10-CM R25.2 Cramp and spasm"),
+    ("metastatic prostate cancer", "ICD-10-CM C61 Malignant neoplasm of prostate"),
+    ("postpartum back pain", "ICD-10-CM M54.9 Dorsalgia, unspecified (postpartum: not read as pregnancy or "
+                             "lactation; give 'breastfeeding' if she is)"),
+    ("RA", "'RA', which may mean ICD-10-CM M06.9 Rheumatoid arthritis, unspecified; D46.4 Refractory anemia, "
+           "unspecified or R41.2 Retrograde amnesia (never guessed; no rule here is about any of them)"),
+    ("OCD", "'OCD', which may mean ICD-10-CM F42.9 Obsessive-compulsive disorder, unspecified or M93.20 "
+            "Osteochondritis dissecans of unspecified site (never guessed; no rule here is about any of them)"),
+])
+def test_a_realistic_condition_text_is_recognised_with_no_rule(runner, written, reading):
+    code, report = check(runner, ["Soma"], [written])
+    assert readings(report) == [(written, reading)]
+    assert code == 0 and report["findings"] == []
+
+
+def test_osa_on_cpap_is_obstructive_sleep_apnoea_and_meets_its_rule(runner):
+    code, report = check(runner, ["oxycodone"], ["OSA on CPAP"])
+    assert readings(report) == [("OSA on CPAP", "obstructive-sleep-apnea")]
+    assert condition_findings(report) == [("moderate", "obstructive-sleep-apnea", "OSA on CPAP")]
+    assert code == 1
+
+
+def test_postpartum_is_never_pregnancy_or_lactation(runner):
+    # Soma has pregnancy and lactation rules: neither fires for a postpartum condition.
+    _, report = check(runner, ["Soma"], ["postpartum back pain", "postpartum depression"])
+    assert condition_findings(report) == []
+    assert readings(report) == [
+        ("postpartum back pain", "ICD-10-CM M54.9 Dorsalgia, unspecified (postpartum: not read as pregnancy or "
+                                 "lactation; give 'breastfeeding' if she is)"),
+        ("postpartum depression", "ICD-10-CM F53.0 Postpartum depression")]
+
+
+def test_degenerative_disc_disease_without_its_region_is_not_guessed(runner):
+    # The region decides the category (M50.3- cervical, M51.3- thoracic to lumbosacral): never guessed.
+    code, report = check(runner, ["Soma"], ["degenerative disc disease"])
+    assert code == 3
+    [problem] = report["unrecognized"]
+    assert problem["reason"] == "not recognised as a condition, a common name of one, or an ICD-10-CM code"
+    assert "lumbar degenerative disc disease" in problem["suggestions"]
+    _, report = check(runner, ["Soma"], ["cervical DDD", "lumbar DDD"])
+    assert [r[1][:17] for r in readings(report)] == ["ICD-10-CM M50.30 ", "ICD-10-CM M51.369"]
+
+
+# --- abbreviations with several meanings ---------------------------------------------------------------
+
+
+def test_an_abbreviation_with_several_meanings_is_incomplete_once_a_rule_is_about_one(runner, kb):
+    # RA is recognised because no meaning has a rule here; were one of them a knowledge-base condition,
+    # the entry would be unrecognised with the codes to choose from.
+    index = kb.index
+    saved = dict(index.condition_codes)
+    try:
+        index.condition_codes["icd10:M06.9"] = ("hepatic-impairment", "exact")
+        hit = read_named(index, "RA", "condition")
+    finally:
+        index.condition_codes.clear()
+        index.condition_codes.update(saved)
+    assert isinstance(hit, Unrecognized)
+    assert hit.reason == ("'RA' has several meanings (ICD-10-CM M06.9 Rheumatoid arthritis, unspecified; D46.4 "
+                          "Refractory anemia, unspecified or R41.2 Retrograde amnesia); it is never guessed: write "
+                          "the condition or its code")
+    assert hit.suggestions == ("M06.9", "D46.4", "R41.2")
+
+
+def test_an_abbreviation_one_of_whose_meanings_has_a_rule_is_unrecognised(runner):
+    # PE may be pre-eclampsia, which is pregnancy here (carisoprodol's pregnancy rule): never guessed.
+    code, report = check(runner, ["Soma"], ["PE"])
+    assert report["unrecognized"] == [{
+        "input": "PE", "field": "condition",
+        "reason": "'PE' has several meanings (ICD-10-CM I26.99 Other pulmonary embolism without acute cor pulmonale; "
+                  "J90 Pleural effusion, not elsewhere classified or O14.90 Unspecified pre-eclampsia, unspecified "
+                  "trimester); it is never guessed: write the condition or its code",
+        "suggestions": ["I26.99", "J90", "O14.90"]}]
+    assert code == 3 and condition_findings(report) == []
+
+
+@pytest.mark.parametrize(("written", "codes"), [
+    ("IDDM", "E10.9 Type 1 diabetes mellitus without complications or E11.9 Type 2 diabetes mellitus without "
+             "complications"),
+    ("uncontrolled T2DM", "E11.65 Type 2 diabetes mellitus with hyperglycemia or E11.649 Type 2 diabetes mellitus "
+                          "with hypoglycemia without coma"),
+])
+def test_diabetes_forms_the_classification_does_not_place_are_never_guessed(runner, written, codes):
+    _, report = check(runner, ["Soma"], [written])
+    assert readings(report) == [(written, f"'{written}', which may mean ICD-10-CM {codes} (never guessed; no "
+                                          "rule here is about any of them)")]
+
+
+# --- treatment qualifiers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["OSA on CPAP", "OSA, on CPAP", "OSA (on CPAP)", "OSA on BiPAP",
+                                     "OSA - stable", "h/o OSA on CPAP"])
+def test_a_qualified_condition_is_the_condition(runner, written):
+    _, report = check(runner, ["oxycodone"], [written])
+    assert condition_findings(report) == [("moderate", "obstructive-sleep-apnea", written)]
+
+
+@pytest.mark.parametrize(("written", "reading"), [
+    ("HTN, well controlled", "ICD-10-CM I10 Essential (primary) hypertension"),
+    ("HTN controlled", "ICD-10-CM I10 Essential (primary) hypertension"),
+    ("T2DM on insulin", "ICD-10-CM E11.9 Type 2 diabetes mellitus without complications"),
+    ("asthma (stable)", "ICD-10-CM J45.909 Unspecified asthma, uncomplicated"),
+    ("history of DVT, stable", "ICD-10-CM Z86.718 Personal history of other venous thrombosis and embolism"),
+])
+def test_a_qualified_condition_with_no_rule_reads_as_it(runner, written, reading):
+    code, report = check(runner, ["Soma"], [written])
+    assert readings(report) == [(written, reading)] and code == 0
+
+
+def test_a_qualifier_that_is_a_condition_itself_is_screened_too(runner):
+    # Home oxygen is dependence on supplemental oxygen (Z99.81): chronic respiratory insufficiency here.
+    code, report = check(runner, ["oxycodone"], ["COPD on home O2"])
+    assert readings(report) == [("COPD on home O2", "copd"), ("on home O2", "respiratory-insufficiency")]
+    assert condition_findings(report) == [("major", "respiratory-insufficiency", "on home O2"),
+                                          ("moderate", "copd", "COPD on home O2")]
+    assert code == 1
+
+
+def test_a_qualifier_the_condition_already_is_is_not_repeated(kb):
+    assert qualifier_entries(kb.index, "ESRD on dialysis") == ("ESRD on dialysis",)
+    assert qualifier_entries(kb.index, "CKD on dialysis") == ("CKD on dialysis", "on dialysis")
+    assert qualifier_entries(kb.index, "family history of COPD on home O2") == ("family history of COPD on home O2",)
+    assert qualifier_entries(kb.index, "no COPD on home O2") == ("no COPD on home O2",)
+
+
+@pytest.mark.parametrize("written", ["HTN uncontrolled", "HTN, poorly controlled", "OSA on CPAP nightly",
+                                     "COPD on O2", "COPD on oxygen"])
+def test_words_off_the_qualifier_list_are_never_stripped(runner, written):
+    code, report = check(runner, ["Soma"], [written])
+    assert code == 3 and [u["input"] for u in report["unrecognized"]] == [written]
+
+
+CONDITION_NAMES = None
+
+
+def condition_names(index):
+    """Every name the knowledge base reads as a condition as a whole: its concepts' names and synonyms and
+    the common names of ICD-10-CM codes."""
+    global CONDITION_NAMES
+    if CONDITION_NAMES is None:
+        names = {written for key, written in index.name_text.items() if index.kinds[index.names[key]] == "condition"}
+        names |= {written for _, written in index.condition_names.values()}
+        CONDITION_NAMES = sorted(names)
+    return CONDITION_NAMES
+
+
+def reading_of(hit):
+    if isinstance(hit, Noted):
+        return ("noted", hit.recognised_as, hit.code)
+    if isinstance(hit, Unrecognized):
+        return ("unrecognised",)
+    return ("concept", hit[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_recognised_condition_with_a_qualifier_reads_as_the_same_concept(kb, data):
+    index = kb.index
+    name = data.draw(st.sampled_from(condition_names(index)))
+    qualifier = data.draw(st.sampled_from(TREATMENT_QUALIFIERS))
+    joiner = data.draw(st.sampled_from([" ", ", ", " - ", " ("]))
+    written = f"{name}{joiner}{qualifier}{')' if joiner == ' (' else ''}"
+    alone = read_named(index, name, "condition")
+    qualified = read_named(index, written, "condition")
+    if normalize_name(written) in index.condition_names or normalize_name(written) in index.names:
+        return  # a whole name of its own ("ESRD on HD") is read as itself
+    if reading_of(alone) == ("unrecognised",):  # only an abbreviation one of whose meanings has a rule (PE)
+        assert "|" in index.condition_names[normalize_name(name)][0], name
+    assert reading_of(qualified) == reading_of(alone), written
+    # What the entry stands for always starts with the entry itself, read as the condition.
+    assert qualifier_entries(index, written)[0] == written
+
+
+# --- negations and uncertain diagnoses --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "cue"), [
+    ("no OSA", "no"), ("No OSA", "No"), ("denies OSA", "denies"), ("negative for OSA", "negative for"),
+    ("OSA ruled out", "ruled out"), ("OSA - ruled out", "ruled out"), ("no h/o OSA", "no h/o"),
+    ("no history of OSA", "no history of"), ("not OSA", "not"), ("no OSA on CPAP", "no"),
+])
+def test_a_negated_condition_is_recorded_as_absent_never_as_the_condition(runner, written, cue):
+    code, report = check(runner, ["oxycodone"], [written])
+    assert condition_findings(report) == []
+    assert readings(report) == [(written, f"Obstructive sleep apnoea recorded as absent ('{cue}'), not screened")]
+    assert code == 0
+
+
+@pytest.mark.parametrize(("written", "cue", "rest"), [
+    ("? OSA", "?", "OSA"), ("?OSA", "?", "OSA"), ("OSA?", "?", "OSA"), ("?? OSA", "??", "OSA"),
+    ("OSA (?)", "?", "OSA"), ("OSA, ?", "?", "OSA"), ("r/o OSA", "r/o", "OSA"), ("R/O OSA", "R/O", "OSA"),
+    ("rule out OSA", "rule out", "OSA"), ("possible OSA", "possible", "OSA"), ("suspected OSA", "suspected", "OSA"),
+    ("probable OSA", "probable", "OSA"), ("OSA (r/o)", "r/o", "OSA"), ("questionable OSA", "questionable", "OSA"),
+    ("? OSA on CPAP", "?", "OSA on CPAP"),
+])
+def test_an_uncertain_condition_a_rule_is_about_makes_the_screen_incomplete(runner, written, cue, rest):
+    code, report = check(runner, ["oxycodone"], [written])
+    assert condition_findings(report) == []
+    assert report["unrecognized"] == [{
+        "input": written, "field": "condition",
+        "reason": f"an uncertain diagnosis ('{cue}' Obstructive sleep apnoea): neither screened as it nor ruled "
+                  f"out; give '{rest}' if the patient has it, or confirm it is absent",
+        "suggestions": [rest]}]
+    assert code == 3
+
+
+@pytest.mark.parametrize("written", ["OSA ? CPAP", "O?SA", "? ?"])
+def test_any_other_question_mark_is_never_read_past(runner, written):
+    # Names ignore punctuation: without this, "OSA ? CPAP" could be read as a name without its "?".
+    code, report = check(runner, ["oxycodone"], [written])
+    assert code == 3 and condition_findings(report) == []
+    assert readings(report) == [(written, "a '?' makes a condition uncertain: it is never read as the condition; "
+                                          "write it without '?' if the patient has it")]
+
+
+def test_an_uncertain_condition_no_rule_is_about_is_recognised(runner):
+    code, report = check(runner, ["Soma"], ["? GERD", "no HTN"])
+    assert readings(report) == [
+        ("? GERD", "ICD-10-CM K21.9 Gastro-esophageal reflux disease without esophagitis, uncertain ('?'): "
+                   "no rule here either way"),
+        ("no HTN", "ICD-10-CM I10 Essential (primary) hypertension recorded as absent ('no'), not screened")]
+    assert code == 0
+
+
+def test_a_negated_pregnancy_is_not_pregnancy(runner):
+    code, report = check(runner, ["Soma"], ["not pregnant"])
+    assert condition_findings(report) == [] and code == 0
+
+
+def test_a_hedged_text_nobody_can_place_stays_unrecognised(runner):
+    code, report = check(runner, ["Soma"], ["? xyzzy", "no xyzzy"])
+    assert code == 3
+    assert [u["reason"] for u in report["unrecognized"]] == [
+        "? 'xyzzy': not recognised as a condition, a common name of one, or an ICD-10-CM code",
+        "no 'xyzzy': not recognised as a condition, a common name of one, or an ICD-10-CM code"]
+
+
+def test_no_condition_name_reads_as_a_negation_or_an_uncertainty(kb):
+    # A name of the knowledge base that starts like a negation would be read as absent instead.
+    from screener.recognize.entries import _NEGATED, _UNCERTAIN
+
+    hedged = [n for n in condition_names(kb.index) if _NEGATED.match(n) or _UNCERTAIN.match(n) or "?" in n]
+    assert hedged == []
+
+
+# --- everyday names of ordinary comorbidities -----------------------------------------------------------
+
+
+EVERYDAY = {
+    "paroxysmal AFib": "I48.0", "chronic systolic CHF": "I50.22", "chronic GERD": "K21.9", "OA of knee": "M17.9",
+    "left knee OA": "M17.9", "right hip OA": "M16.9", "bilateral knee OA": "M17.9", "vit D deficiency": "E55.9",
+    "chronic migraines": "G43.709", "bipolar 2": "F31.81", "left sciatica": "M54.32", "PVD": "I73.9",
+    "s/p TKA": "Z96.659", "s/p cholecystectomy": "Z90.49", "s/p hysterectomy": "Z90.710",
+    "s/p appendectomy": "Z90.49", "cervical DDD": "M50.30", "lumbar DDD": "M51.369", "DDD lumbar spine": "M51.369",
+    "recurrent UTIs": "N39.0", "chronic LBP": "M54.50", "spasticity": "R25.2", "postpartum depression": "F53.0",
+    "metastatic prostate cancer": "C61", "chronic diastolic CHF": "I50.32", "chronic AFib": "I48.20",
+    "persistent AFib": "I48.19", "right knee pain": "M25.561", "left shoulder pain": "M25.512",
+    "migraines without aura": "G43.009", "iron deficiency": "E61.1", "class 3 obesity": "E66.813",
+    "s/p lumbar fusion": "Z98.1",
+    # already known before this change, kept here so the whole list of everyday texts stays asserted
+    "DM2": "E11.9", "DMII": "E11.9", "type 2 DM": "E11.9", "hypothyroidism": "E03.9", "HFrEF": "I50.20",
+    "GERD": "K21.9", "osteoporosis": "M81.0", "gout": "M10.9", "iron deficiency anemia": "D50.9",
+    "mixed hyperlipidemia": "E78.2", "obesity": "E66.9", "allergic rhinitis": "J30.9", "insomnia": "G47.00",
+    "GAD": "F41.1", "MDD": "F32.9", "PTSD": "F43.10", "ADHD": "F90.9", "sciatica": "M54.30",
+    "peripheral neuropathy": "G62.9", "RLS": "G25.81", "TIA": "G45.9", "IBS": "K58.9",
+    "glaucoma": "H40.9", "overactive bladder": "N32.81", "prediabetes": "R73.03", "carpal tunnel syndrome": "G56.00",
+    "plantar fasciitis": "M72.2", "lumbar spinal stenosis": "M48.061", "neck pain": "M54.2", "vertigo": "R42",
+    "nephrolithiasis": "N20.0",
+}
+
+
+@pytest.mark.parametrize(("written", "code"), sorted(EVERYDAY.items()))
+def test_an_everyday_condition_text_reads_as_its_icd10cm_code(kb, written, code):
+    hit = read_named(kb.index, written, "condition")
+    assert isinstance(hit, Noted), hit
+    assert hit.code == f"icd10:{code}"
