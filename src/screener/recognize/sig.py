@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 
 from ..model import Dosing
 
@@ -147,11 +147,15 @@ _UNREAD_TRIGGERS = [
 with words one of which every match contains, so it is compiled only for text that could match."""
 
 
+@lru_cache(maxsize=1 << 16)
 def read_sig(text: str, before: str = "") -> Dosing:
     """Read the dosing text of one medication entry (see the module docstring); never raises.
 
     `text` is what follows the medication's name, `before` what precedes it ("1 tab Soma 350 mg":
     before "1 tab", text "350 mg"); a bare number counts as one only at the start of `text`.
+    The reading depends on these two texts alone and a `Dosing` is immutable, so readings are
+    cached: a population writes the same sig ("350 mg tid", "1 tab po bid") after many names, and
+    reading it is most of the first sight of an entry.
     """
     if not text.strip() and not before.strip():
         return Dosing()  # nothing to read ("Xanax")
