@@ -248,3 +248,7 @@ class Tables:
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""
     mme_factors: tuple[MmeFactor, ...] = ()
     """Opioid MME conversion factors (mme_factors.csv), which `max_daily_mme` dose rules use."""
+    fda_epc: tuple[tuple[str, str], ...] = ()
+    """(FDA Established Pharmacologic Class as the NDC Directory writes it, the class it names here) for
+    every EPC indexed on some substance: the class fda_classes.csv maps it to, or one derived for it
+    (`loader.derive_memberships`). They are recognised as allergies by their FDA names."""

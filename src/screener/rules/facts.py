@@ -21,6 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .compiling import CompileContext
     from .triggers import FactTrigger
 
+ANY_FDA_CLASS = "*fda-class"
+"""In an allergy rule for any ingredient (`*`), the target "a class the FDA indexes it in": an allergy to an FDA
+established pharmacologic class (curated with an [EPC] mapping, or derived for an unmapped EPC) and a member."""
+
+_FALLBACK_DISTANCE = 100
+"""How far the `*fda-class` rule counts as being from any ingredient: it loses to every rule written for a
+concept (a curated class rule cites the class's own labels; this one says only that the class was matched)."""
+
 FactTable = dict[tuple[str, str], tuple[str, str, str]]
 """(ingredient, target concept) → (rule id, the drug anchor, the target anchor)."""
 
@@ -52,6 +60,9 @@ class _FactFamily(Family):
             if drug == ANY_INGREDIENT:
                 # An allergy to the very ingredient taken. It is nearer than any class rule (distance 1 or
                 # more) and yields to a rule written for that drug itself (distance 0).
+                if target == ANY_FDA_CLASS:
+                    self._compile_class_allergy(ctx, table, rule)
+                    continue
                 for x in ctx.ingredients_under_any():
                     ctx.keep(table, (x, x), (0.5, -ctx.rank(rule.id), rule.id, x, x))
                 continue
@@ -60,6 +71,16 @@ class _FactFamily(Family):
                     ctx.keep(table, (x, t), (ctx.distance(x, drug) + ctx.distance(t, target), -ctx.rank(rule.id),
                                              rule.id, drug, target))
         return {key: hit[2:] for key, hit in table.items()}
+
+    @staticmethod
+    def _compile_class_allergy(ctx: CompileContext, table: dict, rule: Rule) -> None:
+        """`*` + `*fda-class`: every member of every FDA-indexed class, with an allergy to that very class. An
+        allergy to a narrower class (or to one drug) says nothing of the rest of a broader class: "General
+        Anesthetic [EPC]" is not every other CNS depressant, so no other member is matched."""
+        for cls in sorted(ctx.epc_classes):
+            for x in ctx.ingredients_under(cls):
+                ctx.keep(table, (x, cls), (_FALLBACK_DISTANCE + ctx.distance(x, cls), -ctx.rank(rule.id),
+                                           rule.id, cls, cls))
 
     def trigger(self, index: Index, table: FactTable) -> FactTrigger:
         from .triggers import FactTrigger
