@@ -154,3 +154,12 @@ def test_the_rules_table_describes_the_fallback(runner):
     assert result.exit_code == 0
     [line] = [line for line in result.stdout.splitlines() if line.startswith("| fda-class-allergy |")]
     assert "| drug-allergy | any ingredient, allergy to an FDA-indexed class it belongs to | moderate |" in line
+
+
+def test_an_exclusion_from_a_class_holds_for_the_fda_class_mapped_into_it(kb):
+    # loperamide is refused from opioids (class_exclusions.csv); 'Opioid Agonist [EPC]', mapped into opioids,
+    # does not let it back in, and explain still names the exclusion.
+    assert set(kb.index.up["loperamide"]) == {"loperamide"}
+    report = kb.screen(["loperamide"], allergies=["Opioid Agonist [EPC]"])
+    assert (report.allergies, report.findings) == ((("Opioid Agonist [EPC]", "epc-opioid-agonist"),), ())
+    assert kb.explain("loperamide").excluded[0].startswith("loperamide is not taken as opioids: ")
