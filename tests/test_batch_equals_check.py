@@ -248,7 +248,7 @@ def test_batch_gives_the_fda_class_allergy_findings_check_gives(knowledges, tmp_
     check_equal(kb, CLASS_POPULATION, got)
     assert [rule for _, rows, _, _ in (got[f"p{n}"] for n in range(4)) for *_, rule, _, _, _, _ in rows
             if rule.endswith("allergy") or "allergy-" in rule] == [
-        "quinolones-allergy-quinolones", "fda-class-allergy", "fda-class-allergy", "penicillins-allergy-penicillins"]
+        "quinolones-allergy-quinolones", "class-allergy", "class-allergy", "penicillins-allergy-penicillins"]
 
 
 def test_every_engine_gives_the_library_fda_class_allergy_findings(knowledges, tmp_path_factory):

@@ -1,11 +1,12 @@
-"""Allergies to the classes the FDA indexes (issue 13, point 2).
+"""Allergies to the classes the FDA indexes, and to any class (issue 13, point 2).
 
 Every FDA established pharmacologic class ([EPC]) in the bundled NDC extract is recognised as an
 allergy by its FDA name, with or without the tag and in the plural; the everyday forms people type
 ("fluoroquinolones", "statins", "beta blockers") are curated names with a source. An allergy to such a
 class meets its members: with the class's own cited rule where one exists (quinolones: contraindicated,
-CIPRO §4.1), else with the honestly worded fallback `fda-class-allergy` (moderate: ask what the reaction
-was). A member the knowledge base does not otherwise classify stays "not covered" for its interactions.
+CIPRO §4.1), else with the honestly worded fallback `class-allergy` (moderate: ask what the reaction
+was), which holds for every class, curated or FDA. A member the knowledge base does not otherwise
+classify stays "not covered" for its interactions.
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ def test_a_statin_and_a_statin_allergy_gives_the_moderate_class_finding(kb):
     report = kb.screen(["simvastatin 20 mg daily"], allergies=["statins"])
     [finding] = report.findings
     assert (finding.rule_id, finding.severity.value, finding.title) == (
-        "fda-class-allergy", "moderate", "simvastatin + Statins (HMG-CoA reductase inhibitors)")
+        "class-allergy", "moderate", "simvastatin + Statins (HMG-CoA reductase inhibitors)")
     assert finding.summary.startswith("Allergy recorded to a drug class this medicine belongs to")
     assert finding.advice.startswith("Ask what the reaction was, to which drug and when, before dispensing.")
     assert "doi 10.1016/j.jaci.2022.08.028" in " ".join(finding.sources)  # the 2022 practice parameter
-    assert finding.path == ('"simvastatin 20 mg daily"', "simvastatin", "statins", "⟷ rule:fda-class-allergy", "statins",
+    assert finding.path == ('"simvastatin 20 mg daily"', "simvastatin", "statins", "⟷ rule:class-allergy", "statins",
                             '"statins"')
     # The allergy was read and matched; the statin's interactions are still not checked.
     assert report.medications[0].not_covered == ("simvastatin",)
@@ -110,12 +111,16 @@ def test_an_fda_class_means_its_members_only(kb):
     # but not a general anaesthetic: no allergy finding for it.
     report = kb.screen(["propofol", "dronabinol"], allergies=["General Anesthetic [EPC]"])
     assert [(r, t) for r, _, t in allergy_findings(report)] == [
-        ("fda-class-allergy", "propofol + General Anesthetic [EPC]")]
+        ("class-allergy", "propofol + General Anesthetic [EPC]")]
 
 
-def test_a_curated_class_allergy_meets_its_members(kb):
-    report = kb.screen(["alprazolam"], allergies=["benzodiazepines"])
-    assert allergy_findings(report) == [("fda-class-allergy", "moderate", "alprazolam + Benzodiazepines")]
+@pytest.mark.parametrize("medication, allergy, title", [
+    ("alprazolam", "benzodiazepines", "alprazolam + Benzodiazepines"),  # a curated class the FDA indexes
+    ("pregabalin", "gabapentinoids", "pregabalin + Gabapentinoids"),  # a curated class it does not
+])
+def test_a_curated_class_allergy_meets_its_members(kb, medication, allergy, title):
+    report = kb.screen([medication], allergies=[allergy])
+    assert allergy_findings(report) == [("class-allergy", "moderate", title)]
 
 
 def test_an_allergy_to_one_drug_is_not_an_allergy_to_its_class(kb):
@@ -152,8 +157,8 @@ def test_an_unknown_word_is_still_unrecognised_with_suggestions(runner):
 def test_the_rules_table_describes_the_fallback(runner):
     result = runner.invoke(cli, ["data", "rules"])
     assert result.exit_code == 0
-    [line] = [line for line in result.stdout.splitlines() if line.startswith("| fda-class-allergy |")]
-    assert "| drug-allergy | any ingredient, allergy to an FDA-indexed class it belongs to | moderate |" in line
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("| class-allergy |")]
+    assert "| drug-allergy | any ingredient, allergy to a class it belongs to | moderate |" in line
 
 
 def test_an_exclusion_from_a_class_holds_for_the_fda_class_mapped_into_it(kb):

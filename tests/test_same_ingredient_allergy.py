@@ -44,4 +44,4 @@ def test_the_wildcard_allergy_rule_names_any_ingredient_on_both_sides(tiny_dir):
         f.write("same,*,allergy,benzos,major,s,a,p,label,S,2026-12-01,E\n")
     assert [str(p) for p in validate(tiny_dir)] == [
         "conditions.csv:5:target: an allergy rule for any ingredient ('*') names '*' (the same ingredient) or "
-        "'*fda-class' (a class the FDA indexes it in) as its target"]
+        "'*class' (a class it belongs to) as its target"]

@@ -46,8 +46,7 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         for node, paths in ((n, nx.single_source_shortest_path(isa, n)) for n in isa.nodes)
     }
     ctx = CompileContext(kinds=kinds, up=up, rows={r.id: r for r in tables.rules}, ties=ties,
-                         mme={f.drug: (f.unit, f.factor) for f in tables.mme_factors},
-                         epc_classes=_epc_classes(tables, kinds))
+                         mme={f.drug: (f.unit, f.factor) for f in tables.mme_factors})
     rules = {r.id: _compile_rule(r, family_of(r.kind).codes(r, ctx)) for r in tables.rules}
     families = {family.name: family.compile(ctx, [r for r in tables.rules if r.kind == family.kind.value])
                 for family in FAMILIES}
@@ -122,14 +121,6 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         scope=scope,
         unsuppressed=unsuppressed,
     )
-
-
-def _epc_classes(tables: Tables, kinds: dict[str, str]) -> frozenset[str]:
-    """The classes the drug-class allergy rule applies to: each FDA established pharmacologic class, and each
-    class of this knowledge base one is mapped into (an allergy to "statins" meets every statin)."""
-    own = {cls for _, cls in tables.fda_epc if cls in kinds}
-    return frozenset(own | {r.object for r in tables.relations if r.relation == "is_a" and r.subject in own
-                            and kinds.get(r.object) == "class"})
 
 
 def _fda_class_names(tables: Tables, directory: str, names: dict[str, str], name_text: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import KnowledgeError
 from ..model import Severity
 from ..rules.duplicates import ANY_INGREDIENT
-from ..rules.facts import ANY_FDA_CLASS
+from ..rules.facts import ANY_CLASS
 from ..text import SALT_WORDS, normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .tables import (
@@ -723,10 +723,10 @@ def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         context, target = row["context"], row["target"]
         if context == "allergy" and row["drug"] == ANY_INGREDIENT:
             # The two wildcard allergy rules: an allergy to the very ingredient taken (`*` for both), and an
-            # allergy to an FDA established pharmacologic class the ingredient belongs to (`*fda-class`).
-            if target not in (ANY_INGREDIENT, ANY_FDA_CLASS):
+            # allergy to a class the ingredient belongs to (`*class`).
+            if target not in (ANY_INGREDIENT, ANY_CLASS):
                 raise _fail(where, f"an allergy rule for any ingredient ('*') names '*' (the same ingredient) or "
-                                   f"'{ANY_FDA_CLASS}' (a class the FDA indexes it in) as its target")
+                                   f"'{ANY_CLASS}' (a class it belongs to) as its target")
             rules.append(Rule(row["id"], context, "drug-allergy", (ANY_INGREDIENT, target), row["severity"],
                               row["summary"], "", row["advice"], row["plain"], row["evidence"], row["source"], where,
                               target=target, **_review(row)))

@@ -34,9 +34,6 @@ class CompileContext:
     """A pool that gives equal values one object (the cache pickles shared objects once)."""
     mme: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     """Drug id → (unit, MME conversion factor or None) from mme_factors.csv (see `rules.dose`)."""
-    epc_classes: frozenset[str] = frozenset()
-    """The classes an FDA established pharmacologic class names (`Tables.fda_epc`): the drug-class allergy
-    rule (`rules.facts.ANY_FDA_CLASS`) applies to them."""
 
     def __post_init__(self) -> None:
         down: dict[str, set[str]] = defaultdict(set)

@@ -21,12 +21,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .compiling import CompileContext
     from .triggers import FactTrigger
 
-ANY_FDA_CLASS = "*fda-class"
-"""In an allergy rule for any ingredient (`*`), the target "a class the FDA indexes it in": an allergy to an FDA
-established pharmacologic class (curated with an [EPC] mapping, or derived for an unmapped EPC) and a member."""
+ANY_CLASS = "*class"
+"""In an allergy rule for any ingredient (`*`), the target "a class it belongs to": an allergy to a class (curated,
+or an FDA established pharmacologic class, `knowledge.loader.derive_memberships`) and a member of it."""
 
 _FALLBACK_DISTANCE = 100
-"""How far the `*fda-class` rule counts as being from any ingredient: it loses to every rule written for a
+"""How far the `*class` rule counts as being from any ingredient: it loses to every rule written for a
 concept (a curated class rule cites the class's own labels; this one says only that the class was matched)."""
 
 FactTable = dict[tuple[str, str], tuple[str, str, str]]
@@ -60,7 +60,7 @@ class _FactFamily(Family):
             if drug == ANY_INGREDIENT:
                 # An allergy to the very ingredient taken. It is nearer than any class rule (distance 1 or
                 # more) and yields to a rule written for that drug itself (distance 0).
-                if target == ANY_FDA_CLASS:
+                if target == ANY_CLASS:
                     self._compile_class_allergy(ctx, table, rule)
                     continue
                 for x in ctx.ingredients_under_any():
@@ -74,10 +74,10 @@ class _FactFamily(Family):
 
     @staticmethod
     def _compile_class_allergy(ctx: CompileContext, table: dict, rule: Rule) -> None:
-        """`*` + `*fda-class`: every member of every FDA-indexed class, with an allergy to that very class. An
-        allergy to a narrower class (or to one drug) says nothing of the rest of a broader class: "General
-        Anesthetic [EPC]" is not every other CNS depressant, so no other member is matched."""
-        for cls in sorted(ctx.epc_classes):
+        """`*` + `*class`: every member of every class, with an allergy to that very class. An allergy to a
+        narrower class (or to one drug) says nothing of the rest of a broader class: "General Anesthetic [EPC]"
+        is not every other CNS depressant, so no other member is matched."""
+        for cls in sorted(c for c, kind in ctx.kinds.items() if kind == "class"):
             for x in ctx.ingredients_under(cls):
                 ctx.keep(table, (x, cls), (_FALLBACK_DISTANCE + ctx.distance(x, cls), -ctx.rank(rule.id),
                                            rule.id, cls, cls))
