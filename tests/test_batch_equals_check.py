@@ -222,3 +222,48 @@ def test_batch_lists_the_rules_a_layer_switched_off_where_they_would_have_fired(
     assert suppressed == {"a": "major carisoprodol + alprazolam (rule carisoprodol+benzodiazepines; off by layer "
                                "'local': screened by the ward team (Local P&T 2026-11))", "b": ""}
     assert "carisoprodol+benzodiazepines" not in set(findings["rule"].astype("str"))
+
+
+# --- allergies to the classes the FDA indexes (issue 13, point 2) ------------------------------------------
+
+CLASS_NAMES = ["ciprofloxacin", "Cipro 500 mg bid", "simvastatin 20 mg daily", "propofol", "dronabinol",
+               "amoxicillin", "metoprolol tartrate 50 mg bid", "glipizide", "Soma", "loperamide"]
+CLASS_ALLERGIES = ["fluoroquinolones", "quinolone", "statins", "HMG-CoA Reductase Inhibitors",
+                   "General Anesthetic [EPC]", "Penicillin-class Antibacterial [EPC]", "beta blockers",
+                   "sulfonylureas", "Opioid Agonist [EPC]", "progesterone", "xyzzyquin", "NKDA"]
+CLASS_POPULATION = [(["ciprofloxacin"], [], ["fluoroquinolones"], "40"),
+                    (["simvastatin 20 mg daily", "Soma"], [], ["statins"], "60"),
+                    (["propofol", "dronabinol"], [], ["General Anesthetic [EPC]"], ""),
+                    (["amoxicillin"], [], ["Penicillin-class Antibacterial [EPC]"], ""),
+                    (["Soma"], [], ["statins"], "40"),
+                    (["loperamide"], [], ["Opioid Agonist [EPC]", "xyzzyquin"], "")]
+
+
+def test_batch_gives_the_fda_class_allergy_findings_check_gives(knowledges, tmp_path):
+    """The drug-class allergy rule is reached by the batch prefilter (its trigger is derived from the compiled
+    table like every fact rule's): each engine gives exactly the library's findings, fixed patients first."""
+    kb = knowledges["bundled"][0]
+    source = tmp_path / "patients.csv"
+    write_population(source, CLASS_POPULATION)
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    got = by_patient(*screen_frame(frame, knowledge=kb))
+    check_equal(kb, CLASS_POPULATION, got)
+    assert [rule for _, rows, _, _ in (got[f"p{n}"] for n in range(4)) for *_, rule, _, _, _, _ in rows
+            if rule.endswith("allergy") or "allergy-" in rule] == [
+        "quinolones-allergy-quinolones", "class-allergy", "class-allergy", "penicillins-allergy-penicillins"]
+
+
+def test_every_engine_gives_the_library_fda_class_allergy_findings(knowledges, tmp_path_factory):
+    kb = knowledges["bundled"][0]
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(patients(CLASS_NAMES, ["hypertension", "pregnancy"], CLASS_ALLERGIES))
+    def prop(population):
+        folder = tmp_path_factory.mktemp("classes")
+        source = folder / "patients.csv"
+        write_population(source, population)
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        check_equal(kb, population, by_patient(*screen_frame(frame, knowledge=kb)))
+        check_equal(kb, population, by_patient(*run_files(kb, source, folder / "jobs2", jobs=2, block_bytes=200)))
+
+    prop()

@@ -43,4 +43,5 @@ def test_the_wildcard_allergy_rule_names_any_ingredient_on_both_sides(tiny_dir):
     with (tiny_dir / "conditions.csv").open("a", encoding="utf-8") as f:
         f.write("same,*,allergy,benzos,major,s,a,p,label,S,2026-12-01,E\n")
     assert [str(p) for p in validate(tiny_dir)] == [
-        "conditions.csv:5:target: an allergy rule for any ingredient ('*') names '*' as its target too"]
+        "conditions.csv:5:target: an allergy rule for any ingredient ('*') names '*' (the same ingredient) or "
+        "'*class' (a class it belongs to) as its target"]

@@ -63,6 +63,8 @@ def rule_rows(tables: Tables) -> list[RuleRow]:
 def _applies_to(rule) -> str:
     if rule.family == "condition":
         return f"{rule.concepts[0]} with {rule.concepts[1]}"
+    if rule.family == "allergy" and rule.concepts == ("*", "*class"):
+        return "any ingredient, allergy to a class it belongs to"
     if rule.family == "allergy" and rule.concepts[0] == "*":
         return "any ingredient, allergy to that same ingredient"
     if rule.family == "allergy":

@@ -146,7 +146,8 @@ def info_lines(summary: dict) -> list[str]:
     derived = summary.get("derived", {})
     if derived:
         lines.append(f"{'derived classes':<18} {derived['memberships']} memberships of {derived['drugs']} drugs "
-                     f"from {derived['fda_classes']} mapped FDA classes ({derived['excluded']} excluded)")
+                     f"from {derived['fda_classes']} mapped FDA classes ({derived['excluded']} excluded); "
+                     f"{derived['epc_classes']} FDA established pharmacologic classes, each a class of its own")
     lines.append(f"{'counselling':<18} {summary['counselling']}")
     lines.append(f"{'condition codes':<18} {summary['condition_codes']}")
     scope = summary.get("scope")
@@ -200,7 +201,8 @@ def describe(knowledge, tables) -> dict:
         manifest = json.loads(icd_path.read_text(encoding="utf-8"))
         icd10cm = {k: manifest.get(k) for k in ("codes", "billable", "blocks", "release", "source", "source_date",
                                                 "source_copy")}
-    derived = [r for r in tables.relations if r.derived]
+    kinds = {c.id: c.kind for c in tables.concepts}
+    derived = [r for r in tables.relations if r.derived and kinds.get(r.subject) != "class"]
     drugs, conditions = knowledge.index.scope
     return {
         "version": knowledge.version,
@@ -209,7 +211,8 @@ def describe(knowledge, tables) -> dict:
         "ndc": ndc,
         "icd10cm": icd10cm,
         "derived": {"memberships": len(derived), "drugs": len({r.subject for r in derived}),
-                    "fda_classes": len(tables.class_maps), "excluded": len(tables.excluded)},
+                    "fda_classes": len(tables.class_maps), "excluded": len(tables.excluded),
+                    "epc_classes": len(tables.fda_epc)},
         "scope": {"drugs": list(drugs), "conditions": list(conditions)},
         "concepts": dict(sorted(Counter(c.kind for c in tables.concepts).items())),
         "relations": dict(sorted(Counter(r.relation for r in tables.relations).items())),

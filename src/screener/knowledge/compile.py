@@ -65,6 +65,8 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
             names.setdefault(normalised, intern(concept.id))
             name_text.setdefault(normalised, text)
 
+    _fda_class_names(tables, directory, names, name_text)
+
     ingredients: dict[str, tuple[str, ...]] = {}
     for concept in tables.concepts:
         if concept.kind in INGREDIENT_KINDS:
@@ -120,6 +122,42 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         scope=scope,
         unsuppressed=unsuppressed,
     )
+
+
+def _fda_class_names(tables: Tables, directory: str, names: dict[str, str], name_text: dict[str, str]) -> None:
+    """Name each FDA established pharmacologic class as people write it: its name with the tag (the class's
+    own name, already in `names`), without it, and in the plural ("Quinolone Antimicrobials").
+
+    A form that is already a name here, that two classes share, or that the FDA vocabulary gives a
+    substance ("Progesterone [EPC]" and progesterone) is left out: a name means one thing, and a substance
+    written as itself is that substance, never its class.
+    """
+    from ..paths import tables_home
+    from ..vocabulary import VOCABULARY_DIR, load_vocabulary
+
+    vocab = load_vocabulary(tables_home(directory, VOCABULARY_DIR)) if tables.fda_epc else None
+    forms: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for fda_class, cls in tables.fda_epc:
+        bare = fda_class[:-len(" [EPC]")]
+        for text in dict.fromkeys((bare, plural_phrase(bare))):
+            forms[normalize_name(text)].append((text, cls))
+    for key, owners in forms.items():
+        if len({cls for _, cls in owners}) != 1 or key in names or (vocab is not None and vocab.lookup(key)):
+            continue
+        names[key] = sys.intern(owners[0][1])
+        name_text[key] = owners[0][0]
+
+
+def plural_phrase(phrase: str) -> str:
+    """The phrase with its last word in the plural: "Quinolone Antimicrobial" → "Quinolone Antimicrobials"."""
+    head, _, last = phrase.rpartition(" ")
+    if last[-1:] == "y" and last[-2:-1].lower() not in ("a", "e", "o", "u", ""):
+        last = last[:-1] + "ies"
+    elif last.lower().endswith(("s", "x", "ch", "sh", "z")):
+        last += "es"
+    elif last[-1:].isalpha():
+        last += "s"
+    return f"{head} {last}" if head else last
 
 
 def _strength_table(tables: Tables) -> dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]]:

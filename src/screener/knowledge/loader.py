@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from hashlib import blake2b
 from pathlib import Path
 
 from ..errors import KnowledgeError
 from ..model import ROUTES, Severity
 from ..rules.duplicates import ANY_INGREDIENT
+from ..rules.facts import ANY_CLASS
 from ..text import SALT_WORDS, normalize_name
 from .files import KNOWLEDGE_FILES, OVERRIDES_FILE, REQUIRED_FILES, SUBSTANCE_CLASSES
 from .tables import (
@@ -236,7 +238,7 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     strengths = _strengths(rows.get("strengths.csv", []), by_id, relations)
     maps = _class_maps(rows.get("fda_classes.csv", []), by_id)
     exclusions = _class_exclusions(rows.get("class_exclusions.csv", []), by_id)
-    derived_concepts, derived_relations, excluded = derive_memberships(
+    derived_concepts, derived_relations, excluded, epc = derive_memberships(
         rows.get(SUBSTANCE_CLASSES, []), maps, exclusions, concepts, relations)
     names = _condition_names(rows.get("condition_names.csv", []))
     allergens = _allergens(rows.get("allergens.csv", []))
@@ -248,7 +250,7 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
                   class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
                   allergens=tuple(allergens), mme_factors=tuple(mme), ambiguous_names=tuple(ambiguous),
-                  condition_history=tuple(history), rule_exceptions=tuple(exceptions))
+                  condition_history=tuple(history), rule_exceptions=tuple(exceptions), fda_epc=tuple(epc))
 
 
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -425,8 +427,9 @@ def fda_class_text(fda_class: str) -> str:
 
 def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[ClassExclusion],
                        concepts: list[Concept], relations: list[Relation]
-                       ) -> tuple[list[Concept], list[Relation], list[tuple[str, str, str]]]:
-    """Class memberships from the FDA's indexing: (new drug concepts, new is_a relations, exclusions applied).
+                       ) -> tuple[list[Concept], list[Relation], list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """Class memberships from the FDA's indexing: (new concepts, new is_a relations, exclusions applied, and
+    (EPC, class) for every FDA established pharmacologic class indexed on some substance).
 
     A substance of `ndc/substance_classes.tsv` indexed with an FDA class that `maps` maps joins that
     knowledge-base class. It is the knowledge base's own concept when one has its UNII, else a new drug
@@ -435,18 +438,47 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
     concept when the parent is in the table or the knowledge base: the same drug, so taking both is a
     duplicate, not an interaction. Curated rows win: a membership relations.csv already states is not
     derived again, and one an exclusion names is not derived at all (listed, with its reason, for `explain`).
+
+    Every established pharmacologic class ([EPC]) also becomes a class of its own (`epc-…`, named as the
+    FDA writes it) with its substances as members, and is_a the class fda_classes.csv maps it to, if any: an
+    allergy written as an FDA class means exactly its members ("General Anesthetic [EPC]" is not every
+    "other CNS depressant"). No rule names these classes but the drug-class allergy rule, so their members'
+    interactions stay "not covered" unless a curated class covers them.
     """
-    if not rows or not maps:
-        return [], [], []
+    if not rows:
+        return [], [], [], []
     mapped: dict[str, list[ClassMap]] = {}
     for m in maps:
         mapped.setdefault(m.fda_class, []).append(m)
+    taken = {c.id for c in concepts}
+    new_classes: dict[str, Concept] = {}
+    class_edges: list[Relation] = []
+    epc: dict[str, str] = {}
+    for where, row in rows:
+        fda_class = row["fda_class"]
+        if fda_class in epc or not fda_class.endswith(" [EPC]"):
+            continue
+        cid = _epc_class_id(fda_class, taken)
+        taken.add(cid)
+        new_classes[cid] = Concept(
+            cid, "class", fda_class, (), (),
+            f"FDA Established Pharmacologic Class '{fda_class}' (FDA NDC Directory PHARM_CLASSES, bundled "
+            "ndc/substance_classes.tsv)", where)
+        epc[fda_class] = cid
+        for m in mapped.get(fda_class, ()):
+            class_edges.append(Relation(cid, "is_a", m.cls, f"mapped to {m.cls} by fda_classes.csv: {m.source}",
+                                        m.where, derived=f"{cid} is_a {m.cls} — fda_classes.csv"))
+        mapped.setdefault(fda_class, []).append(
+            ClassMap(fda_class, cid, "an FDA established pharmacologic class (its own class here)", "", where))
+    parents: dict[str, tuple[str, ...]] = {edge.subject: () for edge in class_edges}
+    for edge in class_edges:
+        parents[edge.subject] += (edge.object,)
     owner_of = {code[5:]: c.id for c in concepts for code in c.codes if code.startswith("unii:")}
     # As `recognize.ingredient_for_unii` does: a substance the knowledge base names (a salt it lists as a
     # synonym, "clorazepate dipotassium") is that concept, not a new one.
     named = {normalize_name(text): c.id for c in concepts if c.kind in ("drug", "substance")
              for text in (c.id, c.name, *c.synonyms)}
-    ids = {c.id for c in concepts}
+    ids = {c.id for c in concepts} | set(new_classes)
     curated = {(r.subject, r.object) for r in relations if r.relation == "is_a"}
     refused = {}
     for e in exclusions:
@@ -494,15 +526,29 @@ def derive_memberships(rows: list[Row], maps: list[ClassMap], exclusions: list[C
             key = (owner, m.cls)
             if key in curated or key in new_relations:
                 continue
-            exclusion = refused.get((owner, m.cls)) or refused.get((substance.lower(), m.cls))
+            # An exclusion from a class holds for the FDA class mapped into it too (loperamide, refused from
+            # opioids, is not let back in through 'Opioid Agonist [EPC]'): it is listed for the mapped class.
+            exclusion = next((e for cls in (m.cls, *parents.get(m.cls, ()))
+                              for e in (refused.get((owner, cls)), refused.get((substance.lower(), cls))) if e), None)
             if exclusion is not None:
-                excluded[key] = (owner, m.cls, f"{exclusion.reason} ({exclusion.source})")
+                excluded[(owner, exclusion.cls)] = (owner, exclusion.cls, f"{exclusion.reason} ({exclusion.source})")
                 continue
             short = f"{owner} is_a {m.cls} — {fda_class_text(m.fda_class)}"
             source = (f"{fda_class_text(m.fda_class)} indexed on {row['products']} {substance.lower()} products "
-                      f"(FDA NDC Directory); mapped to {m.cls} by fda_classes.csv: {m.source}")
+                      "(FDA NDC Directory)")
+            if m.cls not in new_classes:
+                source += f"; mapped to {m.cls} by fda_classes.csv: {m.source}"
             new_relations[key] = Relation(owner, "is_a", m.cls, source, where, derived=short)
-    return list(new_concepts.values()), list(new_relations.values()), list(excluded.values())
+    return ([*new_classes.values(), *new_concepts.values()], [*class_edges, *new_relations.values()],
+            list(excluded.values()), sorted(epc.items()))
+
+
+def _epc_class_id(fda_class: str, taken: set[str]) -> str:
+    """The id of the class derived for an unmapped EPC: `epc-` and its name ("epc-quinolone-antimicrobial")."""
+    cid = "epc-" + normalize_name(fda_class[:-len(" [EPC]")]).replace(" ", "-")
+    if not _ID.match(cid) or cid in taken:
+        cid = "epc-" + blake2b(fda_class.encode(), digest_size=4).hexdigest()
+    return cid
 
 
 def _new_drug(new_concepts: dict[str, Concept], ids: set[str], owner_of: dict[str, str], unii: str, substance: str,
@@ -730,10 +776,12 @@ def _condition_rules(rows: list[Row], by_id: dict[str, Concept]) -> list[Rule]:
         _require(where, row, "drug", "context", "target")
         context, target = row["context"], row["target"]
         if context == "allergy" and row["drug"] == ANY_INGREDIENT:
-            # The one wildcard allergy rule: an allergy to the very ingredient taken (`*` for both).
-            if target != ANY_INGREDIENT:
-                raise _fail(where, "an allergy rule for any ingredient ('*') names '*' as its target too")
-            rules.append(Rule(row["id"], context, "drug-allergy", (ANY_INGREDIENT, ANY_INGREDIENT), row["severity"],
+            # The two wildcard allergy rules: an allergy to the very ingredient taken (`*` for both), and an
+            # allergy to a class the ingredient belongs to (`*class`).
+            if target not in (ANY_INGREDIENT, ANY_CLASS):
+                raise _fail(where, f"an allergy rule for any ingredient ('*') names '*' (the same ingredient) or "
+                                   f"'{ANY_CLASS}' (a class it belongs to) as its target")
+            rules.append(Rule(row["id"], context, "drug-allergy", (ANY_INGREDIENT, target), row["severity"],
                               row["summary"], "", row["advice"], row["plain"], row["evidence"], row["source"], where,
                               target=target, **_review(row)))
             continue

@@ -284,3 +284,7 @@ class Tables:
     """Opioid MME conversion factors (mme_factors.csv), which `max_daily_mme` dose rules use."""
     rule_exceptions: tuple[RuleException, ...] = ()
     """Entries of a drug that a condition or allergy rule does not apply to (rule_exceptions.csv)."""
+    fda_epc: tuple[tuple[str, str], ...] = ()
+    """(FDA Established Pharmacologic Class as the NDC Directory writes it, the class it names here) for
+    every EPC indexed on some substance: the class fda_classes.csv maps it to, or one derived for it
+    (`loader.derive_memberships`). They are recognised as allergies by their FDA names."""

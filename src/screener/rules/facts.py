@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .compiling import CompileContext
     from .triggers import FactTrigger
 
+ANY_CLASS = "*class"
+"""In an allergy rule for any ingredient (`*`), the target "a class it belongs to": an allergy to a class (curated,
+or an FDA established pharmacologic class, `knowledge.loader.derive_memberships`) and a member of it."""
+
+_FALLBACK_DISTANCE = 100
+"""How far the `*class` rule counts as being from any ingredient: it loses to every rule written for a
+concept (a curated class rule cites the class's own labels; this one says only that the class was matched)."""
+
 Hit = tuple[str, str, str]
 """(rule id, the drug anchor, the target anchor)."""
 
@@ -84,6 +92,9 @@ class _FactFamily(Family):
             if drug == ANY_INGREDIENT:
                 # An allergy to the very ingredient taken. It is nearer than any class rule (distance 1 or
                 # more) and yields to a rule written for that drug itself (distance 0).
+                if target == ANY_CLASS:
+                    self._compile_class_allergy(ctx, table, rule, excepted, every)
+                    continue
                 for x in ctx.ingredients_under_any():
                     candidate = (0.5, -ctx.rank(rule.id), rule.id, x, x)
                     ctx.keep(table, (x, x), candidate)
@@ -106,6 +117,20 @@ class _FactFamily(Family):
                          ranked={key: tuple(hit[2:] for hit in sorted(hits, key=lambda h: h[:3]))
                                  for key, hits in every.items()},
                          exceptions={x: tuple(found) for x, found in exceptions.items()})
+
+    @staticmethod
+    def _compile_class_allergy(ctx: CompileContext, table: dict, rule: Rule, excepted: set[str],
+                               every: dict[tuple[str, str], list[tuple]]) -> None:
+        """`*` + `*class`: every member of every class, with an allergy to that very class. An allergy to a
+        narrower class (or to one drug) says nothing of the rest of a broader class: "General Anesthetic [EPC]"
+        is not every other CNS depressant, so no other member is matched. Like every other rule, it is ranked
+        for an ingredient with exceptions (`FactTable.ranked`)."""
+        for cls in sorted(c for c, kind in ctx.kinds.items() if kind == "class"):
+            for x in ctx.ingredients_under(cls):
+                candidate = (_FALLBACK_DISTANCE + ctx.distance(x, cls), -ctx.rank(rule.id), rule.id, cls, cls)
+                ctx.keep(table, (x, cls), candidate)
+                if x in excepted:
+                    every.setdefault((x, cls), []).append(candidate)
 
     def trigger(self, index: Index, table: FactTable) -> FactTrigger:
         from .triggers import FactTrigger
