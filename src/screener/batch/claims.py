@@ -50,7 +50,7 @@ from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
-from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Patients, lists_from_items, screen_patients
+from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Lists, Patients, lists_from_items, screen_patients
 from .layouts import SOURCE_SHIFT, bad_patients, group_ids, patient_errors, row_keys
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
@@ -76,6 +76,42 @@ def parse_dates(values: pd.Series) -> np.ndarray:
     result = days.astype(np.int64)
     result[np.isnat(days)] = np.iinfo(np.int64).min
     return result
+
+
+def distinct_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row, first row of each code): rows holding the same values in `columns` share a code,
+    numbered in order of first appearance."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for name in columns:
+        column, uniques = pd.factorize(frame[name])  # a missing value is -1: a value of its own
+        codes, _ = pd.factorize(codes * (len(uniques) + 1) + column + 1)
+    return codes.astype(np.int64), np.unique(codes, return_index=True)[1]
+
+
+def per_distinct(values: pd.Series, read) -> np.ndarray:
+    """`read(values)`, computed once per distinct value (an array, one item per value)."""
+    codes, first = distinct_rows(values.to_frame("v"), ("v",))
+    return np.asarray(read(values.iloc[first].reset_index(drop=True)))[codes]
+
+
+def _quantities(values: pd.Series) -> np.ndarray:
+    """Quantities as floats: blank is 0 (no daily amount), text that is not a number NaN."""
+    text = values.fillna("").astype("str").str.strip()
+    return pd.to_numeric(text.where(text != "", "0"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def entry_lists(patient: np.ndarray, n: int, entry: np.ndarray, texts: np.ndarray) -> tuple[Lists, np.ndarray]:
+    """(each patient's list of entries, the list code of each text code) from distinct (patient index, text
+    code) rows in file order: `lists_from_items` of the texts, without reading each row's text in Python."""
+    order = np.argsort(patient, kind="stable")
+    in_order = entry[order]
+    seen, first = np.unique(in_order, return_index=True)
+    rank = np.argsort(first, kind="stable")  # list codes by first appearance, as lists_from_items numbers them
+    med_of = np.full(len(texts), -1, dtype=np.int64)
+    med_of[seen[rank]] = np.arange(len(seen), dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(patient, minlength=n), out=offsets[1:])
+    return (Lists(np.arange(n, dtype=np.int64), offsets, med_of[in_order], texts[seen[rank]].tolist()), med_of)
 
 
 def _iso(day: int) -> str:
@@ -161,33 +197,43 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
-    ndc = ndc_texts(frame["ndc"])
+    # Claims repeat a few drugs, dates and amounts: each distinct value (or (drug, ndc, strength)) is read
+    # once, and every row takes its value's reading by position.
+    drug_of, drug_rows = distinct_rows(frame, ("drug", "ndc", "strength"))
+    drugs = frame.iloc[drug_rows].reset_index(drop=True)
+    ndc = ndc_texts(drugs["ndc"])
     # An NDC names the exact product (its strength included); the drug text is for claims without one. A
     # strength column goes with the NDC too, so one that disagrees with the product is reported.
-    with_ndc = ("ndc:" + ndc + " " + strength_texts(frame["strength"])).str.strip()
-    text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", with_ndc)
+    with_ndc = ("ndc:" + ndc + " " + strength_texts(drugs["strength"])).str.strip()
+    text_u = entry_texts(drugs["drug"], drugs["strength"]).where(ndc == "", with_ndc)
     # The NDC decides what is screened; a drug text given with it is kept, to show the claim as the payer wrote it.
-    drug_text = frame["drug"].fillna("").astype("str").str.strip()
-    display = (drug_text + " (" + text + ")").where((ndc != "") & (drug_text != ""), text)
-    start = parse_dates(frame["fill_date"])
-    supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
-        .to_numpy(dtype=float, na_value=np.nan)
-    quantity_text = frame["quantity"].fillna("").astype("str").str.strip()
-    quantity = pd.to_numeric(quantity_text.where(quantity_text != "", "0"), errors="coerce") \
-        .to_numpy(dtype=float, na_value=np.nan)
+    drug_text = drugs["drug"].fillna("").astype("str").str.strip()
+    display_u = (drug_text + " (" + text_u + ")").where((ndc != "") & (drug_text != ""), text_u)
+    no_drug_u = ((drug_text == "") & (ndc == "")).to_numpy()
+    disagree_u = _disagreeing(vocab, drugs["drug"], ndc)
+    # Entries are told apart by their text: (drug, ndc, strength) triples that read the same are one entry.
+    text_code, texts = pd.factorize(pd.concat([text_u, pd.Series([""], dtype="str")], ignore_index=True))
+    texts = np.asarray(texts, dtype=object)
+    blank_text = int(text_code[-1])  # the entry text of an invalid row that has none
+    entry = text_code[:-1][drug_of].astype(np.int64)
+    renamed_u = (display_u != text_u).to_numpy()
+    display_u = display_u.to_numpy(dtype=object)
+    start = per_distinct(frame["fill_date"], parse_dates)
+    supply = per_distinct(frame["days_supply"], lambda v: pd.to_numeric(
+        v.fillna("").astype("str").str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+    quantity = per_distinct(frame["quantity"], _quantities)
 
     row_error = np.full(len(frame), "", dtype=object)
     problems = [
         ((ids == "").to_numpy(), lambda i: "missing patient_id"),
-        (((frame["drug"].fillna("").astype("str").str.strip() == "") & (ndc == "")).to_numpy(),
-         lambda i: "missing drug (give the drug or its NDC)"),
+        (no_drug_u[drug_of], lambda i: "missing drug (give the drug or its NDC)"),
         (start == np.iinfo(np.int64).min,
          lambda i: f"fill_date '{frame['fill_date'].iloc[i]}' is not a date (use YYYY-MM-DD)"),
         (np.isnan(supply) | (supply != np.floor(supply)) | (supply < 1) | (supply > MAX_DAYS_SUPPLY),
          lambda i: f"days_supply '{frame['days_supply'].iloc[i]}' is not a whole number of days "
                    f"from 1 to {MAX_DAYS_SUPPLY}"),
         (np.isnan(quantity) | (quantity < 0), lambda i: f"quantity '{frame['quantity'].iloc[i]}' is not a number"),
-        (_disagreeing(vocab, frame["drug"], ndc),
+        (disagree_u[drug_of],
          lambda i: f"drug '{frame['drug'].iloc[i]}' and ndc {frame['ndc'].iloc[i]} name different drugs"),
     ]
     for mask, message in problems:
@@ -202,15 +248,14 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         ids = pd.concat([ids, extra["patient_id"]], ignore_index=True)
         lines = np.concatenate([lines, extra["line"].to_numpy()])
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
-        text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
-        display = pd.concat([display, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
+        entry = np.concatenate([entry, np.full(len(extra), blank_text, dtype=np.int64)])
+        drug_of = np.concatenate([drug_of, np.full(len(extra), -1, dtype=np.int64)])
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
         quantity = np.concatenate([quantity, np.zeros(len(extra))])
     keys = row_keys(lines, sources)  # rows of several files in (file, line) order
     order = np.argsort(keys, kind="stable")
-    ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
-    display = display.iloc[order].reset_index(drop=True)
+    ids, entry, drug_of = ids.iloc[order].reset_index(drop=True), entry[order], drug_of[order]
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
     quantity = quantity[order]
 
@@ -220,26 +265,25 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     error = patient_errors(patient, row_error, n)
 
     good = row_error == ""
-    rows = np.flatnonzero(good & (text != "").to_numpy())
+    rows = np.flatnonzero(good & (texts != "")[entry])
     # One entry per distinct drug text of a patient, in order of first fill line.
-    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy(), "d": display.iloc[rows].to_numpy()}
-                            ).drop_duplicates(["p", "t"])
-    meds = lists_from_items(distinct["p"].to_numpy(), n, distinct["t"])
+    distinct = pd.DataFrame({"p": patient[rows], "t": entry[rows], "d": drug_of[rows]}).drop_duplicates(["p", "t"])
+    meds, med_of = entry_lists(distinct["p"].to_numpy(), n, distinct["t"].to_numpy(), texts)
     # How findings name an entry of a patient, where that differs from the entry (its first claim's drug text).
-    renamed = distinct[distinct["d"] != distinct["t"]]
-    shown_as: dict[tuple[int, str], str] = dict(zip(zip(renamed["p"].tolist(), renamed["t"].tolist()),
-                                                    renamed["d"].tolist()))
+    renamed = distinct[renamed_u[distinct["d"].to_numpy()]]
+    shown_as: dict[tuple[int, str], str] = dict(zip(
+        zip(renamed["p"].tolist(), texts[renamed["t"].to_numpy()].tolist()),
+        display_u[renamed["d"].to_numpy()].tolist()))
     empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
     pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
                    meds=meds, conditions=empty, allergies=empty,
                    source=None if sources is None else (first_key >> SOURCE_SHIFT).astype(np.int32))
 
     # Claims of each patient, grouped: (entry code, first day, last day).
-    code_of = {t: i for i, t in enumerate(meds.texts)}
     by_patient = np.argsort(patient[rows], kind="stable")
     claim_rows = rows[by_patient]
     claim_patient = patient[claim_rows]
-    claim_code = np.asarray([code_of[t] for t in text.iloc[claim_rows].tolist()], dtype=np.int64)
+    claim_code = med_of[entry[claim_rows]]
     claim_start = start[claim_rows]
     claim_days = supply[claim_rows].astype(np.int64)
     claim_end = claim_start + claim_days - 1
@@ -279,8 +323,7 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         else:  # nobody flagged: the walk never ran
             findings = findings.append_column(name, pa.array([], type=kind))
     for measure in measures:
-        claim_codes = [meds.texts[c] for c in claim_code.tolist()]
-        values = concurrent_use(vocab, measure, n, claim_patient, claim_codes, claim_start, claim_days)
+        values = concurrent_use(vocab, measure, n, claim_patient, claim_code, meds.texts, claim_start, claim_days)
         values = np.where(error == "", values, "")  # an invalid patient is not measured
         patients = patients.append_column(measure.column, pa.array(values.tolist(), type=pa.string()))
     return findings, patients
@@ -390,10 +433,10 @@ def parse_measure(spec: str) -> ConcurrentUse:
     return measure
 
 
-def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, texts: list[str],
-                   start: np.ndarray, days: np.ndarray) -> np.ndarray:
+def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, code: np.ndarray,
+                   texts: list[str], start: np.ndarray, days: np.ndarray) -> np.ndarray:
     """For each of `n` patients, "met (D days)", "not met (D days)" or "not in denominator" under `measure`,
-    from their claims (patient index, drug text, fill day, days supply; grouped by patient)."""
+    from their claims (patient index, drug text `texts[code]`, fill day, days supply; grouped by patient)."""
     index = vocab.index
     for cls in (measure.first, measure.second):
         if index.kinds.get(cls) != "class":
@@ -408,8 +451,9 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
             got = member[(text, cls)] = any(cls in index.up.get(x, {}) for x in ingredients)
         return got
 
-    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))
-    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))
+    # Class membership is read once per distinct drug text, then taken by each claim.
+    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))[code]
+    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))[code]
     out = np.full(n, "not in denominator", dtype=object)
     # The denominator, for every patient at once: distinct fill dates and days' supply of the first class.
     who, when = patient[first], start[first]
@@ -424,8 +468,8 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
     offsets = np.searchsorted(patient, np.arange(n + 1))
     for p in np.flatnonzero(counted & both).tolist():
         lo, hi = offsets[p], offsets[p + 1]
-        rows = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
-        others = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
+        rows = [(texts[code[i]], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
+        others = [(texts[code[i]], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
         overlap = len(_on_days(rows, measure) & _on_days(others, measure))
         met = len({s for _, s, _ in others}) >= measure.min_claims_second and overlap >= measure.min_overlap_days
         out[p] = f"{'met' if met else 'not met'} ({overlap} days)"
