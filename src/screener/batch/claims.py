@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -114,8 +115,21 @@ def entry_lists(patient: np.ndarray, n: int, entry: np.ndarray, texts: np.ndarra
     return (Lists(np.arange(n, dtype=np.int64), offsets, med_of[in_order], texts[seen[rank]].tolist()), med_of)
 
 
-def _iso(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
+_BOOK_CACHES: weakref.WeakKeyDictionary[Codebook, dict] = weakref.WeakKeyDictionary()
+"""Each codebook's caches of what the walk of supply windows computes, by name (duration limits by entries,
+duration findings by days), kept for the whole run."""
+
+
+def _cache(book: Codebook, name: str) -> dict:
+    """The cache `name` of `book`'s walks (they depend on its knowledge: the shadow codebook has its own),
+    emptied when it holds REPORT_CACHE_LIMIT items."""
+    caches = _BOOK_CACHES.get(book)
+    if caches is None:
+        caches = _BOOK_CACHES[book] = {}
+    got = caches.get(name)
+    if got is None or len(got) >= REPORT_CACHE_LIMIT:
+        got = caches[name] = {}
+    return got
 
 
 def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
@@ -288,30 +302,39 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     claim_days = supply[claim_rows].astype(np.int64)
     claim_end = claim_start + claim_days - 1
     claim_quantity = quantity[claim_rows]
-    offsets = np.searchsorted(claim_patient, np.arange(n + 1))
+    # Each claim's entry occurrence (its position in the meds lists), to keep only the claims of the entries
+    # the prefilter keeps: the walk looks at no other.
+    width = len(meds.texts) + 1
+    occurrence_key = meds.list_ids() * width + meds.codes
+    by_key = np.argsort(occurrence_key, kind="stable")
+    claim_occurrence = by_key[np.searchsorted(occurrence_key[by_key], claim_patient * width + claim_code)]
 
     def walk_with(book: Codebook):
         """The walk of the flagged patients' supply windows, with one codebook's knowledge."""
 
         def walk(flagged_idx: np.ndarray, kept: np.ndarray) -> Hits:
+            mine_claims = np.flatnonzero(kept[claim_occurrence])
+            offsets = np.searchsorted(claim_patient[mine_claims], np.arange(n + 1))
+            code, first_day, last_day = (a[mine_claims].tolist() for a in (claim_code, claim_start, claim_end))
+            units, days = claim_quantity[mine_claims].tolist(), claim_days[mine_claims].tolist()
             who: list[int] = []
             rows: list[int] = []
-            extra: dict[str, list] = {"overlap_start": [], "overlap_days": []}
+            starts: list[int] = []
+            spans: list[int] = []
             for p in flagged_idx.tolist():
                 a, b = meds.offsets[p], meds.offsets[p + 1]
-                entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
+                mine = [meds.texts[c] for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
                 lo, hi = offsets[p], offsets[p + 1]
-                claims = list(zip(claim_code[lo:hi].tolist(), claim_start[lo:hi].tolist(), claim_end[lo:hi].tolist(),
-                                  claim_quantity[lo:hi].tolist(), claim_days[lo:hi].tolist()))
-                mine = [meds.texts[c] for c in entry_codes]
                 names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
-                found = _walk_patient(book, mine, meds.texts, claims, window, names)
-                for finding, first_day, days in found:
+                claims = list(zip(code[lo:hi], first_day[lo:hi], last_day[lo:hi], units[lo:hi], days[lo:hi]))
+                for finding, first, span in _walk_patient(book, mine, meds.texts, claims, window, names):
                     who.append(p)
                     rows.append(book.template(finding))
-                    extra["overlap_start"].append(_iso(first_day))
-                    extra["overlap_days"].append(days)
-            return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
+                    starts.append(first)
+                    spans.append(span)
+            iso = np.asarray(starts, dtype=np.int64).astype("datetime64[D]").astype(str).tolist()
+            return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64),
+                        {"overlap_start": iso, "overlap_days": spans})
 
         return walk
 
@@ -595,12 +618,28 @@ def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, Medic
     """How the entry `text` (shown as `label`) is named while the claims `here` (quantity, days supply) are on
     hand: with their quantities and days, when every one gives its quantity (the entry, with their units a day,
     is put in `supplied`); else the text alone (no daily amount is computed from it)."""
-    if any(not q > 0 for q, _ in here):
-        return text
-    shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
-    if shown not in supplied:
-        supplied[shown] = MedicationEntry(text=shown, name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+    key = (text, label, *here)
+    got = _SUPPLIES.get(key)
+    if got is None:
+        if any(not q > 0 for q, _ in here):
+            got = (text, None)
+        else:
+            shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}"
+                                              for q, d in here)
+            daily = Dosing(daily_units=sum(q / d for q, d in here))
+            got = (shown, MedicationEntry(text=shown, name=text, dosing=daily))
+        if len(_SUPPLIES) >= REPORT_CACHE_LIMIT:
+            _SUPPLIES.clear()
+        _SUPPLIES[key] = got
+    shown, entry = got
+    if entry is not None and shown not in supplied:
+        supplied[shown] = entry
     return shown
+
+
+_SUPPLIES: dict[tuple, tuple[str, MedicationEntry | None]] = {}
+"""What `_on_hand` names an entry with its claims on hand (and the entry it screens), by entry, label and
+claims: the same few supplies recur across patients."""
 
 
 def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
@@ -623,6 +662,39 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
     index = vocab.index
     table = index.families[Duration.name]
     out = []
+    cache = _cache(vocab, "durations")
+    pooled = cache.get(tuple(entries))
+    if pooled is None:
+        pooled = cache[tuple(entries)] = _pooled(vocab, table, entries)
+    for x, mine, limit in pooled:
+        days = _covered([iv for t in mine for iv in covered[t]])
+        # The days in any window are at most the days covered: within the limit, there is nothing to find.
+        if sum(e - s + 1 for s, e in days) > limit:
+            first, last = days[0][0], days[-1][1]
+            on = np.zeros(last - first + 1, dtype=np.int64)
+            for s, e in days:
+                on[s - first:e - first + 1] = 1
+            total = np.concatenate(([0], np.cumsum(on)))
+            width = min(window, len(on))
+            sums = total[width:] - total[:-width]
+            best = int(sums.max())
+            said = _cache(vocab, "supplied")
+            key = (x, best, window, mine)
+            if key not in said:
+                said[key] = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, mine)
+            finding = said[key]
+            if finding is None:
+                continue
+            at = int(np.argmax(sums))
+            start = first + at + int(np.argmax(on[at:at + width]))
+            out.append((finding, start, best))
+    return out
+
+
+def _pooled(vocab: Codebook, table, entries: list[str]) -> list[tuple[str, tuple[str, ...], float]]:
+    """(ingredient, entries, limit in days) for each duration limit these entries fall under."""
+    index = vocab.index
+    out = []
     for x in limited(table):
         xid = vocab.ids.get(x)
         # Every fill holding x, combination products included, pooled by the limit that
@@ -636,19 +708,8 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
             if hit is not None:
                 groups.setdefault(hit[0], []).append(t)
         for mine in groups.values():
-            days = _covered([iv for t in mine for iv in covered[t]])
-            first, last = days[0][0], days[-1][1]
-            on = np.zeros(last - first + 1, dtype=np.int64)
-            for s, e in days:
-                on[s - first:e - first + 1] = 1
-            total = np.concatenate(([0], np.cumsum(on)))
-            width = min(window, len(on))
-            sums = total[width:] - total[:-width]
-            best = int(sums.max())
-            finding = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, tuple(mine))
-            if finding is None:
-                continue
-            at = int(np.argmax(sums))
-            start = first + at + int(np.argmax(on[at:at + width]))
-            out.append((finding, start, best))
+            med = read_entry(index, mine[0])[0]
+            # The limit supply_finding will hold the days to: the first entry's (as pooled, all share its rule).
+            hit = (table.get((x, med.concept)) if med.concept else None) or table.get(x)
+            out.append((x, tuple(mine), hit[1]))
     return out
