@@ -377,8 +377,9 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
                 # One stable sort by file, then a slice per file (rows keep their order within a file).
                 order = np.argsort(part, kind="stable")
                 ends = np.searchsorted(part[order], np.arange(partitions + 1, dtype=np.uint64))
+                by_file = block.frame.take(order)
                 for k in range(partitions):
-                    rows = block.frame.take(order[ends[k]:ends[k + 1]])
+                    rows = by_file.iloc[ends[k]:ends[k + 1]]
                     bad = [b for b, q in zip(block.bad, bad_part) if q == k]
                     if len(rows) or bad:
                         pickle.dump((rows, bad, block.nbytes if k == 0 else 0), files[k], protocol=5)

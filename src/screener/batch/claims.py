@@ -317,14 +317,16 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
             offsets = np.searchsorted(claim_patient[mine_claims], np.arange(n + 1))
             code, first_day, last_day = (a[mine_claims].tolist() for a in (claim_code, claim_start, claim_end))
             units, days = claim_quantity[mine_claims].tolist(), claim_days[mine_claims].tolist()
+            entry_at, entry_code, keep = meds.offsets.tolist(), meds.codes.tolist(), kept.tolist()
+            claims_at = offsets.tolist()
             who: list[int] = []
             rows: list[int] = []
             starts: list[int] = []
             spans: list[int] = []
             for p in flagged_idx.tolist():
-                a, b = meds.offsets[p], meds.offsets[p + 1]
-                mine = [meds.texts[c] for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
-                lo, hi = offsets[p], offsets[p + 1]
+                a, b = entry_at[p], entry_at[p + 1]
+                mine = [meds.texts[c] for c, k in zip(entry_code[a:b], keep[a:b]) if k]
+                lo, hi = claims_at[p], claims_at[p + 1]
                 names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
                 claims = list(zip(code[lo:hi], first_day[lo:hi], last_day[lo:hi], units[lo:hi], days[lo:hi]))
                 for finding, first, span in _walk_patient(book, mine, meds.texts, claims, window, names):
@@ -670,25 +672,41 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
         days = _covered([iv for t in mine for iv in covered[t]])
         # The days in any window are at most the days covered: within the limit, there is nothing to find.
         if sum(e - s + 1 for s, e in days) > limit:
-            first, last = days[0][0], days[-1][1]
-            on = np.zeros(last - first + 1, dtype=np.int64)
-            for s, e in days:
-                on[s - first:e - first + 1] = 1
-            total = np.concatenate(([0], np.cumsum(on)))
-            width = min(window, len(on))
-            sums = total[width:] - total[:-width]
-            best = int(sums.max())
+            start, best = busiest_window(days, window)
             said = _cache(vocab, "supplied")
             key = (x, best, window, mine)
             if key not in said:
                 said[key] = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, mine)
             finding = said[key]
-            if finding is None:
-                continue
-            at = int(np.argmax(sums))
-            start = first + at + int(np.argmax(on[at:at + width]))
-            out.append((finding, start, best))
+            if finding is not None:
+                out.append((finding, start, best))
     return out
+
+
+def busiest_window(days: list[tuple[int, int]], window: int) -> tuple[int, int]:
+    """(first covered day, days covered) of the earliest `window` days (or the whole span, when shorter)
+    that cover the most days of `days`: sorted, disjoint (first, last) intervals, at least one.
+
+    The count of days covered changes with the window's first day `a` only where a day enters or leaves
+    it, so the earliest best window starts at a first day, at the day after a last day, or `window` days
+    before either, or at an end of the span: only those are counted."""
+    first, last = days[0][0], days[-1][1]
+    width = min(window, last - first + 1)
+    latest = last - width + 1
+
+    def covered(a: int) -> int:
+        return sum(max(0, min(e, a + width - 1) - max(s, a) + 1) for s, e in days)
+
+    edges = {first, latest}
+    for s, e in days:
+        edges.update((s, e + 1, s - width, e + 1 - width))
+    at, best = first, -1
+    for a in sorted(x for x in edges if first <= x <= latest):
+        got = covered(a)
+        if got > best:
+            at, best = a, got
+    start = next(max(s, at) for s, e in days if e >= at)
+    return start, best
 
 
 def _pooled(vocab: Codebook, table, entries: list[str]) -> list[tuple[str, tuple[str, ...], float]]:
