@@ -116,8 +116,8 @@ def entry_lists(patient: np.ndarray, n: int, entry: np.ndarray, texts: np.ndarra
 
 
 _BOOK_CACHES: weakref.WeakKeyDictionary[Codebook, dict] = weakref.WeakKeyDictionary()
-"""Each codebook's caches of what the walk of supply windows computes, by name (duration limits by entries,
-duration findings by days), kept for the whole run."""
+"""Each codebook's caches of what the walk of supply windows computes, by name (walks of patients with one
+claim, duration limits by entries, duration findings by days), kept for the whole run."""
 
 
 def _cache(book: Codebook, name: str) -> dict:
@@ -319,6 +319,7 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
             units, days = claim_quantity[mine_claims].tolist(), claim_days[mine_claims].tolist()
             entry_at, entry_code, keep = meds.offsets.tolist(), meds.codes.tolist(), kept.tolist()
             claims_at = offsets.tolist()
+            single = _cache(book, "single claims")
             who: list[int] = []
             rows: list[int] = []
             starts: list[int] = []
@@ -329,9 +330,23 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
                 lo, hi = claims_at[p], claims_at[p + 1]
                 names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
                 claims = list(zip(code[lo:hi], first_day[lo:hi], last_day[lo:hi], units[lo:hi], days[lo:hi]))
-                for finding, first, span in _walk_patient(book, mine, meds.texts, claims, window, names):
+                if hi - lo == 1:
+                    # One claim (a single fill is common): what it finds depends on the claim but for its date,
+                    # so it is walked once per distinct (entry, name, quantity, days) and shifted to its date.
+                    c, day0, _, q, d = claims[0]
+                    key = (tuple(mine), tuple(names.items()), meds.texts[c], q, d, window)
+                    got = single.get(key)
+                    if got is None:
+                        got = single[key] = [
+                            (book.template(finding), first - day0, span)
+                            for finding, first, span in _walk_patient(book, mine, meds.texts, claims, window, names)]
+                    found = [(row, first + day0, span) for row, first, span in got]
+                else:
+                    found = [(book.template(finding), first, span) for finding, first, span
+                             in _walk_patient(book, mine, meds.texts, claims, window, names)]
+                for row, first, span in found:
                     who.append(p)
-                    rows.append(book.template(finding))
+                    rows.append(row)
                     starts.append(first)
                     spans.append(span)
             iso = np.asarray(starts, dtype=np.int64).astype("datetime64[D]").astype(str).tolist()
