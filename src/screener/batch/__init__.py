@@ -353,7 +353,9 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
     """Blocks in which every patient's rows are together (items and claims layouts).
 
     One block passes through. Larger inputs are spread over `partitions` temporary
-    files by a hash of the patient id, and each file is read back as one block.
+    files by a hash of the patient id, and the files are read back in order, as many
+    together in one block as make no more rows than the largest block read (a small
+    input is a few blocks, not `partitions` small ones; a large one a block per file).
     """
     blocks = iter(blocks)
     first = next(blocks, None)
@@ -366,24 +368,30 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
     tmp = tempfile.mkdtemp(prefix="screener-batch-")
     try:
         files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]  # noqa: SIM115 - closed below
+        most = 0  # rows of the largest block read: what a block read back may hold
         try:
             pd = pandas()
 
             for block in chain([first, second], blocks):
+                most = max(most, len(block.frame))
                 ids = block.frame["patient_id"].fillna("").astype("str").str.strip().to_numpy(dtype=object)
                 part = pd.util.hash_array(ids, categorize=True) % np.uint64(partitions)
                 bad_part = pd.util.hash_array(np.asarray([b.patient_id.strip() for b in block.bad], dtype=object),
                                               categorize=True) % np.uint64(partitions) if block.bad else []
+                # One stable sort by file, then a slice per file (rows keep their order within a file).
+                order = np.argsort(part, kind="stable")
+                ends = np.searchsorted(part[order], np.arange(partitions + 1, dtype=np.uint64))
+                by_file = block.frame.take(order)
                 for k in range(partitions):
-                    rows = block.frame[part == k]
+                    rows = by_file.iloc[ends[k]:ends[k + 1]]
                     bad = [b for b, q in zip(block.bad, bad_part) if q == k]
                     if len(rows) or bad:
                         pickle.dump((rows, bad, block.nbytes if k == 0 else 0), files[k], protocol=5)
         finally:
             for handle in files:
                 handle.close()
+        frames, bad, nbytes, held = [], [], 0, 0
         for k in range(partitions):
-            frames, bad, nbytes = [], [], 0
             with open(os.path.join(tmp, f"{k}.pkl"), "rb") as spilled:
                 while True:
                     try:
@@ -393,11 +401,15 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[B
                     frames.append(rows)
                     bad.extend(b)
                     nbytes += size
+                    held += len(rows)
             os.remove(os.path.join(tmp, f"{k}.pkl"))
-            if frames:
+            # Files go together while they fit in a block: each patient is in one file, so a block of
+            # whole files holds every row of its patients.
+            if (frames or bad) and (k == partitions - 1 or held >= most):
                 pd = pandas()
 
                 yield Block(pd.concat(frames, ignore_index=True), bad, nbytes)
+                frames, bad, nbytes, held = [], [], 0, 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,7 @@ from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
-from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Patients, lists_from_items, screen_patients
+from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Lists, Patients, lists_from_items, screen_patients
 from .layouts import SOURCE_SHIFT, bad_patients, group_ids, patient_errors, row_keys
 from .lazy_pandas import pandas
 from .readers import DEFAULT_WINDOW, BadRow
@@ -78,8 +79,57 @@ def parse_dates(values: pd.Series) -> np.ndarray:
     return result
 
 
-def _iso(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
+def distinct_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row, first row of each code): rows holding the same values in `columns` share a code,
+    numbered in order of first appearance."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for name in columns:
+        column, uniques = pd.factorize(frame[name])  # a missing value is -1: a value of its own
+        codes, _ = pd.factorize(codes * (len(uniques) + 1) + column + 1)
+    return codes.astype(np.int64), np.unique(codes, return_index=True)[1]
+
+
+def per_distinct(values: pd.Series, read) -> np.ndarray:
+    """`read(values)`, computed once per distinct value (an array, one item per value)."""
+    codes, first = distinct_rows(values.to_frame("v"), ("v",))
+    return np.asarray(read(values.iloc[first].reset_index(drop=True)))[codes]
+
+
+def _quantities(values: pd.Series) -> np.ndarray:
+    """Quantities as floats: blank is 0 (no daily amount), text that is not a number NaN."""
+    text = values.fillna("").astype("str").str.strip()
+    return pd.to_numeric(text.where(text != "", "0"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def entry_lists(patient: np.ndarray, n: int, entry: np.ndarray, texts: np.ndarray) -> tuple[Lists, np.ndarray]:
+    """(each patient's list of entries, the list code of each text code) from distinct (patient index, text
+    code) rows in file order: `lists_from_items` of the texts, without reading each row's text in Python."""
+    order = np.argsort(patient, kind="stable")
+    in_order = entry[order]
+    seen, first = np.unique(in_order, return_index=True)
+    rank = np.argsort(first, kind="stable")  # list codes by first appearance, as lists_from_items numbers them
+    med_of = np.full(len(texts), -1, dtype=np.int64)
+    med_of[seen[rank]] = np.arange(len(seen), dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(patient, minlength=n), out=offsets[1:])
+    return (Lists(np.arange(n, dtype=np.int64), offsets, med_of[in_order], texts[seen[rank]].tolist()), med_of)
+
+
+_BOOK_CACHES: weakref.WeakKeyDictionary[Codebook, dict] = weakref.WeakKeyDictionary()
+"""Each codebook's caches of what the walk of supply windows computes, by name (walks of patients with one
+claim, duration limits by entries, duration findings by days), kept for the whole run."""
+
+
+def _cache(book: Codebook, name: str) -> dict:
+    """The cache `name` of `book`'s walks (they depend on its knowledge: the shadow codebook has its own),
+    emptied when it holds REPORT_CACHE_LIMIT items."""
+    caches = _BOOK_CACHES.get(book)
+    if caches is None:
+        caches = _BOOK_CACHES[book] = {}
+    got = caches.get(name)
+    if got is None or len(got) >= REPORT_CACHE_LIMIT:
+        got = caches[name] = {}
+    return got
 
 
 def entry_texts(drug: pd.Series, strength: pd.Series) -> pd.Series:
@@ -161,33 +211,43 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     frame = frame.reset_index(drop=True)
     ids = frame["patient_id"].fillna("").astype("str").str.strip()
     lines = frame["line"].to_numpy(dtype=np.int64)
-    ndc = ndc_texts(frame["ndc"])
+    # Claims repeat a few drugs, dates and amounts: each distinct value (or (drug, ndc, strength)) is read
+    # once, and every row takes its value's reading by position.
+    drug_of, drug_rows = distinct_rows(frame, ("drug", "ndc", "strength"))
+    drugs = frame.iloc[drug_rows].reset_index(drop=True)
+    ndc = ndc_texts(drugs["ndc"])
     # An NDC names the exact product (its strength included); the drug text is for claims without one. A
     # strength column goes with the NDC too, so one that disagrees with the product is reported.
-    with_ndc = ("ndc:" + ndc + " " + strength_texts(frame["strength"])).str.strip()
-    text = entry_texts(frame["drug"], frame["strength"]).where(ndc == "", with_ndc)
+    with_ndc = ("ndc:" + ndc + " " + strength_texts(drugs["strength"])).str.strip()
+    text_u = entry_texts(drugs["drug"], drugs["strength"]).where(ndc == "", with_ndc)
     # The NDC decides what is screened; a drug text given with it is kept, to show the claim as the payer wrote it.
-    drug_text = frame["drug"].fillna("").astype("str").str.strip()
-    display = (drug_text + " (" + text + ")").where((ndc != "") & (drug_text != ""), text)
-    start = parse_dates(frame["fill_date"])
-    supply = pd.to_numeric(frame["days_supply"].fillna("").astype("str").str.strip(), errors="coerce") \
-        .to_numpy(dtype=float, na_value=np.nan)
-    quantity_text = frame["quantity"].fillna("").astype("str").str.strip()
-    quantity = pd.to_numeric(quantity_text.where(quantity_text != "", "0"), errors="coerce") \
-        .to_numpy(dtype=float, na_value=np.nan)
+    drug_text = drugs["drug"].fillna("").astype("str").str.strip()
+    display_u = (drug_text + " (" + text_u + ")").where((ndc != "") & (drug_text != ""), text_u)
+    no_drug_u = ((drug_text == "") & (ndc == "")).to_numpy()
+    disagree_u = _disagreeing(vocab, drugs["drug"], ndc)
+    # Entries are told apart by their text: (drug, ndc, strength) triples that read the same are one entry.
+    text_code, texts = pd.factorize(pd.concat([text_u, pd.Series([""], dtype="str")], ignore_index=True))
+    texts = np.asarray(texts, dtype=object)
+    blank_text = int(text_code[-1])  # the entry text of an invalid row that has none
+    entry = text_code[:-1][drug_of].astype(np.int64)
+    renamed_u = (display_u != text_u).to_numpy()
+    display_u = display_u.to_numpy(dtype=object)
+    start = per_distinct(frame["fill_date"], parse_dates)
+    supply = per_distinct(frame["days_supply"], lambda v: pd.to_numeric(
+        v.fillna("").astype("str").str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+    quantity = per_distinct(frame["quantity"], _quantities)
 
     row_error = np.full(len(frame), "", dtype=object)
     problems = [
         ((ids == "").to_numpy(), lambda i: "missing patient_id"),
-        (((frame["drug"].fillna("").astype("str").str.strip() == "") & (ndc == "")).to_numpy(),
-         lambda i: "missing drug (give the drug or its NDC)"),
+        (no_drug_u[drug_of], lambda i: "missing drug (give the drug or its NDC)"),
         (start == np.iinfo(np.int64).min,
          lambda i: f"fill_date '{frame['fill_date'].iloc[i]}' is not a date (use YYYY-MM-DD)"),
         (np.isnan(supply) | (supply != np.floor(supply)) | (supply < 1) | (supply > MAX_DAYS_SUPPLY),
          lambda i: f"days_supply '{frame['days_supply'].iloc[i]}' is not a whole number of days "
                    f"from 1 to {MAX_DAYS_SUPPLY}"),
         (np.isnan(quantity) | (quantity < 0), lambda i: f"quantity '{frame['quantity'].iloc[i]}' is not a number"),
-        (_disagreeing(vocab, frame["drug"], ndc),
+        (disagree_u[drug_of],
          lambda i: f"drug '{frame['drug'].iloc[i]}' and ndc {frame['ndc'].iloc[i]} name different drugs"),
     ]
     for mask, message in problems:
@@ -202,15 +262,14 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         ids = pd.concat([ids, extra["patient_id"]], ignore_index=True)
         lines = np.concatenate([lines, extra["line"].to_numpy()])
         row_error = np.concatenate([row_error, extra["error"].to_numpy(dtype=object)])
-        text = pd.concat([text, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
-        display = pd.concat([display, pd.Series([""] * len(extra), dtype="str")], ignore_index=True)
+        entry = np.concatenate([entry, np.full(len(extra), blank_text, dtype=np.int64)])
+        drug_of = np.concatenate([drug_of, np.full(len(extra), -1, dtype=np.int64)])
         start = np.concatenate([start, np.zeros(len(extra), dtype=np.int64)])
         supply = np.concatenate([supply, np.ones(len(extra))])
         quantity = np.concatenate([quantity, np.zeros(len(extra))])
     keys = row_keys(lines, sources)  # rows of several files in (file, line) order
     order = np.argsort(keys, kind="stable")
-    ids, text = ids.iloc[order].reset_index(drop=True), text.iloc[order].reset_index(drop=True)
-    display = display.iloc[order].reset_index(drop=True)
+    ids, entry, drug_of = ids.iloc[order].reset_index(drop=True), entry[order], drug_of[order]
     lines, row_error, start, supply = lines[order], row_error[order], start[order], supply[order]
     quantity = quantity[order]
 
@@ -220,54 +279,79 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     error = patient_errors(patient, row_error, n)
 
     good = row_error == ""
-    rows = np.flatnonzero(good & (text != "").to_numpy())
+    rows = np.flatnonzero(good & (texts != "")[entry])
     # One entry per distinct drug text of a patient, in order of first fill line.
-    distinct = pd.DataFrame({"p": patient[rows], "t": text.iloc[rows].to_numpy(), "d": display.iloc[rows].to_numpy()}
-                            ).drop_duplicates(["p", "t"])
-    meds = lists_from_items(distinct["p"].to_numpy(), n, distinct["t"])
+    distinct = pd.DataFrame({"p": patient[rows], "t": entry[rows], "d": drug_of[rows]}).drop_duplicates(["p", "t"])
+    meds, med_of = entry_lists(distinct["p"].to_numpy(), n, distinct["t"].to_numpy(), texts)
     # How findings name an entry of a patient, where that differs from the entry (its first claim's drug text).
-    renamed = distinct[distinct["d"] != distinct["t"]]
-    shown_as: dict[tuple[int, str], str] = dict(zip(zip(renamed["p"].tolist(), renamed["t"].tolist()),
-                                                    renamed["d"].tolist()))
+    renamed = distinct[renamed_u[distinct["d"].to_numpy()]]
+    shown_as: dict[tuple[int, str], str] = dict(zip(
+        zip(renamed["p"].tolist(), texts[renamed["t"].to_numpy()].tolist()),
+        display_u[renamed["d"].to_numpy()].tolist()))
     empty = lists_from_items(np.zeros(0, dtype=np.int64), n, [])
     pts = Patients(patient_id=shown, line=first, age=np.full(n, np.nan), error=error,
                    meds=meds, conditions=empty, allergies=empty,
                    source=None if sources is None else (first_key >> SOURCE_SHIFT).astype(np.int32))
 
     # Claims of each patient, grouped: (entry code, first day, last day).
-    code_of = {t: i for i, t in enumerate(meds.texts)}
     by_patient = np.argsort(patient[rows], kind="stable")
     claim_rows = rows[by_patient]
     claim_patient = patient[claim_rows]
-    claim_code = np.asarray([code_of[t] for t in text.iloc[claim_rows].tolist()], dtype=np.int64)
+    claim_code = med_of[entry[claim_rows]]
     claim_start = start[claim_rows]
     claim_days = supply[claim_rows].astype(np.int64)
     claim_end = claim_start + claim_days - 1
     claim_quantity = quantity[claim_rows]
-    offsets = np.searchsorted(claim_patient, np.arange(n + 1))
+    # Each claim's entry occurrence (its position in the meds lists), to keep only the claims of the entries
+    # the prefilter keeps: the walk looks at no other.
+    width = len(meds.texts) + 1
+    occurrence_key = meds.list_ids() * width + meds.codes
+    by_key = np.argsort(occurrence_key, kind="stable")
+    claim_occurrence = by_key[np.searchsorted(occurrence_key[by_key], claim_patient * width + claim_code)]
 
     def walk_with(book: Codebook):
         """The walk of the flagged patients' supply windows, with one codebook's knowledge."""
 
         def walk(flagged_idx: np.ndarray, kept: np.ndarray) -> Hits:
+            mine_claims = np.flatnonzero(kept[claim_occurrence])
+            offsets = np.searchsorted(claim_patient[mine_claims], np.arange(n + 1))
+            code, first_day, last_day = (a[mine_claims].tolist() for a in (claim_code, claim_start, claim_end))
+            units, days = claim_quantity[mine_claims].tolist(), claim_days[mine_claims].tolist()
+            entry_at, entry_code, keep = meds.offsets.tolist(), meds.codes.tolist(), kept.tolist()
+            claims_at = offsets.tolist()
+            single = _cache(book, "single claims")
             who: list[int] = []
             rows: list[int] = []
-            extra: dict[str, list] = {"overlap_start": [], "overlap_days": []}
+            starts: list[int] = []
+            spans: list[int] = []
             for p in flagged_idx.tolist():
-                a, b = meds.offsets[p], meds.offsets[p + 1]
-                entry_codes = [c for c, k in zip(meds.codes[a:b].tolist(), kept[a:b].tolist()) if k]
-                lo, hi = offsets[p], offsets[p + 1]
-                claims = list(zip(claim_code[lo:hi].tolist(), claim_start[lo:hi].tolist(), claim_end[lo:hi].tolist(),
-                                  claim_quantity[lo:hi].tolist(), claim_days[lo:hi].tolist()))
-                mine = [meds.texts[c] for c in entry_codes]
+                a, b = entry_at[p], entry_at[p + 1]
+                mine = [meds.texts[c] for c, k in zip(entry_code[a:b], keep[a:b]) if k]
+                lo, hi = claims_at[p], claims_at[p + 1]
                 names = {t: shown_as[(p, t)] for t in mine if (p, t) in shown_as} if shown_as else {}
-                found = _walk_patient(book, mine, meds.texts, claims, window, names)
-                for finding, first_day, days in found:
+                claims = list(zip(code[lo:hi], first_day[lo:hi], last_day[lo:hi], units[lo:hi], days[lo:hi]))
+                if hi - lo == 1:
+                    # One claim (a single fill is common): what it finds depends on the claim but for its date,
+                    # so it is walked once per distinct (entry, name, quantity, days) and shifted to its date.
+                    c, day0, _, q, d = claims[0]
+                    key = (tuple(mine), tuple(names.items()), meds.texts[c], q, d, window)
+                    got = single.get(key)
+                    if got is None:
+                        got = single[key] = [
+                            (book.template(finding), first - day0, span)
+                            for finding, first, span in _walk_patient(book, mine, meds.texts, claims, window, names)]
+                    found = [(row, first + day0, span) for row, first, span in got]
+                else:
+                    found = [(book.template(finding), first, span) for finding, first, span
+                             in _walk_patient(book, mine, meds.texts, claims, window, names)]
+                for row, first, span in found:
                     who.append(p)
-                    rows.append(book.template(finding))
-                    extra["overlap_start"].append(_iso(first_day))
-                    extra["overlap_days"].append(days)
-            return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64), extra)
+                    rows.append(row)
+                    starts.append(first)
+                    spans.append(span)
+            iso = np.asarray(starts, dtype=np.int64).astype("datetime64[D]").astype(str).tolist()
+            return Hits(np.asarray(who, dtype=np.int64), np.asarray(rows, dtype=np.int64),
+                        {"overlap_start": iso, "overlap_days": spans})
 
         return walk
 
@@ -279,8 +363,7 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
         else:  # nobody flagged: the walk never ran
             findings = findings.append_column(name, pa.array([], type=kind))
     for measure in measures:
-        claim_codes = [meds.texts[c] for c in claim_code.tolist()]
-        values = concurrent_use(vocab, measure, n, claim_patient, claim_codes, claim_start, claim_days)
+        values = concurrent_use(vocab, measure, n, claim_patient, claim_code, meds.texts, claim_start, claim_days)
         values = np.where(error == "", values, "")  # an invalid patient is not measured
         patients = patients.append_column(measure.column, pa.array(values.tolist(), type=pa.string()))
     return findings, patients
@@ -390,10 +473,10 @@ def parse_measure(spec: str) -> ConcurrentUse:
     return measure
 
 
-def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, texts: list[str],
-                   start: np.ndarray, days: np.ndarray) -> np.ndarray:
+def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.ndarray, code: np.ndarray,
+                   texts: list[str], start: np.ndarray, days: np.ndarray) -> np.ndarray:
     """For each of `n` patients, "met (D days)", "not met (D days)" or "not in denominator" under `measure`,
-    from their claims (patient index, drug text, fill day, days supply; grouped by patient)."""
+    from their claims (patient index, drug text `texts[code]`, fill day, days supply; grouped by patient)."""
     index = vocab.index
     for cls in (measure.first, measure.second):
         if index.kinds.get(cls) != "class":
@@ -408,8 +491,9 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
             got = member[(text, cls)] = any(cls in index.up.get(x, {}) for x in ingredients)
         return got
 
-    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))
-    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))
+    # Class membership is read once per distinct drug text, then taken by each claim.
+    first = np.fromiter((of(t, measure.first) for t in texts), dtype=bool, count=len(texts))[code]
+    second = np.fromiter((of(t, measure.second) for t in texts), dtype=bool, count=len(texts))[code]
     out = np.full(n, "not in denominator", dtype=object)
     # The denominator, for every patient at once: distinct fill dates and days' supply of the first class.
     who, when = patient[first], start[first]
@@ -424,8 +508,8 @@ def concurrent_use(vocab: Codebook, measure: ConcurrentUse, n: int, patient: np.
     offsets = np.searchsorted(patient, np.arange(n + 1))
     for p in np.flatnonzero(counted & both).tolist():
         lo, hi = offsets[p], offsets[p + 1]
-        rows = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
-        others = [(texts[i], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
+        rows = [(texts[code[i]], int(start[i]), int(days[i])) for i in range(lo, hi) if first[i]]
+        others = [(texts[code[i]], int(start[i]), int(days[i])) for i in range(lo, hi) if second[i]]
         overlap = len(_on_days(rows, measure) & _on_days(others, measure))
         met = len({s for _, s, _ in others}) >= measure.min_claims_second and overlap >= measure.min_overlap_days
         out[p] = f"{'met' if met else 'not met'} ({overlap} days)"
@@ -551,12 +635,28 @@ def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, Medic
     """How the entry `text` (shown as `label`) is named while the claims `here` (quantity, days supply) are on
     hand: with their quantities and days, when every one gives its quantity (the entry, with their units a day,
     is put in `supplied`); else the text alone (no daily amount is computed from it)."""
-    if any(not q > 0 for q, _ in here):
-        return text
-    shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}" for q, d in here)
-    if shown not in supplied:
-        supplied[shown] = MedicationEntry(text=shown, name=text, dosing=Dosing(daily_units=sum(q / d for q, d in here)))
+    key = (text, label, *here)
+    got = _SUPPLIES.get(key)
+    if got is None:
+        if any(not q > 0 for q, _ in here):
+            got = (text, None)
+        else:
+            shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}"
+                                              for q, d in here)
+            daily = Dosing(daily_units=sum(q / d for q, d in here))
+            got = (shown, MedicationEntry(text=shown, name=text, dosing=daily))
+        if len(_SUPPLIES) >= REPORT_CACHE_LIMIT:
+            _SUPPLIES.clear()
+        _SUPPLIES[key] = got
+    shown, entry = got
+    if entry is not None and shown not in supplied:
+        supplied[shown] = entry
     return shown
+
+
+_SUPPLIES: dict[tuple, tuple[str, MedicationEntry | None]] = {}
+"""What `_on_hand` names an entry with its claims on hand (and the entry it screens), by entry, label and
+claims: the same few supplies recur across patients."""
 
 
 def _with_inputs(vocab: Codebook, row: int, inputs: tuple[str, ...]):
@@ -579,6 +679,55 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
     index = vocab.index
     table = index.families[Duration.name]
     out = []
+    cache = _cache(vocab, "durations")
+    pooled = cache.get(tuple(entries))
+    if pooled is None:
+        pooled = cache[tuple(entries)] = _pooled(vocab, table, entries)
+    for x, mine, limit in pooled:
+        days = _covered([iv for t in mine for iv in covered[t]])
+        # The days in any window are at most the days covered: within the limit, there is nothing to find.
+        if sum(e - s + 1 for s, e in days) > limit:
+            start, best = busiest_window(days, window)
+            said = _cache(vocab, "supplied")
+            key = (x, best, window, mine)
+            if key not in said:
+                said[key] = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, mine)
+            finding = said[key]
+            if finding is not None:
+                out.append((finding, start, best))
+    return out
+
+
+def busiest_window(days: list[tuple[int, int]], window: int) -> tuple[int, int]:
+    """(first covered day, days covered) of the earliest `window` days (or the whole span, when shorter)
+    that cover the most days of `days`: sorted, disjoint (first, last) intervals, at least one.
+
+    The count of days covered changes with the window's first day `a` only where a day enters or leaves
+    it, so the earliest best window starts at a first day, at the day after a last day, or `window` days
+    before either, or at an end of the span: only those are counted."""
+    first, last = days[0][0], days[-1][1]
+    width = min(window, last - first + 1)
+    latest = last - width + 1
+
+    def covered(a: int) -> int:
+        return sum(max(0, min(e, a + width - 1) - max(s, a) + 1) for s, e in days)
+
+    edges = {first, latest}
+    for s, e in days:
+        edges.update((s, e + 1, s - width, e + 1 - width))
+    at, best = first, -1
+    for a in sorted(x for x in edges if first <= x <= latest):
+        got = covered(a)
+        if got > best:
+            at, best = a, got
+    start = next(max(s, at) for s, e in days if e >= at)
+    return start, best
+
+
+def _pooled(vocab: Codebook, table, entries: list[str]) -> list[tuple[str, tuple[str, ...], float]]:
+    """(ingredient, entries, limit in days) for each duration limit these entries fall under."""
+    index = vocab.index
+    out = []
     for x in limited(table):
         xid = vocab.ids.get(x)
         # Every fill holding x, combination products included, pooled by the limit that
@@ -592,19 +741,8 @@ def _durations(vocab: Codebook, entries: list[str], covered: dict, window: int):
             if hit is not None:
                 groups.setdefault(hit[0], []).append(t)
         for mine in groups.values():
-            days = _covered([iv for t in mine for iv in covered[t]])
-            first, last = days[0][0], days[-1][1]
-            on = np.zeros(last - first + 1, dtype=np.int64)
-            for s, e in days:
-                on[s - first:e - first + 1] = 1
-            total = np.concatenate(([0], np.cumsum(on)))
-            width = min(window, len(on))
-            sums = total[width:] - total[:-width]
-            best = int(sums.max())
-            finding = supply_finding(index, table, read_entry(index, mine[0])[0], x, best, window, tuple(mine))
-            if finding is None:
-                continue
-            at = int(np.argmax(sums))
-            start = first + at + int(np.argmax(on[at:at + width]))
-            out.append((finding, start, best))
+            med = read_entry(index, mine[0])[0]
+            # The limit supply_finding will hold the days to: the first entry's (as pooled, all share its rule).
+            hit = (table.get((x, med.concept)) if med.concept else None) or table.get(x)
+            out.append((x, tuple(mine), hit[1]))
     return out
