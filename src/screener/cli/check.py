@@ -90,7 +90,8 @@ def check(ctx, medications, conditions, allergies, ages, fmt, min_severity, fail
     \b
     Exit codes: 0 nothing at or above --fail-on; 1 findings at or above
     --fail-on; 2 usage or input error, or the report could not be written;
-    3 some input not recognised or not checked; 4 internal error; 130 interrupted.
+    3 some input not recognised or not checked; 4 internal error; 130 interrupted;
+    141 the reader of stdout went away (| head).
     """
     if not medications and fhir_file is None:
         raise click.UsageError("give at least one medication to screen, e.g. screener check \"Soma 350 mg qid\"")
