@@ -443,10 +443,17 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         send = "table"
     else:
         send = "csv" if patients_out is not None else "status"
+    # And of the findings: the severity column (for the summary), the table, or its CSV lines. Encoding
+    # the findings was half of what the writing process did on a realistic population, and it held
+    # the workers back: the one process that writes now only writes bytes.
+    if findings_out is None:
+        send_findings = "severity"
+    else:
+        send_findings = "csv" if getattr(findings_out, "format", None) is TableFormat.CSV else "table"
     notes: list[str] = []
     sources = paths if len(paths) > 1 else None
     parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
-                                 send, jobs, delimiter, encoding, notes) if jobs > 1 else None
+                                 (send, send_findings), jobs, delimiter, encoding, notes) if jobs > 1 else None
     if parallel is not None:
         layout_, results = parallel
     else:
@@ -536,8 +543,9 @@ def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool
             findings_out.write(findings)
         if patients_out is not None:
             patients_out.write(patients)
-        if empty_f is None:
-            empty_f, empty_p = findings.slice(0, 0), patients.slice(0, 0) if isinstance(patients, pa.Table) else None
+        if empty_f is None:  # rows already encoded (a worker's CSV lines) have their header written
+            empty_f = findings.slice(0, 0) if isinstance(findings, pa.Table) else None
+            empty_p = patients.slice(0, 0) if isinstance(patients, pa.Table) else None
         summary.add(findings, patients)
         done += nbytes
         if progress is not None:
@@ -642,15 +650,15 @@ def _one_thread_each() -> None:
 def _screen_raw(item: tuple):
     """In a worker: parse and screen one raw block (its bytes, or a `FileSlice` to read).
 
-    Of the patients, only what the parent needs comes back (see `run`): sending 100,000
-    rows between processes is not free, and encoding them as CSV here, in parallel, keeps
-    that work off the one process that writes.
+    Of the patients and the findings, only what the parent needs comes back (see `run`):
+    sending 100,000 rows between processes is not free, and encoding them as CSV here, in
+    parallel, keeps that work off the one process that writes.
     """
     from .readers import FileSlice, parse_block, tag_source
     from .writers import EncodedRows, csv_body
 
     assert _WORKER is not None, "set by the parent before the pool forks"
-    vocab, header, names, separator, send, delimiter, sources = _WORKER
+    vocab, header, names, separator, (send, send_findings), delimiter, sources = _WORKER
     data, first_line, nbytes, source = item
     if isinstance(data, FileSlice):
         data = data.read()
@@ -663,6 +671,10 @@ def _screen_raw(item: tuple):
         patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
     elif send == "status":
         patients = patients.select(["status"])
+    if send_findings == "csv":
+        findings = EncodedRows(csv_body(findings), findings.schema, findings.select(["severity"]))
+    elif send_findings == "severity":
+        findings = findings.select(["severity"])
     return findings, patients, nbytes, ids
 
 
