@@ -180,6 +180,7 @@ class NdcDirectory:
         (products, packages), _ = TABLES.prepare(directory, self.manifest["sha256"])
         self._products = SortedTable(products)
         self._packages = SortedTable(packages)
+        self._by_name: dict[str, frozenset[frozenset[str]]] | None = None
 
     @property
     def label(self) -> str:
@@ -199,6 +200,22 @@ class NdcDirectory:
         return Product(ndc.product, values["name"], values["generic"], values["form"], values["route"],
                        lists["substances"], lists["uniis"], lists["strengths"], lists["units"], lists["classes"],
                        values["dea"], values["listing"], values["ended"], values["type"])
+
+    def ingredients_by_name(self, name: str) -> frozenset[frozenset[str]]:
+        """The sets of active-ingredient UNIIs of the products listed under the proprietary `name` (normalised as
+        `text.normalize_name`; empty when none is). Read once for the whole directory, on first use: only a
+        product name whose other source may be incomplete needs it (`recognize.entries.vocabulary_concept`)."""
+        if self._by_name is None:
+            from ..text import normalize_name
+
+            index_at = PRODUCT_FIELDS.index("uniis") + 1, PRODUCT_FIELDS.index("name") + 1
+            by_name: dict[str, set[frozenset[str]]] = {}
+            for fields in self._products.rows():
+                if len(fields) == len(PRODUCT_FIELDS) + 1 and fields[index_at[0]]:
+                    by_name.setdefault(normalize_name(fields[index_at[1]]), set()).add(
+                        frozenset(fields[index_at[0]].split("|")))
+            self._by_name = {k: frozenset(v) for k, v in by_name.items()}
+        return self._by_name.get(name, frozenset())
 
     def package(self, ndc: Ndc) -> tuple[str, str] | None:
         """(its product's 9-digit NDC, the end of its marketing or '') for a listed package, else None."""
