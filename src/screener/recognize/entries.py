@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from ..knowledge.index import Index
 from ..memo import memoised
-from ..model import Dosing, Medication, Noted, Unrecognized
+from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
 from ..text import find_name, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
@@ -204,7 +204,7 @@ def short_product(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
         return None
     listed = ingredient_for_unii(index, entry.ingredients[0][0])
     directory = ndc_directory(index)
-    sets = directory.ingredients_by_name(entry.name) if directory is not None else frozenset()
+    sets = {uniis for uniis, _ in directory.listings(entry.name)} if directory is not None else set()
     named = sorted({tuple(sorted(ingredient_for_unii(index, u) or f"UNII {u}" for u in uniis)) for uniis in sets})
     if named and all(option == (listed,) for option in named):
         return None
@@ -435,10 +435,17 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         listed = "/".join(f"{v:g}" for v in marketed[0])
         dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
                                         f"the NDC's product {listed} mg")
-    if not dosing.route and product.route:
+    product_routes = tuple(r.strip().lower() for r in product.route.split(";") if r.strip())
+    if dosing.routes and product_routes and not dosing.unread \
+            and not set(dosing.routes) <= widen_routes(frozenset(product_routes)):
+        # "SL" after a transdermal patch's NDC: one of the two is wrong, and which cannot be told (a rule
+        # exception for sublingual buprenorphine must not apply to a patch; `rules.facts.entry_routes`).
+        dosing = replace(dosing, unread=f"the text says {' and '.join(dosing.routes)}, the NDC's product is "
+                                        f"{' or '.join(product_routes)}")
+    if not dosing.route and product_routes:
         # The product's route(s) as the FDA lists them ("INTRAVENOUS; INTRAMUSCULAR"): what the MME total
         # needs to know that a dose is not oral, when the text does not say it.
-        dosing = replace(dosing, route=" or ".join(r.strip().lower() for r in product.route.split(";")))
+        dosing = replace(dosing, route=" or ".join(product_routes))
     rate = product.patch_rate()
     if rate is not None and not dosing.unread:
         # A transdermal product's strength is its delivery rate (mcg/hr), exact, as a tablet's mg is.
@@ -460,7 +467,7 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
                                        product.form.lower())))
     note = "; ".join(filter(None, notes))
     med = Medication(input=text, concept=concept, ingredients=order, dosing=dosing, per_unit_mg=per_unit,
-                     per_unit_from=source, via=f"NDC {ndc}: {described}", note=note)
+                     per_unit_from=source, via=f"NDC {ndc}: {described}", note=note, product_routes=product_routes)
     return med, problem
 
 

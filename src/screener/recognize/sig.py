@@ -370,6 +370,9 @@ class _Reader:
         """Record one field; a different second value for it is a contradiction (unread)."""
         if name in self.values and self.values[name] != value:
             self.problems.append(f"two different {what}")
+        if name == "route" and value not in self.values.setdefault("routes", ()):
+            # Every route named is kept: a rule exception for one route must not apply when two are written.
+            self.values["routes"] += (value,)
         self.values[name] = value
 
     # the grammar -------------------------------------------------------------------------------
@@ -724,6 +727,7 @@ class _Reader:
             prn=bool(values.get("prn")),
             form=values.get("form", ""),
             route=values.get("route", ""),
+            routes=values.get("routes", ()),
             indication=values.get("indication", ""),
             site=values.get("site", ""),
             unread="; ".join(dict.fromkeys(self.problems)),
