@@ -119,8 +119,8 @@ def test_a_route_written_against_its_ndc_product_is_unread(runner, entry, unread
 
 @pytest.mark.parametrize("entry", ["buprenorphine 8 mg SL", "Suboxone 8 mg-2 mg buccal", "Suboxone buccal"])
 def test_a_route_everything_agrees_with_still_sets_the_rule_aside(runner, entry):
-    """Suboxone's own listing is sublingual: "buccal" written after it disagrees, and the cautious reading wins;
-    "8 mg-2 mg" is left unread (a dash between two strengths), which does not matter here."""
+    """Suboxone's own listing is sublingual: "buccal" written after it disagrees, and the cautious reading wins
+    (though its film label allows buccal use: the bundled NDC Directory lists it as sublingual only)."""
     _, found = screen(runner, entry, "-c", "paralytic ileus")
     expected = [] if entry == "buprenorphine 8 mg SL" else [("contraindicated", "opioids-gi-obstruction")]
     assert [(severity, rule) for _, severity, rule, _, _ in found] == expected
@@ -251,3 +251,30 @@ def test_every_route_the_reader_writes_is_one_an_exception_may_name(words):
 
     route = read_sig(f"1 tab {words} daily").route
     assert route and route in ROUTES
+
+
+@pytest.mark.parametrize(("entry", "amounts"), [
+    ("Suboxone 8 mg-2 mg sublingual film", [("buprenorphine", 8), ("naloxone", 2)]),
+    ("Suboxone 8 mg - 2 mg SL daily", [("buprenorphine", 8), ("naloxone", 2)]),
+    ("buprenorphine/naloxone 8/2 mg film", [("buprenorphine", 8), ("naloxone", 2)]),
+])
+def test_a_dash_between_two_strengths_with_units_reads_as_the_two_strengths(runner, entry, amounts):
+    """As `8/2` and `8-2 mg` do (docs/sig-reading.md rule 2); a `film` that counts nothing is read like `tablet`."""
+    report = json.loads(runner.invoke(cli, ["check", entry, "--format", "json"]).stdout)
+    med = report["screened"]["medications"][0]
+    assert [(a["concept"], a["per_unit_mg"]) for a in med["amounts"]] == amounts
+    assert [u["reason"] for u in report["unrecognized"]] == [
+        "naloxone is a recognised FDA substance, but this knowledge base does not classify it: its interactions "
+        "were not checked"]
+
+
+@pytest.mark.parametrize(("text", "strengths", "unread"), [
+    ("5 mg-10 mg q6h", (10.0,), ""),         # one ingredient: a range, by its upper bound (as 5-10 mg)
+    ("500 mcg-1 mg q6h", (1.0,), ""),        # each side in its own unit
+    ("10 mg-5 mg q6h", (), "10-5 mg"),      # downwards: unread
+])
+def test_a_dash_with_units_on_both_sides_for_one_ingredient(text, strengths, unread):
+    from screener.recognize.sig import read_sig, resolve
+
+    dosing = resolve(read_sig(text), 1, ())
+    assert (dosing.strengths, dosing.unread) == (strengths, unread)

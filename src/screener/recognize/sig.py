@@ -118,7 +118,7 @@ _FILLER = {
     "at", "with", "without", "food", "water", "milk", "and", "please", "dose", "doses", "or",
     "whole", "do", "not", "crush", "as", "directed", "total", "using",
     "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills", "caplet",
-    "caplets", "sig", "rx", "sig:", "rx:", "thinly",
+    "caplets", "sig", "rx", "sig:", "rx:", "thinly", "film", "films",
 }
 """Words that carry no dosing number (what they say is read elsewhere, or needs no reading)."""
 
@@ -497,14 +497,16 @@ class _Reader:
                 self.set("strengths", tuple(v * _MASS_TO_MG[unit] for v in numbers), "strengths")
 
         def dash(m: re.Match) -> None:
-            low, high, unit = float(m.group(1)), float(m.group(2)), m.group(3)
-            if m.group(4):  # "10-20 mg total": a range of doses, read by its upper bound
+            # "8-2 mg", or with a unit on each side, "8 mg-2 mg" (each number in its own unit).
+            unit = m.group(4)
+            low, high = float(m.group(1)) * _MASS_TO_MG[m.group(2) or unit], float(m.group(3)) * _MASS_TO_MG[unit]
+            if m.group(5):  # "10-20 mg total": a range of doses, read by its upper bound
                 if high < low:
                     self.problems.append(f"a range that runs downwards ({m.group(0).strip()})")
-                self.amounts.append((high * _MASS_TO_MG[unit], m.start(), True))
+                self.amounts.append((high, m.start(), True))
                 return
             self.dash_at = m.start()
-            self.set("dash_pair", (low * _MASS_TO_MG[unit], high * _MASS_TO_MG[unit]), "strengths")
+            self.set("dash_pair", (low, high), "strengths")
 
         def single(m: re.Match) -> None:
             total = bool(m.group(3))
@@ -516,7 +518,8 @@ class _Reader:
             self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
                                  rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
         if self.has("-", "to"):
-            self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"), dash)
+            self.take(re.compile(rf"\b({_NUM})\s?(?:({_MASS})\s?)?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"),
+                      dash)
         self.take(re.compile(rf"(?<![\w.-])({_NUM})\s?({_MASS})\b(\s?total\b)?"), single)
         if self.has("-"):
             self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
