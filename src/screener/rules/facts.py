@@ -98,10 +98,11 @@ def _display(index: Index, concept: str) -> str:
 
 def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
     """The routes of the NDC products listed under the name of the product `med` names, with its ingredients."""
-    from ..recognize.entries import ingredient_for_unii, ndc_directory
+    from ..ndc import NDC_DIR, load_ndc_directory
+    from ..paths import tables_home
     from ..text import normalize_name
 
-    directory = ndc_directory(index)
+    directory = load_ndc_directory(tables_home(index.directory, NDC_DIR))
     if directory is None or med.concept is None:
         return frozenset()
     wanted = set(med.ingredients)
@@ -113,7 +114,9 @@ def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
                                          if index.kinds.get(c) == "product" and wanted & set(of))
     routes: set[str] = set()
     for uniis, route in directory.listings(normalize_name(_display(index, med.concept)), *others):
-        if {ingredient_for_unii(index, u) for u in uniis} == wanted:
+        # The directory lists parent UNIIs, the codes of the knowledge base's ingredients (an exception's drug is
+        # one); a listing with an ingredient outside it is another product.
+        if {index.codes.get(f"unii:{u}") for u in uniis} == wanted:
             routes.update(r.strip().lower() for r in route.split(";") if r.strip())
     return frozenset(routes)
 
