@@ -21,7 +21,8 @@ NOT_IN_UNII = {"belladonna-alkaloids": "a mixture of alkaloids; UNII lists atrop
                "7-hydroxymitragynine": "a kratom alkaloid the FDA UNII Names list of 2025-06-12 does not name"}
 """Knowledge-base ingredients with no single UNII substance, and why."""
 
-VOCABULARY_SHORTER = {"tussionex": "UNII's COMPONENT rows give only hydrocodone polistirex for TUSSIONEX PENNKINETIC"}
+VOCABULARY_SHORTER = {"tussionex": "UNII's COMPONENT rows give only hydrocodone polistirex for TUSSIONEX PENNKINETIC",
+                      "cassipa": "UNII's COMPONENT rows give only naloxone for CASSIPA (buprenorphine and naloxone)"}
 """Knowledge-base products whose FDA COMPONENT rows list fewer ingredients than the label (the KB follows the label)."""
 
 

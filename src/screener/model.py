@@ -304,6 +304,15 @@ ROUTES = frozenset({"oral", "sublingual", "buccal", "rectal", "topical", "intrav
 """Every route the sig reader writes in `Dosing.route` (`recognize.sig` maps "SL", "under the tongue" … to
 these): what a rule exception (rule_exceptions.csv) may name."""
 
+PARENTERAL_ROUTES = frozenset({"injection", "intravenous", "intramuscular", "subcutaneous"})
+"""What "injection" (`inj`) may be: a text that says only that agrees with any of them."""
+
+
+def widen_routes(routes: frozenset[str] | set[str]) -> frozenset[str]:
+    """`routes` with "injection" standing for every parenteral route, and any one of those for "injection", so
+    that a text's "inj" agrees with an NDC product's "intravenous; intramuscular"."""
+    return frozenset(routes) | PARENTERAL_ROUTES if routes & PARENTERAL_ROUTES else frozenset(routes)
+
 
 @dataclass(frozen=True, slots=True)
 class Dosing:
@@ -338,7 +347,11 @@ class Dosing:
     form: str = ""
     """The dosage form or release the text names (extended-release, cream…)."""
     route: str = ""
-    """The route the text names (oral, sublingual, topical…)."""
+    """The route the text names (oral, sublingual, topical…); for an NDC entry whose text names none, its
+    product's routes joined by " or "."""
+    routes: tuple[str, ...] = ()
+    """Every route the text names, in the order written: more than one is a contradiction (also in `unread`),
+    and then `route` is only the last of them."""
     indication: str = ""
     """What it is for, as written ("muscle spasm")."""
     site: str = ""
@@ -413,6 +426,9 @@ class Medication:
     """What a report must say about where the entry came from ("marketing ended 2019-09-29" for an NDC)."""
     not_covered: tuple[str, ...] = ()
     """Its ingredients that no rule of the knowledge applies to: their interactions were not checked."""
+    product_routes: tuple[str, ...] = ()
+    """The routes of the NDC product the entry names, as the FDA lists them, lower case ("intravenous",
+    "intramuscular"); empty for an entry that is not an NDC."""
 
     @property
     def coverage(self) -> Coverage:

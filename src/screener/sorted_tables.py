@@ -103,6 +103,10 @@ class SortedTable:
                 hi = start
         return None
 
+    def text(self):
+        """The whole table (the memory map itself, or the bytes: not copied), for a search across its lines."""
+        return self._map
+
     def rows(self):
         """Every line as its fields, in order (reads the whole file)."""
         for line in self._map[: self._size].split(b"\n"):

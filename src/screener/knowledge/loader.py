@@ -335,7 +335,9 @@ def _condition_history(rows: list[Row], by_id: dict[str, Concept]) -> list[Condi
 EXCEPTION_SELECTORS = ("route", "with", "product")
 """How a rule exception names the entries it covers: `route:<route>` (the entry's route as the sig reader
 writes it, or its NDC product's), `with:<ingredient>` (the entry also holds that ingredient) and
-`product:<product>` (the entry names that product)."""
+`product:<product>` (the entry names that product). A `with:` or `product:` selector may end in
+`@<route>/<route>`: the routes its entries may be given by (without it, the row's `route:` routes); an entry
+known to be given by another route keeps the rule (`rules.facts.entry_routes`)."""
 
 
 def _rule_exceptions(rows: list[Row], by_id: dict[str, Concept], rules: list[Rule]) -> list[RuleException]:
@@ -359,22 +361,31 @@ def _rule_exceptions(rows: list[Row], by_id: dict[str, Concept], rules: list[Rul
             raise _fail(where, f"rule '{row['rule']}' and drug '{row['drug']}' repeat line {seen[key].line}")
         seen[key] = where
         routes: list[str] = []
-        partners: list[str] = []
-        products: list[str] = []
+        partners: list[tuple[str, tuple[str, ...]]] = []
+        products: list[tuple[str, tuple[str, ...]]] = []
         for selector in _split(row["entries"]):
             kind, _, value = selector.partition(":")
+            value, at, given = value.partition("@")
+            by = tuple(given.split("/")) if at else None
+            if by is not None and (kind == "route" or not all(r in ROUTES for r in by)):
+                raise _fail(where, f"entries '{selector}': only with: and product: may say the routes their "
+                                   "entries may be given by (@<route>/<route>, each one of "
+                                   f"{', '.join(sorted(ROUTES))})")
             if kind == "route" and value in ROUTES:
                 routes.append(value)
             elif kind == "with" and value in by_id and by_id[value].kind in ("drug", "substance"):
-                partners.append(value)
+                partners.append((value, by or ()))
             elif kind == "product" and value in by_id and by_id[value].kind == "product":
-                products.append(value)
+                products.append((value, by or ()))
             else:
                 raise _fail(where, f"entries '{selector}' is none of route:<route> (one of "
                                    f"{', '.join(sorted(ROUTES))}), with:<an ingredient in concepts.csv>, "
                                    "product:<a product in concepts.csv>")
-        out.append(RuleException(rule.id, row["drug"], tuple(routes), tuple(partners), tuple(products),
-                                 row["reason"], row["source"], where, **_review(row)))
+        # A with: or product: selector that names no route of its own is given by the row's routes.
+        out.append(RuleException(rule.id, row["drug"], tuple(routes), tuple(x for x, _ in partners),
+                                 tuple(p for p, _ in products), row["reason"], row["source"], where,
+                                 partner_routes=tuple(by or tuple(routes) for _, by in partners),
+                                 product_routes=tuple(by or tuple(routes) for _, by in products), **_review(row)))
     return out
 
 

@@ -242,12 +242,22 @@ class RuleException:
     """The date (ISO) the row was last checked against its evidence."""
     checked_against: str = ""
     """What it was checked against."""
+    partner_routes: tuple[tuple[str, ...], ...] = ()
+    """For each of `partners`, the routes its entries may be given by (empty: any): an entry known to be
+    given otherwise ("Suboxone IM") keeps the rule."""
+    product_routes: tuple[tuple[str, ...], ...] = ()
+    """For each of `products`, the routes its entries may be given by (empty: any)."""
 
     @property
     def entries(self) -> str:
-        """The entries it covers, in words: "taken by the sublingual route or with naloxone"."""
-        ways = ([f"by the {route} route" for route in self.routes] + [f"with {x}" for x in self.partners]
-                + [f"as {p}" for p in self.products])
+        """The entries it covers, in words: "taken by the sublingual route or with naloxone (sublingual or
+        buccal)"."""
+        def by(routes: tuple[str, ...]) -> str:
+            return f" ({' or '.join(routes)})" if routes else ""
+
+        ways = ([f"by the {route} route" for route in self.routes]
+                + [f"with {x}{by(r)}" for x, r in zip(self.partners, self.partner_routes or [()] * len(self.partners))]
+                + [f"as {p}{by(r)}" for p, r in zip(self.products, self.product_routes or [()] * len(self.products))])
         return "taken " + " or ".join(ways)
 
 

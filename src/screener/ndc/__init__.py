@@ -180,6 +180,7 @@ class NdcDirectory:
         (products, packages), _ = TABLES.prepare(directory, self.manifest["sha256"])
         self._products = SortedTable(products)
         self._packages = SortedTable(packages)
+        self._by_name: dict[str, frozenset[tuple[frozenset[str], str]]] = {}
 
     @property
     def label(self) -> str:
@@ -199,6 +200,37 @@ class NdcDirectory:
         return Product(ndc.product, values["name"], values["generic"], values["form"], values["route"],
                        lists["substances"], lists["uniis"], lists["strengths"], lists["units"], lists["classes"],
                        values["dea"], values["listing"], values["ended"], values["type"])
+
+    def listings(self, *names: str) -> frozenset[tuple[frozenset[str], str]]:
+        """(active-ingredient UNIIs, route as listed: "SUBLINGUAL", "INTRAMUSCULAR; INTRAVENOUS") of each product
+        listed under the proprietary name `names[0]` (normalised as `text.normalize_name`; empty when none is).
+        The other `names` are read in the same pass, for later calls. Only a product name whose other source may
+        be incomplete (`recognize.entries.short_product`), or a product meeting a rule exception
+        (`rules.facts.entry_routes`), needs it: one pass over the table (about 0.1 s) per call, remembered."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._by_name]
+        if wanted:
+            import re
+
+            from ..text import normalize_name
+
+            # The proprietary name field (the first after the NDC): the name's words with anything but letters
+            # and digits between them; each line found is checked against the normalised name.
+            gap = rb"[^\w\t\n]"
+            alternatives = [gap.join(re.escape(w.encode("utf-8")) for w in n.split()) for n in wanted if n.split()]
+            found: dict[str, set[tuple[frozenset[str], str]]] = {n: set() for n in wanted}
+            if alternatives:
+                pattern = rb"(?i)\t" + gap + rb"*(?:" + rb"|".join(alternatives) + rb")" + gap + rb"*\t"
+                data = self._products.text()
+                uniis, route, named = (PRODUCT_FIELDS.index(f) + 1 for f in ("uniis", "route", "name"))
+                for match in re.finditer(pattern, data):
+                    start = data.rfind(b"\n", 0, match.start()) + 1
+                    stop = data.find(b"\n", match.end())
+                    fields = data[start:stop if stop >= 0 else len(data)].decode("utf-8").split("\t")
+                    key = normalize_name(fields[named]) if len(fields) == len(PRODUCT_FIELDS) + 1 else ""
+                    if key in found and fields[uniis]:
+                        found[key].add((frozenset(fields[uniis].split("|")), fields[route]))
+            self._by_name.update({n: frozenset(v) for n, v in found.items()})
+        return self._by_name[names[0]]
 
     def package(self, ndc: Ndc) -> tuple[str, str] | None:
         """(its product's 9-digit NDC, the end of its marketing or '') for a listed package, else None."""

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from ..knowledge.index import Index
 from ..memo import memoised
-from ..model import Dosing, Medication, Noted, Unrecognized
+from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
 from ..text import find_name, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
@@ -177,14 +177,45 @@ def vocabulary_concept(index: Index, entry) -> tuple[str, tuple[str, ...]] | Non
     A single-ingredient name is that ingredient (lisinopril); a brand or product gets an
     id of its own, named after it, so paths read "Zestril" → zestril → lisinopril.
     """
-    ingredients = tuple(dict.fromkeys(filter(None, (ingredient_for_unii(index, u) for u in entry.ingredients[0]))))
-    if not ingredients:
+    found = [ingredient_for_unii(index, u) for u in entry.ingredients[0]]
+    if not found or None in found:
+        # A product is all of its ingredients or nothing: never read as the ones that could be identified.
         return None
+    ingredients = tuple(dict.fromkeys(x for x in found if x is not None))
     name_id = entry.name.replace(" ", "-")
     concept = ingredients[0] if (len(ingredients) == 1 and ingredients[0] == name_id) else name_id
     if concept not in index.kinds:
         index.external.setdefault(concept, entry.name)
     return concept, ingredients
+
+
+def short_product(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
+    """Why a vocabulary product name is not read as its one listed ingredient, and the ingredient sets the NDC
+    Directory lists under that name (the suggestions); None when it may be read.
+
+    The UNII Names list builds a product from its COMPONENT rows, and for some combination products it lists
+    only one component: CASSIPA (buprenorphine and naloxone sublingual film) has only its naloxone row, so it
+    would be read as naloxone and every buprenorphine caution lost. A product of one listed ingredient is read
+    as that ingredient only when the NDC Directory lists the name, every product under it with that
+    ingredient alone; otherwise it is refused (unrecognised, the screen incomplete), never read as the part of
+    it that was listed.
+    """
+    if entry.kind != "product" or entry.ambiguous or len(entry.ingredients[0]) != 1:
+        return None
+    listed = ingredient_for_unii(index, entry.ingredients[0][0])
+    directory = ndc_directory(index)
+    sets = {uniis for uniis, _ in directory.listings(entry.name)} if directory is not None else set()
+    named = sorted({tuple(sorted(ingredient_for_unii(index, u) or f"UNII {u}" for u in uniis)) for uniis in sets})
+    if named and all(option == (listed,) for option in named):
+        return None
+    options = tuple(" + ".join(option) for option in named if option != (listed,))
+    if options:
+        return (f"'{entry.name}': the FDA UNII list names only {listed} as its component, the NDC Directory "
+                f"lists {' or '.join(options)} under that name (a product's ingredients are never guessed)",
+                options)
+    return (f"'{entry.name}': the FDA UNII list names only {listed} as a component of this product, and the NDC "
+            "Directory does not list it: its other ingredients are not known here (never guessed); enter its "
+            "ingredients", ())
 
 
 # --- medications ---------------------------------------------------------------------
@@ -242,6 +273,9 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
                        for option in entry.ingredients]
             return Medication(text, None), Unrecognized(
                 text, "medication", f"'{entry.name}' names different substances in FDA records", tuple(options))
+        short = short_product(index, entry)
+        if short is not None:
+            return Medication(text, None), Unrecognized(text, "medication", *short)
         resolved = vocabulary_concept(index, entry)
         if resolved is not None:
             return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
@@ -401,10 +435,17 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         listed = "/".join(f"{v:g}" for v in marketed[0])
         dosing = replace(dosing, unread=f"the text says {'/'.join(f'{v:g}' for v in dosing.strengths)} mg, "
                                         f"the NDC's product {listed} mg")
-    if not dosing.route and product.route:
+    product_routes = tuple(r.strip().lower() for r in product.route.split(";") if r.strip())
+    if dosing.routes and product_routes and not dosing.unread \
+            and not set(dosing.routes) <= widen_routes(frozenset(product_routes)):
+        # "SL" after a transdermal patch's NDC: one of the two is wrong, and which cannot be told (a rule
+        # exception for sublingual buprenorphine must not apply to a patch; `rules.facts.entry_routes`).
+        dosing = replace(dosing, unread=f"the text says {' and '.join(dosing.routes)}, the NDC's product is "
+                                        f"{' or '.join(product_routes)}")
+    if not dosing.route and product_routes:
         # The product's route(s) as the FDA lists them ("INTRAVENOUS; INTRAMUSCULAR"): what the MME total
         # needs to know that a dose is not oral, when the text does not say it.
-        dosing = replace(dosing, route=" or ".join(r.strip().lower() for r in product.route.split(";")))
+        dosing = replace(dosing, route=" or ".join(product_routes))
     rate = product.patch_rate()
     if rate is not None and not dosing.unread:
         # A transdermal product's strength is its delivery rate (mcg/hr), exact, as a tablet's mg is.
@@ -426,7 +467,7 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
                                        product.form.lower())))
     note = "; ".join(filter(None, notes))
     med = Medication(input=text, concept=concept, ingredients=order, dosing=dosing, per_unit_mg=per_unit,
-                     per_unit_from=source, via=f"NDC {ndc}: {described}", note=note)
+                     per_unit_from=source, via=f"NDC {ndc}: {described}", note=note, product_routes=product_routes)
     return med, problem
 
 
@@ -648,7 +689,7 @@ def _search_near_miss(index: Index, guess: str):
         return best, concept, index.ingredients.get(concept, ()), "near match (knowledge base)"
     vocab = fda_vocabulary(index)
     entry = vocab.lookup(best) if vocab else None
-    if entry is None or entry.ambiguous:
+    if entry is None or entry.ambiguous or short_product(index, entry) is not None:
         return None
     resolved = vocabulary_concept(index, entry)
     if resolved is None:
@@ -992,7 +1033,7 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
     if field == "allergy":
         entry = _vocabulary_prefix(index, prepare(text))
         vocab_entry = entry[0] if entry and entry[1] >= len(prepare(text).rstrip()) else None
-        if vocab_entry is not None and not vocab_entry.ambiguous:
+        if vocab_entry is not None and not vocab_entry.ambiguous and short_product(index, vocab_entry) is None:
             ingredients = [i for i in (ingredient_for_unii(index, u) for u in vocab_entry.ingredients[0]) if i]
             if len(ingredients) == 1:
                 return (text, ingredients[0])

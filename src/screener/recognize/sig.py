@@ -118,7 +118,7 @@ _FILLER = {
     "at", "with", "without", "food", "water", "milk", "and", "please", "dose", "doses", "or",
     "whole", "do", "not", "crush", "as", "directed", "total", "using",
     "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills", "caplet",
-    "caplets", "sig", "rx", "sig:", "rx:", "thinly",
+    "caplets", "sig", "rx", "sig:", "rx:", "thinly", "film", "films",
 }
 """Words that carry no dosing number (what they say is read elsewhere, or needs no reading)."""
 
@@ -370,6 +370,9 @@ class _Reader:
         """Record one field; a different second value for it is a contradiction (unread)."""
         if name in self.values and self.values[name] != value:
             self.problems.append(f"two different {what}")
+        if name == "route" and value not in self.values.setdefault("routes", ()):
+            # Every route named is kept: a rule exception for one route must not apply when two are written.
+            self.values["routes"] += (value,)
         self.values[name] = value
 
     # the grammar -------------------------------------------------------------------------------
@@ -494,14 +497,16 @@ class _Reader:
                 self.set("strengths", tuple(v * _MASS_TO_MG[unit] for v in numbers), "strengths")
 
         def dash(m: re.Match) -> None:
-            low, high, unit = float(m.group(1)), float(m.group(2)), m.group(3)
-            if m.group(4):  # "10-20 mg total": a range of doses, read by its upper bound
+            # "8-2 mg", or with a unit on each side, "8 mg-2 mg" (each number in its own unit).
+            unit = m.group(4)
+            low, high = float(m.group(1)) * _MASS_TO_MG[m.group(2) or unit], float(m.group(3)) * _MASS_TO_MG[unit]
+            if m.group(5):  # "10-20 mg total": a range of doses, read by its upper bound
                 if high < low:
                     self.problems.append(f"a range that runs downwards ({m.group(0).strip()})")
-                self.amounts.append((high * _MASS_TO_MG[unit], m.start(), True))
+                self.amounts.append((high, m.start(), True))
                 return
             self.dash_at = m.start()
-            self.set("dash_pair", (low * _MASS_TO_MG[unit], high * _MASS_TO_MG[unit]), "strengths")
+            self.set("dash_pair", (low, high), "strengths")
 
         def single(m: re.Match) -> None:
             total = bool(m.group(3))
@@ -513,7 +518,8 @@ class _Reader:
             self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
                                  rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
         if self.has("-", "to"):
-            self.take(re.compile(rf"\b({_NUM})\s?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"), dash)
+            self.take(re.compile(rf"\b({_NUM})\s?(?:({_MASS})\s?)?(?:-|to)\s?({_NUM})\s?({_MASS})\b(\s?total\b)?"),
+                      dash)
         self.take(re.compile(rf"(?<![\w.-])({_NUM})\s?({_MASS})\b(\s?total\b)?"), single)
         if self.has("-"):
             self.take(re.compile(rf"(?<![\w.])-\s?({_NUM})\s?({_MASS})\b"), lambda m: self.problems.append(
@@ -724,6 +730,7 @@ class _Reader:
             prn=bool(values.get("prn")),
             form=values.get("form", ""),
             route=values.get("route", ""),
+            routes=values.get("routes", ()),
             indication=values.get("indication", ""),
             site=values.get("site", ""),
             unread="; ".join(dict.fromkeys(self.problems)),

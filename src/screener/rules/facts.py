@@ -10,15 +10,19 @@ A rule exception (`rule_exceptions.csv`) sets a rule aside for a drug in some
 entries only (by their route, another ingredient in the same entry, or the product): the
 opioid class contraindications do not reach buprenorphine taken sublingually or
 with naloxone, whose own labels list none. The next most specific rule then
-applies, as if the set-aside rule were not written for that drug.
+applies, as if the set-aside rule were not written for that drug. An exception
+holds only when everything known about the entry's route agrees with it
+(`entry_routes`: the text, the unit or form, the NDC product, the named product's
+NDC listing): "Butrans SL" or a patch NDC followed by "SL" keeps the rule, and
+its advice says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..model import FindingKind, Medication
+from ..model import PARENTERAL_ROUTES, FindingKind, Medication, widen_routes
 from .base import Family, Item, Scope, lead, make_finding, name, quote, rule_step
 from .duplicates import ANY_INGREDIENT
 
@@ -39,8 +43,112 @@ concept (a curated class rule cites the class's own labels; this one says only t
 Hit = tuple[str, str, str]
 """(rule id, the drug anchor, the target anchor)."""
 
-Exception = tuple[str, frozenset[str], frozenset[str], frozenset[str]]
-"""(rule id, the entry routes that set it aside, the other ingredients that do, the products that do)."""
+Exception = tuple[str, frozenset[str], tuple[tuple[str, frozenset[str]], ...], tuple[tuple[str, frozenset[str]], ...]]
+"""(rule id, the entry routes that set it aside, (ingredient, the routes its entries may be given by) for the
+other ingredients that do, (product, its routes) for the products that do; an empty route set is any route)."""
+
+_UNIT_ROUTES = {"patch": frozenset({"transdermal"}), "film": frozenset({"sublingual", "buccal"}),
+                "suppository": frozenset({"rectal"}), "vial": PARENTERAL_ROUTES, "puff": frozenset({"inhaled"})}
+"""Units (`Dosing.unit`) that say how a dose is given: "1 patch SL" names two routes."""
+_FORM_ROUTES = {"transdermal": frozenset({"transdermal"})}
+"""Forms (`Dosing.form`) that do ("buprenorphine 5 mcg/hr patch": transdermal)."""
+
+
+def entry_routes(index: Index, med: Medication) -> tuple[frozenset[str] | None, str]:
+    """The routes everything known about the entry allows, and what was known.
+
+    Known are: the routes its text names (`Dosing.routes`), the route its unit or form says (a patch is
+    transdermal, a film sublingual or buccal), its NDC product's routes, and the routes the NDC Directory lists
+    for the product it names (BUTRANS transdermal, BELBUCA buccal). Each says the entry is given by one of its
+    routes, so the entry's are those they all allow: (frozenset(), "") when nothing is known, and (None, why)
+    when they cannot all be true (two routes written; "SL" after a patch) — an unsettled route, which no rule
+    exception may rely on.
+    """
+    d = med.dosing
+    if len(d.routes) > 1:
+        return None, f"the text names {' and '.join(d.routes)}"
+    sources: list[tuple[str, frozenset[str]]] = []
+    written = d.routes or (tuple(d.route.split(" or ")) if d.route and not med.product_routes else ())
+    if written:
+        sources.append(("the text says " + " or ".join(written), frozenset(written)))
+    for said in (_UNIT_ROUTES.get(d.unit), _FORM_ROUTES.get(d.form)):
+        if said is not None:
+            sources.append((f"a {d.unit or 'patch'} is {' or '.join(sorted(said))}", said))
+    if med.product_routes:
+        sources.append((f"the NDC's product is {' or '.join(med.product_routes)}", frozenset(med.product_routes)))
+    elif med.concept is not None and index.kinds.get(med.concept, "product") == "product":
+        listed = _listed_routes(index, med)
+        if listed:
+            sources.append((f"{_display(index, med.concept)} is {' or '.join(sorted(listed))} in the NDC Directory",
+                            listed))
+    if not sources:
+        return frozenset(), ""
+    agreed = widen_routes(sources[0][1])
+    for _, routes in sources[1:]:
+        agreed &= widen_routes(routes)
+    why = "; ".join(what for what, _ in sources)
+    if not agreed:
+        return None, why
+    return agreed, why
+
+
+def _display(index: Index, concept: str) -> str:
+    return index.display.get(concept) or index.external.get(concept) or concept
+
+
+def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
+    """The routes of the NDC products listed under the name of the product `med` names, with its ingredients."""
+    from ..ndc import NDC_DIR, load_ndc_directory
+    from ..paths import tables_home
+    from ..text import normalize_name
+
+    directory = load_ndc_directory(tables_home(index.directory, NDC_DIR))
+    if directory is None or med.concept is None:
+        return frozenset()
+    wanted = set(med.ingredients)
+    # Every knowledge-base product of these ingredients is looked up in the same pass over the directory.
+    key = ("exception-products", tuple(sorted(wanted)))
+    others = index.memo.get(key)
+    if others is None:
+        others = index.memo[key] = tuple(normalize_name(_display(index, c)) for c, of in index.ingredients.items()
+                                         if index.kinds.get(c) == "product" and wanted & set(of))
+    routes: set[str] = set()
+    for uniis, route in directory.listings(normalize_name(_display(index, med.concept)), *others):
+        # The directory lists parent UNIIs, the codes of the knowledge base's ingredients (an exception's drug is
+        # one); a listing with an ingredient outside it is another product.
+        if {index.codes.get(f"unii:{u}") for u in uniis} == wanted:
+            routes.update(r.strip().lower() for r in route.split(";") if r.strip())
+    return frozenset(routes)
+
+
+def set_aside(index: Index, exceptions: tuple[Exception, ...],
+              med: Medication) -> tuple[frozenset[str], dict[str, str]]:
+    """The rules `exceptions` set aside for this entry, and the rules that an exception names for it but that are
+    kept (rule id → what is known of its route).
+
+    A rule is set aside only when everything known about the entry's route agrees with the exception
+    (`entry_routes`): by a `route:` selector when every known route is that one; by a `with:` ingredient the
+    entry holds, or a `product:` it names, when nothing known says a route outside the selector's own. An
+    unsettled or conflicting route keeps the rule: the cautious reading, said in the finding.
+    """
+    known, why = entry_routes(index, med)
+    d = med.dosing
+    claimed = set(d.routes) | set(d.route.split(" or ") if d.route else ()) | set(med.product_routes)
+    aside: set[str] = set()
+    kept: dict[str, str] = {}
+    for rule, by_route, partners, products in exceptions:
+        chosen = [routes for x, routes in partners if x in med.ingredients]
+        chosen += [routes for p, routes in products if p == med.concept]
+        if not chosen and not by_route & claimed:
+            continue  # nothing about the entry points to the exception: the rule applies, as for any entry
+        if known is None:
+            kept[rule] = why  # two routes written, or sources that disagree: the cautious reading
+        elif (known and known <= by_route) or (chosen and (not known or any(not r or known <= widen_routes(r)
+                                                                            for r in chosen))):
+            aside.add(rule)
+        else:
+            kept[rule] = why
+    return frozenset(aside), kept
 
 
 @dataclass(frozen=True)
@@ -53,14 +161,6 @@ class FactTable:
     """For an ingredient with exceptions: every rule that reaches (ingredient, target), most specific first."""
     exceptions: dict[str, tuple[Exception, ...]] = field(default_factory=dict)
     """Ingredient → the rules its exceptions set aside, and for which entries."""
-
-
-def set_aside(exceptions: tuple[Exception, ...], med: Medication) -> frozenset[str]:
-    """The rules `exceptions` set aside for this entry: those whose route it is given by (its own route, or
-    one of its NDC product's "sublingual or buccal"), whose other ingredient it holds, or whose product it is."""
-    routes = set(med.dosing.route.split(" or ")) if med.dosing.route else set()
-    return frozenset(rule for rule, by_route, partners, products in exceptions
-                     if routes & by_route or partners.intersection(med.ingredients) or med.concept in products)
 
 
 def condition_targets(index: Index, concept: str) -> tuple[str, ...]:
@@ -111,8 +211,10 @@ class _FactFamily(Family):
         exceptions: dict[str, list[Exception]] = {}
         for e in ctx.exceptions:
             if e.drug in excepted:
-                exceptions.setdefault(e.drug, []).append((e.rule, frozenset(e.routes), frozenset(e.partners),
-                                                          frozenset(e.products)))
+                exceptions.setdefault(e.drug, []).append((
+                    e.rule, frozenset(e.routes),
+                    tuple((x, frozenset(r)) for x, r in zip(e.partners, e.partner_routes or [()] * len(e.partners))),
+                    tuple((p, frozenset(r)) for p, r in zip(e.products, e.product_routes or [()] * len(e.products)))))
         return FactTable(best={key: hit[2:] for key, hit in table.items()},
                          ranked={key: tuple(hit[2:] for hit in sorted(hits, key=lambda h: h[:3]))
                                  for key, hits in every.items()},
@@ -143,7 +245,7 @@ class _FactFamily(Family):
         out: list[Item] = []
         targets = self.targets(index, concept)
         for x in med.ingredients:
-            aside = set_aside(table.exceptions[x], med) if x in table.exceptions else frozenset()
+            aside, kept = set_aside(index, table.exceptions[x], med) if x in table.exceptions else (frozenset(), {})
             for target in targets:
                 hit = table.best.get((x, target))
                 if hit is not None and hit[0] in aside:
@@ -152,6 +254,11 @@ class _FactFamily(Family):
                     continue
                 rule_id, drug_anchor, target_anchor = hit
                 rule = index.rules[rule_id]
+                if rule_id in kept:
+                    # Said, so that a pharmacist sees why a sublingual-looking entry still meets the rule.
+                    rule = replace(rule, advice=f"{rule.advice} Kept for this entry, though the rule is set aside "
+                                                f"for some {name(index, x)} entries: its route is not settled "
+                                                f"({kept[rule_id]}).")
                 side = list(index.up[target][target_anchor])[::-1]
                 if concept != target:
                     side.append(concept)
