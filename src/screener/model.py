@@ -613,7 +613,8 @@ class Report:
     allergies: tuple[tuple[str, str], ...] = ()
     """(input, concept id) for each recognised allergy."""
     noted: tuple[Noted, ...] = ()
-    """Conditions and allergies recognised that no rule here is about (not a reason for incomplete)."""
+    """Conditions and allergies recognised that no rule here is about, and conditions recorded as absent
+    (`Noted.absent`); neither is a reason for incomplete."""
     age: float | None = None
     """The patient's age in years, when given."""
     knowledge_version: str = ""
