@@ -234,12 +234,13 @@ def test_any_recognised_condition_with_a_qualifier_reads_as_the_same_concept(kb,
     ("no OSA", "no"), ("No OSA", "No"), ("denies OSA", "denies"), ("negative for OSA", "negative for"),
     ("OSA ruled out", "ruled out"), ("OSA - ruled out", "ruled out"), ("no h/o OSA", "no h/o"),
     ("no history of OSA", "no history of"), ("not OSA", "not"), ("no obstructive sleep apnea", "no"),
-    ("no G47.33", "no"),
+    ("no G47.33", "no"), ("OSA ruled out, stable", "ruled out"),
 ])
 def test_a_negated_condition_is_recorded_as_absent_never_as_the_condition(runner, written, cue):
     code, report = check(runner, ["oxycodone"], [written])
     assert condition_findings(report) == []
     assert readings(report) == [(written, f"Obstructive sleep apnoea recorded as absent ('{cue}'), not screened")]
+    assert [n["absent"] for n in report["screened"]["noted"]] == ["obstructive-sleep-apnea"]
     assert code == 0
 
 

@@ -840,7 +840,7 @@ def _read_history(index: Index, text: str, match: re.Match) -> tuple[str, str] |
         if match.group("family"):
             return Noted(text, "condition", f"a family history of {inner.recognised_as}: not the patient's own "
                                             "condition", inner.code)
-        return Noted(text, "condition", f"{prefix} {inner.recognised_as}", inner.code)
+        return replace(inner, input=text, recognised_as=f"{prefix} {inner.recognised_as}")  # keeps `absent`
     if len(inner) != 2:  # () is "no known allergies": not a reading of a condition
         return Unrecognized(text, "condition", f"{prefix} '{rest}': not recognised as a condition")
     condition = inner[1]
@@ -862,7 +862,7 @@ def _read_qualified(index: Index, text: str, match: re.Match) -> tuple[str, str]
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        return Noted(text, "condition", inner.recognised_as, inner.code)
+        return replace(inner, input=text)  # "OSA ruled out, stable" stays an absent condition rules are about
     if len(inner) != 2:
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): not recognised as a condition")
     return (text, inner[1])
@@ -877,8 +877,8 @@ def _read_postpartum(index: Index, text: str, match: re.Match) -> tuple[str, str
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        return Noted(text, "condition", f"{inner.recognised_as} ({cue}: not read as pregnancy or lactation; give "
-                                        "'breastfeeding' if she is)", inner.code)
+        return replace(inner, input=text, recognised_as=f"{inner.recognised_as} ({cue}: not read as pregnancy or "
+                                                        "lactation; give 'breastfeeding' if she is)")
     if len(inner) != 2:
         return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
     if "pregnancy" in index.up.get(inner[1], {inner[1]: ()}):
