@@ -130,6 +130,10 @@ TINY = {
         ["condition", "reading", "source"],
         ["cirrhosis", "past", "S23"],
     ],
+    "condition_negations.csv": [
+        ["condition", "names", "source"],
+        ["cirrhosis", "cirrhosis", "S25"],
+    ],
     "rule_exceptions.csv": [
         ["rule", "drug", "entries", "reason", "source", "checked", "checked_against"],
         ["a-liver", "drug-a", "route:sublingual", "R", "S24", "2026-12-01", "E"],

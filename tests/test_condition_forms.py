@@ -233,12 +233,14 @@ def test_any_recognised_condition_with_a_qualifier_reads_as_the_same_concept(kb,
 @pytest.mark.parametrize(("written", "cue"), [
     ("no OSA", "no"), ("No OSA", "No"), ("denies OSA", "denies"), ("negative for OSA", "negative for"),
     ("OSA ruled out", "ruled out"), ("OSA - ruled out", "ruled out"), ("no h/o OSA", "no h/o"),
-    ("no history of OSA", "no history of"), ("not OSA", "not"), ("no OSA on CPAP", "no"),
+    ("no history of OSA", "no history of"), ("not OSA", "not"), ("no obstructive sleep apnea", "no"),
+    ("no G47.33", "no"), ("OSA ruled out, stable", "ruled out"),
 ])
 def test_a_negated_condition_is_recorded_as_absent_never_as_the_condition(runner, written, cue):
     code, report = check(runner, ["oxycodone"], [written])
     assert condition_findings(report) == []
     assert readings(report) == [(written, f"Obstructive sleep apnoea recorded as absent ('{cue}'), not screened")]
+    assert [n["absent"] for n in report["screened"]["noted"]] == ["obstructive-sleep-apnea"]
     assert code == 0
 
 
@@ -297,6 +299,155 @@ def test_no_condition_name_reads_as_a_negation_or_an_uncertainty(kb):
 
     hedged = [n for n in condition_names(kb.index) if _NEGATED.match(n) or _UNCERTAIN.match(n) or "?" in n]
     assert hedged == []
+
+
+# --- the reviewer's texts: a hedge or a negation never makes a clean screen (issue 13, second review) --------
+
+
+def screen_line(runner, conditions, meds=("oxycodone",)):
+    """(exit code, the condition lines of the text report: screened and not recognised), at a wide width."""
+    args = ["check", *meds, "--width", "400"]
+    for c in conditions:
+        args += ["-c", c]
+    result = runner.invoke(cli, args)
+    lines = [line.strip() for line in result.stdout.splitlines()
+             if line.strip().startswith(("condition ", '? "'))]
+    return result.exit_code, lines
+
+
+@pytest.mark.parametrize(("written", "core", "negation", "cue"), [
+    ("OSA ruled out?", "OSA", "ruled out", "?"), ("no OSA?", "OSA", "no", "?"), ("? no COPD", "COPD", "no", "?"),
+    ("r/o no SBO", "SBO", "no", "r/o"), ("possible no SBO", "SBO", "no", "possible"),
+])
+def test_a_hedge_around_a_negation_is_uncertain_never_absent(runner, written, core, negation, cue):
+    what = {"OSA": "Obstructive sleep apnoea", "COPD": "Chronic obstructive pulmonary disease",
+            "SBO": "Gastrointestinal obstruction or paralytic ileus"}[core]
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): uncertain whether {what} is absent (\'{negation}\', \'{cue}\'): neither '
+        f"screened as it nor ruled out; give '{core}' if the patient has it, or confirm it is absent. Did you mean: "
+        f"{core}?"])
+
+
+def test_a_hedge_around_a_negation_of_a_condition_no_rule_is_about_is_recognised(runner):
+    code, lines = screen_line(runner, ["? no HTN"])
+    assert (code, lines) == (0, [
+        'condition  "? no HTN" → ICD-10-CM I10 Essential (primary) hypertension, uncertain whether absent (\'no\', '
+        "'?'): no rule here either way: recognised, no rules here"])
+
+
+@pytest.mark.parametrize(("written", "rest", "what"), [
+    ("no COPD exacerbation", "COPD exacerbation", "chronic obstructive pulmonary disease"),
+    ("COPD exacerbation ruled out", "COPD exacerbation", "chronic obstructive pulmonary disease"),
+    ("no COPD with exacerbation", "COPD with exacerbation", "chronic obstructive pulmonary disease"),
+    ("no alcohol withdrawal", "alcohol withdrawal", "alcohol use"),
+    ("no hepatic encephalopathy", "hepatic encephalopathy", "hepatic impairment"),
+    ("no portal hypertension", "portal hypertension", "hepatic impairment"),
+    ("no cor pulmonale", "cor pulmonale", "chronic respiratory disease or reduced respiratory reserve"),
+    ("not on dialysis", "on dialysis", "end-stage renal disease"),
+    ("no dialysis", "dialysis", "end-stage renal disease"),
+    ("no ESRD on dialysis", "ESRD on dialysis", "end-stage renal disease"),
+    ("negative for HCV", "HCV", "hepatitis"),
+    ("no chronic respiratory failure with hypoxia", "chronic respiratory failure with hypoxia",
+     "chronic respiratory failure or respiratory insufficiency"),
+    ("no OSA on CPAP", "OSA on CPAP", "obstructive sleep apnoea"),
+    ("no emphysema", "emphysema", "chronic obstructive pulmonary disease"),
+])
+def test_a_negated_narrower_name_never_records_the_broader_condition_as_absent(runner, written, rest, what):
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): a negated detail of {what} (\'{rest}\' is not the condition itself); whether '
+        f"the patient has it is not read: list it if so. Did you mean: {what[0].upper() + what[1:]}?"])
+
+
+def test_an_absent_condition_with_rules_is_never_said_to_have_none(runner):
+    code, lines = screen_line(runner, ["no OSA", "no HTN"])
+    assert (code, lines) == (0, [
+        'condition  "no OSA" → Obstructive sleep apnoea recorded as absent (\'no\'), not screened: recognised, rules '
+        "here are about it",
+        'condition  "no HTN" → ICD-10-CM I10 Essential (primary) hypertension recorded as absent (\'no\'), not '
+        "screened: recognised, no rules here"])
+    _, report = check(runner, ["oxycodone"], ["no OSA", "no HTN"])
+    assert report["screened"]["noted"] == [
+        {"input": "no OSA", "field": "condition",
+         "recognised_as": "Obstructive sleep apnoea recorded as absent ('no'), not screened",
+         "absent": "obstructive-sleep-apnea", "rules": "not screened: recorded as absent"},
+        {"input": "no HTN", "field": "condition",
+         "recognised_as": "ICD-10-CM I10 Essential (primary) hypertension recorded as absent ('no'), not screened",
+         "code": "icd10:I10", "rules": "none in this knowledge base"}]
+
+
+@pytest.mark.parametrize("written", ["OSA？", "？OSA", "OSA⁇", "OSA﹖", "OSA¿", "¿OSA"])
+def test_a_question_mark_of_any_script_makes_the_condition_uncertain(runner, written):
+    code, report = check(runner, ["oxycodone"], [written])
+    assert condition_findings(report) == []
+    assert [u["input"] for u in report["unrecognized"]] == [written] and code == 3
+    assert report["unrecognized"][0]["reason"].startswith("an uncertain diagnosis (")
+
+
+def test_postpartum_with_a_pregnancy_code_is_not_read_as_pregnancy(runner):
+    code, lines = screen_line(runner, ["postpartum GDM"], meds=("Soma",))
+    assert (code, lines) == (3, [
+        '? "postpartum GDM" (condition): postpartum \'GDM\': \'GDM\' reads as pregnancy here, and after childbirth she '
+        "is not pregnant, so it is not read; give what she has now, or 'pregnant' or 'breastfeeding' if she is"])
+
+
+@pytest.mark.parametrize("written", ["? OSA", "OSA?", "OSA？"])
+def test_explain_never_explains_an_uncertain_name_as_the_name(runner, written):
+    result = runner.invoke(cli, ["explain", written])
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: '{written}' is not read as a concept: a '?' makes it uncertain, and an "
+                             "uncertain name is never read as the name without it. Did you mean: OSA?\n")
+
+
+HEDGES = ("?", "r/o", "rule out", "possible", "probable", "suspected", "questionable", "provisional")
+SUFFIX_HEDGES = ("?", "(?)", "(r/o)", "- possible")
+
+
+RULED_NAMES: list[str] = []
+
+
+def ruled_names(index):
+    """Every name the knowledge base reads, as a whole, as one of its own conditions (rules here are about each)."""
+    if not RULED_NAMES:
+        RULED_NAMES.extend(sorted(n for n in condition_names(index)
+                                  if isinstance(hit := read_named(index, n, "condition"), tuple) and len(hit) == 2))
+    return RULED_NAMES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_hedged_or_negated_condition_a_rule_is_about_never_reads_as_present_or_as_a_hedged_absence(kb, data):
+    # For any condition name N that a rule is about and any hedge H: "H N", "N H", "H no N", "no N H" are
+    # never read as N, and never recognised (a screen with nothing else would be complete and clean).
+    index = kb.index
+    name = data.draw(st.sampled_from(ruled_names(index)))
+    form = data.draw(st.sampled_from(["{h} {n}", "{n} {s}", "{h} no {n}", "no {n} {s}", "{n} ruled out {s}",
+                                      "{h} denies {n}"]))
+    written = form.format(h=data.draw(st.sampled_from(HEDGES)), s=data.draw(st.sampled_from(SUFFIX_HEDGES)),
+                          n=name)
+    hit = read_named(index, written, "condition")
+    assert isinstance(hit, Unrecognized), (written, hit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_negation_records_a_condition_absent_only_when_it_names_the_condition_itself(kb, data):
+    index = kb.index
+    name = data.draw(st.sampled_from(ruled_names(index)))
+    cue = data.draw(st.sampled_from(["no", "denies", "negative for", "not"]))
+    from screener.recognize.entries import _NEGATED
+
+    written = f"{cue} {name}"
+    hit = read_named(index, written, "condition")
+    negated = _NEGATED.match(written)  # "no history of epilepsy" negates "epilepsy"
+    rest = (negated.group("rest") or negated.group("rest2")).strip()
+    condition = read_named(index, rest, "condition")
+    if isinstance(hit, Noted):
+        assert hit.absent == condition[1]
+        assert index.negatable[normalize_name(rest)] == condition[1], written
+    else:
+        assert isinstance(hit, Unrecognized) and normalize_name(rest) not in index.negatable, written
 
 
 # --- everyday names of ordinary comorbidities -----------------------------------------------------------

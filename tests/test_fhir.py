@@ -319,3 +319,34 @@ def test_readme_example_bundle(kb):
               if e["resource"]["resourceType"] == "DetectedIssue"]
     assert [(i["severity"], i["code"]["coding"][0]["code"]) for i in issues] == [
         ("high", "DRG"), ("high", "GEALRT"), ("moderate", "COND")]
+
+
+@pytest.mark.parametrize("status", ["provisional", "differential", "unconfirmed"])
+def test_an_uncertain_condition_is_read_as_the_typed_uncertain_one(kb, status):
+    # OSA provisional is not OSA: a rule is about it, so the screen is incomplete, as for a typed "? OSA".
+    result = screen_bundle(bundle(statement("m", text="oxycodone"), condition("c1", icd10="G47.33",
+                                                                              verification=status)), kb)
+    report = result.report
+    assert [f for f in report.findings if f.kind.value == "drug-condition"] == []
+    [problem] = report.unrecognized
+    assert (problem.input, problem.reason) == (
+        f"{status}: icd10:G47.33", f"an uncertain diagnosis ('{status}' Obstructive sleep apnoea): neither screened "
+                                   "as it nor ruled out; give 'icd10:G47.33' if the patient has it, or confirm it is "
+                                   "absent")
+    assert report.status.value == "incomplete"
+    assert result.inputs.references(problem.input) == ("Condition/c1",)
+    # No rule is about hypertension: recognised, whichever it is.
+    other = screen_bundle(bundle(statement("m", text="oxycodone"), condition("c2", icd10="I10", verification=status)),
+                          kb).report
+    assert [n.text for n in other.noted] == [f"ICD-10-CM I10 Essential (primary) hypertension, uncertain "
+                                             f"('{status}'): no rule here either way: recognised, no rules here"]
+    assert other.unrecognized == ()
+
+
+def test_a_confirmed_condition_is_screened_and_a_refuted_one_skipped(kb):
+    confirmed = screen_bundle(bundle(statement("m", text="oxycodone"),
+                                     condition("c1", icd10="G47.33", verification="confirmed")), kb).report
+    assert [f.concepts[-1] for f in confirmed.findings if f.kind.value == "drug-condition"] == [
+        "obstructive-sleep-apnea"]
+    refuted = read_bundle(bundle(condition("c1", icd10="G47.33", verification="refuted")), kb)
+    assert refuted.conditions == () and refuted.skipped[0].reason == "verificationStatus is refuted"

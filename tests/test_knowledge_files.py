@@ -103,6 +103,13 @@ CASES = [
                  "is not one of past, current", id="history-bad-reading"),
     pytest.param("condition_history.csv", set_cell(2, "condition", "drug-a"), "condition_history.csv:2",
                  "is not a condition in concepts.csv", id="history-not-a-condition"),
+    # condition_negations.csv: only a condition's own names and exact codes (a narrower one says nothing of it)
+    pytest.param("condition_negations.csv", set_cell(2, "names", "liver disease"), "condition_negations.csv:2",
+                 "'liver disease' is not a name or synonym of 'cirrhosis'", id="negation-name-of-another"),
+    pytest.param("condition_negations.csv", set_cell(2, "names", "icd10:K74"), "condition_negations.csv:2",
+                 "'icd10:K74' is not an exact condition_codes.csv row of 'cirrhosis'", id="negation-prefix-code"),
+    pytest.param("condition_negations.csv", set_cell(2, "condition", "drug-a"), "condition_negations.csv:2",
+                 "is not a condition in concepts.csv", id="negation-not-a-condition"),
     # concepts.csv
     pytest.param("concepts.csv", set_cell(4, "id", "Drug_A"), "concepts.csv:4", "is not a valid id",
                  id="bad-concept-id"),
@@ -627,6 +634,7 @@ HEADERS = {
     "allergens.csv": "name,category,source",
     "ambiguous_names.csv": "name,meanings,source",
     "condition_history.csv": "condition,reading,source",
+    "condition_negations.csv": "condition,names,source",
     "rule_exceptions.csv": "rule,drug,entries,reason,source,checked,checked_against",
 }
 

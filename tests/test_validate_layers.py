@@ -67,7 +67,8 @@ FAULTS = [
                  "{layer}/override.csv: ignored: not one of the files a layer may hold (concepts.csv, relations.csv, "
                  "interactions.csv, conditions.csv, dosing.csv, counselling.csv, condition_codes.csv, strengths.csv, "
                  "fda_classes.csv, class_exclusions.csv, condition_names.csv, allergens.csv, mme_factors.csv, "
-                 "ambiguous_names.csv, condition_history.csv, rule_exceptions.csv, overrides.csv)",
+                 "ambiguous_names.csv, condition_history.csv, condition_negations.csv, rule_exceptions.csv, "
+                 "overrides.csv)",
                  id="misnamed-file"),
 ]
 

@@ -32,11 +32,12 @@ class InputError(ScreenerError):
 class UnknownConceptError(ScreenerError):
     """A name asked about (e.g. by `screener explain`) is not in the knowledge base."""
 
-    def __init__(self, name: str, suggestions: tuple[str, ...] = ()):
+    def __init__(self, name: str, suggestions: tuple[str, ...] = (), why: str = ""):
         self.name = name
         self.suggestions = suggestions
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"'{name}' is not in the knowledge base.{hint}")
+        what = f"is not read as a concept: {why}" if why else "is not in the knowledge base"
+        super().__init__(f"'{name}' {what}.{hint}")
 
 
 class MissingExtraError(ScreenerError):

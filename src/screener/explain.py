@@ -20,7 +20,7 @@ from .errors import UnknownConceptError
 from .knowledge.index import CompiledRule, Index
 from .knowledge.tables import Tables
 from .model import Coverage, FindingKind
-from .text import clean_entry, normalize_name, suggest
+from .text import clean_entry, fold_question_marks, normalize_name, suggest
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,12 @@ def explain(index: Index, tables: Callable[[], Tables], name: str) -> Explanatio
     not in the index: it stays small for the check path, and explain is rare).
     """
     text = clean_entry(name, "name")
+    if "?" in fold_question_marks(text):
+        # Names ignore punctuation, so "? OSA" would otherwise be explained as OSA: it is uncertain, not OSA.
+        plain = fold_question_marks(text).replace("?", " ").strip(" ,;:()")
+        raise UnknownConceptError(text, (plain,) if plain and normalize_name(plain) in index.names else (),
+                                  why="a '?' makes it uncertain, and an uncertain name is never read as the name "
+                                      "without it")
     cid = index.names.get(normalize_name(text))
     recognised_as = ""
     fda_classes: tuple[str, ...] = ()

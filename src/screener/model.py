@@ -243,10 +243,12 @@ class Unrecognized:
 
 @dataclass(frozen=True, slots=True)
 class Noted:
-    """A condition or allergy recognised, that no rule of this knowledge base is about.
+    """A condition or allergy recognised, that no rule of this knowledge base is about, or a condition
+    recorded as absent.
 
     Hypertension (ICD-10-CM I10) or a peanut allergy is known for what it is; it meets no
-    rule here. It is shown in the report, and it never makes the screen incomplete.
+    rule here. "no OSA" records obstructive sleep apnoea as absent: rules here are about it, and it
+    is not screened (`absent`). Either is shown in the report, and never makes the screen incomplete.
     """
 
     input: str
@@ -257,14 +259,23 @@ class Noted:
     """What it was recognised as: "ICD-10-CM I10 Essential (primary) hypertension", "a food allergen"."""
     code: str = ""
     """The code it was read as ("icd10:I10"), when it is a code or a common name of one."""
+    absent: str = ""
+    """For a condition of this knowledge base recorded as absent ("no OSA"): its id. Rules here are about
+    it, so it is never described as having none; "" for anything else."""
 
     @property
     def text(self) -> str:
         """How reports show it: "ICD-10-CM I10 Essential (primary) hypertension: recognised, no rules here"."""
+        if self.absent:
+            return f"{self.recognised_as}: recognised, rules here are about it"
         return f"{self.recognised_as}: recognised, no rules here"
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready data."""
+        if self.absent:
+            return {"input": self.input, "field": self.field, "recognised_as": self.recognised_as,
+                    **({"code": self.code} if self.code else {}), "absent": self.absent,
+                    "rules": "not screened: recorded as absent"}
         return {"input": self.input, "field": self.field, "recognised_as": self.recognised_as,
                 **({"code": self.code} if self.code else {}), "rules": "none in this knowledge base"}
 
@@ -618,7 +629,8 @@ class Report:
     allergies: tuple[tuple[str, str], ...] = ()
     """(input, concept id) for each recognised allergy."""
     noted: tuple[Noted, ...] = ()
-    """Conditions and allergies recognised that no rule here is about (not a reason for incomplete)."""
+    """Conditions and allergies recognised that no rule here is about, and conditions recorded as absent
+    (`Noted.absent`); neither is a reason for incomplete."""
     age: float | None = None
     """The patient's age in years, when given."""
     knowledge_version: str = ""

@@ -42,6 +42,17 @@ def normalize_name(text: str) -> str:
     return _NON_ALNUM.sub(" ", text).strip()
 
 
+_OTHER_QUESTION_MARKS = re.compile("[\u00bf\u037e\u061f\u2048\u2049\u203d\u2e2e\u2753\u2754\ufe16]")
+"""Question marks NFKC leaves as they are (inverted, Greek, Arabic, reversed, interrobang, ornaments, the
+vertical presentation form); NFKC itself turns the full-width, small and double ones into '?'."""
+
+
+def fold_question_marks(text: str) -> str:
+    """`text` with every question mark written as '?': "OSA？" (full-width), "OSA⁇", "OSA﹖" are "OSA?", "OSA??",
+    "OSA?". Names ignore punctuation, so a question mark that is not looked for would be read past."""
+    return _OTHER_QUESTION_MARKS.sub("?", unicodedata.normalize("NFKC", text))
+
+
 def clean_entry(text: object, field: str) -> str:
     """Check one raw entry and return it trimmed; raise InputError with a one-line reason.
 

@@ -277,6 +277,7 @@ def _schemas() -> dict[str, dict[str, CellCheck]]:
         "allergens.csv": {"name": text(), "category": one_of(ALLERGEN_CATEGORIES), "source": text()},
         "ambiguous_names.csv": {"name": text(), "meanings": text(), "source": text()},
         "condition_history.csv": {"condition": text(), "reading": one_of(HISTORY_READINGS), "source": text()},
+        "condition_negations.csv": {"condition": text(), "names": text(), "source": text()},
         "rule_exceptions.csv": {"rule": _matches(_RULE_ID), "drug": text(), "entries": text(), "reason": text(),
                                 "source": text(), **review},
     }

@@ -50,6 +50,9 @@ READ_TYPES = ("Patient", "MedicationStatement", "MedicationRequest", "Condition"
 INACTIVE_MEDICATION = {"stopped", "completed", "cancelled", "not-taken", "entered-in-error"}
 INACTIVE_CLINICAL = {"inactive", "resolved"}
 NOT_VERIFIED = {"refuted", "entered-in-error"}
+UNCERTAIN_VERIFICATION = ("provisional", "differential", "unconfirmed")
+"""A Condition's verificationStatus codes that leave it uncertain: screened as the typed "provisional: OSA" is
+(unrecognised when a rule here is about the condition, recognised when none is), never as the condition."""
 NO_KNOWN_ALLERGY = {"716186003", "409137002", "428607008", "429625007"}
 """SNOMED CT codes recording no known (drug, environmental, food) allergy."""
 
@@ -489,6 +492,9 @@ class _Reader:
         if clinical:
             self.skipped.append(Skipped(label, f"clinicalStatus is {sorted(clinical)[0]}"))
             return
+        hedge = ""
+        if field_name == "condition":
+            hedge = next((c for c in UNCERTAIN_VERIFICATION if c in _status_codes(model.verificationStatus)), "")
         concept = model.code
         if field_name == "allergy":
             categories = set(model.category or [])
@@ -515,7 +521,7 @@ class _Reader:
                 raise FhirError(str(exc), label, "code") from None
             hit = read_named(self.index, entry, field_name)
             if isinstance(hit, (tuple, Noted)):
-                self.items.append(Item(field_name, entry, label, reference, draft))
+                self.items.append(Item(field_name, f"{hedge}: {entry}" if hedge else entry, label, reference, draft))
                 return
         shown = text or (candidates[0] if candidates else None)
         if shown is None:
@@ -527,7 +533,8 @@ class _Reader:
             entry = clean_entry(shown[:200], field_name)
         except InputError as exc:
             raise FhirError(str(exc), label, "code") from None
-        self.items.append(Item(field_name, entry, label, reference, draft))  # reported unrecognised by the screen
+        # reported unrecognised by the screen
+        self.items.append(Item(field_name, f"{hedge}: {entry}" if hedge else entry, label, reference, draft))
 
 
 class _Text:

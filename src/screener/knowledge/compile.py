@@ -116,6 +116,7 @@ def compile_index(tables: Tables, version: str, directory: str, ties: list | Non
         allergens={normalize_name(a.name): (a.category, a.name) for a in tables.allergens},
         ambiguous={normalize_name(a.name): (a.name, a.meanings) for a in tables.ambiguous_names},
         past_history=frozenset(h.condition for h in tables.condition_history if h.reading == "past"),
+        negatable=_negatable(tables),
         strengths=_strength_table(tables),
         derived=derived,
         classified=classified,
@@ -195,3 +196,13 @@ def _compile_rule(rule: Rule, codes: tuple[tuple[str, str], ...]) -> CompiledRul
         layer=rule.where.layer,
         override=rule.override,
     )
+
+
+def _negatable(tables: Tables) -> dict[str, str]:
+    """What a negation may record as absent: every condition's display name, and the names and exact codes
+    condition_negations.csv lists for it (a code stays `icd10:CODE`; a name is normalised)."""
+    out = {normalize_name(c.name): c.id for c in tables.concepts if c.kind == "condition"}
+    for row in tables.condition_negations:
+        for name in row.names:
+            out[name if name.startswith("icd10:") else normalize_name(name)] = row.condition
+    return out

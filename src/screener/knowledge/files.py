@@ -16,6 +16,7 @@ KNOWLEDGE_FILES = (
     "mme_factors.csv",
     "ambiguous_names.csv",
     "condition_history.csv",
+    "condition_negations.csv",
     "rule_exceptions.csv",
 )
 """Every file a knowledge directory may hold, in load order."""

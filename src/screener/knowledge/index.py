@@ -93,6 +93,9 @@ class Index:
     """Normalised ambiguous name → (the name as written, its meanings), from ambiguous_names.csv."""
     past_history: frozenset[str] = frozenset()
     """The conditions whose history is a past episode, not the condition now (condition_history.csv)."""
+    negatable: dict[str, str] = field(default_factory=dict)
+    """Normalised name, or `icd10:CODE`, → the condition a negation of it records as absent: the condition's
+    display name, and the names and exact codes of condition_negations.csv (see `recognize.read_named`)."""
     derived: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """(drug, class) → (how, source) for each is_a membership derived from the FDA's class indexing."""
     classified: frozenset[str] = frozenset()

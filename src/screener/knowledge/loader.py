@@ -37,6 +37,7 @@ from .tables import (
     ConditionCode,
     ConditionHistory,
     ConditionName,
+    ConditionNegation,
     CounsellingPoint,
     MmeFactor,
     Relation,
@@ -75,6 +76,7 @@ COLUMNS = {
     "mme_factors.csv": ("drug", "unit", "factor", "source", *REVIEW_COLUMNS),
     "ambiguous_names.csv": ("name", "meanings", "source"),
     "condition_history.csv": ("condition", "reading", "source"),
+    "condition_negations.csv": ("condition", "names", "source"),
     "rule_exceptions.csv": ("rule", "drug", "entries", "reason", "source", *REVIEW_COLUMNS),
 }
 MME_UNITS = ("mg", "mcg/hr")
@@ -245,12 +247,14 @@ def build_tables(rows: dict[str, list[Row]]) -> Tables:
     mme = _mme_factors(rows.get("mme_factors.csv", []), by_id)
     ambiguous = _ambiguous_names(rows.get("ambiguous_names.csv", []))
     history = _condition_history(rows.get("condition_history.csv", []), by_id)
+    negations = _condition_negations(rows.get("condition_negations.csv", []), by_id, codes)
     exceptions = _rule_exceptions(rows.get("rule_exceptions.csv", []), by_id, rules)
     return Tables(tuple(concepts + derived_concepts), tuple(relations + derived_relations), tuple(rules),
                   tuple(counselling), tuple(codes), strengths=tuple(strengths), class_maps=tuple(maps),
                   class_exclusions=tuple(exclusions), excluded=tuple(excluded), condition_names=tuple(names),
                   allergens=tuple(allergens), mme_factors=tuple(mme), ambiguous_names=tuple(ambiguous),
-                  condition_history=tuple(history), rule_exceptions=tuple(exceptions), fda_epc=tuple(epc))
+                  condition_history=tuple(history),
+                  condition_negations=tuple(negations), rule_exceptions=tuple(exceptions), fda_epc=tuple(epc))
 
 
 _ICD10CM_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -329,6 +333,34 @@ def _condition_history(rows: list[Row], by_id: dict[str, Concept]) -> list[Condi
             raise _fail(where, f"condition '{condition}' repeats line {seen[condition].line}")
         seen[condition] = where
         out.append(ConditionHistory(condition, row["reading"], row["source"], where))
+    return out
+
+
+def _condition_negations(rows: list[Row], by_id: dict[str, Concept],
+                         codes: list[ConditionCode]) -> list[ConditionNegation]:
+    """Each condition once; each name one of its own names or synonyms, or an ICD-10-CM code that an exact
+    row of condition_codes.csv maps to it (a name of another concept here would be a claim about that one)."""
+    out = []
+    seen: dict[str, Where] = {}
+    exact = {(c.condition, c.code) for c in codes if c.system == "icd10" and c.match == "exact"}
+    for where, row in rows:
+        _require(where, row, "condition", "names", "source")
+        condition = row["condition"]
+        concept = by_id.get(condition)
+        if concept is None or concept.kind != "condition":
+            raise _fail(where, f"condition '{condition}' is not a condition in concepts.csv")
+        if condition in seen:
+            raise _fail(where, f"condition '{condition}' repeats line {seen[condition].line}")
+        seen[condition] = where
+        own = {normalize_name(n) for n in (concept.name, *concept.synonyms)}
+        names = tuple(n.strip() for n in row["names"].split("|") if n.strip())
+        for name in names:
+            code = name[len("icd10:"):] if name.startswith("icd10:") else None
+            if code is not None and (condition, code) not in exact:
+                raise _fail(where, f"names: '{name}' is not an exact condition_codes.csv row of '{condition}'")
+            if code is None and normalize_name(name) not in own:
+                raise _fail(where, f"names: '{name}' is not a name or synonym of '{condition}' in concepts.csv")
+        out.append(ConditionNegation(condition, names, row["source"], where))
     return out
 
 

@@ -166,6 +166,19 @@ class AmbiguousName:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionNegation:
+    """The names of a condition a negation may record as absent (condition_negations.csv): those that name the
+    condition itself ("no OSA", "no G47.33"), never a narrower or related one ("no COPD exacerbation",
+    "no dialysis", "no hepatitis C"), which says nothing about whether the patient has the condition."""
+
+    condition: str
+    names: tuple[str, ...]
+    """Its own names and synonyms (as in concepts.csv) and exact ICD-10-CM codes (`icd10:G47.33`)."""
+    source: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class ConditionHistory:
     """How "history of <condition>" is read (condition_history.csv): `past` when a history of it is a past
     episode rather than the condition now (pregnancy, an asthma attack, a bowel obstruction)."""
@@ -288,6 +301,8 @@ class Tables:
     """Names never read as one medicine (error-prone abbreviations such as T3)."""
     condition_history: tuple[ConditionHistory, ...] = ()
     """Conditions whose history is a past episode, not the condition now."""
+    condition_negations: tuple[ConditionNegation, ...] = ()
+    """The names of each condition a negation may record as absent."""
     excluded: tuple[tuple[str, str, str], ...] = ()
     """(drug id, class, "reason (source)") for each derived membership an exclusion removed."""
     mme_factors: tuple[MmeFactor, ...] = ()

@@ -28,7 +28,7 @@ from ..knowledge.index import Index
 from ..memo import memoised
 from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
-from ..text import find_name, normalize_name, prepare, suggest
+from ..text import find_name, fold_question_marks, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
@@ -801,11 +801,12 @@ _NEGATED = re.compile(
 _UNCERTAIN = re.compile(
     r"^\s*(?P<cue>\?+|r/o|r\.o\.|rule\s+out|to\s+rule\s+out|possible|poss\.|probable|suspected|suspect|"
     r"questionable|query|likely|presumed|presumptive|concern\s+for|c/f|cannot\s+rule\s+out|"
-    r"eval(?:uate)?\s+for|evaluation\s+for)\s*:?\s*(?P<rest>[^\s?].*)$"
+    r"eval(?:uate)?\s+for|evaluation\s+for|provisional|differential|unconfirmed)\s*:?\s*(?P<rest>[^\s?].*)$"
     r"|^(?P<rest2>.*?[^\s,;:(\-–?])[\s,;:(\-–]*(?:(?P<cue2>\?+)\)?|[\s,;:(\-–]+(?P<cue3>r/o|rule\s+out|possible|"
     r"probable|suspected|questionable|query)\)?)\s*$",
     re.IGNORECASE)
-"""A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)"."""
+"""A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)"; and a FHIR
+Condition whose verificationStatus is provisional, differential or unconfirmed ("provisional: OSA")."""
 
 _POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\s+(?P<rest>\S.*)$", re.IGNORECASE)
 """A condition written as after childbirth: "postpartum back pain". The time after childbirth is neither
@@ -827,8 +828,8 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     - a history prefix ("h/o COPD"): `_read_history`;
     - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation.
     """
-    if field == "condition" and "?" in text:
-        match = _UNCERTAIN.match(text)
+    if field == "condition" and "?" in (folded := fold_question_marks(text)):
+        match = _UNCERTAIN.match(folded)
         if match is not None:
             return _read_hedged(index, text, match, uncertain=True)
         return Unrecognized(text, field, "a '?' makes a condition uncertain: it is never read as the condition; "
@@ -880,7 +881,7 @@ def _read_history(index: Index, text: str, match: re.Match) -> tuple[str, str] |
         if match.group("family"):
             return Noted(text, "condition", f"a family history of {inner.recognised_as}: not the patient's own "
                                             "condition", inner.code)
-        return Noted(text, "condition", f"{prefix} {inner.recognised_as}", inner.code)
+        return replace(inner, input=text, recognised_as=f"{prefix} {inner.recognised_as}")  # keeps `absent`
     if len(inner) != 2:  # () is "no known allergies": not a reading of a condition
         return Unrecognized(text, "condition", f"{prefix} '{rest}': not recognised as a condition")
     condition = inner[1]
@@ -902,7 +903,7 @@ def _read_qualified(index: Index, text: str, match: re.Match) -> tuple[str, str]
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        return Noted(text, "condition", inner.recognised_as, inner.code)
+        return replace(inner, input=text)  # "OSA ruled out, stable" stays an absent condition rules are about
     if len(inner) != 2:
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): not recognised as a condition")
     return (text, inner[1])
@@ -917,10 +918,16 @@ def _read_postpartum(index: Index, text: str, match: re.Match) -> tuple[str, str
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        return Noted(text, "condition", f"{inner.recognised_as} ({cue}: not read as pregnancy or lactation; give "
-                                        "'breastfeeding' if she is)", inner.code)
+        return replace(inner, input=text, recognised_as=f"{inner.recognised_as} ({cue}: not read as pregnancy or "
+                                                        "lactation; give 'breastfeeding' if she is)")
     if len(inner) != 2:
         return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
+    if "pregnancy" in index.up.get(inner[1], {inner[1]: ()}):
+        # "postpartum GDM": gestational diabetes is a pregnancy code (O24.4-), and reading it would make her
+        # pregnant; what she has now (diabetes, or none) is not written.
+        return Unrecognized(text, "condition", f"{cue} '{rest}': '{rest}' reads as pregnancy here, and after "
+                                               "childbirth she is not pregnant, so it is not read; give what she "
+                                               "has now, or 'pregnant' or 'breastfeeding' if she is")
     return (text, inner[1])
 
 
@@ -929,7 +936,7 @@ def qualifier_entries(index: Index, text: str) -> tuple[str, ...]:
     after a recognised condition is itself a condition this knowledge base has rules about ("COPD on home
     O2": COPD, and "on home O2", dependence on supplemental oxygen) and the condition is not already it or
     narrower ("ESRD on dialysis" is end-stage renal disease once)."""
-    if "?" in text or _NEGATED.match(text) or _UNCERTAIN.match(text):
+    if "?" in fold_question_marks(text) or _NEGATED.match(text) or _UNCERTAIN.match(text):
         return (text,)  # what is absent or uncertain stands for nothing, its qualifier included
     history = _HISTORY.match(text)
     if history is not None and history.group("family"):
@@ -951,31 +958,89 @@ def qualifier_entries(index: Index, text: str) -> tuple[str, ...]:
 def _read_hedged(index: Index, text: str, match: re.Match, uncertain: bool) -> Noted | Unrecognized:
     """A condition recorded as absent, or as uncertain: never read as the condition.
 
-    - absent ("no OSA", "OSA ruled out"): recognised, not screened (the patient does not have it);
+    - absent ("no OSA", "OSA ruled out"): recognised, not screened, when the negated text names the condition
+      itself (`_negated_condition`); a negated narrower or related name ("no COPD exacerbation", "no dialysis")
+      says nothing of whether the patient has the condition it reaches, so it is unrecognised;
     - uncertain ("? OSA", "r/o OSA", "possible COPD") of a condition a rule here is about: unrecognised, so the
       screen is incomplete: neither screening it nor leaving it out would be a reading of what was written;
+      a hedge around a negation ("OSA ruled out?", "? no COPD") is uncertain of the condition the same way;
     - uncertain of a condition no rule here is about ("? GERD"): recognised, as no reading changes the screen.
     A condition nobody can place leaves the whole entry unrecognised, with its reason.
     """
     rest = (match.group("rest") or match.group("rest2") or "").strip()
     cue = next((match.group(g) for g in ("cue", "cue2", "cue3") if g in match.re.groupindex and match.group(g)),
                "").strip()
+    if uncertain:
+        return _read_uncertain(index, text, rest, cue)
     inner = read_named(index, rest, "condition")
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        what = inner.recognised_as
-    elif len(inner) == 2:
-        what = display_name(index, inner[1])
-    else:
+        if inner.absent or _NEGATED.match(rest):
+            return Unrecognized(text, "condition", f"{cue} '{rest}': a negation of a negation is not read; write "
+                                                   "what the patient has")
+        return Noted(text, "condition", f"{inner.recognised_as} recorded as absent ('{cue}'), not screened",
+                     inner.code)
+    if len(inner) != 2:
         return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
-    if not uncertain:
-        return Noted(text, "condition", f"{what} recorded as absent ('{cue}'), not screened")
+    condition, what = inner[1], display_name(index, inner[1])
+    if _negated_condition(index, rest) == condition:
+        return Noted(text, "condition", f"{what} recorded as absent ('{cue}'), not screened", absent=condition)
+    # "no COPD exacerbation" reaches COPD through the J44 prefix row: it records no exacerbation, and most
+    # likely the patient has COPD. Recording COPD as absent would be false; leaving it out would be a guess.
+    return Unrecognized(text, "condition", f"a negated detail of {_in_sentence(what)} ('{rest}' is not the "
+                                           "condition itself); whether the patient has it is not read: list it if "
+                                           "so", (what,))
+
+
+def _in_sentence(name: str) -> str:
+    """A display name inside a sentence: "Hepatic impairment" → "hepatic impairment"; "CYP2C19 …" stays."""
+    return name[0].lower() + name[1:] if len(name) > 1 and name[1].islower() else name
+
+
+def _read_uncertain(index: Index, text: str, rest: str, cue: str) -> Noted | Unrecognized:
+    """An uncertain condition ("? OSA"), or an uncertain absence ("OSA ruled out?", "? no COPD", "r/o no SBO"):
+    either way it is uncertain whether the patient has the condition, so it is read as "? OSA" is."""
+    negated = _NEGATED.match(rest)
+    core = (negated.group("rest") or negated.group("rest2") or "").strip() if negated else rest
+    inner = read_named(index, core, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
+    if isinstance(inner, tuple) and len(inner) != 2:
+        return Unrecognized(text, "condition", f"{cue} '{rest}': not recognised as a condition")
+    if isinstance(inner, Noted) and inner.absent:
+        return Unrecognized(text, "condition", f"{cue} '{rest}': a negation of a negation is not read; write what "
+                                               "the patient has")
+    what = inner.recognised_as if isinstance(inner, Noted) else display_name(index, inner[1])
+    if negated is not None:
+        negation = (negated.group("cue") or negated.group("cue2")).strip()
+        if isinstance(inner, Noted):
+            return Noted(text, "condition", f"{what}, uncertain whether absent ('{negation}', '{cue}'): no rule "
+                                            "here either way", inner.code)
+        return Unrecognized(text, "condition", f"uncertain whether {what} is absent ('{negation}', '{cue}'): "
+                                               f"neither screened as it nor ruled out; give '{core}' if the patient "
+                                               "has it, or confirm it is absent", (core,))
     if isinstance(inner, Noted):
         return Noted(text, "condition", f"{what}, uncertain ('{cue}'): no rule here either way", inner.code)
     return Unrecognized(text, "condition", f"an uncertain diagnosis ('{cue}' {what}): neither screened as it "
                                            f"nor ruled out; give '{rest}' if the patient has it, or confirm "
                                            "it is absent", (rest,))
+
+
+def _negated_condition(index: Index, rest: str) -> str | None:
+    """The knowledge-base condition a negation of `rest` records as absent: the one `rest` names itself (its
+    display name, or a name or exact ICD-10-CM code of condition_negations.csv), else None."""
+    key = normalize_name(rest)
+    if key in index.negatable:
+        return index.negatable[key]
+    code = parse_code(rest, "condition")
+    if code is not None and code[0] == "icd10" and not _bare_name(index, rest, key):
+        codes = icd10cm_codes(index)
+        entry = codes.get(code[1]) if codes is not None else None
+        return index.negatable.get(f"icd10:{entry.code if entry is not None else code[1]}")
+    # A common name is not its code here: "ESRD on dialysis" is coded N18.6, and "no ESRD on dialysis" still
+    # does not say the patient has no ESRD.
+    return None
 
 
 def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
