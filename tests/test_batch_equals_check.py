@@ -40,7 +40,10 @@ BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", 
                       "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",
                       "N18.1", "K56.0", "COPD on home O2", "OSA on CPAP", "? OSA", "no COPD", "CKD on dialysis",
                       "RA", "OSA ruled out?", "? no COPD", "r/o no SBO", "no COPD exacerbation", "not on dialysis",
-                      "negative for HCV", "OSA？", "postpartum GDM", "no HTN", "? no HTN", "provisional: OSA"]
+                      "negative for HCV", "OSA？", "postpartum GDM", "no HTN", "? no HTN", "provisional: OSA",
+                      "OSA ruled out, on CPAP", "ESRD ruled out, on dialysis", "no OSA (on CPAP)", "no OSA\u037e",
+                      "no OSA \u055e", "OSA (-)", "pregnant (-)", "OSA +/-", "OSA not ruled out",
+                      "HTN ruled out, controlled"]
 BUNDLED_ALLERGIES = ["meprobamate", "carbamates", "NKDA", "penicillin", "Soma", "codeine", "PCN, sulfa, latex",
                      "macrolides, xyzzy", "PCN (hives, rash)", "codeine, codeine"]
 AGES = ["", "", "10", "15", "16", "40", "65", "66", "80", "1_0", "nan", "-1", "70 years", "131", "10" * 201]
