@@ -480,6 +480,41 @@ def test_a_condition_not_ruled_out_is_uncertain(runner, written, cue):
         "as it nor ruled out; give 'OSA' if the patient has it, or confirm it is absent. Did you mean: OSA?"])
 
 
+@pytest.mark.parametrize(("conditions", "meds", "absent", "what", "present"), [
+    (["no OSA", "OSA"], ("oxycodone",), "no OSA", "Obstructive sleep apnoea", "'OSA'"),
+    (["OSA", "no OSA"], ("oxycodone",), "no OSA", "Obstructive sleep apnoea", "'OSA'"),
+    (["not pregnant", "pregnant"], ("Soma",), "not pregnant", "Pregnancy", "'pregnant'"),
+    (["no sleep apnea", "OSA on CPAP"], ("oxycodone",), "no sleep apnea", "Sleep apnoea (sleep-disordered breathing)",
+     "'OSA on CPAP'"),
+])
+def test_a_list_that_contradicts_itself_is_incomplete_naming_both_entries(runner, conditions, meds, absent, what,
+                                                                          present):
+    # Both readings stay shown and the finding still fires (the condition is screened as written); the note
+    # makes the screen incomplete: which entry is true is for the pharmacist to ask.
+    code, lines = screen_line(runner, conditions, meds=meds)
+    note = (f'? "{absent}" (condition): contradicted by {present}: \'{absent}\' records {what} as absent, and '
+            f"{present} says the patient has it (screened as present, as written): say which is true")
+    assert code == 1 and lines[0] == note, lines  # a finding at --fail-on comes before incompleteness
+    _, report = check(runner, list(meds), conditions)
+    assert report["status"] == "incomplete" and [u["input"] for u in report["unrecognized"]] == [absent]
+    assert condition_findings(report) != []
+    assert [n["absent"] for n in report["screened"]["noted"]] != []
+
+
+def test_two_entries_naming_the_same_present_condition_are_named_once_each(runner):
+    code, lines = screen_line(runner, ["no OSA", "OSA", "OSA on CPAP", "OSA"])
+    assert (code, lines[0]) == (1, '? "no OSA" (condition): contradicted by \'OSA\' and \'OSA on CPAP\': \'no OSA\' '
+                                   "records Obstructive sleep apnoea as absent, and 'OSA' and 'OSA on CPAP' say the "
+                                   "patient has it (screened as present, as written): say which is true")
+
+
+@pytest.mark.parametrize("conditions", [["no OSA", "sleep apnea"], ["no OSA", "COPD"], ["no OSA"], ["no HTN", "HTN"]])
+def test_a_narrower_absence_or_another_condition_is_no_contradiction(runner, conditions):
+    # "no OSA" with "sleep apnea": the apnoea may be central; "no HTN" + "HTN": no rule here is about it.
+    _, report = check(runner, ["oxycodone"], conditions)
+    assert [u for u in report["unrecognized"] if "contradicted" in u["reason"]] == []
+
+
 def test_postpartum_with_a_pregnancy_code_is_not_read_as_pregnancy(runner):
     code, lines = screen_line(runner, ["postpartum GDM"], meds=("Soma",))
     assert (code, lines) == (3, [
