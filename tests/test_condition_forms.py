@@ -429,6 +429,19 @@ def test_a_contradictory_condition_no_rule_is_about_is_recognised(runner):
         "('ruled out', 'controlled'): no rule here either way: recognised, no rules here"])
 
 
+@pytest.mark.parametrize(("written", "negation", "qualifier"), [
+    ("no HTN, on home O2", "no", "on home O2"), ("HTN ruled out, on home O2", "ruled out", "on home O2"),
+    ("HTN ruled out, on dialysis", "ruled out", "on dialysis"),
+])
+def test_a_contradictory_entry_whose_qualifier_has_rules_is_unrecognised(runner, written, negation, qualifier):
+    # Recognising it as "no rule here" would lose the qualifier's own rules (oxygen dependence, dialysis).
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): contradictory: \'{negation}\' records ICD-10-CM I10 Essential (primary) '
+        f"hypertension as absent, and '{qualifier}' says the patient has it; neither screened as it nor recorded "
+        "as absent: say whether the patient has it. Did you mean: HTN?"])
+
+
 @pytest.mark.parametrize("mark", ["\u037e", " \u055e", "\u1367", "\ua60f", "\u1945", "\u2cfa", "\U00011143"])
 def test_a_question_mark_nfkc_changes_or_keeps_still_makes_a_negation_uncertain(runner, mark):
     # U+037E GREEK QUESTION MARK is ';' after NFKC: it must be seen as a '?' before that.

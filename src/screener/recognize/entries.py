@@ -1032,14 +1032,17 @@ def _contradicted(index: Index, text: str, core: str, negation: str, qualifier: 
     "ESRD ruled out, on dialysis"): the entry contradicts itself, so it is never read as absent and never
     screened as the condition (nor its qualifier as a condition of its own). Of a condition a rule here is
     about it is unrecognised, so the screen is incomplete; of one no rule is about ("no HTN, controlled") it is
-    recognised, as either reading gives the same screen."""
+    recognised, as either reading gives the same screen, unless the qualifier is a condition a rule is about
+    ("no HTN, on home O2": dependence on oxygen), which would otherwise be lost."""
     inner = read_named(index, core, "condition")
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{negation} '{core}' ({qualifier}): {inner.reason}",
                             inner.suggestions)
     if isinstance(inner, tuple) and len(inner) != 2:
         return Unrecognized(text, "condition", f"{negation} '{core}' ({qualifier}): not recognised as a condition")
-    if isinstance(inner, Noted) and not inner.absent and not _NEGATED.match(core):
+    status = _read_named(index, qualifier, "condition")
+    if (isinstance(inner, Noted) and not inner.absent and not _NEGATED.match(core)
+            and not (isinstance(status, tuple) and len(status) == 2)):
         return Noted(text, "condition", f"{inner.recognised_as}, contradictory ('{negation}', '{qualifier}'): no "
                                         "rule here either way", inner.code)
     what = inner.recognised_as if isinstance(inner, Noted) else display_name(index, inner[1])
