@@ -3,7 +3,9 @@
 Treatment qualifiers ("OSA on CPAP", "HTN, controlled"), negations and uncertain diagnoses ("no OSA",
 "r/o OSA", "? OSA"), "postpartum", abbreviations with several meanings (RA, OCD), and everyday names of
 ordinary comorbidities, each with its exact reading through `screener check -f json`; the qualifier
-invariant is a hypothesis property over every condition name the knowledge base knows. Decisions are in
+invariant is a hypothesis property over every condition name the knowledge base knows. The third review's
+texts (a negation beside a treatment qualifier, question marks NFKC changes, result signs such as "OSA (-)",
+"not ruled out", a list that contradicts itself) each have an exact test. Decisions are in
 docs/knowledge-decisions.md ("Condition names real charts use").
 """
 
@@ -593,6 +595,23 @@ def test_a_negation_records_a_condition_absent_only_when_it_names_the_condition_
         assert index.negatable[normalize_name(rest)] == condition[1], written
     else:
         assert isinstance(hit, Unrecognized) and normalize_name(rest) not in index.negatable, written
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_negated_condition_beside_the_condition_itself_is_always_noted(kb, data):
+    # For every name N a negation records absent, ["no N", N] (either order) keeps N screened and notes the
+    # contradiction: never a screen that looks complete.
+    from screener.screening import screen_patient
+
+    index = kb.index
+    name = data.draw(st.sampled_from(sorted(n for n in index.negatable if not n.startswith("icd10:")
+                                            and isinstance(read_named(index, n, "condition"), tuple))))
+    conditions = data.draw(st.permutations([f"no {name}", name]))
+    report = screen_patient(index, ["oxycodone"], conditions)
+    assert [u.input for u in report.unrecognized] == [f"no {name}"], conditions
+    assert report.status.value == "incomplete"
+    assert [c[0] for c in report.conditions] == [name]
 
 
 # --- everyday names of ordinary comorbidities -----------------------------------------------------------
