@@ -463,7 +463,15 @@ def test_a_minus_sign_beside_a_condition_is_never_read_as_present_or_absent(runn
     # On a chart '(-)' means negative; the names ignore punctuation, so "OSA (-)" used to read as OSA.
     code, lines = screen_line(runner, [written], meds=meds)
     assert (code, lines) == (3, [
-        f'? "{written}" (condition): a \'-\' after the condition may mean negative, and a sign is not read as '
+        f'? "{written}" (condition): a \'-\' beside the condition may mean negative, and a sign is not read as '
+        "absent: say whether the patient has it"])
+
+
+@pytest.mark.parametrize(("written", "mark"), [("OSA ✗", "✗"), ("OSA ✘", "✘"), ("❌ COPD", "❌")])
+def test_a_ballot_cross_beside_a_condition_is_never_read_as_present_or_absent(runner, written, mark):
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): a \'{mark}\' beside the condition may mean negative, and a sign is not read as '
         "absent: say whether the patient has it"])
 
 

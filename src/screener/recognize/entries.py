@@ -816,13 +816,14 @@ Condition whose verificationStatus is provisional, differential or unconfirmed (
 
 _DASH = "-‐‑–—−"
 _SIGN_MARK = re.compile(
-    rf"[(\[]\s*[{_DASH}]\s*[)\]]|(?:\s|:)\s*[{_DASH}]\s*$|^\s*[{_DASH}]\s*$"
+    rf"[(\[]\s*[{_DASH}]\s*[)\]]|(?:\s|:)\s*[{_DASH}]\s*$|^\s*[{_DASH}]\s*$|(?P<cross>[✗✘❌])"
     rf"|(?P<equivocal>±|∓|\+\s*/\s*[{_DASH}]|[{_DASH}]\s*/\s*\+)")
 """A chart's result sign written beside a condition: "OSA (-)", "OSA [-]", "OSA: -", "OSA -" (on a chart, '-'
-means negative), and "OSA +/-", "OSA ±" (equivocal). Names ignore punctuation, so without this "OSA (-)" would
-read as OSA; and a sign is not a word the negation list knows (`data/condition_negations.csv`), so it is
-never read as absent either: the entry is unrecognised. A '+' alone ("OSA (+)") says the patient has it and
-is read as the condition. A leading "- OSA" is a list bullet, not a sign."""
+means negative), a ballot cross ("OSA ✗", "OSA ❌": no, on a checklist), and "OSA +/-", "OSA ±" (equivocal).
+Names ignore punctuation, so without this "OSA (-)" would read as OSA; and a sign is not a word the negation
+list knows (`data/condition_negations.csv`), so it is never read as absent either: the entry is unrecognised.
+A '+' alone ("OSA (+)") says the patient has it and is read as the condition. A leading "- OSA" is a list
+bullet, not a sign."""
 
 _POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\s+(?P<rest>\S.*)$", re.IGNORECASE)
 """A condition written as after childbirth: "postpartum back pain". The time after childbirth is neither
@@ -851,8 +852,9 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
         if sign.group("equivocal"):
             return Unrecognized(text, field, f"a '{sign.group().strip()}' beside the condition may mean equivocal: "
                                              "neither screened as it nor ruled out; say whether the patient has it")
-        return Unrecognized(text, field, "a '-' after the condition may mean negative, and a sign is not read as "
-                                         "absent: say whether the patient has it")
+        mark = sign.group("cross") or "-"
+        return Unrecognized(text, field, f"a '{mark}' beside the condition may mean negative, and a sign is not read "
+                                         "as absent: say whether the patient has it")
     if field == "condition" and "?" in (folded := fold_question_marks(text)):
         match = _UNCERTAIN.match(folded)
         if match is not None:
