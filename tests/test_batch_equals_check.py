@@ -40,7 +40,10 @@ BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", 
                       "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",
                       "N18.1", "K56.0", "COPD on home O2", "OSA on CPAP", "? OSA", "no COPD", "CKD on dialysis",
                       "RA", "OSA ruled out?", "? no COPD", "r/o no SBO", "no COPD exacerbation", "not on dialysis",
-                      "negative for HCV", "OSA？", "postpartum GDM", "no HTN", "? no HTN", "provisional: OSA"]
+                      "negative for HCV", "OSA？", "postpartum GDM", "no HTN", "? no HTN", "provisional: OSA",
+                      "OSA ruled out, on CPAP", "ESRD ruled out, on dialysis", "no OSA (on CPAP)", "no OSA\u037e",
+                      "no OSA \u055e", "OSA (-)", "pregnant (-)", "OSA +/-", "OSA not ruled out",
+                      "HTN ruled out, controlled", "OSA", "no OSA", "not pregnant", "no sleep apnea"]
 BUNDLED_ALLERGIES = ["meprobamate", "carbamates", "NKDA", "penicillin", "Soma", "codeine", "PCN, sulfa, latex",
                      "macrolides, xyzzy", "PCN (hives, rash)", "codeine, codeine"]
 AGES = ["", "", "10", "15", "16", "40", "65", "66", "80", "1_0", "nan", "-1", "70 years", "131", "10" * 201]
@@ -270,3 +273,26 @@ def test_every_engine_gives_the_library_fda_class_allergy_findings(knowledges, t
         check_equal(kb, population, by_patient(*run_files(kb, source, folder / "jobs2", jobs=2, block_bytes=200)))
 
     prop()
+
+
+CONTRADICTING = [
+    (["oxycodone"], ["no OSA", "OSA"], [], ""), (["Soma"], ["not pregnant", "pregnant"], ["PCN, sulfa, latex"], "40"),
+    (["oxycodone"], ["no sleep apnea", "OSA on CPAP", "xyzzy"], ["nonsense"], ""), (["oxycodone"], ["no OSA"], [], ""),
+    (["oxycodone", "xyzzymab"], ["OSA", "no OSA", "no OSA"], [], "70"), (["Soma"], ["no COPD", "COPD on home O2"], [], ""),
+    (["oxycodone"], ["OSA", "no HTN"], [], ""),
+]
+
+
+def test_a_list_that_contradicts_itself_is_noted_alike_by_every_engine(knowledges, tmp_path):
+    # Each distinct text is read alone in batch; the contradiction of ["no OSA", "OSA"] is of the whole list.
+    kb = knowledges["bundled"][0]
+    source = tmp_path / "patients.csv"
+    write_population(source, CONTRADICTING)
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    got = by_patient(*screen_frame(frame, knowledge=kb))
+    check_equal(kb, CONTRADICTING, got)
+    check_equal(kb, CONTRADICTING, by_patient(*run_files(kb, source, tmp_path / "jobs2", jobs=2, block_bytes=120)))
+    assert [got[f"p{n}"][0] for n in range(len(CONTRADICTING))] == ["incomplete"] * 3 + ["no-findings"] + ["incomplete"] * 2 + ["findings"]
+    assert got["p0"][2] == ("no OSA (condition: contradicted by 'OSA': 'no OSA' records Obstructive sleep apnoea as "
+                            "absent, and 'OSA' says the patient has it (screened as present, as written): say which "
+                            "is true)")

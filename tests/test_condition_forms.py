@@ -3,7 +3,9 @@
 Treatment qualifiers ("OSA on CPAP", "HTN, controlled"), negations and uncertain diagnoses ("no OSA",
 "r/o OSA", "? OSA"), "postpartum", abbreviations with several meanings (RA, OCD), and everyday names of
 ordinary comorbidities, each with its exact reading through `screener check -f json`; the qualifier
-invariant is a hypothesis property over every condition name the knowledge base knows. Decisions are in
+invariant is a hypothesis property over every condition name the knowledge base knows. The third review's
+texts (a negation beside a treatment qualifier, question marks NFKC changes, result signs such as "OSA (-)",
+"not ruled out", a list that contradicts itself) each have an exact test. Decisions are in
 docs/knowledge-decisions.md ("Condition names real charts use").
 """
 
@@ -234,7 +236,7 @@ def test_any_recognised_condition_with_a_qualifier_reads_as_the_same_concept(kb,
     ("no OSA", "no"), ("No OSA", "No"), ("denies OSA", "denies"), ("negative for OSA", "negative for"),
     ("OSA ruled out", "ruled out"), ("OSA - ruled out", "ruled out"), ("no h/o OSA", "no h/o"),
     ("no history of OSA", "no history of"), ("not OSA", "not"), ("no obstructive sleep apnea", "no"),
-    ("no G47.33", "no"), ("OSA ruled out, stable", "ruled out"),
+    ("no G47.33", "no"),
 ])
 def test_a_negated_condition_is_recorded_as_absent_never_as_the_condition(runner, written, cue):
     code, report = check(runner, ["oxycodone"], [written])
@@ -350,7 +352,6 @@ def test_a_hedge_around_a_negation_of_a_condition_no_rule_is_about_is_recognised
     ("negative for HCV", "HCV", "hepatitis"),
     ("no chronic respiratory failure with hypoxia", "chronic respiratory failure with hypoxia",
      "chronic respiratory failure or respiratory insufficiency"),
-    ("no OSA on CPAP", "OSA on CPAP", "obstructive sleep apnoea"),
     ("no emphysema", "emphysema", "chronic obstructive pulmonary disease"),
 ])
 def test_a_negated_narrower_name_never_records_the_broader_condition_as_absent(runner, written, rest, what):
@@ -383,6 +384,158 @@ def test_a_question_mark_of_any_script_makes_the_condition_uncertain(runner, wri
     assert condition_findings(report) == []
     assert [u["input"] for u in report["unrecognized"]] == [written] and code == 3
     assert report["unrecognized"][0]["reason"].startswith("an uncertain diagnosis (")
+
+
+# --- the third review: a negation beside a treatment, other question marks, result signs ---------------
+
+
+def contradictory(written, negation, what, qualifier, core):
+    return (f'? "{written}" (condition): contradictory: \'{negation}\' records {what} as absent, and \'{qualifier}\' '
+            "says the patient has it; neither screened as it nor recorded as absent: say whether the patient has it. "
+            f"Did you mean: {core}?")
+
+
+@pytest.mark.parametrize(("written", "negation", "qualifier"), [
+    ("OSA ruled out, on CPAP", "ruled out", "on CPAP"), ("OSA ruled out (on CPAP)", "ruled out", "on CPAP"),
+    ("OSA ruled out - on CPAP", "ruled out", "on CPAP"), ("OSA ruled out; on CPAP", "ruled out", "on CPAP"),
+    ("OSA ruled out, on BiPAP", "ruled out", "on BiPAP"), ("OSA ruled out, well controlled", "ruled out",
+                                                           "well controlled"),
+    ("OSA excluded, on CPAP", "excluded", "on CPAP"), ("OSA ruled out, stable", "ruled out", "stable"),
+    ("no OSA, on CPAP", "no", "on CPAP"), ("no OSA on CPAP", "no", "on CPAP"), ("no OSA (on CPAP)", "no", "on CPAP"), ("denies OSA, on CPAP", "denies",
+                                                                                 "on CPAP"),
+])
+def test_a_negation_beside_a_treatment_qualifier_is_contradictory_never_absent(runner, written, negation,
+                                                                               qualifier):
+    # Being on CPAP says the patient has OSA; the negation says not. Neither reading is what was written.
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [contradictory(written, negation, "obstructive sleep apnoea", qualifier, "OSA")])
+
+
+@pytest.mark.parametrize(("written", "what", "core"), [
+    ("ESRD ruled out, on dialysis", "end-stage renal disease", "ESRD"),
+    ("renal impairment ruled out, on dialysis", "renal impairment", "renal impairment"),
+])
+def test_a_ruled_out_kidney_condition_on_dialysis_is_neither_absent_nor_screened_through_dialysis(runner, written,
+                                                                                                  what, core):
+    # Before: ESRD was recorded as absent while "on dialysis" fired carisoprodol + ESRD from the same entry.
+    code, lines = screen_line(runner, [written], meds=("Soma",))
+    assert (code, lines) == (3, [contradictory(written, "ruled out", what, "on dialysis", core)])
+    _, report = check(runner, ["Soma"], [written])
+    assert condition_findings(report) == [] and report["screened"]["noted"] == []
+
+
+def test_a_contradictory_condition_no_rule_is_about_is_recognised(runner):
+    code, lines = screen_line(runner, ["HTN ruled out, controlled"])
+    assert (code, lines) == (0, [
+        'condition  "HTN ruled out, controlled" → ICD-10-CM I10 Essential (primary) hypertension, contradictory '
+        "('ruled out', 'controlled'): no rule here either way: recognised, no rules here"])
+
+
+@pytest.mark.parametrize(("written", "negation", "qualifier"), [
+    ("no HTN, on home O2", "no", "on home O2"), ("HTN ruled out, on home O2", "ruled out", "on home O2"),
+    ("HTN ruled out, on dialysis", "ruled out", "on dialysis"),
+])
+def test_a_contradictory_entry_whose_qualifier_has_rules_is_unrecognised(runner, written, negation, qualifier):
+    # Recognising it as "no rule here" would lose the qualifier's own rules (oxygen dependence, dialysis).
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): contradictory: \'{negation}\' records ICD-10-CM I10 Essential (primary) '
+        f"hypertension as absent, and '{qualifier}' says the patient has it; neither screened as it nor recorded "
+        "as absent: say whether the patient has it. Did you mean: HTN?"])
+
+
+@pytest.mark.parametrize("mark", ["\u037e", " \u055e", "\u1367", "\ua60f", "\u1945", "\u2cfa", "\U00011143"])
+def test_a_question_mark_nfkc_changes_or_keeps_still_makes_a_negation_uncertain(runner, mark):
+    # U+037E GREEK QUESTION MARK is ';' after NFKC: it must be seen as a '?' before that.
+    written = f"no OSA{mark}"
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): uncertain whether Obstructive sleep apnoea is absent (\'no\', \'?\'): neither '
+        "screened as it nor ruled out; give 'OSA' if the patient has it, or confirm it is absent. Did you mean: OSA?"])
+
+
+@pytest.mark.parametrize(("written", "meds"), [
+    ("OSA (-)", ("oxycodone",)), ("OSA -", ("oxycodone",)), ("OSA: -", ("oxycodone",)), ("OSA [-]", ("oxycodone",)),
+    ("COPD (-)", ("oxycodone",)), ("OSA (\u2212)", ("oxycodone",)), ("OSA \u2013", ("oxycodone",)),
+    ("no OSA (-)", ("oxycodone",)), ("pregnant (-)", ("Soma",)),
+])
+def test_a_minus_sign_beside_a_condition_is_never_read_as_present_or_absent(runner, written, meds):
+    # On a chart '(-)' means negative; the names ignore punctuation, so "OSA (-)" used to read as OSA.
+    code, lines = screen_line(runner, [written], meds=meds)
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): a \'-\' beside the condition may mean negative, and a sign is not read as '
+        "absent: say whether the patient has it"])
+
+
+@pytest.mark.parametrize(("written", "mark"), [("OSA ✗", "✗"), ("OSA ✘", "✘"), ("❌ COPD", "❌")])
+def test_a_ballot_cross_beside_a_condition_is_never_read_as_present_or_absent(runner, written, mark):
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): a \'{mark}\' beside the condition may mean negative, and a sign is not read as '
+        "absent: say whether the patient has it"])
+
+
+@pytest.mark.parametrize(("written", "sign"), [("OSA +/-", "+/-"), ("OSA (±)", "±"), ("OSA -/+", "-/+")])
+def test_an_equivocal_sign_beside_a_condition_is_never_read(runner, written, sign):
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): a \'{sign}\' beside the condition may mean equivocal: neither screened as it '
+        "nor ruled out; say whether the patient has it"])
+
+
+@pytest.mark.parametrize("written", ["OSA (+)", "- OSA", "OSA - stable"])
+def test_a_plus_sign_or_a_list_bullet_reads_as_the_condition(runner, written):
+    # '+' says the patient has it; a leading '-' is a bullet; a dash before a qualifier is a separator.
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (1, [f'condition  "{written}" → obstructive-sleep-apnea'])
+
+
+@pytest.mark.parametrize(("written", "cue"), [
+    ("OSA not ruled out", "not ruled out"), ("OSA, not ruled out", "not ruled out"),
+    ("OSA not excluded", "not excluded"), ("OSA cannot be excluded", "cannot be excluded"),
+    ("OSA cannot be ruled out", "cannot be ruled out"), ("OSA not yet ruled out", "not yet ruled out"),
+    ("OSA to be ruled out", "to be ruled out"),
+])
+def test_a_condition_not_ruled_out_is_uncertain(runner, written, cue):
+    code, lines = screen_line(runner, [written])
+    assert (code, lines) == (3, [
+        f'? "{written}" (condition): an uncertain diagnosis (\'{cue}\' Obstructive sleep apnoea): neither screened '
+        "as it nor ruled out; give 'OSA' if the patient has it, or confirm it is absent. Did you mean: OSA?"])
+
+
+@pytest.mark.parametrize(("conditions", "meds", "absent", "what", "present"), [
+    (["no OSA", "OSA"], ("oxycodone",), "no OSA", "Obstructive sleep apnoea", "'OSA'"),
+    (["OSA", "no OSA"], ("oxycodone",), "no OSA", "Obstructive sleep apnoea", "'OSA'"),
+    (["not pregnant", "pregnant"], ("Soma",), "not pregnant", "Pregnancy", "'pregnant'"),
+    (["no sleep apnea", "OSA on CPAP"], ("oxycodone",), "no sleep apnea", "Sleep apnoea (sleep-disordered breathing)",
+     "'OSA on CPAP'"),
+])
+def test_a_list_that_contradicts_itself_is_incomplete_naming_both_entries(runner, conditions, meds, absent, what,
+                                                                          present):
+    # Both readings stay shown and the finding still fires (the condition is screened as written); the note
+    # makes the screen incomplete: which entry is true is for the pharmacist to ask.
+    code, lines = screen_line(runner, conditions, meds=meds)
+    note = (f'? "{absent}" (condition): contradicted by {present}: \'{absent}\' records {what} as absent, and '
+            f"{present} says the patient has it (screened as present, as written): say which is true")
+    assert code == 1 and lines[0] == note, lines  # a finding at --fail-on comes before incompleteness
+    _, report = check(runner, list(meds), conditions)
+    assert report["status"] == "incomplete" and [u["input"] for u in report["unrecognized"]] == [absent]
+    assert condition_findings(report) != []
+    assert [n["absent"] for n in report["screened"]["noted"]] != []
+
+
+def test_two_entries_naming_the_same_present_condition_are_named_once_each(runner):
+    code, lines = screen_line(runner, ["no OSA", "OSA", "OSA on CPAP", "OSA"])
+    assert (code, lines[0]) == (1, '? "no OSA" (condition): contradicted by \'OSA\' and \'OSA on CPAP\': \'no OSA\' '
+                                   "records Obstructive sleep apnoea as absent, and 'OSA' and 'OSA on CPAP' say the "
+                                   "patient has it (screened as present, as written): say which is true")
+
+
+@pytest.mark.parametrize("conditions", [["no OSA", "sleep apnea"], ["no OSA", "COPD"], ["no OSA"], ["no HTN", "HTN"]])
+def test_a_narrower_absence_or_another_condition_is_no_contradiction(runner, conditions):
+    # "no OSA" with "sleep apnea": the apnoea may be central; "no HTN" + "HTN": no rule here is about it.
+    _, report = check(runner, ["oxycodone"], conditions)
+    assert [u for u in report["unrecognized"] if "contradicted" in u["reason"]] == []
 
 
 def test_postpartum_with_a_pregnancy_code_is_not_read_as_pregnancy(runner):
@@ -419,13 +572,15 @@ def ruled_names(index):
 @given(st.data())
 def test_a_hedged_or_negated_condition_a_rule_is_about_never_reads_as_present_or_as_a_hedged_absence(kb, data):
     # For any condition name N that a rule is about and any hedge H: "H N", "N H", "H no N", "no N H" are
-    # never read as N, and never recognised (a screen with nothing else would be complete and clean).
+    # never read as N, and never recognised (a screen with nothing else would be complete and clean); nor is
+    # a negation beside a treatment qualifier Q ("N ruled out, Q", "no N, Q"), a sign ("N (-)") or "not ruled out".
     index = kb.index
     name = data.draw(st.sampled_from(ruled_names(index)))
     form = data.draw(st.sampled_from(["{h} {n}", "{n} {s}", "{h} no {n}", "no {n} {s}", "{n} ruled out {s}",
-                                      "{h} denies {n}"]))
+                                      "{h} denies {n}", "{n} ruled out, {q}", "no {n}, {q}", "{n} excluded ({q})",
+                                      "{n} (-)", "{n}: -", "{n} +/-", "{n} not ruled out"]))
     written = form.format(h=data.draw(st.sampled_from(HEDGES)), s=data.draw(st.sampled_from(SUFFIX_HEDGES)),
-                          n=name)
+                          q=data.draw(st.sampled_from(TREATMENT_QUALIFIERS)), n=name)
     hit = read_named(index, written, "condition")
     assert isinstance(hit, Unrecognized), (written, hit)
 
@@ -448,6 +603,23 @@ def test_a_negation_records_a_condition_absent_only_when_it_names_the_condition_
         assert index.negatable[normalize_name(rest)] == condition[1], written
     else:
         assert isinstance(hit, Unrecognized) and normalize_name(rest) not in index.negatable, written
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_negated_condition_beside_the_condition_itself_is_always_noted(kb, data):
+    # For every name N a negation records absent, ["no N", N] (either order) keeps N screened and notes the
+    # contradiction: never a screen that looks complete.
+    from screener.screening import screen_patient
+
+    index = kb.index
+    name = data.draw(st.sampled_from(sorted(n for n in index.negatable if not n.startswith("icd10:")
+                                            and isinstance(read_named(index, n, "condition"), tuple))))
+    conditions = data.draw(st.permutations([f"no {name}", name]))
+    report = screen_patient(index, ["oxycodone"], conditions)
+    assert [u.input for u in report.unrecognized] == [f"no {name}"], conditions
+    assert report.status.value == "incomplete"
+    assert [c[0] for c in report.conditions] == [name]
 
 
 # --- everyday names of ordinary comorbidities -----------------------------------------------------------

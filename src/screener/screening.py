@@ -12,14 +12,14 @@ functions here; nothing else walks the rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import InputError
 from .knowledge.index import Index
 from .memo import memoised
 from .model import Finding, Medication, MedicationEntry, Noted, Report, Suppressed, Unrecognized
-from .recognize import listed_entries, qualifier_entries, read_medication, read_named, with_coverage
+from .recognize import display_name, listed_entries, qualifier_entries, read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
 from .rules.base import Item, finding_order, merge
@@ -27,6 +27,7 @@ from .text import clean_entry
 
 __all__ = [
     "age_findings",
+    "contradictions",
     "entries_of",
     "fact_entries",
     "finding_order",
@@ -64,6 +65,9 @@ def screen_patient(
     noted: list[Noted] = []
     found_conditions = read_facts(index, conditions, "condition", unrecognized, noted) if conditions else []
     found_allergies = read_facts(index, allergies, "allergy", unrecognized, noted) if allergies else []
+    if noted and found_conditions:
+        # After every entry, as batch appends them: a contradiction is of the list, not of one entry.
+        unrecognized.extend(contradictions(index, found_conditions, noted))
     years = parse_age(age)
 
     plan = _plan(index)
@@ -269,6 +273,33 @@ def read_facts(index: Index, entries: Iterable[str], field: str, unrecognized: l
         elif hit:
             found.append(hit)
     return found
+
+
+def contradictions(index: Index, conditions: Sequence[tuple[str, str]], noted: Iterable[Noted]) -> list[Unrecognized]:
+    """The condition entries recorded as absent that another entry of the same patient says she has
+    (["no OSA", "OSA"], ["not pregnant", "pregnant"], ["no sleep apnea", "OSA"]: OSA is a kind of sleep
+    apnoea), one note each, naming both: the list contradicts itself, so the screen is incomplete. The
+    condition is still screened as present (its findings stay), and the absent reading stays shown;
+    neither is dropped, as which one is true is not for the screener to choose.
+
+    `conditions` are the recognised (text, concept) entries and `noted` the recognised ones no rule reads
+    (as `read_facts` sorts them); the batch engine calls this per patient with the same readings."""
+    out: list[Unrecognized] = []
+    seen: set[str] = set()
+    for note in noted:
+        if note.field != "condition" or not note.absent or note.input in seen:
+            continue
+        present = [text for text, concept in conditions if note.absent in index.up.get(concept, {concept: ()})]
+        if not present:
+            continue
+        seen.add(note.input)
+        said = " and ".join(f"'{text}'" for text in dict.fromkeys(present))
+        says = "says" if len(dict.fromkeys(present)) == 1 else "say"
+        out.append(Unrecognized(note.input, "condition", f"contradicted by {said}: '{note.input}' records "
+                                                         f"{display_name(index, note.absent)} as absent, and {said} "
+                                                         f"{says} the patient has it (screened as present, as "
+                                                         "written): say which is true"))
+    return out
 
 
 def age_findings(index: Index, entries: Iterable[str], age: float) -> list[Finding]:

@@ -42,15 +42,21 @@ def normalize_name(text: str) -> str:
     return _NON_ALNUM.sub(" ", text).strip()
 
 
-_OTHER_QUESTION_MARKS = re.compile("[\u00bf\u037e\u061f\u2048\u2049\u203d\u2e2e\u2753\u2754\ufe16]")
-"""Question marks NFKC leaves as they are (inverted, Greek, Arabic, reversed, interrobang, ornaments, the
-vertical presentation form); NFKC itself turns the full-width, small and double ones into '?'."""
+_OTHER_QUESTION_MARKS = re.compile(
+    "[\u00bf\u037e\u055e\u061f\u1367\u1945\u2048\u2049\u203d\u2cfa\u2cfb\u2e2e\u2e54\u2753\u2754"
+    "\ua60f\ua6f7\ufe16\U00011143\U0001e95f]")
+"""Question marks NFKC does not turn into '?': inverted, Greek (U+037E, which NFKC turns into ';'), Armenian,
+Arabic, Ethiopic, Limbu, question-exclamation, interrobang, Coptic Old Nubian direct and indirect, reversed,
+medieval, the ornaments, Vai, Bamum, the vertical presentation form, Chakma, Adlam initial. NFKC itself turns
+the full-width, small and double ones into '?'."""
 
 
 def fold_question_marks(text: str) -> str:
-    """`text` with every question mark written as '?': "OSA？" (full-width), "OSA⁇", "OSA﹖" are "OSA?", "OSA??",
-    "OSA?". Names ignore punctuation, so a question mark that is not looked for would be read past."""
-    return _OTHER_QUESTION_MARKS.sub("?", unicodedata.normalize("NFKC", text))
+    """`text` with every question mark written as '?': "OSA？" (full-width), "OSA⁇", "OSA﹖" are "OSA?",
+    "OSA??", "OSA?", and "no OSA" ending in the Greek question mark U+037E is "no OSA?". Names ignore
+    punctuation, so a question mark that is not looked for would be read past. The marks are folded before
+    NFKC as well as after it, as NFKC turns the Greek question mark into a semicolon."""
+    return _OTHER_QUESTION_MARKS.sub("?", unicodedata.normalize("NFKC", _OTHER_QUESTION_MARKS.sub("?", text)))
 
 
 def clean_entry(text: object, field: str) -> str:

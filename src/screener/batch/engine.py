@@ -50,7 +50,7 @@ from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
 from ..rules.base import order_key
 from ..rules.triggers import TRIGGER_TYPES, EntryTrigger, FactTrigger, PairTrigger, RoleTrigger, trigger_ingredients
-from ..screening import age_findings, fact_entries, read_entry, read_fact, screen_patient
+from ..screening import age_findings, contradictions, fact_entries, read_entry, read_fact, screen_patient
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -633,6 +633,7 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     # Unrecognised items, in the order `check` lists them: medications, conditions, allergies.
     unrec, n_unrec = _joined_per_patient(n, [(lists, column(infos, 1)) for lists, infos in
                                              ((meds, med_info), (conds, cond_info), (alls, all_info)) if infos])
+    unrec, n_unrec = _with_contradictions(vocab, conds, unrec, n_unrec)
 
     hits = _hits(vocab, pts, valid, med_info, cond_info, all_info, walk)
     suppressed: dict[int, str] = {}
@@ -644,6 +645,47 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
         findings = findings.append_column("input_file", pa.array(pts.source[hits.who], type=pa.int32()))
         patients = patients.append_column("input_file", pa.array(pts.source, type=pa.int32()))
     return findings, patients
+
+
+def _with_contradictions(vocab: Codebook, conds: Lists, unrec: pa.Array,
+                         n_unrec: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """`unrec` and `n_unrec` with, after each patient's items as `check` lists them, the notes of
+    `screening.contradictions`: a condition recorded as absent that another of the patient's entries says
+    she has (["no OSA", "OSA"]). Each distinct text is read alone elsewhere in the engine; a contradiction
+    is of a whole list, so it is computed here per list, for the lists holding both kinds of entry."""
+    if not conds.texts or not len(conds.codes):
+        return unrec, n_unrec
+    readings: list[tuple[str, str] | tuple[()] | Noted | Unrecognized | None] = []
+    for text in conds.texts:
+        try:
+            readings.append(read_fact(vocab.index, text, "condition"))
+        except InputError:  # the patient is invalid (`named_entry`)
+            readings.append(None)
+    absent = np.asarray([isinstance(r, Noted) and bool(r.absent) for r in readings], dtype=bool)
+    if not absent.any():
+        return unrec, n_unrec
+    present = np.asarray([isinstance(r, tuple) and len(r) == 2 for r in readings], dtype=bool)
+    owner = conds.list_ids()
+    both = np.zeros(conds.n_lists, dtype=bool)
+    both[owner[absent[conds.codes]]] = True
+    has_present = np.zeros(conds.n_lists, dtype=bool)
+    has_present[owner[present[conds.codes]]] = True
+    notes: dict[int, list[str]] = {}
+    for lid in np.flatnonzero(both & has_present).tolist():
+        entries = [readings[c] for c in conds.codes[conds.offsets[lid]:conds.offsets[lid + 1]]]
+        found = [r for r in entries if isinstance(r, tuple) and len(r) == 2]
+        problems = contradictions(vocab.index, found, [r for r in entries if isinstance(r, Noted)])
+        if problems:
+            notes[lid] = [describe(u) for u in problems]
+    if not notes:
+        return unrec, n_unrec
+    values = unrec.to_pylist()
+    count = n_unrec.copy()
+    for p in np.flatnonzero(np.isin(conds.of_patient, list(notes))).tolist():
+        extra = notes[int(conds.of_patient[p])]
+        values[p] = ITEM_SEPARATOR.join(([values[p]] if values[p] else []) + extra)
+        count[p] += len(extra)
+    return pa.array(values, type=pa.string()), count
 
 
 def _with_listed_entries(vocab: Codebook, pts: Patients, field: str) -> Patients:

@@ -791,22 +791,39 @@ _QUALIFIER = re.compile(
     + "|".join(r"[\s\-]+".join(q.split()) for q in TREATMENT_QUALIFIERS) + r")\)?\.?\s*$", re.IGNORECASE)
 """A condition followed by one of `TREATMENT_QUALIFIERS`: "OSA on CPAP", "HTN - controlled", "asthma (stable)"."""
 
+_NOT_BEFORE_RULED_OUT = r"(?<!\bnot)(?<!cannot)(?<!\bbe)(?<!\bbeing)(?<!\byet)(?<!\bnever)"
+"""What may not come just before a trailing "ruled out": "OSA not ruled out" says OSA is possible."""
+
 _NEGATED = re.compile(
     r"^\s*(?P<cue>no(?:\s+known|\s+evidence\s+of|\s+h/o|\s+hx\s+of|\s+history\s+of)?|not|denies|"
     r"negative\s+for|neg\s+for)\s+(?P<rest>\S.*)$"
-    r"|^(?P<rest2>.*?[^\s,;:(\-–])[\s,;:(\-–]+(?P<cue2>ruled\s+out|excluded)\)?\.?\s*$",
+    r"|^(?P<rest2>.*?[^\s,;:(\-–])" + _NOT_BEFORE_RULED_OUT + r"[\s,;:(\-–]+(?P<cue2>ruled\s+out|excluded)\)?\.?\s*$",
     re.IGNORECASE)
-"""A condition recorded as absent: "no OSA", "denies COPD", "negative for HCV", "OSA ruled out"."""
+"""A condition recorded as absent: "no OSA", "denies COPD", "negative for HCV", "OSA ruled out" (but not "OSA
+not ruled out", "OSA cannot be excluded": those are uncertain, `_UNCERTAIN`)."""
 
 _UNCERTAIN = re.compile(
     r"^\s*(?P<cue>\?+|r/o|r\.o\.|rule\s+out|to\s+rule\s+out|possible|poss\.|probable|suspected|suspect|"
     r"questionable|query|likely|presumed|presumptive|concern\s+for|c/f|cannot\s+rule\s+out|"
     r"eval(?:uate)?\s+for|evaluation\s+for|provisional|differential|unconfirmed)\s*:?\s*(?P<rest>[^\s?].*)$"
     r"|^(?P<rest2>.*?[^\s,;:(\-–?])[\s,;:(\-–]*(?:(?P<cue2>\?+)\)?|[\s,;:(\-–]+(?P<cue3>r/o|rule\s+out|possible|"
-    r"probable|suspected|questionable|query)\)?)\s*$",
+    r"probable|suspected|questionable|query|(?:not|not\s+yet|never|cannot\s+be|can['’]?t\s+be|could\s+not\s+be|"
+    r"to\s+be|being)\s+(?:ruled\s+out|excluded))\)?)\s*$",
     re.IGNORECASE)
-"""A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)"; and a FHIR
+"""A condition written as uncertain: "? OSA", "r/o OSA", "possible COPD", "OSA?", "OSA (r/o)", "OSA not ruled
+out", "OSA cannot be excluded"; and a FHIR
 Condition whose verificationStatus is provisional, differential or unconfirmed ("provisional: OSA")."""
+
+_DASH = "-‐‑–—−"
+_SIGN_MARK = re.compile(
+    rf"[(\[]\s*[{_DASH}]\s*[)\]]|(?:\s|:)\s*[{_DASH}]\s*$|^\s*[{_DASH}]\s*$|(?P<cross>[✗✘❌])"
+    rf"|(?P<equivocal>±|∓|\+\s*/\s*[{_DASH}]|[{_DASH}]\s*/\s*\+)")
+"""A chart's result sign written beside a condition: "OSA (-)", "OSA [-]", "OSA: -", "OSA -" (on a chart, '-'
+means negative), a ballot cross ("OSA ✗", "OSA ❌": no, on a checklist), and "OSA +/-", "OSA ±" (equivocal).
+Names ignore punctuation, so without this "OSA (-)" would read as OSA; and a sign is not a word the negation
+list knows (`data/condition_negations.csv`), so it is never read as absent either: the entry is unrecognised.
+A '+' alone ("OSA (+)") says the patient has it and is read as the condition. A leading "- OSA" is a list
+bullet, not a sign."""
 
 _POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\s+(?P<rest>\S.*)$", re.IGNORECASE)
 """A condition written as after childbirth: "postpartum back pain". The time after childbirth is neither
@@ -826,8 +843,18 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     - a treatment qualifier after it ("OSA on CPAP", "HTN, controlled"): what comes before it
       (`TREATMENT_QUALIFIERS`), itself read this way ("h/o OSA on CPAP");
     - a history prefix ("h/o COPD"): `_read_history`;
-    - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation.
+    - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation;
+    - a negation with a treatment qualifier, in either order ("no OSA, on CPAP", "OSA ruled out, on CPAP"):
+      contradictory, never absent nor screened (`_contradicted`);
+    - a result sign ("OSA (-)", "OSA +/-"): unrecognised (`_SIGN_MARK`).
     """
+    if field == "condition" and (sign := _SIGN_MARK.search(text)) is not None:
+        if sign.group("equivocal"):
+            return Unrecognized(text, field, f"a '{sign.group().strip()}' beside the condition may mean equivocal: "
+                                             "neither screened as it nor ruled out; say whether the patient has it")
+        mark = sign.group("cross") or "-"
+        return Unrecognized(text, field, f"a '{mark}' beside the condition may mean negative, and a sign is not read "
+                                         "as absent: say whether the patient has it")
     if field == "condition" and "?" in (folded := fold_question_marks(text)):
         match = _UNCERTAIN.match(folded)
         if match is not None:
@@ -899,11 +926,16 @@ def _read_qualified(index: Index, text: str, match: re.Match) -> tuple[str, str]
     """A condition followed by a treatment qualifier: read as the condition before it, with the whole text
     as its input. A condition nobody can place leaves the whole entry unrecognised, with its reason."""
     rest, qualifier = match.group("rest").strip(), match.group("q")
+    negated = _NEGATED.match(rest)
+    if negated is not None and negated.group("rest2") and isinstance(_read_named(index, rest, "condition"),
+                                                                     Unrecognized):
+        # "OSA ruled out, on CPAP": being on CPAP says the patient has OSA, the negation says not.
+        return _contradicted(index, text, negated.group("rest2").strip(), negated.group("cue2").strip(), qualifier)
     inner = read_named(index, rest, "condition")
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): {inner.reason}", inner.suggestions)
     if isinstance(inner, Noted):
-        return replace(inner, input=text)  # "OSA ruled out, stable" stays an absent condition rules are about
+        return replace(inner, input=text)
     if len(inner) != 2:
         return Unrecognized(text, "condition", f"'{rest}' ({qualifier}): not recognised as a condition")
     return (text, inner[1])
@@ -972,6 +1004,10 @@ def _read_hedged(index: Index, text: str, match: re.Match, uncertain: bool) -> N
                "").strip()
     if uncertain:
         return _read_uncertain(index, text, rest, cue)
+    qualified = _QUALIFIER.match(rest)
+    if qualified is not None and isinstance(_read_named(index, rest, "condition"), Unrecognized):
+        # "no OSA, on CPAP": the negation says the patient has no OSA, the qualifier that OSA is treated.
+        return _contradicted(index, text, qualified.group("rest").strip(), cue, qualified.group("q"))
     inner = read_named(index, rest, "condition")
     if isinstance(inner, Unrecognized):
         return Unrecognized(text, "condition", f"{cue} '{rest}': {inner.reason}", inner.suggestions)
@@ -991,6 +1027,30 @@ def _read_hedged(index: Index, text: str, match: re.Match, uncertain: bool) -> N
     return Unrecognized(text, "condition", f"a negated detail of {_in_sentence(what)} ('{rest}' is not the "
                                            "condition itself); whether the patient has it is not read: list it if "
                                            "so", (what,))
+
+
+def _contradicted(index: Index, text: str, core: str, negation: str, qualifier: str) -> Noted | Unrecognized:
+    """A negation and a treatment qualifier of the same condition ("OSA ruled out, on CPAP", "no OSA, on CPAP",
+    "ESRD ruled out, on dialysis"): the entry contradicts itself, so it is never read as absent and never
+    screened as the condition (nor its qualifier as a condition of its own). Of a condition a rule here is
+    about it is unrecognised, so the screen is incomplete; of one no rule is about ("no HTN, controlled") it is
+    recognised, as either reading gives the same screen, unless the qualifier is a condition a rule is about
+    ("no HTN, on home O2": dependence on oxygen), which would otherwise be lost."""
+    inner = read_named(index, core, "condition")
+    if isinstance(inner, Unrecognized):
+        return Unrecognized(text, "condition", f"{negation} '{core}' ({qualifier}): {inner.reason}",
+                            inner.suggestions)
+    if isinstance(inner, tuple) and len(inner) != 2:
+        return Unrecognized(text, "condition", f"{negation} '{core}' ({qualifier}): not recognised as a condition")
+    status = _read_named(index, qualifier, "condition")
+    if (isinstance(inner, Noted) and not inner.absent and not _NEGATED.match(core)
+            and not (isinstance(status, tuple) and len(status) == 2)):
+        return Noted(text, "condition", f"{inner.recognised_as}, contradictory ('{negation}', '{qualifier}'): no "
+                                        "rule here either way", inner.code)
+    what = inner.recognised_as if isinstance(inner, Noted) else display_name(index, inner[1])
+    return Unrecognized(text, "condition", f"contradictory: '{negation}' records {_in_sentence(what)} as absent, "
+                                           f"and '{qualifier}' says the patient has it; neither screened as it nor "
+                                           "recorded as absent: say whether the patient has it", (core,))
 
 
 def _in_sentence(name: str) -> str:
