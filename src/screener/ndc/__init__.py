@@ -205,7 +205,7 @@ class NdcDirectory:
         """(active-ingredient UNIIs, route as listed: "SUBLINGUAL", "INTRAMUSCULAR; INTRAVENOUS") of each product
         listed under the proprietary name `names[0]` (normalised as `text.normalize_name`; empty when none is).
         The other `names` are read in the same pass, for later calls. Only a product name whose other source may
-        be incomplete (`recognize.entries.short_product`), or a product meeting a rule exception
+        be incomplete (`recognize.entries.product_mismatch`), or a product meeting a rule exception
         (`rules.facts.entry_routes`), needs it: one pass over the table (about 0.1 s) per call, remembered."""
         wanted = [n for n in dict.fromkeys(names) if n not in self._by_name]
         if wanted:
