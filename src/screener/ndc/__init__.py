@@ -181,6 +181,7 @@ class NdcDirectory:
         self._products = SortedTable(products)
         self._packages = SortedTable(packages)
         self._by_name: dict[str, frozenset[tuple[frozenset[str], str]]] = {}
+        self._by_suffix: dict[str, dict[str, frozenset[str]]] = {}
 
     @property
     def label(self) -> str:
@@ -231,6 +232,28 @@ class NdcDirectory:
                         found[key].add((frozenset(fields[uniis].split("|")), fields[route]))
             self._by_name.update({n: frozenset(v) for n, v in found.items()})
         return self._by_name[names[0]]
+
+    def with_suffix(self, word: str) -> dict[str, frozenset[str]]:
+        """The active-ingredient UNIIs of every proprietary name that ends in the word `word` after another
+        ("Cheratussin AC" for "ac"), by name as listed (the first product listed under it): what a suffix
+        after a product name usually adds. One pass over the table; only a refused entry asks."""
+        import re
+
+        if not re.fullmatch(r"\w+", word):
+            return {}
+        if word.lower() in self._by_suffix:
+            return self._by_suffix[word.lower()]
+        pattern = rb"(?im)^\d{9}\t([^\t\n]*[^\w\t\n]" + re.escape(word.encode("utf-8")) + rb")\t"
+        data = self._products.text()
+        uniis = PRODUCT_FIELDS.index("uniis") + 1
+        found: dict[str, frozenset[str]] = {}
+        for match in re.finditer(pattern, data):
+            stop = data.find(b"\n", match.end())
+            fields = data[match.start():stop if stop >= 0 else len(data)].decode("utf-8").split("\t")
+            if len(fields) == len(PRODUCT_FIELDS) + 1 and fields[uniis]:
+                found.setdefault(fields[1], frozenset(fields[uniis].split("|")))
+        self._by_suffix[word.lower()] = found
+        return found
 
     def package(self, ndc: Ndc) -> tuple[str, str] | None:
         """(its product's 9-digit NDC, the end of its marketing or '') for a listed package, else None."""

@@ -306,7 +306,8 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
 _NUMBERED = re.compile(r"\s*(?:#\s?|\bno\.?\s?)\d(?!\d)")
 """A product's number right after its name ("Tylenol #3", "Fiorinal No. 3"): the codeine strength of the classic
 numbered combinations, never a quantity of 3 to dispense (which is "#30", "qty 3")."""
-_NOT_A_SUFFIX = frozenset("for as at in on to per by the a an of if when until then x".split())
+_NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "the", "a", "an", "of", "if", "when",
+                           "until", "then", "x"})
 """Words after a product name that begin a phrase, not another product's name (their words are read as dosing)."""
 
 
@@ -336,18 +337,29 @@ def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: s
     parts = index.ingredients.get(concept, ()) if ingredients is None else ingredients
     name = display_name(index, concept)
     shown = ", ".join(display_name(index, x) for x in parts) or name
-    options: tuple[str, ...] = ()
+    said = normalize_name(prepared[:end])
+    # What the name may stand for: the knowledge base's longer products of that name ("Fiorinal with Codeine"),
+    # and what the NDC Directory lists under the name with its suffix.
+    longer = sorted({display_name(index, c) for key, c in index.names.items()
+                     if key.startswith(said + " ") and index.kinds.get(c) == "product" and c != concept})
     directory = ndc_directory(index)
-    if directory is not None:
-        full = normalize_name(prepared[:end] + " " + written)
-        options = tuple(sorted({" + ".join(sorted(display_name(index, ingredient_for_unii(index, u) or u)
-                                                  for u in uniis)) for uniis, _ in directory.listings(full)}))
-    listed = (f"; the NDC Directory lists '{normalize_name(prepared[:end] + ' ' + written)}' as "
-              f"{' or '.join(options)}" if options else "")
-    return Unrecognized(text, "medication", f"'{written}' after {name} may name another ingredient (a product name "
-                        f"with a suffix, such as Tylenol #3 or Robitussin AC, is often another product): not read "
-                        f"as {name} ({shown}) alone{listed}; write the product's full name or its ingredients",
-                        options)
+    listed = sorted({" + ".join(sorted(display_name(index, ingredient_for_unii(index, u) or u) for u in uniis))
+                     for uniis, _ in directory.listings(normalize_name(said + " " + written))}) if directory else []
+    what = ("may number a codeine combination (as in Tylenol #3, Tylenol with Codeine)" if numbered is not None
+            else "may name another ingredient (a product name with a suffix is often another product)")
+    if numbered is None and directory is not None and parts:
+        # Products listed with the same suffix that hold this one's ingredients: what the suffix adds in them.
+        holding = {n: {ingredient_for_unii(index, u) or u for u in uniis}
+                   for n, uniis in directory.with_suffix(written).items()}
+        holding = {n: got - set(parts) for n, got in holding.items() if set(parts) < got}
+        if holding:
+            added = sorted({display_name(index, x) for got in holding.values() for x in got})
+            named = ", ".join(sorted(holding)[:3]) + (" …" if len(holding) > 3 else "")
+            what = (f"may name another ingredient: products listed in the NDC Directory as '… {written.upper()}' "
+                    f"with {shown} also hold {' or '.join(added)} ({named})")
+    also = f"; the NDC Directory lists '{said} {normalize_name(written)}' as {' or '.join(listed)}" if listed else ""
+    return Unrecognized(text, "medication", f"'{written}' after {name} {what}: not read as {name} ({shown}) "
+                        f"alone{also}; write the product's full name or its ingredients", (*longer, *listed))
 
 
 def _ambiguous_start(index: Index, text: str, prepared: str, found, field: str) -> Unrecognized | None:
