@@ -127,3 +127,24 @@ def test_another_medication_after_a_product_name_is_still_said_as_such(runner, e
     _, report = check(runner, entry)
     assert report["unrecognized"][0]["reason"] == ("holds more than one medication (Soma, Xanax); list each "
                                                    "medication separately")
+
+
+NAMES = ["soma", "odefsey", "biktarvy", "ascomp with codeine", "tylenol with codeine", "suboxone", "midol",
+         "robitussin", "cheratussin ac", "no such product name"]
+
+
+def test_the_ndc_listings_of_a_name_are_the_same_searched_alone_or_from_the_index_of_every_name(monkeypatch):
+    """A batch asks about many names and gets them from one index; a check searches each: the same listings."""
+    from pathlib import Path
+
+    import screener.ndc as ndc
+    from screener.paths import bundled_data_dir
+
+    searched = ndc.NdcDirectory(Path(bundled_data_dir()) / "ndc")
+    alone = {n: searched.listings(n) for n in NAMES}
+    monkeypatch.setattr(ndc, "NAME_SEARCHES", 0)
+    indexed = ndc.NdcDirectory(Path(bundled_data_dir()) / "ndc")
+    assert {n: indexed.listings(n) for n in NAMES} == alone
+    assert alone["no such product name"] == frozenset()
+    assert {uniis for uniis, _ in alone["ascomp with codeine"]} == {
+        frozenset({"KHS0AZ4JVK", "R16CO5Y76E", "3G6A5W338E", "Q830PW7520"})}
