@@ -271,9 +271,10 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if found is not None:
         concept, start, end = found
         if start == 0 and index.kinds[concept] == "product":
-            suffix = _product_suffix(index, text, prepared, end, concept)
-            if suffix is not None:
-                return Medication(text, None), suffix
+            suffixed = _with_suffix(index, text, prepared, end, concept, index.ingredients.get(concept, ()),
+                                    "knowledge base")
+            if suffixed is not None:
+                return suffixed
         med, problem = _with_sig(index, text, prepared, start, end, concept, index.ingredients.get(concept, ()),
                                  "knowledge base")
         if problem is None or start != 0:
@@ -296,9 +297,9 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
             return Medication(text, None), Unrecognized(text, "medication", *short)
         resolved = vocabulary_concept(index, entry)
         if resolved is not None:
-            suffix = _product_suffix(index, text, prepared, end, resolved[0], resolved[1])
-            if suffix is not None and entry.kind in ("product", "bn"):
-                return Medication(text, None), suffix
+            suffixed = _with_suffix(index, text, prepared, end, *resolved, "FDA vocabulary", looked_up=True)
+            if suffixed is not None and entry.kind in ("product", "bn"):
+                return suffixed
             return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
     return _near_miss(index, text, prepared)
 
@@ -311,17 +312,46 @@ _NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "th
 """Words after a product name that begin a phrase, not another product's name (their words are read as dosing)."""
 
 
+def _with_suffix(index: Index, text: str, prepared: str, end: int, concept: str, ingredients: tuple[str, ...],
+                 via: str, looked_up: bool = False) -> tuple[Medication, Unrecognized] | None:
+    """A product name followed straight away by a number or word that is not dosing ("Robitussin AC", "Fiorinal
+    #3"): the product's own ingredients are screened (whatever the suffix adds, they are in it, and their
+    findings are not lost), the dosing after the suffix is read but not checked (it may be another product's),
+    and the entry is unrecognised (the screen incomplete) with `_product_suffix`'s reason, which says what may be
+    missing: never only "dose not checked", nor "#3" a quantity. None when
+    nothing unread follows the name, or a longer FDA name starts there (`looked_up`: already ruled out)."""
+    found = _product_suffix(index, text, prepared, end, concept, ingredients)
+    if found is None:
+        return None
+    if not looked_up:
+        longer = _vocabulary_prefix(index, prepared)
+        if longer is not None and longer[1] > end:
+            return None  # "<brand> <word>" is an FDA name of its own: read as that
+    problem, after = found
+    med, other = _with_sig(index, text, prepared, 0, after, concept, ingredients, via)
+    if other is not None:
+        problem = replace(problem, reason=f"{problem.reason}; {other.reason}")
+    # What may be another product's dose is not checked, and its strengths are not assumed from this one.
+    written = prepared[end:after].strip()
+    unread = "; ".join(filter(None, (f"'{written}' after the name may name another product", med.dosing.unread)))
+    med = replace(med, dosing=replace(med.dosing, unread=unread))
+    if med.per_unit_from == "product":
+        med = replace(med, per_unit_mg=(), per_unit_from="")
+    return med, problem
+
+
 def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: str,
-                    ingredients: tuple[str, ...] | None = None) -> Unrecognized | None:
-    """The report for a product name followed straight away by a number or word that is not dosing ("Robitussin
-    AC", "Fiorinal #3", "Ascomp with codeine"): such a suffix often names another product with more ingredients
-    (Robitussin AC adds codeine to Robitussin's guaifenesin), so the entry is refused (never read as the
-    product before it, nor the suffix as a dose not checked), with what the NDC Directory lists under the name
-    and suffix as suggestions. None when nothing unread follows the name, or another medication does (said as
-    such by `_unread_problem`)."""
+                    parts: tuple[str, ...]) -> tuple[Unrecognized, int] | None:
+    """(the report, where the suffix ends) for a product name followed straight away by a number or word that is
+    not dosing: such a suffix often names another product with more ingredients (Robitussin AC adds codeine to
+    Robitussin's guaifenesin). The reason says what the NDC Directory's products of that suffix add, and the
+    suggestions are the knowledge base's longer products of the name and what the NDC Directory lists under
+    the name and suffix. None when nothing unread follows the name, or another medication does (said as such by
+    `_unread_problem`)."""
     numbered = _NUMBERED.match(prepared, end)
     if numbered is not None:
         written = prepared[end:numbered.end()].strip()
+        after = numbered.end()
     else:
         word = re.match(r"\s+([^\W\d_]+)", prepared[end:])
         if word is None or word.group(1).lower() in _NOT_A_SUFFIX:
@@ -334,7 +364,7 @@ def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: s
         if other is not None and other[1] == 0 and other[0] != concept:
             return None  # "Soma Xanax": another medication, said as more than one (`_unread_problem`)
         written = word.group(1)
-    parts = index.ingredients.get(concept, ()) if ingredients is None else ingredients
+        after = end + word.end()
     name = display_name(index, concept)
     shown = ", ".join(display_name(index, x) for x in parts) or name
     said = normalize_name(prepared[:end])
@@ -358,8 +388,9 @@ def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: s
             what = (f"may name another ingredient: products listed in the NDC Directory as '… {written.upper()}' "
                     f"with {shown} also hold {' or '.join(added)} ({named})")
     also = f"; the NDC Directory lists '{said} {normalize_name(written)}' as {' or '.join(listed)}" if listed else ""
-    return Unrecognized(text, "medication", f"'{written}' after {name} {what}: not read as {name} ({shown}) "
-                        f"alone{also}; write the product's full name or its ingredients", (*longer, *listed))
+    return Unrecognized(text, "medication", f"'{written}' after {name} {what}{also}: only {shown} screened, "
+                        "not what it may add; write the product's full name or its ingredients",
+                        (*longer, *listed)), after
 
 
 def _ambiguous_start(index: Index, text: str, prepared: str, found, field: str) -> Unrecognized | None:
@@ -694,7 +725,7 @@ def with_coverage(index: Index, med: Medication, problem: Unrecognized | None
               f"knowledge base does not classify {'it' if one else 'them'}: {'its' if one else 'their'} "
               "interactions were not checked")
     if problem is not None:
-        reason = f"{problem.reason}; {reason}"
+        return replace(med, not_covered=missing), replace(problem, reason=f"{problem.reason}; {reason}")
     return replace(med, not_covered=missing), Unrecognized(med.input, "medication", reason)
 
 
