@@ -255,22 +255,33 @@ class NdcDirectory:
     def with_suffix(self, word: str) -> dict[str, frozenset[str]]:
         """The active-ingredient UNIIs of every proprietary name that ends in the word `word` after another
         ("Cheratussin AC" for "ac"), by name as listed (the first product listed under it): what a suffix
-        after a product name usually adds. One pass over the table; only a refused entry asks."""
+        after a product name usually adds. Found through a lower-cased copy of the table; only an entry with a
+        suffix asks, remembered."""
         import re
 
         if not re.fullmatch(r"\w+", word):
             return {}
         if word.lower() in self._by_suffix:
             return self._by_suffix[word.lower()]
-        pattern = rb"(?im)^\d{9}\t([^\t\n]*[^\w\t\n]" + re.escape(word.encode("utf-8")) + rb")\t"
         data = self._products.text()
+        if self._lower is None:
+            self._lower = bytes(data).lower()  # ASCII case only, so every offset stays the same
         uniis = PRODUCT_FIELDS.index("uniis") + 1
+        needle = word.lower().encode("utf-8") + b"\t"
         found: dict[str, frozenset[str]] = {}
-        for match in re.finditer(pattern, data):
-            stop = data.find(b"\n", match.end())
-            fields = data[match.start():stop if stop >= 0 else len(data)].decode("utf-8").split("\t")
-            if len(fields) == len(PRODUCT_FIELDS) + 1 and fields[uniis]:
-                found.setdefault(fields[1], frozenset(fields[uniis].split("|")))
+        at = self._lower.find(needle)
+        while at >= 0:
+            start = data.rfind(b"\n", 0, at) + 1
+            stop = data.find(b"\n", at)
+            stop = stop if stop >= 0 else len(data)
+            fields = data[start:stop].decode("utf-8").split("\t")
+            # The proprietary name (the field after the NDC) ends in the word, after a character not of a word.
+            name = fields[1] if len(fields) == len(PRODUCT_FIELDS) + 1 else ""
+            head = name[:len(name) - len(word)]
+            if (fields[uniis:uniis + 1] != [""] and name.lower().endswith(word.lower()) and head
+                    and not (head[-1].isalnum() or head[-1] == "_")):
+                found.setdefault(name, frozenset(fields[uniis].split("|")))
+            at = self._lower.find(needle, stop)
         self._by_suffix[word.lower()] = found
         return found
 

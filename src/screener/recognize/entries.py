@@ -297,8 +297,9 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
             return Medication(text, None), Unrecognized(text, "medication", *short)
         resolved = vocabulary_concept(index, entry)
         if resolved is not None:
-            suffixed = _with_suffix(index, text, prepared, end, *resolved, "FDA vocabulary", looked_up=True)
-            if suffixed is not None and entry.kind in ("product", "bn"):
+            suffixed = (_with_suffix(index, text, prepared, end, *resolved, "FDA vocabulary", looked_up=True)
+                        if entry.kind in ("product", "bn") else None)
+            if suffixed is not None:
                 return suffixed
             return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
     return _near_miss(index, text, prepared)
