@@ -357,7 +357,7 @@ def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: s
         word = re.match(r"\s+([^\W\d_]+)", prepared[end:])
         if word is None or word.group(1).lower() in _NOT_A_SUFFIX:
             return None
-        dosing = read_sig(prepared[end:], before=prepared[:0])
+        dosing = read_sig(prepared[end:])
         if not dosing.leftover or dosing.leftover.split()[0] != normalize_name(word.group(1)):
             return None
         other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
