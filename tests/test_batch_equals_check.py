@@ -34,7 +34,8 @@ BUNDLED_NAMES = ["Soma", "Soma 500 mg qid", "carisoprodol 350 mg tid x 30 days",
                  "ibuprofen", "Advil", "Soma\x07", "oxycodone 5 mg q6h", "T3 1 tab q6h", "heroin", "clarithromycin",
                  "buprenorphine 8 mg SL daily", "Butrans 10 mcg/hr patch", "Subutex", "42858-0493 1 patch SL",
                  "12496-0757 SL", "buprenorphine transdermal SL", "Subutex 8 mg IV", "Suboxone 8 mg IM", "Butrans SL",
-                 "Belbuca SL", "Cassipa", "Akynzeo"]
+                 "Belbuca SL", "Cassipa", "Akynzeo", "Fiorinal #3", "Robitussin AC", "Robitussin DAC",
+                 "Ascomp with codeine", "Biktarvy", "Symtuza", "Dovato", "Odefsey", "Soma DS"]
 BUNDLED_CONDITIONS = ["pregnancy", "breastfeeding", "cirrhosis", "CKD stage 4", "AIP", "alcohol use disorder",
                       "K74.60", "Z33.1", "history of drug abuse", "hypertension", "nonsense-condition", "h/o COPD",
                       "hx of status asthmaticus", "J45.902", "CKD4", "IVDU", "family history of alcoholism", "CKD I",

@@ -181,6 +181,10 @@ class NdcDirectory:
         self._products = SortedTable(products)
         self._packages = SortedTable(packages)
         self._by_name: dict[str, frozenset[tuple[frozenset[str], str]]] = {}
+        self._by_suffix: dict[str, dict[str, frozenset[str]]] = {}
+        self._lower: bytes | None = None
+        self._searched = 0
+        self._every_name: dict[str, frozenset[tuple[frozenset[str], str]]] | None = None
 
     @property
     def label(self) -> str:
@@ -204,33 +208,82 @@ class NdcDirectory:
     def listings(self, *names: str) -> frozenset[tuple[frozenset[str], str]]:
         """(active-ingredient UNIIs, route as listed: "SUBLINGUAL", "INTRAMUSCULAR; INTRAVENOUS") of each product
         listed under the proprietary name `names[0]` (normalised as `text.normalize_name`; empty when none is).
-        The other `names` are read in the same pass, for later calls. Only a product name whose other source may
-        be incomplete (`recognize.entries.short_product`), or a product meeting a rule exception
-        (`rules.facts.entry_routes`), needs it: one pass over the table (about 0.1 s) per call, remembered."""
+        The other `names` are read too, for later calls. A product or brand name of the FDA vocabulary
+        (`recognize.entries.product_mismatch`) and a product meeting a rule exception (`rules.facts.entry_routes`)
+        ask: the lines holding the name's first word are found in a lower-cased copy of the table (made once,
+        about 20 ms), so a name costs milliseconds; remembered."""
         wanted = [n for n in dict.fromkeys(names) if n not in self._by_name]
-        if wanted:
-            import re
-
-            from ..text import normalize_name
-
-            # The proprietary name field (the first after the NDC): the name's words with anything but letters
-            # and digits between them; each line found is checked against the normalised name.
-            gap = rb"[^\w\t\n]"
-            alternatives = [gap.join(re.escape(w.encode("utf-8")) for w in n.split()) for n in wanted if n.split()]
-            found: dict[str, set[tuple[frozenset[str], str]]] = {n: set() for n in wanted}
-            if alternatives:
-                pattern = rb"(?i)\t" + gap + rb"*(?:" + rb"|".join(alternatives) + rb")" + gap + rb"*\t"
-                data = self._products.text()
-                uniis, route, named = (PRODUCT_FIELDS.index(f) + 1 for f in ("uniis", "route", "name"))
-                for match in re.finditer(pattern, data):
-                    start = data.rfind(b"\n", 0, match.start()) + 1
-                    stop = data.find(b"\n", match.end())
-                    fields = data[start:stop if stop >= 0 else len(data)].decode("utf-8").split("\t")
-                    key = normalize_name(fields[named]) if len(fields) == len(PRODUCT_FIELDS) + 1 else ""
-                    if key in found and fields[uniis]:
-                        found[key].add((frozenset(fields[uniis].split("|")), fields[route]))
-            self._by_name.update({n: frozenset(v) for n, v in found.items()})
+        if wanted and self._every_name is not None:
+            self._by_name.update({n: self._every_name.get(n, frozenset()) for n in wanted})
+        elif wanted:
+            self._searched += len(wanted)
+            if self._searched > NAME_SEARCHES:
+                self._every_name = self._index_every_name()
+                return self.listings(*names)
+            data = self._products.text()
+            if self._lower is None:
+                self._lower = bytes(data).lower()  # ASCII case only, so every offset stays the same
+            for n in wanted:
+                # Each line holding the name's first word (any case) is a candidate, read by `_listed`.
+                found: set[tuple[frozenset[str], str]] = set()
+                first = n.split()[0].encode("utf-8") if n.split() else b""
+                seen = -1
+                at = self._lower.find(first) if first else -1
+                while at >= 0:
+                    start = data.rfind(b"\n", 0, at) + 1
+                    stop = data.find(b"\n", at)
+                    stop = stop if stop >= 0 else len(data)
+                    if start != seen:
+                        seen = start
+                        listed = _listed(data[start:stop].decode("utf-8"))
+                        if listed is not None and listed[0] == n:
+                            found.add(listed[1])
+                    at = self._lower.find(first, stop)
+                self._by_name[n] = frozenset(found)
         return self._by_name[names[0]]
+
+    def _index_every_name(self) -> dict[str, frozenset[tuple[frozenset[str], str]]]:
+        """What `listings` gives for every name, from one pass over the table (about 1 s): for a process that
+        asks about many names (a batch), cheaper than a search each."""
+        every: dict[str, set[tuple[frozenset[str], str]]] = {}
+        for line in bytes(self._products.text()).decode("utf-8").split("\n"):
+            listed = _listed(line)
+            if listed is not None:
+                every.setdefault(listed[0], set()).add(listed[1])
+        return {n: frozenset(v) for n, v in every.items()}
+
+    def with_suffix(self, word: str) -> dict[str, frozenset[str]]:
+        """The active-ingredient UNIIs of every proprietary name that ends in the word `word` after another
+        ("Cheratussin AC" for "ac"), by name as listed (the first product listed under it): what a suffix
+        after a product name usually adds. Found through a lower-cased copy of the table; only an entry with a
+        suffix asks, remembered."""
+        import re
+
+        if not re.fullmatch(r"\w+", word):
+            return {}
+        if word.lower() in self._by_suffix:
+            return self._by_suffix[word.lower()]
+        data = self._products.text()
+        if self._lower is None:
+            self._lower = bytes(data).lower()  # ASCII case only, so every offset stays the same
+        uniis = PRODUCT_FIELDS.index("uniis") + 1
+        needle = word.lower().encode("utf-8") + b"\t"
+        found: dict[str, frozenset[str]] = {}
+        at = self._lower.find(needle)
+        while at >= 0:
+            start = data.rfind(b"\n", 0, at) + 1
+            stop = data.find(b"\n", at)
+            stop = stop if stop >= 0 else len(data)
+            fields = data[start:stop].decode("utf-8").split("\t")
+            # The proprietary name (the field after the NDC) ends in the word, after a character not of a word.
+            name = fields[1] if len(fields) == len(PRODUCT_FIELDS) + 1 else ""
+            head = name[:len(name) - len(word)]
+            if (fields[uniis:uniis + 1] != [""] and name.lower().endswith(word.lower()) and head
+                    and not (head[-1].isalnum() or head[-1] == "_")):
+                found.setdefault(name, frozenset(fields[uniis].split("|")))
+            at = self._lower.find(needle, stop)
+        self._by_suffix[word.lower()] = found
+        return found
 
     def package(self, ndc: Ndc) -> tuple[str, str] | None:
         """(its product's 9-digit NDC, the end of its marketing or '') for a listed package, else None."""
@@ -238,6 +291,29 @@ class NdcDirectory:
         if fields is None or len(fields) != len(PACKAGE_FIELDS):
             return None
         return fields[0], fields[1]
+
+
+NAME_SEARCHES = 24
+"""After this many names searched one by one (milliseconds each), `listings` indexes every name at once."""
+
+
+def _listed(line: str) -> tuple[str, tuple[frozenset[str], str]] | None:
+    """(normalised proprietary name, (ingredient UNIIs, route)) of one products.tsv line, or None when it lists no
+    ingredient. The same test whether a name is searched for or every name indexed: the name's first word is in
+    the proprietary name as written (any ASCII case), so both ways give the same listings."""
+    from ..text import normalize_name
+
+    fields = line.split("\t")
+    if len(fields) != len(PRODUCT_FIELDS) + 1 or not fields[_UNIIS]:
+        return None
+    key = normalize_name(fields[_NAME])
+    first = key.split()[0].encode("utf-8") if key.split() else b""
+    if not first or first not in fields[_NAME].encode("utf-8").lower():
+        return None
+    return key, (frozenset(fields[_UNIIS].split("|")), fields[_ROUTE])
+
+
+_UNIIS, _ROUTE, _NAME = (PRODUCT_FIELDS.index(f) + 1 for f in ("uniis", "route", "name"))
 
 
 @lru_cache(maxsize=4)

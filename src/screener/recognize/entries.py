@@ -189,33 +189,47 @@ def vocabulary_concept(index: Index, entry) -> tuple[str, tuple[str, ...]] | Non
     return concept, ingredients
 
 
-def short_product(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
-    """Why a vocabulary product name is not read as its one listed ingredient, and the ingredient sets the NDC
-    Directory lists under that name (the suggestions); None when it may be read.
+def product_mismatch(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
+    """Why a vocabulary product or brand name is not read as the ingredients the FDA UNII list gives it, and the
+    ingredient sets the NDC Directory lists under that name (the suggestions); None when it may be read.
 
     The UNII Names list builds a product from its COMPONENT rows, and for some combination products it lists
-    only one component: CASSIPA (buprenorphine and naloxone sublingual film) has only its naloxone row, so it
-    would be read as naloxone and every buprenorphine caution lost. A product of one listed ingredient is read
-    as that ingredient only when the NDC Directory lists the name, every product under it with that
-    ingredient alone; otherwise it is refused (unrecognised, the screen incomplete), never read as the part of
-    it that was listed.
+    only some of them: CASSIPA (buprenorphine and naloxone sublingual film) has only its naloxone row, BIKTARVY
+    lacks emtricitabine, DOVATO (a brand row) names dolutegravir alone, ODEFSEY names tenofovir disoproxil
+    beside the alafenamide it contains. So a product or brand name (`product` or `bn`) whose proprietary name
+    the NDC Directory lists is read only when one of the directory's ingredient sets under that name is the
+    set the UNII list gives (both compared as knowledge concepts: the directory names each substance by the
+    UNII the vocabulary resolves its name to, its parent where the UNII list says so); otherwise it is
+    refused (unrecognised, the screen incomplete) with the directory's sets as suggestions, never read as the
+    part of it that was listed. A product of one listed component is read only when every product the
+    directory lists under the name has that ingredient alone, and is refused when the directory does not list
+    it (its other components cannot be known); a brand or a product of several components that the directory
+    does not list is read as the UNII list gives it.
     """
-    if entry.kind != "product" or entry.ambiguous or len(entry.ingredients[0]) != 1:
+    if entry.kind not in ("product", "bn") or entry.ambiguous:
         return None
-    listed = ingredient_for_unii(index, entry.ingredients[0][0])
+    found = [ingredient_for_unii(index, u) for u in entry.ingredients[0]]
+    if not found or None in found:
+        return None  # not read at all (vocabulary_concept): nothing to compare
+    read = tuple(sorted({x for x in found if x is not None}))
     directory = ndc_directory(index)
     sets = {uniis for uniis, _ in directory.listings(entry.name)} if directory is not None else set()
-    named = sorted({tuple(sorted(ingredient_for_unii(index, u) or f"UNII {u}" for u in uniis)) for uniis in sets})
-    if named and all(option == (listed,) for option in named):
+    named = sorted({tuple(sorted({ingredient_for_unii(index, u) or f"UNII {u}" for u in uniis})) for uniis in sets})
+    one = entry.kind == "product" and len(read) == 1
+    if named and (all(option == read for option in named) if one else read in named):
         return None
-    options = tuple(" + ".join(option) for option in named if option != (listed,))
+    options = tuple(" + ".join(display_name(index, x) for x in option) for option in named if option != read)
+    shown = " + ".join(display_name(index, x) for x in read)
     if options:
-        return (f"'{entry.name}': the FDA UNII list names only {listed} as its component, the NDC Directory "
-                f"lists {' or '.join(options)} under that name (a product's ingredients are never guessed)",
-                options)
-    return (f"'{entry.name}': the FDA UNII list names only {listed} as a component of this product, and the NDC "
-            "Directory does not list it: its other ingredients are not known here (never guessed); enter its "
-            "ingredients", ())
+        said = (f"names only {shown} as its component" if one
+                else f"gives {'it' if entry.kind == 'bn' else 'its components'} as {shown}")
+        return (f"'{entry.name}': the FDA UNII list {said}, the NDC Directory lists {' or '.join(options)} under "
+                "that name (a product's ingredients are never guessed)", options)
+    if one:
+        return (f"'{entry.name}': the FDA UNII list names only {shown} as a component of this product, and the "
+                "NDC Directory does not list it: its other ingredients are not known here (never guessed); enter "
+                "its ingredients", ())
+    return None
 
 
 # --- medications ---------------------------------------------------------------------
@@ -256,6 +270,11 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     vocab_hit = None
     if found is not None:
         concept, start, end = found
+        if start == 0 and index.kinds[concept] == "product":
+            suffixed = _with_suffix(index, text, prepared, end, concept, index.ingredients.get(concept, ()),
+                                    "knowledge base")
+            if suffixed is not None:
+                return suffixed
         med, problem = _with_sig(index, text, prepared, start, end, concept, index.ingredients.get(concept, ()),
                                  "knowledge base")
         if problem is None or start != 0:
@@ -273,13 +292,106 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
                        for option in entry.ingredients]
             return Medication(text, None), Unrecognized(
                 text, "medication", f"'{entry.name}' names different substances in FDA records", tuple(options))
-        short = short_product(index, entry)
+        short = product_mismatch(index, entry)
         if short is not None:
             return Medication(text, None), Unrecognized(text, "medication", *short)
         resolved = vocabulary_concept(index, entry)
         if resolved is not None:
+            suffixed = (_with_suffix(index, text, prepared, end, *resolved, "FDA vocabulary", looked_up=True)
+                        if entry.kind in ("product", "bn") else None)
+            if suffixed is not None:
+                return suffixed
             return _with_sig(index, text, prepared, 0, end, *resolved, "FDA vocabulary")
     return _near_miss(index, text, prepared)
+
+
+_NUMBERED = re.compile(r"\s*(?:#\s?|\bno\.?\s?)\d(?!\d)")
+"""A product's number right after its name ("Tylenol #3", "Fiorinal No. 3"): the codeine strength of the classic
+numbered combinations, never a quantity of 3 to dispense (which is "#30", "qty 3")."""
+_NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "the", "a", "an", "of", "if", "when",
+                           "until", "then", "x"})
+"""Words after a product name that begin a phrase, not another product's name (their words are read as dosing)."""
+
+
+def _with_suffix(index: Index, text: str, prepared: str, end: int, concept: str, ingredients: tuple[str, ...],
+                 via: str, looked_up: bool = False) -> tuple[Medication, Unrecognized] | None:
+    """A product name followed straight away by a number or word that is not dosing ("Robitussin AC", "Fiorinal
+    #3"): the product's own ingredients are screened (whatever the suffix adds, they are in it, and their
+    findings are not lost), the dosing after the suffix is read but not checked (it may be another product's),
+    and the entry is unrecognised (the screen incomplete) with `_product_suffix`'s reason, which says what may be
+    missing: never only "dose not checked", nor "#3" a quantity. None when
+    nothing unread follows the name, or a longer FDA name starts there (`looked_up`: already ruled out)."""
+    found = _product_suffix(index, text, prepared, end, concept, ingredients)
+    if found is None:
+        return None
+    if not looked_up:
+        longer = _vocabulary_prefix(index, prepared)
+        if longer is not None and longer[1] > end:
+            return None  # "<brand> <word>" is an FDA name of its own: read as that
+    problem, after = found
+    med, other = _with_sig(index, text, prepared, 0, after, concept, ingredients, via)
+    if other is not None:
+        problem = replace(problem, reason=f"{problem.reason}; {other.reason}")
+    # What may be another product's dose is not checked, and its strengths are not assumed from this one.
+    written = prepared[end:after].strip()
+    unread = "; ".join(filter(None, (f"'{written}' after the name may name another product", med.dosing.unread)))
+    med = replace(med, dosing=replace(med.dosing, unread=unread))
+    if med.per_unit_from == "product":
+        med = replace(med, per_unit_mg=(), per_unit_from="")
+    return med, problem
+
+
+def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: str,
+                    parts: tuple[str, ...]) -> tuple[Unrecognized, int] | None:
+    """(the report, where the suffix ends) for a product name followed straight away by a number or word that is
+    not dosing: such a suffix often names another product with more ingredients (Robitussin AC adds codeine to
+    Robitussin's guaifenesin). The reason says what the NDC Directory's products of that suffix add, and the
+    suggestions are the knowledge base's longer products of the name and what the NDC Directory lists under
+    the name and suffix. None when nothing unread follows the name, or another medication does (said as such by
+    `_unread_problem`)."""
+    numbered = _NUMBERED.match(prepared, end)
+    if numbered is not None:
+        written = prepared[end:numbered.end()].strip()
+        after = numbered.end()
+    else:
+        word = re.match(r"\s+([^\W\d_]+)", prepared[end:])
+        if word is None or word.group(1).lower() in _NOT_A_SUFFIX:
+            return None
+        dosing = read_sig(prepared[end:])
+        if not dosing.leftover or dosing.leftover.split()[0] != normalize_name(word.group(1)):
+            return None
+        other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
+                          lambda c: index.kinds[c] in MEDICATION_KINDS)
+        if other is not None and other[1] == 0 and other[0] != concept:
+            return None  # "Soma Xanax": another medication, said as more than one (`_unread_problem`)
+        written = word.group(1)
+        after = end + word.end()
+    name = display_name(index, concept)
+    shown = ", ".join(display_name(index, x) for x in parts) or name
+    said = normalize_name(prepared[:end])
+    # What the name may stand for: the knowledge base's longer products of that name ("Fiorinal with Codeine"),
+    # and what the NDC Directory lists under the name with its suffix.
+    longer = sorted({display_name(index, c) for key, c in index.names.items()
+                     if key.startswith(said + " ") and index.kinds.get(c) == "product" and c != concept})
+    directory = ndc_directory(index)
+    listed = sorted({" + ".join(sorted(display_name(index, ingredient_for_unii(index, u) or u) for u in uniis))
+                     for uniis, _ in directory.listings(normalize_name(said + " " + written))}) if directory else []
+    what = ("may number a codeine combination (as in Tylenol #3, Tylenol with Codeine)" if numbered is not None
+            else "may name another ingredient (a product name with a suffix is often another product)")
+    if numbered is None and directory is not None and parts:
+        # Products listed with the same suffix that hold this one's ingredients: what the suffix adds in them.
+        holding = {n: {ingredient_for_unii(index, u) or u for u in uniis}
+                   for n, uniis in directory.with_suffix(written).items()}
+        holding = {n: got - set(parts) for n, got in holding.items() if set(parts) < got}
+        if holding:
+            added = sorted({display_name(index, x) for got in holding.values() for x in got})
+            named = ", ".join(sorted(holding)[:3]) + (" …" if len(holding) > 3 else "")
+            what = (f"may name another ingredient: products listed in the NDC Directory as '… {written.upper()}' "
+                    f"with {shown} also hold {' or '.join(added)} ({named})")
+    also = f"; the NDC Directory lists '{said} {normalize_name(written)}' as {' or '.join(listed)}" if listed else ""
+    return Unrecognized(text, "medication", f"'{written}' after {name} {what}{also}: only {shown} screened, "
+                        "not what it may add; write the product's full name or its ingredients",
+                        (*longer, *listed)), after
 
 
 def _ambiguous_start(index: Index, text: str, prepared: str, found, field: str) -> Unrecognized | None:
@@ -344,7 +456,9 @@ def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | No
     vocab = fda_vocabulary(index)
     for j in range(min(len(tokens), 4), 0, -1):
         entry = vocab.lookup(" ".join(t.group() for t in tokens[:j])) if vocab else None
-        if entry is not None and not entry.ambiguous and len(entry.ingredients[0]) == 1:
+        # A substance's own name only: a brand is not an ingredient name ("Ascomp with codeine" is not the
+        # aldioxa the UNII list calls Ascomp, joined with codeine).
+        if entry is not None and entry.kind in ("of", "cn") and len(entry.ingredients[0]) == 1:
             ingredient = ingredient_for_unii(index, entry.ingredients[0][0])
             if ingredient is not None:
                 return ingredient, at + tokens[j - 1].end()
@@ -612,7 +726,7 @@ def with_coverage(index: Index, med: Medication, problem: Unrecognized | None
               f"knowledge base does not classify {'it' if one else 'them'}: {'its' if one else 'their'} "
               "interactions were not checked")
     if problem is not None:
-        reason = f"{problem.reason}; {reason}"
+        return replace(med, not_covered=missing), replace(problem, reason=f"{problem.reason}; {reason}")
     return replace(med, not_covered=missing), Unrecognized(med.input, "medication", reason)
 
 
@@ -689,7 +803,7 @@ def _search_near_miss(index: Index, guess: str):
         return best, concept, index.ingredients.get(concept, ()), "near match (knowledge base)"
     vocab = fda_vocabulary(index)
     entry = vocab.lookup(best) if vocab else None
-    if entry is None or entry.ambiguous or short_product(index, entry) is not None:
+    if entry is None or entry.ambiguous or product_mismatch(index, entry) is not None:
         return None
     resolved = vocabulary_concept(index, entry)
     if resolved is None:
@@ -1158,7 +1272,7 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
     if field == "allergy":
         entry = _vocabulary_prefix(index, prepare(text))
         vocab_entry = entry[0] if entry and entry[1] >= len(prepare(text).rstrip()) else None
-        if vocab_entry is not None and not vocab_entry.ambiguous and short_product(index, vocab_entry) is None:
+        if vocab_entry is not None and not vocab_entry.ambiguous and product_mismatch(index, vocab_entry) is None:
             ingredients = [i for i in (ingredient_for_unii(index, u) for u in vocab_entry.ingredients[0]) if i]
             if len(ingredients) == 1:
                 return (text, ingredients[0])
