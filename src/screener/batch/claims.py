@@ -122,10 +122,11 @@ claim, duration limits by entries, duration findings by days), kept for the whol
 
 def _cache(book: Codebook, name: str) -> dict:
     """The cache `name` of `book`'s walks (they depend on its knowledge: the shadow codebook has its own),
-    emptied when it holds REPORT_CACHE_LIMIT items."""
+    emptied when it holds REPORT_CACHE_LIMIT items, and all of them when the codebook forgets its finding
+    rows (`Codebook.new_block`)."""
     caches = _BOOK_CACHES.get(book)
-    if caches is None:
-        caches = _BOOK_CACHES[book] = {}
+    if caches is None or caches.get("generation") != book.generation:  # row numbers of another generation
+        caches = _BOOK_CACHES[book] = {"generation": book.generation}
     got = caches.get(name)
     if got is None or len(got) >= REPORT_CACHE_LIMIT:
         got = caches[name] = {}

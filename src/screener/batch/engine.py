@@ -77,6 +77,11 @@ LIST_SEPARATOR = "; "
 ITEM_SEPARATOR = " | "
 """Joins unrecognised items (whose reasons may contain ';') in the patients output."""
 REPORT_CACHE_LIMIT = 100_000
+ROW_LIMIT = 100_000
+"""Most finding rows a Codebook keeps from block to block (`Codebook.new_block`): on a population whose
+every patient is different, rows accumulated without bound (1.6 GB at 100,000 such patients)."""
+READING_LIMIT = 200_000
+"""Most distinct medication, condition and allergy readings a Codebook keeps from block to block."""
 
 
 def describe(problem: Unrecognized) -> str:
@@ -236,6 +241,33 @@ class Codebook:
         self.shadow = Codebook(index.unsuppressed) if index.unsuppressed is not None else None
         """The codebook of the same knowledge with those rules on, when there are any (see `_suppressed`)."""
         self.layers = index.layer_names
+        self.generation = 0
+        """How many times `new_block` has forgotten the finding rows: caches of row numbers kept outside
+        the Codebook (the claims' walks) are valid for one generation only."""
+
+    def new_block(self) -> None:
+        """Start a block: forget the finding rows and walks (and, past READING_LIMIT, the readings) made
+        for earlier blocks once there are ROW_LIMIT of them, so that memory stays bounded whatever the
+        population. Row numbers are only ever used within one block, and every cache that keeps them
+        (`reports`, `renamed`, the claims' walk caches) is dropped with them (`generation` tells)."""
+        if self.shadow is not None:
+            self.shadow.new_block()
+        if len(self._ranks) < ROW_LIMIT and len(self.meds) < READING_LIMIT:
+            return
+        self.generation += 1
+        self.template_of.clear()
+        self.findings.clear()
+        self._place.clear()
+        self._ranks.clear()
+        for name in _TEMPLATE_FIELDS:  # cleared in place: `_encoders` holds these very objects
+            self._codes[name].clear()
+            self._distinct[name].clear()
+        self._columns = None
+        self.reports.clear()
+        self.renamed.clear()
+        if len(self.meds) >= READING_LIMIT:
+            self.meds.clear()
+            self.named.clear()
 
     def id(self, concept: str) -> int:
         """A small integer for a concept id (assigned on first sight)."""
@@ -600,6 +632,7 @@ def screen_patients(vocab: Codebook, pts: Patients, walk=None, shadow_walk=None)
     default walk and returns `Hits` (with extra columns): the claims engine walks supply
     windows this way; `shadow_walk` is the same walk over `vocab.shadow` (see `suppressed`).
     """
+    vocab.new_block()
     n = len(pts)
     pts = _with_listed_entries(vocab, _with_listed_entries(vocab, pts, "allergy"), "condition")
     error = pts.error.copy()
