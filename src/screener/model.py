@@ -7,7 +7,8 @@ is the JSON contract of `screener check --format json` (see the README).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
@@ -171,6 +172,12 @@ class Finding:
     row ("fluconazole is_a cyp2c19-inhibitors — FDA MoA 'Cytochrome P450 2C19 Inhibitors'"); its source
     is among `sources`."""
 
+    def renamed(self, inputs: tuple[str, ...], path: tuple[str, ...]) -> Finding:
+        """The same finding produced by other inputs, reached by `path`: as `dataclasses.replace`, in
+        half its time (the walk renames every pair finding it reuses for other entry texts)."""
+        values = _FINDING_FIELDS(self)
+        return Finding(*values[:3], inputs, values[4], values[5], values[6], values[7], path, *values[9:])
+
     def path_text(self) -> str:
         """The path as one line (`render_path`), with each class membership derived from the FDA's indexing said
         after it: `… ⟷ cyp2c19-inhibitors ← fluconazole ← "fluconazole" (fluconazole is_a cyp2c19-inhibitors — …)`."""
@@ -198,6 +205,11 @@ class Finding:
             **({"derived": list(self.derived)} if self.derived else {}),
             "codes": dict(self.codes),
         }
+
+
+_FINDING_NAMES = tuple(f.name for f in fields(Finding))
+_FINDING_FIELDS = operator.attrgetter(*_FINDING_NAMES)
+assert _FINDING_NAMES[3] == "inputs" and _FINDING_NAMES[8] == "path", "Finding.renamed sets them by position"
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,11 @@ class Family:
         raise NotImplementedError
 
     def pair(self, index: Index, table: Any, first: Medication, second: Medication) -> tuple[Item, ...]:
-        """PAIR scope: findings between two entries, `first` listed before `second`."""
+        """PAIR scope: findings between two entries, `first` listed before `second`.
+
+        It may read only `input`, `concept` and `ingredients` of each entry, and may name an input only in
+        `inputs` and as the quoted end of `path` (`lead`): the walk makes the findings once per pair of
+        (concept, ingredients) and gives them each pair of texts after (`screening._pair_items_of`)."""
         raise NotImplementedError
 
     def fact(self, index: Index, table: Any, med: Medication, text: str, concept: str) -> tuple[Item, ...]:
