@@ -86,3 +86,23 @@ def test_every_patients_format_is_the_same_from_workers(runner, population, tmp_
             outputs[jobs] = gzip.decompress(raw) if suffix.endswith(".gz") else raw
     assert outputs["1"] == outputs["2"]
     assert len(outputs["1"]) > 1000
+
+
+@pytest.mark.parametrize("layout", ["claims", "items"])
+def test_claims_and_items_from_workers_are_the_same_bytes(runner, tmp_path, layout):
+    # Blocks of whole patients (grouped by patient id) are screened in the workers.
+    drugs = ["Soma 350 mg", "oxycodone 10 mg", "alprazolam 1 mg", "lisinopril 10 mg", "gabapentin 300 mg", "xyzzymab"]
+    if layout == "claims":
+        lines = ["patient_id,drug,fill_date,days_supply,quantity"]
+        lines += [f"m{i % 9_000},{drugs[i % 6]},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{(7, 30, 90)[i % 3]},{30 + i % 90}"
+                  for i in range(60_000)]
+    else:
+        lines = ["patient_id,kind,value"]
+        lines += [f"p{i % 12_000},{'condition,pregnancy' if i % 11 == 0 else 'medication,' + drugs[(i * 7) % 6]}"
+                  for i in range(60_000)]
+    path = tmp_path / "in.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = run(runner, path, tmp_path / "one", "--jobs", "1")
+    two = run(runner, path, tmp_path / "two", "--jobs", "2")
+    assert one[0] == two[0] and one[1] == two[1]
+    assert one[0].count(b"\n") > 100

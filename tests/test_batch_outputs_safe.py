@@ -88,3 +88,46 @@ def test_an_interrupted_run_exits_with_the_signal_code_and_leaves_no_output(fold
     assert proc.wait(timeout=60) == code, stderr
     assert "no output was written" in stderr and "Traceback" not in stderr
     assert not (folder / "f.csv").exists() and not (folder / "p.csv").exists() and _leftovers(folder) == []
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids of `pid`'s children (from /proc: every Linux this runs on has it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+@pytest.mark.parametrize("layout", ["patients", "claims"])
+def test_a_worker_killed_mid_run_ends_the_run_with_one_line_and_no_output(folder, layout):
+    # The pool starts another worker in place of one that dies, and its block was lost: the run waited for it
+    # for ever, with its outputs half written under temporary names.
+    if layout == "patients":
+        rows = "".join(f"{i},Soma 350 mg qid; Xanax; Norco {i % 97} mg\n" for i in range(300_000))
+        (folder / "big.csv").write_text("patient_id,medications\n" + rows, encoding="utf-8")
+    else:
+        rows = "".join(f"m{i % 60_000},Soma 350 mg,2024-01-{1 + i % 28:02d},30,{90 + i % 7}\n" for i in range(300_000))
+        (folder / "big.csv").write_text("patient_id,drug,fill_date,days_supply,quantity\n" + rows, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "screener", "batch", str(folder / "big.csv"), "-o",
+                             str(folder / "f.csv"), "--patients", str(folder / "p.csv"), "--block-size", "1",
+                             "--jobs", "2"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the run started no worker"
+    os.kill(workers[0], signal.SIGKILL)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 2, stderr
+    assert "a worker process of this run ended before it gave its result" in stderr, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (folder / "f.csv").exists() and not (folder / "p.csv").exists() and _leftovers(folder) == []

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
+from ..errors import InputError, ScreenerError
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, screen_patients
 from .layouts import SOURCE_SHIFT, from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
@@ -117,6 +117,10 @@ class Summary:
                 f"{total:,} finding{'' if total == 1 else 's'}" + (f" ({by})" if by else "")
                 + f"; {self.seconds:.1f} s{rate}."
                 + "".join(f"\nscreener batch: {note}" for note in self.notes))
+
+
+class WorkerLost(ScreenerError):
+    """A worker process of a run ended without giving its result: the run stops, and writes nothing."""
 
 
 class SplitPatient(InputError):
@@ -459,9 +463,15 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
     else:
         layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes,
                                       delimiter, encoding, notes)
-        if layout_ is not Layout.PATIENTS:
-            blocks = grouped(blocks)
-        results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources, measures=measures)
+        if layout_ is not Layout.PATIENTS and jobs > 1:
+            # Claims and items: every patient's rows are put together here, and the blocks of whole
+            # patients are screened in the workers (this process reads, groups and writes).
+            results = _pooled_blocks(vocab, layout_, grouped(blocks), separator, window, (send, send_findings),
+                                     jobs, sources, measures)
+        else:
+            if layout_ is not Layout.PATIENTS:
+                blocks = grouped(blocks)
+            results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources, measures=measures)
     try:
         summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out, strict,
                                 progress, total, measures)
@@ -611,9 +621,6 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
 
 def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None):
     """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded)."""
-    import multiprocessing
-    from collections import deque
-
     global _WORKER
     _WORKER = (vocab, header, names, separator, send, delimiter, sources)
     # The first block is screened here, before the fork: the workers then start with its readings
@@ -623,15 +630,86 @@ def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sou
     if first is None:
         return
     yield _screen_raw(first)
+    yield from _in_pool(_screen_raw, raw, jobs)
+
+
+def _pooled_blocks(vocab, layout: Layout, blocks: Iterator[Block], separator: str, window: int, send, jobs: int,
+                   sources: list[str] | None, measures: tuple | None):
+    """Results of blocks that hold every row of their patients (`grouped`), screened in `jobs` forked
+    processes, in order, at most 2 × `jobs` blocks in flight. Unlike `_pooled`, no block is screened here
+    first (grouping has read the whole input before the first block comes, and claims name few drugs),
+    but the first is taken before the fork: the processes must not be forked while the CSV reader's
+    threads run (a child inherits their locks held, and hangs)."""
+    global _WORKER
+    _WORKER = (vocab, layout, separator, window, send, sources, measures)
+    first = next(blocks, None)
+    if first is None:
+        return
+    yield from _in_pool(_screen_whole, chain([first], blocks), jobs)
+
+
+def _in_pool(work, items, jobs: int):
+    """`work(item)` of each item in `jobs` forked processes, in order, with two items per worker in flight:
+    a worker never waits while this process writes, and memory stays bounded."""
+    import multiprocessing
+    from collections import deque
+
+    before = {child.pid for child in multiprocessing.active_children()}
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
+        workers = {child.pid for child in multiprocessing.active_children()} - before
         pending: deque = deque()
-        # Two blocks per worker in flight: a worker never waits while this process writes.
-        for item in raw:
-            pending.append(pool.apply_async(_screen_raw, (item,)))
+        for item in items:
+            pending.append(pool.apply_async(work, (item,)))
             if len(pending) >= 2 * jobs:
-                yield pending.popleft().get()
+                yield _result(pending.popleft(), workers)
         while pending:
-            yield pending.popleft().get()
+            yield _result(pending.popleft(), workers)
+
+
+WORKER_CHECK_SECONDS = 1.0
+"""How often a run waiting for a worker's result checks that its workers are alive."""
+
+
+def _result(pending, workers: set[int]):
+    """A worker's result; `WorkerLost` when one of the `workers` (their process ids) ended meanwhile. The pool
+    starts a new worker in its place but its block is lost, and the run would wait for it for ever."""
+    import multiprocessing
+
+    while True:
+        try:
+            return pending.get(timeout=WORKER_CHECK_SECONDS)
+        except multiprocessing.TimeoutError:
+            if not workers <= {child.pid for child in multiprocessing.active_children()}:
+                raise WorkerLost("a worker process of this run ended before it gave its result (killed, or out "
+                                 "of memory?); no output was written: run again, with --jobs 1 or a smaller "
+                                 "--block-size if it happens again") from None
+
+
+def _screen_whole(block: Block):
+    """In a worker: screen one block of whole patients (claims or items layout), and send back what the parent
+    needs (see `_sent`)."""
+    assert _WORKER is not None, "set by the parent before the pool forks"
+    vocab, layout, separator, window, send, sources, measures = _WORKER
+    findings, patients = screen_block(vocab, layout, block, separator, window, sources, measures)
+    return (*_sent(findings, patients, send), block.nbytes, [])
+
+
+def _sent(findings: pa.Table, patients: pa.Table, send) -> tuple:
+    """Of a worker's findings and patients, what the parent needs (see `run`): the tables, their CSV lines, or
+    only the columns the summary counts. Sending 100,000 rows between processes is not free, and encoding them
+    as CSV in the workers, in parallel, keeps that work off the one process that writes."""
+    from .writers import EncodedRows, csv_body
+
+    send_patients, send_findings = send
+    if send_patients == "csv":
+        patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
+    elif send_patients == "status":
+        patients = patients.select(["status"])
+    if send_findings == "csv":
+        findings = EncodedRows(csv_body(findings), findings.schema, findings.select(["severity"]))
+    elif send_findings == "severity":
+        findings = findings.select(["severity"])
+    return findings, patients
 
 
 def _one_thread_each() -> None:
@@ -650,15 +728,12 @@ def _one_thread_each() -> None:
 def _screen_raw(item: tuple):
     """In a worker: parse and screen one raw block (its bytes, or a `FileSlice` to read).
 
-    Of the patients and the findings, only what the parent needs comes back (see `run`):
-    sending 100,000 rows between processes is not free, and encoding them as CSV here, in
-    parallel, keeps that work off the one process that writes.
+    Of the patients and the findings, only what the parent needs comes back (`_sent`).
     """
     from .readers import FileSlice, parse_block, tag_source
-    from .writers import EncodedRows, csv_body
 
     assert _WORKER is not None, "set by the parent before the pool forks"
-    vocab, header, names, separator, (send, send_findings), delimiter, sources = _WORKER
+    vocab, header, names, separator, send, delimiter, sources = _WORKER
     data, first_line, nbytes, source = item
     if isinstance(data, FileSlice):
         data = data.read()
@@ -667,15 +742,7 @@ def _screen_raw(item: tuple):
         block = tag_source(block, source)
     findings, patients = screen_block(vocab, Layout.PATIENTS, block, separator, sources=sources)
     ids = [id_hashes(patients)]
-    if send == "csv":
-        patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
-    elif send == "status":
-        patients = patients.select(["status"])
-    if send_findings == "csv":
-        findings = EncodedRows(csv_body(findings), findings.schema, findings.select(["severity"]))
-    elif send_findings == "severity":
-        findings = findings.select(["severity"])
-    return findings, patients, nbytes, ids
+    return (*_sent(findings, patients, send), nbytes, ids)
 
 
 def _empty_outputs(layout: Layout, measures: tuple | None = None) -> tuple[pa.Table, pa.Table]:

@@ -144,8 +144,8 @@ class _Progress:
 @click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas", show_default=True,
               help="pandas: streaming on this machine. dask: partitions on a Dask cluster.")
 @click.option("--jobs", type=click.IntRange(1, 64), metavar="N",
-              help="pandas engine: screen blocks of a one-row-per-patient CSV in N processes "
-                   "(default: up to 2 for inputs of four blocks or more).")
+              help="pandas engine: screen blocks in N processes (default: up to 2 for inputs of four "
+                   "blocks or more); claims and items are first grouped by patient here.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask: use the cluster at ADDRESS (tcp://host:8786) instead of starting a local one.")
 @click.option("--workers", type=click.IntRange(1, 512), metavar="N",
