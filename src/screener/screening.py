@@ -86,7 +86,7 @@ def screen_patient(
         first = med_i.input
         for q in range(p + 1, len(recognised)):
             med_j = recognised[q]
-            key = ("pair", first, med_j.input)
+            key: tuple = ("pair", first, med_j.input)
             items = memo.get(key)
             if items is None:
                 items = memoised(index, key, _pair_items_of, index, plan.pairs, med_i, med_j)

@@ -670,7 +670,7 @@ WORKER_CHECK_SECONDS = 1.0
 """How often a run waiting for a worker's result checks that its workers are alive."""
 
 
-def _result(pending, workers: set[int]):
+def _result(pending, workers: set[int | None]):
     """A worker's result; `WorkerLost` when one of the `workers` (their process ids) ended meanwhile. The pool
     starts a new worker in its place but its block is lost, and the run would wait for it for ever."""
     import multiprocessing
