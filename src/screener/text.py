@@ -69,7 +69,9 @@ def clean_entry(text: object, field: str) -> str:
     """
     if not isinstance(text, str):
         raise InputError(f"{field} entry {text!r} is not text")
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    ascii_only = text.isascii()  # no format character is ASCII: the usual entry skips a look-up per character
+    if not ascii_only:
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     if any(ch in text for ch in "\t\n\r\v\f"):
         text = re.sub(r"[\t\n\r\v\f]+", " ", text)
     text = text.strip()
@@ -78,6 +80,8 @@ def clean_entry(text: object, field: str) -> str:
         raise InputError(f"an empty {field} entry was given; remove it or write the name")
     if len(text) > MAX_INPUT_LENGTH:
         raise InputError(f"{field} entry '{shown}' is {len(text)} characters long; the limit is {MAX_INPUT_LENGTH}")
+    if ascii_only and text.isprintable():  # printable ASCII has no control, surrogate or unassigned character
+        return text
     bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")})
     if bad:
         raise InputError(f"{field} entry '{_printable(shown)}' contains control or unassigned characters "
@@ -108,12 +112,15 @@ def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None
     ("Robaxin-750" is a name, but in "Robaxin 750 mg" the 750 is the strength).
     """
     tokens = list(_TOKEN.finditer(prepared))
+    words = [t.group() for t in tokens]
+    longest = _longest_from(names)
     best: tuple[int, str, int, int] | None = None
     for i in range(len(tokens)):
-        for j in range(min(len(tokens), i + max_tokens), i, -1):
+        # Only as many words as the longest name that starts with this one (none: no name starts here).
+        for j in range(min(len(tokens), i + max_tokens, i + longest.get(words[i], 0)), i, -1):
             if best is not None and j - i <= best[0]:
                 break
-            concept = names.get(" ".join(t.group() for t in tokens[i:j]))
+            concept = names.get(" ".join(words[i:j]))
             if concept is None or (accept is not None and not accept(concept)):
                 continue
             if j - i > 1 and tokens[j - 1].group().isdigit() and _UNIT_AFTER.match(prepared, tokens[j - 1].end()):
@@ -122,6 +129,26 @@ def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None
             break
     return None if best is None else best[1:]
 
+
+def _longest_from(names: dict[str, str]) -> dict[str, int]:
+    """For each first word of a name in `names`, the most words a name starting with it has (cached per dict:
+    `find_name` tried every span of an entry's words, and reading a population's entries spent a third of its
+    time joining words that start no name)."""
+    got = _LONGEST.get(id(names))
+    if got is None or got[0] is not names or got[1] != len(names):
+        longest: dict[str, int] = {}
+        for name in names:
+            first, *rest = name.split(" ")
+            if len(rest) + 1 > longest.get(first, 0):
+                longest[first] = len(rest) + 1
+        if len(_LONGEST) >= 8:  # a process loads few knowledge bases; tests load many
+            _LONGEST.clear()
+        got = _LONGEST[id(names)] = (names, len(names), longest)
+    return got[2]
+
+
+_LONGEST: dict[int, tuple[dict[str, str], int, dict[str, int]]] = {}
+"""`_longest_from` by the id of the names dict (kept, so the id stays its own), with the size it was made at."""
 
 _UNIT_AFTER = re.compile(r"\s?(?:mg|mcg|g|gm|ml|milligrams?|micrograms?|grams?|%)\b")
 
