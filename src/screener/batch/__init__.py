@@ -569,6 +569,9 @@ def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool
     return summary
 
 
+FIRST_BLOCK_SHARE = 4
+"""With worker processes, the first block (screened before they start) is this many times smaller."""
+
 AUTO_JOBS = 2
 """The most worker processes `jobs=None` starts (the machines this runs on have two cores or more)."""
 
@@ -597,8 +600,11 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
     from .readers import iter_raw_blocks
 
     tried: list[str] = []
+    # The first block is screened here before the workers start (see `_pooled`): a quarter of a block is
+    # enough to read the entries most patients share, and the workers wait for it.
     opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes, delimiter, encoding,
-                              tried) for path in paths]
+                              tried, first_bytes=block_bytes // FIRST_BLOCK_SHARE if k == 0 else None)
+              for k, path in enumerate(paths)]
     if any(o is None or o.layout is not Layout.PATIENTS for o in opened):
         for o in opened:
             if o is not None:

@@ -450,12 +450,14 @@ class RawInput:
 
 def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, str] | None = None,
                     block_bytes: int = DEFAULT_BLOCK_BYTES, delimiter: str | None = None,
-                    encoding: str | None = None, notes: list[str] | None = None) -> RawInput | None:
+                    encoding: str | None = None, notes: list[str] | None = None,
+                    first_bytes: int | None = None) -> RawInput | None:
     """A CSV input with its blocks unparsed (see `raw_csv_blocks`), so that other processes can
     parse them; None for Parquet.
 
     For a plain (uncompressed, UTF-8) file a block is a `FileSlice` instead of its bytes, so that
-    only its position, not megabytes of text, is sent to the process that screens it.
+    only its position, not megabytes of text, is sent to the process that screens it; its first
+    block is then at most `first_bytes` long, when given.
     """
     if is_parquet(path):
         return None
@@ -466,7 +468,7 @@ def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, 
         start = handle.tell()
         handle.close()
         blocks: Iterator[tuple[FileSlice | bytes, int, int]] = _file_slices(path, start, block_bytes, delimiter,
-                                                                               len(header))
+                                                                               len(header), first_bytes)
     else:
         blocks = raw_csv_blocks(handle, path, block_bytes, delimiter, len(header))
     names = canonical_columns(header, layout, columns)
@@ -474,9 +476,10 @@ def iter_raw_blocks(path: str, layout: Layout | None = None, columns: dict[str, 
     return RawInput(layout, header, names, delimiter, blocks)
 
 
-def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", expected: int = 0
-                 ) -> Iterator[tuple[FileSlice, int, int]]:
-    """(slice of whole records, number of its first line, its size) of a plain file, block by block.
+def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", expected: int = 0,
+                 first_bytes: int | None = None) -> Iterator[tuple[FileSlice, int, int]]:
+    """(slice of whole records, number of its first line, its size) of a plain file, block by block; the
+    first block at most `first_bytes` long, when given.
 
     Only positions leave this process. Each block is read into one reused buffer to
     find its last record end and count its lines (numpy): reading blocks into new
@@ -487,9 +490,11 @@ def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", 
     with open(path, "rb", buffering=0) as handle:
         size = os.fstat(handle.fileno()).st_size
         line, pos = 2, start  # the header is line 1
+        want = min(first_bytes or block_bytes, block_bytes)
         while pos < size:
             handle.seek(pos)
-            n = handle.readinto(view)
+            n = handle.readinto(view[:want])
+            want = block_bytes
             if not n:
                 return
             if pos + n < size:
