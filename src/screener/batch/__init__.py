@@ -656,39 +656,44 @@ def _pooled_blocks(vocab, layout: Layout, blocks: Iterator[Block], separator: st
 
 def _in_pool(work, items, jobs: int):
     """`work(item)` of each item in `jobs` forked processes, in order, with two items per worker in flight:
-    a worker never waits while this process writes, and memory stays bounded."""
+    a worker never waits while this process writes, and memory stays bounded.
+
+    A `concurrent.futures` pool, not a `multiprocessing.Pool`: that one replaces a worker that dies but loses
+    its block, so the run waited for it for ever, and its `terminate` hangs when the worker died holding the
+    task queue's lock. Here a dead worker breaks the pool, and the run ends with `WorkerLost`."""
     import multiprocessing
     from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    before = {child.pid for child in multiprocessing.active_children()}
-    with multiprocessing.get_context("fork").Pool(jobs, initializer=_one_thread_each) as pool:
-        workers = {child.pid for child in multiprocessing.active_children()} - before
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread_each)
+    try:
         pending: deque = deque()
         for item in items:
-            pending.append(pool.apply_async(work, (item,)))
+            pending.append(pool.submit(work, item))
             if len(pending) >= 2 * jobs:
-                yield _result(pending.popleft(), workers)
+                yield pending.popleft().result()
         while pending:
-            yield _result(pending.popleft(), workers)
+            yield pending.popleft().result()
+    except BrokenProcessPool:  # a worker ended without its result (on a submit or on waiting for one)
+        _stop(pool)
+        raise WorkerLost("a worker process of this run ended before it gave its result (killed, or out of "
+                         "memory?); no output was written: run again, with --jobs 1 or a smaller --block-size "
+                         "if it happens again") from None
+    except BaseException:  # an error, Ctrl-C, SIGTERM, or the run stopped reading: stop the workers now
+        _stop(pool)
+        raise
+    pool.shutdown()
 
 
-WORKER_CHECK_SECONDS = 1.0
-"""How often a run waiting for a worker's result checks that its workers are alive."""
-
-
-def _result(pending, workers: set[int | None]):
-    """A worker's result; `WorkerLost` when one of the `workers` (their process ids) ended meanwhile. The pool
-    starts a new worker in its place but its block is lost, and the run would wait for it for ever."""
-    import multiprocessing
-
-    while True:
-        try:
-            return pending.get(timeout=WORKER_CHECK_SECONDS)
-        except multiprocessing.TimeoutError:
-            if not workers <= {child.pid for child in multiprocessing.active_children()}:
-                raise WorkerLost("a worker process of this run ended before it gave its result (killed, or out "
-                                 "of memory?); no output was written: run again, with --jobs 1 or a smaller "
-                                 "--block-size if it happens again") from None
+def _stop(pool) -> None:
+    """Stop a pool's workers now, running tasks included. The pool has no public way to stop a running task;
+    its processes are stopped as `multiprocessing.Pool.terminate` does (each is screening a block nobody will
+    read)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def _screen_whole(block: Block):
