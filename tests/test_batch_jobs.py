@@ -106,3 +106,19 @@ def test_claims_and_items_from_workers_are_the_same_bytes(runner, tmp_path, layo
     two = run(runner, path, tmp_path / "two", "--jobs", "2")
     assert one[0] == two[0] and one[1] == two[1]
     assert one[0].count(b"\n") > 100
+
+
+def test_a_first_record_longer_than_the_first_block_keeps_every_line_number_in_workers(runner, tmp_path):
+    # With workers the first block is a quarter of a block: a first record longer than that (a quoted note
+    # of many lines) must not make later blocks count their lines from the wrong place.
+    # (With 4 MB blocks the first is 1 MB; the record's end is found in the first 2 MB read past it.)
+    note = "\n".join(["a line of a long note"] * 70_000)  # 1.5 MB
+    lines = ["patient_id,medications,notes", f'p0,Soma 350 mg qid;Xanax,"{note}"']
+    lines += [f"p{i},{'Soma 350 mg qid;Xanax' if i % 7 == 0 else 'ibuprofen'},n" for i in range(1, 250_000)]
+    path = tmp_path / "long-first.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = run(runner, path, tmp_path / "one", "--jobs", "1", "--block-size", "4")
+    two = run(runner, path, tmp_path / "two", "--jobs", "2", "--block-size", "4")
+    assert one[0] == two[0] and one[1] == two[1]
+    last = list(csv.DictReader(io.StringIO(two[1].decode())))[-1]
+    assert last["patient_id"] == "p249999" and int(last["line"]) == 70_001 + 249_999

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import screener
+from conftest import TINY, write_knowledge
 from screener import paths
 from screener.knowledge import cache, content_key
 from screener.knowledge.index import Index
@@ -557,3 +558,16 @@ def test_the_hashlib_fallback_gives_the_same_key():
                           env=env_with_cache(Path("/nonexistent")))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == content_key(bundled_data_dir())
+
+
+def test_a_tables_folder_built_after_a_load_is_used_by_the_next_load(tmp_path, monkeypatch):
+    # Where a knowledge directory's FDA tables live is decided once per directory, until the next load.
+    from screener.paths import tables_home
+
+    knowledge = tmp_path / "kb"
+    write_knowledge(knowledge, TINY)
+    monkeypatch.chdir(tmp_path)
+    assert tables_home("kb", "ndc") == str(bundled_data_dir())
+    (knowledge / "ndc").mkdir()
+    screener.load_knowledge(knowledge)
+    assert tables_home("kb", "ndc") == "kb"

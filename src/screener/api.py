@@ -18,7 +18,7 @@ from .errors import KnowledgeError
 from .knowledge import content_key, load_index
 from .knowledge.index import Index
 from .model import MedicationEntry, Report
-from .paths import bundled_data_dir
+from .paths import bundled_data_dir, forget_tables_homes
 from .screening import screen_patient
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -99,6 +99,7 @@ def load_knowledge(path: str | os.PathLike[str] | None = None, *, layers: Iterab
     if isinstance(layers, (str, bytes, os.PathLike)) or not isinstance(layers, Iterable):
         raise KnowledgeError(f"layers must be a list of directories, not {type(layers).__name__}")
     layer_dirs = tuple(_directory(layer, "knowledge layer") for layer in layers)
+    forget_tables_homes()
     return Knowledge(load_index(directory, layer_dirs, use_cache=use_cache))
 
 

@@ -32,14 +32,21 @@ _noted = False
 def tables_home(directory: str | Path, folder: str) -> str:
     """The knowledge directory whose built `folder` (vocabulary, ndc, icd10cm) goes with `directory`: its own
     when it has one, else the bundled one (a small local knowledge directory is screened with the bundled
-    FDA tables and code set). Decided once per process and directory: the readers ask for every entry
-    they read, and two file-system calls each cost a batch run a twentieth of its time."""
-    return _tables_home(str(directory), folder)
+    FDA tables and code set). Decided once per directory until the next `load_knowledge`
+    (`forget_tables_homes`): the readers ask for every entry they read, and two file-system calls each cost
+    a batch run a twentieth of its time."""
+    return str(directory) if _has_folder(os.path.abspath(directory), folder) else str(bundled_data_dir())
 
 
 @functools.lru_cache(maxsize=64)
-def _tables_home(directory: str, folder: str) -> str:
-    return directory if (Path(directory) / folder).is_dir() else str(bundled_data_dir())
+def _has_folder(directory: str, folder: str) -> bool:
+    return (Path(directory) / folder).is_dir()
+
+
+def forget_tables_homes() -> None:
+    """Look at the knowledge directories again (`load_knowledge` calls it: a folder may have been built in
+    one since)."""
+    _has_folder.cache_clear()
 
 
 def bundled_data_dir() -> Path:

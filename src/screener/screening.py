@@ -361,7 +361,7 @@ def _pair_items_of(index: Index, families, med_i: Medication, med_j: Medication)
     new ("Elavil 25 mg tid" with "Abstral 1-2 tabs q4-6h prn") while the pairs of drugs are few.
 
     This holds because a pair family reads only `input`, `concept` and `ingredients` of the entries, and
-    names the inputs only in `inputs` and in the path (`Family.pair`); `tests/test_pair_memo.py`
+    names the inputs only in `inputs` and in the path (`Family.pair`); `tests/test_memo.py`
     checks it against the walk with the entries themselves."""
     key = ("pair-of", med_i.concept, med_i.ingredients, med_j.concept, med_j.ingredients)
     base = index.memo.get(key)

@@ -476,6 +476,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out, strict,
                                 progress, total, measures)
     except SplitPatient as exc:
+        getattr(results, "close", lambda: None)()  # stop the workers now, not after the second reading
         outputs = [o for o in (findings_out, patients_out) if o is not None]
         if "-" in paths or not all(getattr(o, "restartable", False) for o in outputs):
             raise InputError(f"{exc}: with stdin or stdout the one-row-per-patient layout merges the rows of "
@@ -677,9 +678,9 @@ def _in_pool(work, items, jobs: int):
             yield pending.popleft().result()
     except BrokenProcessPool:  # a worker ended without its result (on a submit or on waiting for one)
         _stop(pool)
-        raise WorkerLost("a worker process of this run ended before it gave its result (killed, or out of "
-                         "memory?); no output was written: run again, with --jobs 1 or a smaller --block-size "
-                         "if it happens again") from None
+        raise WorkerLost("a worker process of this run ended before it gave its result (killed, out of "
+                         "memory, or its result could not be sent); no output was written: run again, with "
+                         "--jobs 1 or a smaller --block-size if it happens again") from None
     except BaseException:  # an error, Ctrl-C, SIGTERM, or the run stopped reading: stop the workers now
         _stop(pool)
         raise

@@ -493,7 +493,7 @@ def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", 
         want = min(first_bytes or block_bytes, block_bytes)
         while pos < size:
             handle.seek(pos)
-            n = handle.readinto(view[:want])
+            n = got = handle.readinto(view[:want])
             want = block_bytes
             if not n:
                 return
@@ -501,7 +501,7 @@ def _file_slices(path: str, start: int, block_bytes: int, delimiter: str = ",", 
                 last = buffer.rfind(b"\n", 0, n)
                 cut = record_cut(view[: last + 1], delimiter, expected) if last >= 0 else 0
                 n = cut if cut > 0 else _long_record(handle, pos, size, delimiter, expected)
-            if n <= len(buffer):
+            if n <= got:  # its lines are counted in what was read (a long record goes past it)
                 lines = int(np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=n) == 10))
             else:
                 handle.seek(pos)
