@@ -23,13 +23,14 @@ READING_LIMIT = 300_000
 """Most readings (`READINGS`) an eviction keeps: the rest of the room is for the walk's combinations."""
 
 DURABLE = frozenset({"plan", "scope", "suggestion-pool", "pool", "completion-pools", "products-with-strengths",
-                     "dose-ingredients", "duration-ingredients", "exception-products"})
+                     "dose-ingredients", "duration-ingredients", "exception-products", "name-starts"})
 """Kinds of result that depend on the knowledge alone, a few of them in all: never evicted. Rebuilding the
 suggestion pool after every eviction cost a batch run on a population of distinct charts a tenth of its time."""
 READINGS = frozenset({"medication", "condition", "allergy", "qualified", "dose", "duration", "near-miss", "suggestions",
                       "pair-of"})
-"""Kinds of result about one input text: kept when the walk's combinations (pairs, facts, lists: a new one
-for nearly every patient of a varied population) are evicted, as every later patient's walk reads them again."""
+"""Kinds of result about one input text, and the walk of each pair of drugs (`pair-of`, which every pair of
+their texts reuses): kept when the walk's combinations of texts (pairs, facts, lists: a new one for nearly every
+patient of a varied population) are evicted, as every later patient's walk reads them again."""
 
 T = TypeVar("T")
 

@@ -102,22 +102,21 @@ def prepare(text: str) -> str:
     return _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
-def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None) -> tuple[str, int, int] | None:
+def find_name(prepared: str, names: dict[str, str], starts: dict[str, int], accept=None) -> tuple[str, int, int] | None:
     """Find the longest known name in `prepared` (see `prepare`): (concept id, start, end), or None.
 
     Names are matched on whole words anywhere in the entry, so "1 tab Soma
-    350 mg" and "Tylenol with Codeine #3" both work. `accept(concept_id)`, when
-    given, limits the match to some concepts (e.g. medications only). A name
+    350 mg" and "Tylenol with Codeine #3" both work. `starts` is `name_starts(names)`: only spans that
+    begin with a word some name begins with, and no longer than its longest name, are looked up.
+    `accept(concept_id)`, when given, limits the match to some concepts (e.g. medications only). A name
     ending in a number is not matched where that number carries a unit
     ("Robaxin-750" is a name, but in "Robaxin 750 mg" the 750 is the strength).
     """
     tokens = list(_TOKEN.finditer(prepared))
     words = [t.group() for t in tokens]
-    longest = _longest_from(names)
     best: tuple[int, str, int, int] | None = None
     for i in range(len(tokens)):
-        # Only as many words as the longest name that starts with this one (none: no name starts here).
-        for j in range(min(len(tokens), i + max_tokens, i + longest.get(words[i], 0)), i, -1):
+        for j in range(min(len(tokens), i + starts.get(words[i], 0)), i, -1):
             if best is not None and j - i <= best[0]:
                 break
             concept = names.get(" ".join(words[i:j]))
@@ -130,25 +129,17 @@ def find_name(prepared: str, names: dict[str, str], max_tokens: int, accept=None
     return None if best is None else best[1:]
 
 
-def _longest_from(names: dict[str, str]) -> dict[str, int]:
-    """For each first word of a name in `names`, the most words a name starting with it has (cached per dict:
-    `find_name` tried every span of an entry's words, and reading a population's entries spent a third of its
-    time joining words that start no name)."""
-    got = _LONGEST.get(id(names))
-    if got is None or got[0] is not names or got[1] != len(names):
-        longest: dict[str, int] = {}
-        for name in names:
-            first, *rest = name.split(" ")
-            if len(rest) + 1 > longest.get(first, 0):
-                longest[first] = len(rest) + 1
-        if len(_LONGEST) >= 8:  # a process loads few knowledge bases; tests load many
-            _LONGEST.clear()
-        got = _LONGEST[id(names)] = (names, len(names), longest)
-    return got[2]
+def name_starts(names: dict[str, str]) -> dict[str, int]:
+    """For each first word of a name in `names` (normalised: words joined by one space), the most words a name
+    starting with it has: what `find_name` looks up from (trying every span of an entry's words, reading a
+    population spent a third of its time joining words that start no name)."""
+    starts: dict[str, int] = {}
+    for name in names:
+        first, *rest = name.split(" ")
+        if len(rest) + 1 > starts.get(first, 0):
+            starts[first] = len(rest) + 1
+    return starts
 
-
-_LONGEST: dict[int, tuple[dict[str, str], int, dict[str, int]]] = {}
-"""`_longest_from` by the id of the names dict (kept, so the id stays its own), with the size it was made at."""
 
 _UNIT_AFTER = re.compile(r"\s?(?:mg|mcg|g|gm|ml|milligrams?|micrograms?|grams?|%)\b")
 

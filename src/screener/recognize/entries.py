@@ -28,7 +28,7 @@ from ..knowledge.index import Index
 from ..memo import memoised
 from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
-from ..text import find_name, fold_question_marks, normalize_name, prepare, suggest
+from ..text import find_name, fold_question_marks, name_starts, normalize_name, prepare, suggest
 from .sig import read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
@@ -235,6 +235,14 @@ def product_mismatch(index: Index, entry) -> tuple[str, tuple[str, ...]] | None:
 # --- medications ---------------------------------------------------------------------
 
 
+def find_medication(index: Index, prepared: str) -> tuple[str, int, int] | None:
+    """The longest medication name of the knowledge in `prepared` (`text.find_name`): (concept, start, end)."""
+    starts = index.memo.get(("name-starts",))
+    if starts is None:
+        starts = memoised(index, ("name-starts",), name_starts, index.names)
+    return find_name(prepared, index.names, starts, lambda c: index.kinds[c] in MEDICATION_KINDS)
+
+
 def read_medication(index: Index, text: str, given: Dosing | None = None,
                     shown: str | None = None) -> tuple[Medication, Unrecognized | None]:
     """Read one (clean) medication entry: what it names, and its dosing text.
@@ -257,7 +265,7 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if code is not None:
         return _coded_medication(index, text, *code)
     prepared = prepare(text)
-    found = find_name(prepared, index.names, index.max_name_tokens, lambda c: index.kinds[c] in MEDICATION_KINDS)
+    found = find_medication(index, prepared)
     ambiguous = _ambiguous_start(index, text, prepared, found, "medication")
     if ambiguous is not None:
         return Medication(text, None), ambiguous
@@ -360,8 +368,7 @@ def _product_suffix(index: Index, text: str, prepared: str, end: int, concept: s
         dosing = read_sig(prepared[end:])
         if not dosing.leftover or dosing.leftover.split()[0] != normalize_name(word.group(1)):
             return None
-        other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
-                          lambda c: index.kinds[c] in MEDICATION_KINDS)
+        other = find_medication(index, prepare(dosing.leftover))
         if other is not None and other[1] == 0 and other[0] != concept:
             return None  # "Soma Xanax": another medication, said as more than one (`_unread_problem`)
         written = word.group(1)
@@ -630,8 +637,7 @@ def _unread_problem(index: Index, text: str, concept: str, ingredients: tuple[st
                     dosing: Dosing) -> Unrecognized:
     """Why an entry's dosing was not read: another medication in the words left over is said as such
     ("Soma and Xanax": list each separately), anything else as the dose not checked."""
-    other = find_name(prepare(dosing.leftover), index.names, index.max_name_tokens,
-                      lambda c: index.kinds[c] in MEDICATION_KINDS) if dosing.leftover else None
+    other = find_medication(index, prepare(dosing.leftover)) if dosing.leftover else None
     if other is not None and other[0] != concept and other[0] not in ingredients:
         reason = (f"holds more than one medication ({display_name(index, concept)}, "
                   f"{display_name(index, other[0])}); list each medication separately")
