@@ -92,7 +92,7 @@ FREQUENCIES = ["daily", "bid", "tid", "qid", "q6h prn", "qhs", "1 tab po tid prn
 
 def _write_floor(outputs: list[Path], scratch: Path) -> float:
     """Seconds pyarrow takes to write the rows of `outputs` again as CSV (read back first, not timed): a
-    floor under any run that writes them, however fast its screening. Two-thirds of a second for 475 MB."""
+    floor under any run that writes them, however fast its screening."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

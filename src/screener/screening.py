@@ -22,8 +22,7 @@ from .model import Finding, Medication, MedicationEntry, Noted, Report, Suppress
 from .recognize import display_name, listed_entries, qualifier_entries, read_medication, read_named, with_coverage
 from .rules import FAMILIES, Family, Scope
 from .rules.age import parse_age
-from .rules.base import Item, finding_order, merge
-from .rules.base import quote as base_quote
+from .rules.base import Item, finding_order, merge, quote
 from .text import clean_entry
 
 __all__ = [
@@ -352,7 +351,7 @@ def _pair_items(index: Index, families, med_i: Medication, med_j: Medication) ->
 _FIRST, _SECOND = "\x00first", "\x00second"
 """Stand-in inputs of a pair walked once per (concept, ingredients) of its two entries. No typed entry is
 one: `text.clean_entry` refuses control characters."""
-_STAND_INS = {_FIRST: 0, _SECOND: 1, base_quote(_FIRST): 2, base_quote(_SECOND): 3}
+_STAND_INS = {_FIRST: 0, _SECOND: 1, quote(_FIRST): 2, quote(_SECOND): 3}
 
 
 def _pair_items_of(index: Index, families, med_i: Medication, med_j: Medication) -> tuple[Item, ...]:
@@ -371,7 +370,7 @@ def _pair_items_of(index: Index, families, med_i: Medication, med_j: Medication)
                         Medication(_SECOND, med_j.concept, med_j.ingredients))
     if not base:
         return base
-    inputs = (med_i.input, med_j.input, base_quote(med_i.input), base_quote(med_j.input))
+    inputs = (med_i.input, med_j.input, quote(med_i.input), quote(med_j.input))
     return tuple((key, finding.renamed(tuple(inputs[_STAND_INS[x]] for x in finding.inputs),
                                        tuple(inputs[_STAND_INS[x]] if x in _STAND_INS else x for x in finding.path)))
                  for key, finding in base)

@@ -463,14 +463,14 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
     else:
         layout_, blocks = _all_blocks(paths, Layout(layout) if layout else None, columns, block_bytes,
                                       delimiter, encoding, notes)
+        if layout_ is not Layout.PATIENTS:
+            blocks = grouped(blocks)
         if layout_ is not Layout.PATIENTS and jobs > 1:
             # Claims and items: every patient's rows are put together here, and the blocks of whole
             # patients are screened in the workers (this process reads, groups and writes).
-            results = _pooled_blocks(vocab, layout_, grouped(blocks), separator, window, (send, send_findings),
-                                     jobs, sources, measures)
+            results = _pooled_blocks(vocab, layout_, blocks, separator, window, (send, send_findings), jobs,
+                                     sources, measures)
         else:
-            if layout_ is not Layout.PATIENTS:
-                blocks = grouped(blocks)
             results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources, measures=measures)
     try:
         summary = write_results(watch_split_patients(results, sources), layout_, findings_out, patients_out, strict,
