@@ -131,6 +131,12 @@ def write_population(path: Path, population) -> None:
             writer.writerow([f"p{n}", ";".join(meds), ";".join(conditions), ";".join(allergies), age])
 
 
+def screened_frame(kb, source: Path, population) -> dict[str, tuple]:
+    """`population` written to `source`, read back as a DataFrame and screened by `screen_frame` (`by_patient`)."""
+    write_population(source, population)
+    return by_patient(*screen_frame(pd.read_csv(source, dtype=str, keep_default_na=False), knowledge=kb))
+
+
 def run_files(kb, source: Path, folder: Path, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`batch.run` (or `run_dask` with `dask=`) over a file, outputs read back as DataFrames."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,10 +256,7 @@ def test_batch_gives_the_fda_class_allergy_findings_check_gives(knowledges, tmp_
     """The drug-class allergy rule is reached by the batch prefilter (its trigger is derived from the compiled
     table like every fact rule's): each engine gives exactly the library's findings, fixed patients first."""
     kb = knowledges["bundled"][0]
-    source = tmp_path / "patients.csv"
-    write_population(source, CLASS_POPULATION)
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
-    got = by_patient(*screen_frame(frame, knowledge=kb))
+    got = screened_frame(kb, tmp_path / "patients.csv", CLASS_POPULATION)
     check_equal(kb, CLASS_POPULATION, got)
     assert [rule for _, rows, _, _ in (got[f"p{n}"] for n in range(4)) for *_, rule, _, _, _, _ in rows
             if rule.endswith("allergy") or "allergy-" in rule] == [
@@ -268,9 +271,7 @@ def test_every_engine_gives_the_library_fda_class_allergy_findings(knowledges, t
     def prop(population):
         folder = tmp_path_factory.mktemp("classes")
         source = folder / "patients.csv"
-        write_population(source, population)
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
-        check_equal(kb, population, by_patient(*screen_frame(frame, knowledge=kb)))
+        check_equal(kb, population, screened_frame(kb, source, population))
         check_equal(kb, population, by_patient(*run_files(kb, source, folder / "jobs2", jobs=2, block_bytes=200)))
 
     prop()
@@ -288,9 +289,7 @@ def test_a_list_that_contradicts_itself_is_noted_alike_by_every_engine(knowledge
     # Each distinct text is read alone in batch; the contradiction of ["no OSA", "OSA"] is of the whole list.
     kb = knowledges["bundled"][0]
     source = tmp_path / "patients.csv"
-    write_population(source, CONTRADICTING)
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
-    got = by_patient(*screen_frame(frame, knowledge=kb))
+    got = screened_frame(kb, source, CONTRADICTING)
     check_equal(kb, CONTRADICTING, got)
     check_equal(kb, CONTRADICTING, by_patient(*run_files(kb, source, tmp_path / "jobs2", jobs=2, block_bytes=120)))
     assert [got[f"p{n}"][0] for n in range(len(CONTRADICTING))] == ["incomplete"] * 3 + ["no-findings"] + ["incomplete"] * 2 + ["findings"]
