@@ -431,17 +431,29 @@ def test_a_contradictory_condition_no_rule_is_about_is_recognised(runner):
         "('ruled out', 'controlled'): no rule here either way: recognised, no rules here"])
 
 
-@pytest.mark.parametrize(("written", "negation", "qualifier"), [
-    ("no HTN, on home O2", "no", "on home O2"), ("HTN ruled out, on home O2", "ruled out", "on home O2"),
-    ("HTN ruled out, on dialysis", "ruled out", "on dialysis"),
+@pytest.mark.parametrize(("written", "negation", "qualifier", "qualified"), [
+    ("no HTN, on home O2", "no", "on home O2", "chronic respiratory failure or respiratory insufficiency"),
+    ("HTN ruled out, on home O2", "ruled out", "on home O2", "chronic respiratory failure or respiratory "
+                                                             "insufficiency"),
+    ("HTN ruled out, on dialysis", "ruled out", "on dialysis", "end-stage renal disease"),
 ])
-def test_a_contradictory_entry_whose_qualifier_has_rules_is_unrecognised(runner, written, negation, qualifier):
-    # Recognising it as "no rule here" would lose the qualifier's own rules (oxygen dependence, dialysis).
+def test_a_negation_with_a_qualifier_that_has_rules_of_its_own_is_unrecognised(runner, written, negation,
+                                                                                qualifier, qualified):
+    # Recognising it as "no rule here" would lose the qualifier's own rules (oxygen dependence, dialysis); and
+    # oxygen or dialysis says nothing of hypertension: two conditions in one entry, not a contradiction.
     code, lines = screen_line(runner, [written])
     assert (code, lines) == (3, [
-        f'? "{written}" (condition): contradictory: \'{negation}\' records ICD-10-CM I10 Essential (primary) '
-        f"hypertension as absent, and '{qualifier}' says the patient has it; neither screened as it nor recorded "
-        "as absent: say whether the patient has it. Did you mean: HTN?"])
+        f'? "{written}" (condition): two conditions in one entry: \'{negation}\' records ICD-10-CM I10 Essential '
+        f"(primary) hypertension as absent, and '{qualifier}' is {qualified}; neither read: list them as separate "
+        f"entries. Did you mean: HTN; {qualifier}?"])
+
+
+def test_a_negation_with_a_qualifier_that_says_the_condition_is_contradictory(runner):
+    code, lines = screen_line(runner, ["ESRD ruled out, on dialysis"])
+    assert (code, lines) == (3, [
+        '? "ESRD ruled out, on dialysis" (condition): contradictory: \'ruled out\' records end-stage renal disease '
+        "as absent, and 'on dialysis' says the patient has it; neither screened as it nor recorded as absent: say "
+        "whether the patient has it. Did you mean: ESRD?"])
 
 
 @pytest.mark.parametrize("mark", ["\u037e", " \u055e", "\u1367", "\ua60f", "\u1945", "\u2cfa", "\U00011143"])

@@ -1168,9 +1168,22 @@ def _contradicted(index: Index, text: str, core: str, negation: str, qualifier: 
         return Noted(text, "condition", f"{inner.recognised_as}, contradictory ('{negation}', '{qualifier}'): no "
                                         "rule here either way", inner.code)
     what = inner.recognised_as if isinstance(inner, Noted) else display_name(index, inner[1])
+    if isinstance(status, tuple) and len(status) == 2 and not (
+            isinstance(inner, tuple) and _related(index, inner[1], status[1])):
+        # "no HTN, on home O2": the qualifier is a condition of its own, and says nothing of the one negated
+        # (unlike "ESRD ruled out, on dialysis").
+        return Unrecognized(text, "condition", f"two conditions in one entry: '{negation}' records "
+                                               f"{_in_sentence(what)} as absent, and '{qualifier}' is "
+                                               f"{_in_sentence(display_name(index, status[1]))}; neither read: "
+                                               "list them as separate entries", (core, qualifier))
     return Unrecognized(text, "condition", f"contradictory: '{negation}' records {_in_sentence(what)} as absent, "
                                            f"and '{qualifier}' says the patient has it; neither screened as it nor "
                                            "recorded as absent: say whether the patient has it", (core,))
+
+
+def _related(index: Index, a: str, b: str) -> bool:
+    """Whether one condition is the other or a kind of it (`Index.up`)."""
+    return a == b or a in index.up.get(b, {}) or b in index.up.get(a, {})
 
 
 def _in_sentence(name: str) -> str:
