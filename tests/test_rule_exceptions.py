@@ -74,30 +74,34 @@ def test_buprenorphine_by_any_other_route_or_with_no_route_keeps_both_contraindi
         assert (code, [(severity, r) for _, severity, r, _, _ in found]) == (1, [("contraindicated", rule)])
 
 
-KEPT = ("Kept for this entry, though the rule is set aside for some buprenorphine entries: its route is not "
-        "settled ({}).")
+KEPT = "Kept for this entry, though the rule is set aside for some buprenorphine entries: {}."
+UNSETTLED = "its route is not settled ({})"
+OUTSIDE = "its route is not one the exception is for ({})"
 
 
 @pytest.mark.parametrize(("entry", "code", "why"), [
     # A product's own route is not overridden by a written "SL": a transdermal patch NDC, a Buprenex injection
     # NDC, a patch by its rate (the NDC entries are also incomplete: text and NDC disagree on the route).
-    ("42858-0493 1 patch SL", 1, "the text says sublingual; a patch is transdermal; the NDC's product is transdermal"),
-    ("12496-0757 SL", 1, "the text says sublingual; the NDC's product is intramuscular or intravenous"),
-    ("buprenorphine 5 mcg/hr patch SL", 1, "the text says sublingual; a patch is transdermal"),
+    ("42858-0493 1 patch SL", 1, UNSETTLED.format("the text says sublingual; a patch is transdermal; the NDC's product is "
+                                                    "transdermal")),
+    ("12496-0757 SL", 1, UNSETTLED.format("the text says sublingual; the NDC's product is intramuscular or intravenous")),
+    ("buprenorphine 5 mcg/hr patch SL", 1, UNSETTLED.format("the text says sublingual; its form is transdermal")),
+    ("buprenorphine 1 film 10 mcg/hr patch SL", 1,  # each source said as what it is: a film, a transdermal form
+     UNSETTLED.format("the text says sublingual; a film is buccal or sublingual; its form is transdermal")),
     # Two routes written: never excepted.
-    ("buprenorphine transdermal SL", 1, "the text names transdermal and sublingual"),
+    ("buprenorphine transdermal SL", 1, UNSETTLED.format("the text names transdermal and sublingual")),
     # Subutex and the naloxone products by a route their labels do not have.
-    ("Subutex 8 mg IV", 1, "the text says intravenous"),
-    ("Subutex 8 mg transdermal", 1, "the text says transdermal"),
-    ("Suboxone 8 mg IM", 1, "the text says intramuscular; Suboxone is sublingual in the NDC Directory"),
-    ("buprenorphine/naloxone 8/2 IV", 1, "the text says intravenous"),
+    ("Subutex 8 mg IV", 1, OUTSIDE.format("the text says intravenous")),
+    ("Subutex 8 mg transdermal", 1, OUTSIDE.format("the text says transdermal")),
+    ("Suboxone 8 mg IM", 1, UNSETTLED.format("the text says intramuscular; Suboxone is sublingual in the NDC Directory")),
+    ("buprenorphine/naloxone 8/2 IV", 1, OUTSIDE.format("the text says intravenous")),
     # BUTRANS and BELBUCA are not sublingual products, whatever the text says.
-    ("Butrans SL", 1, "the text says sublingual; Butrans is transdermal in the NDC Directory"),
-    ("Belbuca SL", 1, "the text says sublingual; Belbuca is buccal in the NDC Directory"),
+    ("Butrans SL", 1, UNSETTLED.format("the text says sublingual; Butrans is transdermal in the NDC Directory")),
+    ("Belbuca SL", 1, UNSETTLED.format("the text says sublingual; Belbuca is buccal in the NDC Directory")),
 ])
 @pytest.mark.parametrize(("condition", "rule"), [("paralytic ileus", "opioids-gi-obstruction"),
                                                  ("status asthmaticus", "opioids-acute-severe-asthma")])
-def test_an_entry_whose_route_is_not_settled_keeps_the_contraindication_and_says_why(runner, entry, code, why,
+def test_an_entry_whose_route_is_unsettled_or_outside_keeps_the_contraindication_and_says_why(runner, entry, code, why,
                                                                                     condition, rule):
     result = runner.invoke(cli, ["check", entry, "-c", condition, "--format", "json"])
     report = json.loads(result.stdout)

@@ -23,7 +23,7 @@ READING_LIMIT = 300_000
 """Most readings (`READINGS`) an eviction keeps: the rest of the room is for the walk's combinations."""
 
 DURABLE = frozenset({"plan", "scope", "suggestion-pool", "pool", "completion-pools", "products-with-strengths",
-                     "dose-ingredients", "duration-ingredients", "exception-products", "name-starts"})
+                     "dose-ingredients", "duration-ingredients", "name-starts"})
 """Kinds of result that depend on the knowledge alone, a few of them in all: never evicted. Rebuilding the
 suggestion pool after every eviction cost a batch run on a population of distinct charts a tenth of its time."""
 READINGS = frozenset({"medication", "condition", "allergy", "qualified", "dose", "duration", "near-miss", "suggestions",

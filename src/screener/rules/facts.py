@@ -71,15 +71,16 @@ def entry_routes(index: Index, med: Medication) -> tuple[frozenset[str] | None, 
     written = d.routes or (tuple(d.route.split(" or ")) if d.route and not med.product_routes else ())
     if written:
         sources.append(("the text says " + " or ".join(written), frozenset(written)))
-    for said in (_UNIT_ROUTES.get(d.unit), _FORM_ROUTES.get(d.form)):
-        if said is not None:
-            sources.append((f"a {d.unit or 'patch'} is {' or '.join(sorted(said))}", said))
+    if d.unit in _UNIT_ROUTES:
+        sources.append((f"a {d.unit} is {' or '.join(sorted(_UNIT_ROUTES[d.unit]))}", _UNIT_ROUTES[d.unit]))
+    if d.form in _FORM_ROUTES:
+        sources.append((f"its form is {d.form}", _FORM_ROUTES[d.form]))
     if med.product_routes:
         sources.append((f"the NDC's product is {' or '.join(med.product_routes)}", frozenset(med.product_routes)))
     elif med.concept is not None and index.kinds.get(med.concept, "product") == "product":
         listed = _listed_routes(index, med)
         if listed:
-            sources.append((f"{_display(index, med.concept)} is {' or '.join(sorted(listed))} in the NDC Directory",
+            sources.append((f"{name(index, med.concept)} is {' or '.join(sorted(listed))} in the NDC Directory",
                             listed))
     if not sources:
         return frozenset(), ""
@@ -92,10 +93,6 @@ def entry_routes(index: Index, med: Medication) -> tuple[frozenset[str] | None, 
     return agreed, why
 
 
-def _display(index: Index, concept: str) -> str:
-    return index.display.get(concept) or index.external.get(concept) or concept
-
-
 def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
     """The routes of the NDC products listed under the name of the product `med` names, with its ingredients."""
     from ..ndc import NDC_DIR, load_ndc_directory
@@ -106,14 +103,8 @@ def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
     if directory is None or med.concept is None:
         return frozenset()
     wanted = set(med.ingredients)
-    # Every knowledge-base product of these ingredients is looked up in the same pass over the directory.
-    key = ("exception-products", tuple(sorted(wanted)))
-    others = index.memo.get(key)
-    if others is None:
-        others = index.memo[key] = tuple(normalize_name(_display(index, c)) for c, of in index.ingredients.items()
-                                         if index.kinds.get(c) == "product" and wanted & set(of))
     routes: set[str] = set()
-    for uniis, route in directory.listings(normalize_name(_display(index, med.concept)), *others):
+    for uniis, route in directory.listings(normalize_name(name(index, med.concept))):
         # The directory lists parent UNIIs, the codes of the knowledge base's ingredients (an exception's drug is
         # one); a listing with an ingredient outside it is another product.
         if {index.codes.get(f"unii:{u}") for u in uniis} == wanted:
@@ -124,7 +115,7 @@ def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
 def set_aside(index: Index, exceptions: tuple[Exception, ...],
               med: Medication) -> tuple[frozenset[str], dict[str, str]]:
     """The rules `exceptions` set aside for this entry, and the rules that an exception names for it but that are
-    kept (rule id → what is known of its route).
+    kept (rule id → why, as a finding says it: "its route is not settled (…)", or what is known of its route).
 
     A rule is set aside only when everything known about the entry's route agrees with the exception
     (`entry_routes`): by a `route:` selector when every known route is that one; by a `with:` ingredient the
@@ -141,13 +132,13 @@ def set_aside(index: Index, exceptions: tuple[Exception, ...],
         chosen += [routes for p, routes in products if p == med.concept]
         if not chosen and not by_route & claimed:
             continue  # nothing about the entry points to the exception: the rule applies, as for any entry
-        if known is None:
-            kept[rule] = why  # two routes written, or sources that disagree: the cautious reading
+        if known is None:  # two routes written, or sources that disagree: the cautious reading
+            kept[rule] = f"its route is not settled ({why})"
         elif (known and known <= by_route) or (chosen and (not known or any(not r or known <= widen_routes(r)
                                                                             for r in chosen))):
             aside.add(rule)
         else:
-            kept[rule] = why
+            kept[rule] = f"its route is not one the exception is for ({why})"
     return frozenset(aside), kept
 
 
@@ -257,8 +248,7 @@ class _FactFamily(Family):
                 if rule_id in kept:
                     # Said, so that a pharmacist sees why a sublingual-looking entry still meets the rule.
                     rule = replace(rule, advice=f"{rule.advice} Kept for this entry, though the rule is set aside "
-                                                f"for some {name(index, x)} entries: its route is not settled "
-                                                f"({kept[rule_id]}).")
+                                                f"for some {name(index, x)} entries: {kept[rule_id]}.")
                 side = list(index.up[target][target_anchor])[::-1]
                 if concept != target:
                     side.append(concept)
