@@ -54,6 +54,16 @@ def test_a_product_read_differently_from_its_ndc_listing_is_refused_with_the_lis
     assert [m["concepts"] for m in report["screened"]["medications"]] == [["carisoprodol"], []]
 
 
+def test_an_allergy_to_a_refused_product_says_why_it_was_refused(runner):
+    # Not "not recognised" with the same name as the suggestion, which would be refused again.
+    code, report = check(runner, "-a", "Biktarvy")
+    assert code == 3
+    assert report["unrecognized"] == [{"input": "Biktarvy", "field": "allergy", "reason": (
+        "'biktarvy': the FDA UNII list gives its components as bictegravir + tenofovir alafenamide, the NDC Directory "
+        "lists bictegravir + emtricitabine + tenofovir alafenamide " + NEVER_GUESSED),
+        "suggestions": ["bictegravir + emtricitabine + tenofovir alafenamide"]}]
+
+
 def test_a_combination_the_ndc_directory_confirms_is_read_with_every_ingredient(runner):
     code, report = check(runner, "Prezcobix")
     assert report["screened"]["medications"][1]["concepts"] == ["darunavir-ethanolate", "cobicistat"]

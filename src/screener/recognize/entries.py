@@ -1291,7 +1291,11 @@ def _read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[
     if field == "allergy":
         entry = _vocabulary_prefix(index, prepare(text))
         vocab_entry = entry[0] if entry and entry[1] >= len(prepare(text).rstrip()) else None
-        if vocab_entry is not None and not vocab_entry.ambiguous and product_mismatch(index, vocab_entry) is None:
+        refused = product_mismatch(index, vocab_entry) if vocab_entry is not None and not vocab_entry.ambiguous \
+            else None
+        if refused is not None:  # as for the medication: its ingredients are not guessed, and the reason is said
+            return Unrecognized(text, field, *refused)
+        if vocab_entry is not None and not vocab_entry.ambiguous:
             ingredients = [i for i in (ingredient_for_unii(index, u) for u in vocab_entry.ingredients[0]) if i]
             if len(ingredients) == 1:
                 return (text, ingredients[0])
