@@ -243,6 +243,13 @@ def test_validate_reports_an_exception_its_rule_does_not_reach_and_a_row_without
         "rule_exceptions.csv:3:checked_against: checked_against is empty"]
 
 
+def test_validate_does_not_report_an_exception_to_a_rule_for_every_ingredient(data_copy):
+    # The same-ingredient allergy rule (`*`) reaches every drug: setting it aside for one is not idle.
+    write_exceptions(data_copy, ["same-ingredient-allergy", "buprenorphine", "route:sublingual", "r", "s",
+                                 "2026-12-01", "x"])
+    assert not [str(p) for p in validate(data_copy) if "sets nothing aside" in str(p)]
+
+
 @pytest.mark.parametrize("words", ["SL", "under the tongue", "po", "buccally", "IM", "subq", "patch transdermally",
                                    "PR", "intranasally", "via nebulizer by inhalation", "intrathecally", "epidural",
                                    "to the skin topically", "inj", "otic route", "vaginally", "by ophthalmic route",

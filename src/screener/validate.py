@@ -129,7 +129,9 @@ def _idle_exclusions(tables) -> list[Problem]:
 
 def _idle_rule_exceptions(tables) -> list[Problem]:
     """A rule exception for a drug its rule does not reach (the rule names neither the drug nor one of its
-    classes): it sets nothing aside, so the row only looks like a decision."""
+    classes, nor every ingredient, `*`): it sets nothing aside, so the row only looks like a decision."""
+    from .rules.duplicates import ANY_INGREDIENT
+
     isa: dict[str, set[str]] = {}
     for r in tables.relations:
         if r.relation == "is_a":
@@ -143,7 +145,7 @@ def _idle_rule_exceptions(tables) -> list[Problem]:
                 if up not in seen:
                     seen.add(up)
                     todo.append(up)
-        if rules[e.rule].concepts[0] not in seen:
+        if rules[e.rule].concepts[0] not in seen | {ANY_INGREDIENT}:
             problems.append(Problem("rule_exceptions.csv", e.where.line, "drug",
                                     f"rule '{e.rule}' does not reach '{e.drug}': this exception sets nothing aside"))
     return problems
