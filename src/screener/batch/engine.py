@@ -712,13 +712,17 @@ def _with_contradictions(vocab: Codebook, conds: Lists, unrec: pa.Array,
             notes[lid] = [describe(u) for u in problems]
     if not notes:
         return unrec, n_unrec
-    values = unrec.to_pylist()
+    # Only the patients with a note are touched: a Python pass over every patient of the block cost more.
+    who = np.flatnonzero(np.isin(conds.of_patient, list(notes)))
     count = n_unrec.copy()
-    for p in np.flatnonzero(np.isin(conds.of_patient, list(notes))).tolist():
+    joined = []
+    for p, before in zip(who.tolist(), unrec.take(pa.array(who, type=pa.int64())).to_pylist()):
         extra = notes[int(conds.of_patient[p])]
-        values[p] = ITEM_SEPARATOR.join(([values[p]] if values[p] else []) + extra)
+        joined.append(ITEM_SEPARATOR.join(([before] if before else []) + extra))
         count[p] += len(extra)
-    return pa.array(values, type=pa.string()), count
+    mask = np.zeros(len(unrec), dtype=bool)
+    mask[who] = True
+    return pc.replace_with_mask(unrec, pa.array(mask), pa.array(joined, type=pa.string())), count
 
 
 def _with_listed_entries(vocab: Codebook, pts: Patients, field: str) -> Patients:
