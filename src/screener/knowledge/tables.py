@@ -269,8 +269,8 @@ class RuleException:
             return f" ({' or '.join(routes)})" if routes else ""
 
         ways = ([f"by the {route} route" for route in self.routes]
-                + [f"with {x}{by(r)}" for x, r in zip(self.partners, self.partner_routes or [()] * len(self.partners))]
-                + [f"as {p}{by(r)}" for p, r in zip(self.products, self.product_routes or [()] * len(self.products))])
+                + [f"with {x}{by(r)}" for x, r in zip(self.partners, self.partner_routes, strict=True)]
+                + [f"as {p}{by(r)}" for p, r in zip(self.products, self.product_routes, strict=True)])
         return "taken " + " or ".join(ways)
 
 

@@ -43,7 +43,8 @@ concept (a curated class rule cites the class's own labels; this one says only t
 Hit = tuple[str, str, str]
 """(rule id, the drug anchor, the target anchor)."""
 
-Exception = tuple[str, frozenset[str], tuple[tuple[str, frozenset[str]], ...], tuple[tuple[str, frozenset[str]], ...]]
+Routed = tuple[tuple[str, frozenset[str]], ...]
+CompiledException = tuple[str, frozenset[str], Routed, Routed]
 """(rule id, the entry routes that set it aside, (ingredient, the routes its entries may be given by) for the
 other ingredients that do, (product, its routes) for the products that do; an empty route set is any route)."""
 
@@ -112,7 +113,7 @@ def _listed_routes(index: Index, med: Medication) -> frozenset[str]:
     return frozenset(routes)
 
 
-def set_aside(index: Index, exceptions: tuple[Exception, ...],
+def set_aside(index: Index, exceptions: tuple[CompiledException, ...],
               med: Medication) -> tuple[frozenset[str], dict[str, str]]:
     """The rules `exceptions` set aside for this entry, and the rules that an exception names for it but that are
     kept (rule id → why, as a finding says it: "its route is not settled (…)", or what is known of its route).
@@ -150,7 +151,7 @@ class FactTable:
     """(ingredient, target concept) → the most specific rule."""
     ranked: dict[tuple[str, str], tuple[Hit, ...]] = field(default_factory=dict)
     """For an ingredient with exceptions: every rule that reaches (ingredient, target), most specific first."""
-    exceptions: dict[str, tuple[Exception, ...]] = field(default_factory=dict)
+    exceptions: dict[str, tuple[CompiledException, ...]] = field(default_factory=dict)
     """Ingredient → the rules its exceptions set aside, and for which entries."""
 
 
@@ -199,13 +200,13 @@ class _FactFamily(Family):
                     ctx.keep(table, (x, t), candidate)
                     if x in excepted:
                         every.setdefault((x, t), []).append(candidate)
-        exceptions: dict[str, list[Exception]] = {}
+        exceptions: dict[str, list[CompiledException]] = {}
         for e in ctx.exceptions:
             if e.drug in excepted:
                 exceptions.setdefault(e.drug, []).append((
                     e.rule, frozenset(e.routes),
-                    tuple((x, frozenset(r)) for x, r in zip(e.partners, e.partner_routes or [()] * len(e.partners))),
-                    tuple((p, frozenset(r)) for p, r in zip(e.products, e.product_routes or [()] * len(e.products)))))
+                    tuple((x, frozenset(r)) for x, r in zip(e.partners, e.partner_routes, strict=True)),
+                    tuple((p, frozenset(r)) for p, r in zip(e.products, e.product_routes, strict=True))))
         return FactTable(best={key: hit[2:] for key, hit in table.items()},
                          ranked={key: tuple(hit[2:] for hit in sorted(hits, key=lambda h: h[:3]))
                                  for key, hits in every.items()},
