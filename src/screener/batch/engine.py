@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..knowledge.index import Index
-from ..model import Finding, FindingKind, MedicationEntry, Noted, Severity, Unrecognized
+from ..model import Finding, MedicationEntry, Noted, Severity, Unrecognized
 from ..rules import FAMILIES
 from ..rules.age import TESTS as AGE_TESTS
 from ..rules.age import parse_age
@@ -229,12 +229,15 @@ class Codebook:
         """Row number by finding identity."""
         self.findings: list[Finding] = []
         """The Finding of each finding row."""
-        self._place: list[int] = []
         self._columns: dict | None = None
-        self._codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS}
         self._distinct: dict[str, dict[str, int]] = {name: {} for name in _TEMPLATE_FIELDS}
-        self._ranks: list[int] = []
-        self._encoders = [(self._distinct[name], self._codes[name]) for name in _TEMPLATE_FIELDS]
+        """Each text column's distinct texts, with their dictionary codes."""
+        self._rule_row_of: dict[tuple, int] = {}
+        self._rule_codes: dict[str, list[int]] = {name: [] for name in _TEMPLATE_FIELDS if name != "inputs"}
+        self._rule_ranks: list[int] = []
+        self._rule_places: list[int] = []
+        self._row_rule: list[int] = []
+        self._row_inputs: list[int] = []
         self._build()
         self.disabled = {rule_id: (layer, reason) for rule_id, layer, reason in index.disabled}
         """Rule id → (layer, reason) for the rules a local layer switched off."""
@@ -252,16 +255,15 @@ class Codebook:
         (`reports`, `renamed`, the claims' walk caches) is dropped with them (`generation` tells)."""
         if self.shadow is not None:
             self.shadow.new_block()
-        if len(self._ranks) < ROW_LIMIT and len(self.meds) < READING_LIMIT:
+        if len(self._row_rule) < ROW_LIMIT and len(self.meds) < READING_LIMIT:
             return
         self.generation += 1
         self.template_of.clear()
         self.findings.clear()
-        self._place.clear()
-        self._ranks.clear()
-        for name in _TEMPLATE_FIELDS:  # cleared in place: `_encoders` holds these very objects
-            self._codes[name].clear()
-            self._distinct[name].clear()
+        self._rule_row_of.clear()
+        for column in (self._rule_ranks, self._rule_places, self._row_rule, self._row_inputs,
+                       *self._rule_codes.values(), *self._distinct.values()):
+            column.clear()
         self._columns = None
         self.reports.clear()
         self.renamed.clear()
@@ -429,49 +431,70 @@ class Codebook:
     # --- finding rows ----------------------------------------------------------
 
     def template(self, finding: Finding) -> int:
-        """The row number of `finding` among the finding rows made so far."""
+        """The row number of `finding` among the finding rows made so far.
+
+        A row is the rule's part (every column but `inputs`: the same for every pair of entries that
+        meets in that rule, one "rule row" each) and its inputs; each column is dictionary-encoded as rows
+        arrive, so a block's findings table costs a look-up per finding, not a pass over every row made.
+        """
         # By identity: findings come from the library's memo, and hashing a finding's every
         # field (its path, sources…) cost more than the rest of this method.
         got = self.template_of.get(id(finding))
         if got is None:
-            codes = dict(finding.codes)
-            got = self._add_codes(self._codes_of((
-                finding.kind.value, finding.severity.value, finding.title,
-                LIST_SEPARATOR.join(finding.concepts), LIST_SEPARATOR.join(finding.inputs),
-                finding.summary, finding.advice, codes.get("ncpdp", ""), ITEM_SEPARATOR.join(finding.sources),
-                finding.rule_id, finding.evidence, finding.layer,
-            )), finding.severity, finding.kind, finding)
+            # The rule's part by its fields as they are (shared strings, whose hashes are kept), before
+            # any is joined: on a varied population nearly every finding names inputs never seen together.
+            key = (finding.kind, finding.severity, finding.title, finding.concepts, finding.summary,
+                   finding.advice, finding.codes, finding.sources, finding.rule_id, finding.evidence, finding.layer)
+            rule_row = self._rule_row_of.get(key)
+            if rule_row is None:
+                rule_row = self._add_rule_row(finding)
+                self._rule_row_of[key] = rule_row
+            inputs = LIST_SEPARATOR.join(finding.inputs)
+            seen = self._distinct["inputs"]
+            code = seen.get(inputs)
+            if code is None:
+                code = seen[inputs] = len(seen)
+            got = len(self._row_rule)
+            self._row_rule.append(rule_row)
+            self._row_inputs.append(code)
+            self.findings.append(finding)  # also keeps the object alive, so its id stays unique
+            self._columns = None
             self.template_of[id(finding)] = got
         return got
 
-    def _add_codes(self, codes: list[int], severity: Severity, kind: FindingKind, finding: Finding) -> int:
-        """A new finding row, given by its dictionary code in each text column.
+    def _add_rule_row(self, finding: Finding) -> int:
+        """A new rule row: the finding's codes in every column but `inputs`, its rank and its place."""
+        codes = dict(finding.codes)
+        values = {"kind": finding.kind.value, "severity": finding.severity.value, "title": finding.title,
+                  "concepts": LIST_SEPARATOR.join(finding.concepts), "summary": finding.summary,
+                  "advice": finding.advice, "ncpdp": codes.get("ncpdp", ""),
+                  "source": ITEM_SEPARATOR.join(finding.sources), "rule": finding.rule_id,
+                  "evidence": finding.evidence, "layer": finding.layer}
+        for name, value in values.items():
+            seen = self._distinct[name]
+            self._rule_codes[name].append(seen.setdefault(value, len(seen)))
+        self._rule_ranks.append(finding.severity.rank)
+        order = order_key(finding.severity, finding.kind, "")
+        self._rule_places.append(order[0] * 64 + order[1])
+        return len(self._rule_ranks) - 1
 
-        Each text column is dictionary-encoded as rows arrive, so a block's findings table
-        costs a look-up per finding, not a pass over every row made so far.
-        """
-        got = len(self._ranks)
-        for (_, column), code in zip(self._encoders, codes):
-            column.append(code)
-        self._ranks.append(severity.rank)
-        order = order_key(severity, kind, "")
-        self._place.append(order[0] * 64 + order[1])
-        self.findings.append(finding)  # also keeps the object alive, so its id stays unique
-        self._columns = None
-        return got
-
-    def _codes_of(self, values: tuple, first: int = 0) -> list[int]:
-        """Dictionary codes of `values` in the text columns from number `first` on."""
-        return [seen.setdefault(value, len(seen)) for (seen, _), value in zip(self._encoders[first:], values)]
+    def _rule_of_rows(self) -> np.ndarray:
+        """The rule row of every finding row made so far."""
+        return self._cached("rule-row", lambda: np.asarray(self._row_rule, dtype=np.int64))
 
     def template_ranks(self) -> np.ndarray:
         """The severity rank of every finding row made so far."""
-        return self._cached("rank", lambda: np.asarray(self._ranks, dtype=np.int64))
+        return self._cached("rank", lambda: np.asarray(self._rule_ranks, dtype=np.int64)[self._rule_of_rows()])
 
     def template_codes(self, name: str) -> tuple[np.ndarray, pa.Array]:
         """For one text column of the finding rows: (dictionary code of each row, the distinct texts)."""
-        return self._cached(name, lambda: (np.asarray(self._codes[name], dtype=np.int32),
-                                           pa.array(list(self._distinct[name]), type=pa.string())))
+        def build():
+            if name == "inputs":
+                codes = np.asarray(self._row_inputs, dtype=np.int32)
+            else:
+                codes = np.asarray(self._rule_codes[name], dtype=np.int32)[self._rule_of_rows()]
+            return codes, pa.array(list(self._distinct[name]), type=pa.string())
+        return self._cached(name, build)
 
     def _cached(self, name: str, build):
         """Arrays of the finding rows, rebuilt only after rows were added."""
@@ -500,7 +523,7 @@ class Codebook:
 
     def row_places(self) -> np.ndarray:
         """For every finding row, (severity, kind) as one number that sorts as `check` does."""
-        return np.asarray(self._place, dtype=np.int64)
+        return self._cached("place", lambda: np.asarray(self._rule_places, dtype=np.int64)[self._rule_of_rows()])
 
     def report_rows(self, meds: tuple[str | MedicationEntry, ...], conditions: tuple[str, ...],
                     allergies: tuple[str, ...], age: float | None) -> np.ndarray:
@@ -1104,11 +1127,14 @@ def sparse_text(n: int, filled: np.ndarray, values: Sequence[str]) -> pa.Diction
     return _dictionary(codes, pa.array(list(seen), type=pa.string()))
 
 
-def _encoded_text(texts: pa.Array) -> pa.DictionaryArray:
-    """Texts (null: '') as a dictionary array, hashing only the non-null ones."""
+def _encoded_text(texts: pa.Array) -> pa.Array:
+    """Texts (null: ''): mostly empty, as a dictionary array hashing only the non-null ones; mostly filled,
+    as they are. A filled column's texts are nearly all distinct (each patient's own list of entries), so
+    encoding them hashed every byte only for the writer to decode them again: a tenth of a million-patient
+    run whose patients were all incomplete."""
     filled = texts.is_valid()
     if texts.null_count * 2 < len(texts):
-        return pc.dictionary_encode(pc.fill_null(texts, ""))
+        return pc.fill_null(texts, "")
     codes = np.zeros(len(texts), dtype=np.int32)
     encoded = pc.dictionary_encode(texts.filter(filled))
     codes[np.flatnonzero(filled.to_numpy(zero_copy_only=False))] = encoded.indices.to_numpy(zero_copy_only=False) + 1
