@@ -365,15 +365,28 @@ def _pair_items_of(index: Index, families, med_i: Medication, med_j: Medication)
     key = ("pair-of", med_i.concept, med_i.ingredients, med_j.concept, med_j.ingredients)
     base = index.memo.get(key)
     if base is None:
-        base = memoised(index, key, _pair_items, index, families,
+        base = memoised(index, key, _stand_in_items, index, families,
                         Medication(_FIRST, med_i.concept, med_i.ingredients),
                         Medication(_SECOND, med_j.concept, med_j.ingredients))
     if not base:
-        return base
+        return ()
     inputs = (med_i.input, med_j.input, quote(med_i.input), quote(med_j.input))
-    return tuple((key, finding.renamed(tuple(inputs[_STAND_INS[x]] for x in finding.inputs),
-                                       tuple(inputs[_STAND_INS[x]] if x in _STAND_INS else x for x in finding.path)))
-                 for key, finding in base)
+    items = []
+    for item_key, finding, in_slots, path_slots in base:
+        path = list(finding.path)
+        for at, which in path_slots:
+            path[at] = inputs[which]
+        items.append((item_key, finding.renamed(tuple(inputs[which] for which in in_slots), tuple(path))))
+    return tuple(items)
+
+
+def _stand_in_items(index: Index, families, stand_in_i: Medication, stand_in_j: Medication) -> tuple:
+    """The pair items of two stand-in entries, each with where its stand-ins are: (key, finding, the stand-in
+    of each input, (place in the path, stand-in) for each place a stand-in holds), so that renaming them
+    for the entries of a screen touches only those places."""
+    return tuple((key, finding, tuple(_STAND_INS[x] for x in finding.inputs),
+                  tuple((at, _STAND_INS[x]) for at, x in enumerate(finding.path) if x in _STAND_INS))
+                 for key, finding in _pair_items(index, families, stand_in_i, stand_in_j))
 
 
 def _fact_items(index: Index, families, med: Medication, text: str, concept: str) -> tuple[Item, ...]:
