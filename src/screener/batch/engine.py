@@ -261,8 +261,10 @@ class Codebook:
         self.template_of.clear()
         self.findings.clear()
         self._rule_row_of.clear()
-        for column in (self._rule_ranks, self._rule_places, self._row_rule, self._row_inputs,
-                       *self._rule_codes.values(), *self._distinct.values()):
+        columns: list[list[int] | dict[str, int]] = [self._rule_ranks, self._rule_places, self._row_rule,
+                                                     self._row_inputs, *self._rule_codes.values(),
+                                                     *self._distinct.values()]
+        for column in columns:
             column.clear()
         self._columns = None
         self.reports.clear()
