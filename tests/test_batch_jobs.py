@@ -122,3 +122,21 @@ def test_a_first_record_longer_than_the_first_block_keeps_every_line_number_in_w
     assert one[0] == two[0] and one[1] == two[1]
     last = list(csv.DictReader(io.StringIO(two[1].decode())))[-1]
     assert last["patient_id"] == "p249999" and int(last["line"]) == 70_001 + 249_999
+
+
+@pytest.mark.parametrize("pool_seconds, pooled", [(0.0, True), (1e9, False)])
+def test_a_smaller_input_goes_to_workers_when_its_first_block_says_so(runner, population, tmp_path, monkeypatch,
+                                                                       pool_seconds, pooled):
+    # Under four blocks (3 MB in 1 MB blocks), the default --jobs times the first block: the workers start
+    # only when the rest would take AUTO_POOL_SECONDS or more in one process. Either way, the same bytes.
+    import screener.batch as batch
+
+    started = []
+    in_pool = batch._in_pool
+    monkeypatch.setattr(batch, "_in_pool", lambda *a: started.append(a[2]) or in_pool(*a))
+    monkeypatch.setattr(batch, "AUTO_POOL_SECONDS", pool_seconds)
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # two cores, here too
+    one = run(runner, population, tmp_path / "one", "--jobs", "1")
+    auto = run(runner, population, tmp_path / "auto")
+    assert started == ([2] if pooled else [])
+    assert one[0] == auto[0] and one[1] == auto[1]

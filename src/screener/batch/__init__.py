@@ -427,7 +427,9 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
 
     `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
     (outputs stay in input order); None chooses: every core, up to `AUTO_JOBS`, for
-    inputs of at least four blocks.
+    inputs of at least four blocks, and for a smaller CSV input of patients when its first
+    block says the rest would take `AUTO_POOL_SECONDS` or more here (its later blocks are then
+    smaller, so that each worker has several).
 
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
@@ -440,7 +442,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
     vocab = codebook(knowledge)
     paths = expand_inputs(source)
     total = None if "-" in paths else sum(input_size(p) or 0 for p in paths)
-    jobs = _jobs(jobs, paths, total, block_bytes)
+    jobs, adaptive = _jobs(jobs, paths, total, block_bytes)
     # What the workers send back of the patients: the status column (for the summary), the
     # whole table (--strict reads it), or, for a CSV output, its lines already encoded.
     if strict or (patients_out is not None and getattr(patients_out, "format", None) is not TableFormat.CSV):
@@ -457,7 +459,8 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
     notes: list[str] = []
     sources = paths if len(paths) > 1 else None
     parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
-                                 (send, send_findings), jobs, delimiter, encoding, notes) if jobs > 1 else None
+                                 (send, send_findings), jobs, delimiter, encoding, notes,
+                                 total if adaptive else None) if jobs > 1 else None
     if parallel is not None:
         layout_, results = parallel
     else:
@@ -465,7 +468,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
                                       delimiter, encoding, notes)
         if layout_ is not Layout.PATIENTS:
             blocks = grouped(blocks)
-        if layout_ is not Layout.PATIENTS and jobs > 1:
+        if layout_ is not Layout.PATIENTS and jobs > 1 and not adaptive:
             # Claims and items: every patient's rows are put together here, and the blocks of whole
             # patients are screened in the workers (this process reads, groups and writes).
             results = _pooled_blocks(vocab, layout_, blocks, separator, window, (send, send_findings), jobs,
@@ -576,35 +579,53 @@ FIRST_BLOCK_SHARE = 4
 AUTO_JOBS = 2
 """The most worker processes `jobs=None` starts (the machines this runs on have two cores or more)."""
 
+AUTO_POOL_SECONDS = 2.0
+"""With `jobs=None`, an input of fewer than four blocks goes to worker processes only when its first block
+says the rest would take this long or longer in one process: starting them costs a fraction of a second, and
+on a population whose every list is new (a realistic export) 27 MB took 70 s in one."""
+
+MIN_AUTO_BLOCK = 4 << 20
+"""The smallest block such an input is cut into for the workers: a block costs ~0.1 s of its own beyond its
+rows (its distinct entries are looked at again), so smaller ones slowed an inexpensive population."""
+
 _WORKER: tuple | None = None
 """What a forked worker screens with: set in the parent just before the pool starts, inherited by fork."""
 
 
-def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: int) -> int:
-    """How many worker processes to use (1: screen in this process)."""
+def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: int) -> tuple[int, bool]:
+    """(how many worker processes to use (1: screen in this process), whether the first block decides)."""
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return 1  # workers inherit the loaded knowledge through fork
-    if jobs is None:
-        big = total is not None and total >= 4 * block_bytes
-        # The CPUs this process may use (taskset, cgroups), not every CPU of the machine.
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return min(AUTO_JOBS, cpus) if big else 1
-    return max(1, jobs)
+        return 1, False  # workers inherit the loaded knowledge through fork
+    if jobs is not None:
+        return max(1, jobs), False
+    # The CPUs this process may use (taskset, cgroups), not every CPU of the machine.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(AUTO_JOBS, cpus)
+    if total is None or workers < 2 or total <= block_bytes // FIRST_BLOCK_SHARE:
+        return 1, False  # stdin, one core, or one first block holds it all
+    return workers, total < 4 * block_bytes
 
 
 def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs,
-                      delimiter=None, encoding=None, notes=None):
+                      delimiter=None, encoding=None, notes=None, adaptive_total=None):
     """(layout, results) screening CSV blocks in `jobs` forked processes, or None when the input
-    does not suit (Parquet, or the items and claims layouts, whose patients span blocks)."""
+    does not suit (Parquet, or the items and claims layouts, whose patients span blocks).
+
+    With `adaptive_total` (the input's size), the first block decides whether the workers start at all
+    (`_pooled`), and the later blocks are cut so that each worker has four (never above `block_bytes`,
+    never under `MIN_AUTO_BLOCK`)."""
     from .readers import iter_raw_blocks
 
     tried: list[str] = []
+    first_bytes = block_bytes // FIRST_BLOCK_SHARE
+    if adaptive_total is not None:
+        block_bytes = min(block_bytes, max(MIN_AUTO_BLOCK, adaptive_total // (4 * jobs)))
     # The first block is screened here before the workers start (see `_pooled`): a quarter of a block is
     # enough to read the entries most patients share, and the workers wait for it.
     opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes, delimiter, encoding,
-                              tried, first_bytes=block_bytes // FIRST_BLOCK_SHARE if k == 0 else None)
+                              tried, first_bytes=first_bytes if k == 0 else None)
               for k, path in enumerate(paths)]
     if any(o is None or o.layout is not Layout.PATIENTS for o in opened):
         for o in opened:
@@ -623,11 +644,14 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
     raw = chain.from_iterable(((*item, k) for item in o.blocks) for k, o in enumerate(opened))  # type: ignore[union-attr]
     sources = paths if len(paths) > 1 else None
     return Layout.PATIENTS, _pooled(vocab, raw, first.header, first.names, separator, send, jobs, first.delimiter,
-                                    sources)
+                                    sources, adaptive_total)
 
 
-def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None):
-    """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded)."""
+def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None, adaptive_total=None):
+    """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded).
+
+    With `adaptive_total` (the input's size in bytes), the workers start only if the first block, timed,
+    says the rest would take `AUTO_POOL_SECONDS` or more here; otherwise the rest is screened here too."""
     global _WORKER
     _WORKER = (vocab, header, names, separator, send, delimiter, sources)
     # The first block is screened here, before the fork: the workers then start with its readings
@@ -636,7 +660,15 @@ def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sou
     first = next(raw, None)
     if first is None:
         return
-    yield _screen_raw(first)
+    started = time.perf_counter()
+    result = _screen_raw(first)
+    took = time.perf_counter() - started
+    yield result
+    if adaptive_total is not None:
+        done = max(first[2], 1)  # the first block's bytes
+        if took * max(adaptive_total - done, 0) / done < AUTO_POOL_SECONDS:
+            yield from map(_screen_raw, raw)
+            return
     yield from _in_pool(_screen_raw, raw, jobs)
 
 
