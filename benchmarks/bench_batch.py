@@ -11,9 +11,10 @@ against a baseline measured alongside it; nothing here asserts.
     python benchmarks/bench_batch.py --mix harsh --big 0       # a harsher, independently written mix
 
 Sections
-  1. Wall time   1M patients, one row each (seeded synthetic population: most on
-                 medicines with no cautions, ~3% on carisoprodol, brands and dose
-                 text, a little noise). `screener batch FILE -o findings.csv` against
+  1. Wall time   1M patients, one row each (seeded synthetic population: everyday
+                 medicines the knowledge base does not classify, so every screen
+                 is incomplete; ~3% on carisoprodol, brands and dose text, a
+                 little noise). `screener batch FILE -o findings.csv` against
                  `python -c "import pandas as pd; pd.read_csv(FILE)"`, runs
                  interleaved, median of --runs. Target: ratio <= 2.0. Also with
                  --patients (one row per patient written as well).

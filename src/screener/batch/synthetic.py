@@ -1,11 +1,13 @@
 """Reproducible synthetic populations for tests, benchmarks and demonstrations.
 
-The mix follows the batch issue: most patients take medicines that have no
-cautions in the knowledge base beyond the duplicate rule (NSAIDs, acetaminophen,
-fluoxetine… by generic and brand name, with and without dosing text), a few
-percent take carisoprodol (generic, US and grey-market brands, with dose text
-that is sometimes wrong), some take an opioid, benzodiazepine or other sedative,
-and a little noise: misspelt names, unknown names, conditions, allergies and ages.
+The mix follows the batch issue: every patient takes one to four medicines that
+no rule but the duplicate and allergy rules is about (FDA substances by generic and
+brand name, with and without dosing text), a few percent take carisoprodol
+(generic, US and grey-market brands, with dose text that is sometimes wrong), some
+take an opioid, benzodiazepine or other sedative, and a little noise: misspelt
+names, unknown names, conditions, allergies and ages. The knowledge base does not
+classify those everyday medicines, so every patient's screen is incomplete (their
+interactions were not checked), as it would be for such a population.
 
 Names are taken from the loaded knowledge base, so the population follows the
 knowledge as it grows. The same seed gives the same rows.
