@@ -138,6 +138,17 @@ def test_screen_frame_maps_columns_and_accepts_numbers_and_missing_values(kb):
     assert "carisoprodol at age 70 (rule: >=65)" in set(findings["title"].astype("str"))
 
 
+@pytest.mark.parametrize("lisinopril", [1, 2])
+def test_screen_frame_column_types_do_not_depend_on_how_many_patients_are_incomplete(kb, lisinopril):
+    # One patient of three, or two, with an entry not checked: the unrecognized column is a categorical either way.
+    drugs = ["lisinopril 10 mg"] * lisinopril + ["Soma; Xanax"] * (3 - lisinopril)
+    _findings, patients = screen_frame(pd.DataFrame({"patient_id": ["a", "b", "c"], "medications": drugs}),
+                                       knowledge=kb)
+    assert patients["status"].astype("str").tolist().count("incomplete") == lisinopril
+    assert isinstance(patients["unrecognized"].dtype, pd.CategoricalDtype)
+    assert patients["unrecognized"].astype("str").str.startswith("lisinopril 10 mg (").sum() == lisinopril
+
+
 def test_unknown_columns_are_refused_with_the_expected_ones_named(kb):
     with pytest.raises(InputError, match="cannot tell the layout"):
         screen_frame(pd.DataFrame({"id": [1], "drugs": ["Soma"]}), knowledge=kb)

@@ -140,3 +140,48 @@ def test_a_smaller_input_goes_to_workers_when_its_first_block_says_so(runner, po
     auto = run(runner, population, tmp_path / "auto")
     assert started == ([2] if pooled else [])
     assert one[0] == auto[0] and one[1] == auto[1]
+
+
+def _forced_pool(monkeypatch):
+    """Make the default --jobs start the workers for any input of two or three blocks; returns the calls."""
+    import screener.batch as batch
+
+    started = []
+    in_pool = batch._in_pool
+    monkeypatch.setattr(batch, "_in_pool", lambda *a: started.append(a[2]) or in_pool(*a))
+    monkeypatch.setattr(batch, "AUTO_POOL_SECONDS", 0.0)
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    return started
+
+
+def test_the_default_jobs_cuts_blocks_as_one_process_does(runner, tmp_path, monkeypatch):
+    # Rows of one patient are merged within a block; 600 KB apart they share the first 1 MB block, as with
+    # --jobs 1, so a run to stdout merges them rather than stopping (a quarter-block first block split them).
+    started = _forced_pool(monkeypatch)
+    filler = [f"p{i},ibuprofen 200 mg" for i in range(130_000)]
+    lines = ["patient_id,medications", "p-dup,Soma 350 mg qid", *filler[:30_000], "p-dup,Xanax 0.5 mg",
+             *filler[30_000:]]
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert 2 << 20 < path.stat().st_size < 4 << 20  # two or three blocks of 1 MB
+    one = runner.invoke(cli, ["batch", str(path), "-o", "-", "--block-size", "1", "--jobs", "1"])
+    auto = runner.invoke(cli, ["batch", str(path), "-o", "-", "--block-size", "1"])
+    assert started == [2]
+    assert (one.exit_code, auto.exit_code) == (0, 0)
+    assert one.stdout == auto.stdout
+    # The two rows were one patient: the interaction between them is found.
+    assert any(line.startswith('"p-dup"') and "carisoprodol + alprazolam" in line for line in auto.stdout.splitlines())
+
+
+def test_a_gzip_input_of_two_blocks_stays_in_one_process(runner, population, tmp_path, monkeypatch):
+    # Its size on disk is not the size read, so the first block cannot tell how long the rest would take.
+    import gzip
+
+    started = _forced_pool(monkeypatch)
+    path = tmp_path / "patients.csv.gz"
+    path.write_bytes(gzip.compress(population.read_bytes(), compresslevel=1))
+    assert path.stat().st_size > 1 << 20  # over one 1 MB block, compressed
+    one = run(runner, path, tmp_path / "one", "--jobs", "1")
+    auto = run(runner, path, tmp_path / "auto")
+    assert started == []
+    assert one[0] == auto[0] and one[1] == auto[1]

@@ -4,8 +4,9 @@ The FDA vocabulary (`screener.vocabulary`) and the FDA NDC Directory
 (`screener.ndc`) are each a few sorted, tab-separated text files, gzipped in
 `data/<folder>/` with a `manifest.json` holding the sha256 of their expanded
 text. Neither is loaded into memory: on first use the files are expanded once
-into the cache directory, and each look-up is a binary search over a memory map
-— microseconds, with no start-up cost for screens that never need them.
+into the cache directory, and each look-up searches a memory map from a small
+sparse index (`SortedTable`) — microseconds, with no start-up cost for screens
+that never need them.
 
 What a look-up finds decides what is screened, so the expanded files are
 trusted only as far as they are checked. When they are expanded, their text is

@@ -57,6 +57,8 @@ from .readers import (
     expand_inputs,
     frame_blocks,
     input_size,
+    is_gzip,
+    is_parquet,
     iter_blocks,
 )
 from .writers import TableFormat
@@ -274,7 +276,7 @@ def screen_frame(frame: pd.DataFrame, *, knowledge: Knowledge | None = None, lay
         found.append(f)
         pats.append(p)
     ids = _id_column(original, layout, columns)
-    return _caller_ids(_to_pandas(found), ids), _caller_ids(_to_pandas(pats), ids)
+    return _caller_ids(_to_pandas(found), ids), _caller_ids(_to_pandas(pats, categorical=("unrecognized",)), ids)
 
 
 def _lists_joined(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
@@ -330,11 +332,22 @@ def _caller_ids(result: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:
     return result
 
 
-def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
-    """Blocks of results as one DataFrame (dictionary columns become categoricals)."""
+def _to_pandas(tables: list[pa.Table], categorical: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Blocks of results as one DataFrame: dictionary columns become categoricals, and so do the `categorical`
+    columns in every block (the engine leaves a mostly-filled text column as text), so that a column's dtype
+    does not depend on what the patients hold."""
+    tables = [_dictionary_columns(t, categorical) for t in tables]
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     pandas()
     return table.to_pandas()
+
+
+def _dictionary_columns(table: pa.Table, names: tuple[str, ...]) -> pa.Table:
+    """`table` with the columns `names` dictionary-encoded where they are not."""
+    for name in names:
+        if name in table.column_names and not pa.types.is_dictionary(table.schema.field(name).type):
+            table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table.column(name)))
+    return table
 
 
 def _all_blocks(paths: list[str], layout, columns, block_bytes, delimiter: str | None = None,
@@ -427,9 +440,9 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
 
     `jobs` > 1 screens one-row-per-patient CSV blocks in that many worker processes
     (outputs stay in input order); None chooses: every core, up to `AUTO_JOBS`, for
-    inputs of at least four blocks, and for a smaller CSV input of patients when its first
-    block says the rest would take `AUTO_POOL_SECONDS` or more here (its later blocks are then
-    smaller, so that each worker has several).
+    inputs of at least four blocks, and for a plain CSV file of patients of two or three blocks
+    when its first block says the rest would take `AUTO_POOL_SECONDS` or more here (its blocks
+    are cut as one process cuts them, so its outputs are the same bytes either way).
 
     `findings_out` and `patients_out` are `writers.Writer`s (or None to skip). With
     `strict`, the first invalid patient raises `InputError` naming its line.
@@ -574,19 +587,16 @@ def _write_all(results, layout: Layout, findings_out, patients_out, strict: bool
 
 
 FIRST_BLOCK_SHARE = 4
-"""With worker processes, the first block (screened before they start) is this many times smaller."""
+"""With worker processes for an input of four blocks or more, the first block (screened before they start) is
+this many times smaller."""
 
 AUTO_JOBS = 2
 """The most worker processes `jobs=None` starts (the machines this runs on have two cores or more)."""
 
 AUTO_POOL_SECONDS = 2.0
-"""With `jobs=None`, an input of fewer than four blocks goes to worker processes only when its first block
-says the rest would take this long or longer in one process: starting them costs a fraction of a second, and
-on a population whose every list is new (a realistic export) 27 MB took 70 s in one."""
-
-MIN_AUTO_BLOCK = 4 << 20
-"""The smallest block such an input is cut into for the workers: a block costs ~0.1 s of its own beyond its
-rows (its distinct entries are looked at again), so smaller ones slowed an inexpensive population."""
+"""With `jobs=None`, a plain CSV file of two or three blocks goes to worker processes only when its first
+block says the rest would take this long or longer in one process: starting them costs a fraction of a
+second, and on a population whose every list is new (a realistic export) 27 MB took 78 s in one, 53 s in two."""
 
 _WORKER: tuple | None = None
 """What a forked worker screens with: set in the parent just before the pool starts, inherited by fork."""
@@ -603,9 +613,14 @@ def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: in
     # The CPUs this process may use (taskset, cgroups), not every CPU of the machine.
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(AUTO_JOBS, cpus)
-    if total is None or workers < 2 or total <= block_bytes // FIRST_BLOCK_SHARE:
-        return 1, False  # stdin, one core, or one first block holds it all
-    return workers, total < 4 * block_bytes
+    if total is None or workers < 2:
+        return 1, False  # stdin, or one core
+    if total >= 4 * block_bytes:
+        return workers, False
+    # Two or three blocks: the first, timed, decides (`_pooled`). Only for plain files, whose size is what
+    # is read (a gzip file's is not), and never for one block: that is screened as one process would.
+    plain = all(not (is_parquet(p) or is_gzip(p)) for p in paths)
+    return (workers, True) if plain and total > block_bytes else (1, False)
 
 
 def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs,
@@ -614,14 +629,12 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
     does not suit (Parquet, or the items and claims layouts, whose patients span blocks).
 
     With `adaptive_total` (the input's size), the first block decides whether the workers start at all
-    (`_pooled`), and the later blocks are cut so that each worker has four (never above `block_bytes`,
-    never under `MIN_AUTO_BLOCK`)."""
+    (`_pooled`), and every block is cut as one process cuts them (the first is a whole block): rows of one
+    patient then meet in a block, or not, as they do with `jobs=1`, and the outputs are the same bytes."""
     from .readers import iter_raw_blocks
 
     tried: list[str] = []
-    first_bytes = block_bytes // FIRST_BLOCK_SHARE
-    if adaptive_total is not None:
-        block_bytes = min(block_bytes, max(MIN_AUTO_BLOCK, adaptive_total // (4 * jobs)))
+    first_bytes = block_bytes if adaptive_total is not None else block_bytes // FIRST_BLOCK_SHARE
     # The first block is screened here before the workers start (see `_pooled`): a quarter of a block is
     # enough to read the entries most patients share, and the workers wait for it.
     opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes, delimiter, encoding,

@@ -245,6 +245,17 @@ def is_parquet(path: str) -> bool:
         return False
 
 
+def is_gzip(path: str) -> bool:
+    """True for a gzip file (by its magic bytes, as `open_binary` tells)."""
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def open_binary(path: str, encoding: str | None = None):
     """A binary stream of the input at `path` ('-': stdin), gunzipped when it is gzip, and
     transcoded to UTF-8 when it is in another `encoding` (or starts with a UTF-16 byte-order mark)."""

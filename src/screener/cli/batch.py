@@ -145,8 +145,9 @@ class _Progress:
               help="pandas: streaming on this machine. dask: partitions on a Dask cluster.")
 @click.option("--jobs", type=click.IntRange(1, 64), metavar="N",
               help="pandas engine: screen blocks in N processes (default: up to 2 for inputs of four "
-                   "blocks or more, and for a smaller file of patients whose first block says the rest "
-                   "would take 2 s or more); claims and items are first grouped by patient here.")
+                   "blocks or more, and for a plain CSV file of patients of two or three blocks whose "
+                   "first block says the rest would take 2 s or more); claims and items are first grouped "
+                   "by patient here.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask: use the cluster at ADDRESS (tcp://host:8786) instead of starting a local one.")
 @click.option("--workers", type=click.IntRange(1, 512), metavar="N",
