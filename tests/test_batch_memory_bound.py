@@ -69,3 +69,30 @@ def test_forgetting_rows_between_blocks_changes_no_output(tmp_path, monkeypatch,
     forgot = _outputs(tmp_path, "forgot", source, args)
     assert sum(calls) > 1  # the rows were forgotten between blocks, more than once
     assert forgot == kept
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_block_written_in_pieces_is_the_same_bytes(tmp_path, monkeypatch, jobs):
+    # A block's CSV is encoded CSV_CHUNK_ROWS rows at a time (its findings may be 45 times its input), and a
+    # worker's comes back in a file past SPOOL_BYTES: the header once, every row once, in order, formula-like
+    # cells neutralised in every piece.
+    import screener.batch as batch
+    from screener.batch import writers
+
+    source = tmp_path / "in.csv"
+    write_population(source, [*_population(300), (["=HYPERLINK(x)", "Soma"], [], [], "40")])
+
+    def outputs(name):
+        f, p = tmp_path / f"{name}-f.csv", tmp_path / f"{name}-p.csv"
+        run(str(source), findings_out=Writer(str(f), TableFormat.CSV), patients_out=Writer(str(p), TableFormat.CSV),
+            jobs=jobs, block_bytes=4_000)
+        return f.read_bytes(), p.read_bytes()
+
+    whole = outputs("whole")
+    monkeypatch.setattr(writers, "CSV_CHUNK_ROWS", 7)
+    monkeypatch.setattr(batch, "SPOOL_BYTES", 0)  # and every worker's block comes back through a file
+    pieces = outputs("pieces")
+    assert pieces == whole
+    assert not list(tmp_path.glob(".screener-blocks-*"))  # the folder of those files is gone
+    assert whole[0].count(b"\n") > 300 and whole[1].count(b'"patient_id"') == 1
+    assert b"\"'=HYPERLINK(x) (medication" in whole[1]

@@ -471,9 +471,12 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
         send_findings = "csv" if getattr(findings_out, "format", None) is TableFormat.CSV else "table"
     notes: list[str] = []
     sources = paths if len(paths) > 1 else None
+    # Workers leave large encoded blocks in files beside the output (see `_spooled`).
+    spool_home = next((os.path.dirname(out.partial) for out in (findings_out, patients_out)
+                       if getattr(out, "partial", None)), None)
     parallel = _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window,
                                  (send, send_findings), jobs, delimiter, encoding, notes,
-                                 total if adaptive else None) if jobs > 1 else None
+                                 total if adaptive else None, spool_home) if jobs > 1 else None
     if parallel is not None:
         layout_, results = parallel
     else:
@@ -485,7 +488,7 @@ def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, p
             # Claims and items: every patient's rows are put together here, and the blocks of whole
             # patients are screened in the workers (this process reads, groups and writes).
             results = _pooled_blocks(vocab, layout_, blocks, separator, window, (send, send_findings), jobs,
-                                     sources, measures)
+                                     sources, measures, spool_home)
         else:
             results = _with_ids(vocab, layout_, blocks, separator, window, sources=sources, measures=measures)
     try:
@@ -624,7 +627,7 @@ def _jobs(jobs: int | None, paths: list[str], total: int | None, block_bytes: in
 
 
 def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, window, send, jobs,
-                      delimiter=None, encoding=None, notes=None, adaptive_total=None):
+                      delimiter=None, encoding=None, notes=None, adaptive_total=None, spool_home=None):
     """(layout, results) screening CSV blocks in `jobs` forked processes, or None when the input
     does not suit (Parquet, or the items and claims layouts, whose patients span blocks).
 
@@ -657,10 +660,11 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
     raw = chain.from_iterable(((*item, k) for item in o.blocks) for k, o in enumerate(opened))  # type: ignore[union-attr]
     sources = paths if len(paths) > 1 else None
     return Layout.PATIENTS, _pooled(vocab, raw, first.header, first.names, separator, send, jobs, first.delimiter,
-                                    sources, adaptive_total)
+                                    sources, adaptive_total, spool_home)
 
 
-def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None, adaptive_total=None):
+def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sources=None, adaptive_total=None,
+            spool_home=None):
     """Results of the raw blocks, in order, with at most 2 × `jobs` blocks in flight (memory stays bounded).
 
     With `adaptive_total` (the input's size in bytes), the workers start only if the first block, timed,
@@ -682,11 +686,11 @@ def _pooled(vocab, raw, header, names, separator, send, jobs, delimiter=",", sou
         if took * max(adaptive_total - done, 0) / done < AUTO_POOL_SECONDS:
             yield from map(_screen_raw, raw)
             return
-    yield from _in_pool(_screen_raw, raw, jobs)
+    yield from _in_pool(_screen_raw, raw, jobs, spool_home)
 
 
 def _pooled_blocks(vocab, layout: Layout, blocks: Iterator[Block], separator: str, window: int, send, jobs: int,
-                   sources: list[str] | None, measures: tuple | None):
+                   sources: list[str] | None, measures: tuple | None, spool_home: str | None = None):
     """Results of blocks that hold every row of their patients (`grouped`), screened in `jobs` forked
     processes, in order, at most 2 × `jobs` blocks in flight. Unlike `_pooled`, no block is screened here
     first (grouping has read the whole input before the first block comes, and claims name few drugs),
@@ -697,12 +701,14 @@ def _pooled_blocks(vocab, layout: Layout, blocks: Iterator[Block], separator: st
     first = next(blocks, None)
     if first is None:
         return
-    yield from _in_pool(_screen_whole, chain([first], blocks), jobs)
+    yield from _in_pool(_screen_whole, chain([first], blocks), jobs, spool_home)
 
 
-def _in_pool(work, items, jobs: int):
+def _in_pool(work, items, jobs: int, spool_home: str | None = None):
     """`work(item)` of each item in `jobs` forked processes, in order, with two items per worker in flight:
-    a worker never waits while this process writes, and memory stays bounded.
+    a worker never waits while this process writes, and memory stays bounded. Their large CSV blocks come
+    back as files in a private folder made in `spool_home` (None: the system's temporary folder), removed
+    with whatever is left in it when the pool ends (`_spooled`).
 
     A `concurrent.futures` pool, not a `multiprocessing.Pool`: that one replaces a worker that dies but loses
     its block, so the run waited for it for ever, and its `terminate` hangs when the worker died holding the
@@ -712,7 +718,9 @@ def _in_pool(work, items, jobs: int):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread_each)
+    spool = tempfile.mkdtemp(prefix=".screener-blocks-", dir=spool_home)  # 0700: only this user reads it
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread_each,
+                               initargs=(spool,))
     try:
         pending: deque = deque()
         for item in items:
@@ -729,7 +737,10 @@ def _in_pool(work, items, jobs: int):
     except BaseException:  # an error, Ctrl-C, SIGTERM, or the run stopped reading: stop the workers now
         _stop(pool)
         raise
-    pool.shutdown()
+    else:
+        pool.shutdown()
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)  # blocks not written (a run that failed) go with it
 
 
 def _stop(pool) -> None:
@@ -740,6 +751,8 @@ def _stop(pool) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+    for process in processes:
+        process.join(5)  # gone before their folder of blocks is removed
 
 
 def _screen_whole(block: Block):
@@ -755,28 +768,59 @@ def _sent(findings: pa.Table, patients: pa.Table, send) -> tuple:
     """Of a worker's findings and patients, what the parent needs (see `run`): the tables, their CSV lines, or
     only the columns the summary counts. Sending 100,000 rows between processes is not free, and encoding them
     as CSV in the workers, in parallel, keeps that work off the one process that writes."""
-    from .writers import EncodedRows, csv_body
+    from .writers import EncodedRows, csv_pieces
 
     send_patients, send_findings = send
     if send_patients == "csv":
-        patients = EncodedRows(csv_body(patients), patients.schema, patients.select(["status"]))
+        patients = EncodedRows(_spooled(csv_pieces(patients)), patients.schema, patients.select(["status"]))
     elif send_patients == "status":
         patients = patients.select(["status"])
     if send_findings == "csv":
-        findings = EncodedRows(csv_body(findings), findings.schema, findings.select(["severity"]))
+        findings = EncodedRows(_spooled(csv_pieces(findings)), findings.schema, findings.select(["severity"]))
     elif send_findings == "severity":
         findings = findings.select(["severity"])
     return findings, patients
 
 
-def _one_thread_each() -> None:
+SPOOL_BYTES = 16 << 20
+"""A worker's encoded block larger than this goes to a file (see `_spooled`)."""
+
+_SPOOL: str | None = None
+"""In a worker: the folder its large encoded blocks go to (set by `_one_thread_each`); None in the parent."""
+
+
+def _spooled(pieces: Iterator[bytes]) -> list[bytes] | str:
+    """CSV pieces of a block as they are, or, in a worker once they pass `SPOOL_BYTES`, the path of a file
+    holding them all (`Writer.write` appends it to the output and removes it). On a realistic population a
+    block's findings are ~45 times its input: held by the worker, sent through a pipe and held again by
+    the parent for every block in flight, they made two workers' run use three times one process's memory."""
+    held: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if _SPOOL is not None and size > SPOOL_BYTES:
+            handle, path = tempfile.mkstemp(suffix=".csv", dir=_SPOOL)
+            with os.fdopen(handle, "wb") as out:
+                out.writelines(held)
+                held.clear()
+                for rest in pieces:
+                    out.write(rest)
+            return path
+    return held
+
+
+def _one_thread_each(spool: str | None = None) -> None:
     """In a worker: parse with one thread (the workers already use every core between them), and leave
     signals to the parent: Ctrl-C is the parent's to handle, and SIGTERM (how the pool stops its
-    workers) must end a worker at once, not run a handler the worker inherited from the command."""
+    workers) must end a worker at once, not run a handler the worker inherited from the command.
+    Large encoded blocks go to files in `spool` (`_spooled`)."""
     import signal
 
     import pyarrow as pa
 
+    global _SPOOL
+    _SPOOL = spool
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     pa.set_cpu_count(1)

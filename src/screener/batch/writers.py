@@ -16,8 +16,10 @@ import gzip
 import io
 import json
 import os
+import shutil
 import stat
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
@@ -118,21 +120,31 @@ def neutralise(table: pa.Table) -> pa.Table:
     return table
 
 
-def csv_body(rows: pa.Table) -> bytes:
-    """Rows as CSV lines without the header, exactly as `Writer` writes them (formula cells
-    neutralised), so that a worker process can encode its own block."""
-    sink = io.BytesIO()
-    pacsv.write_csv(plain_table(neutralise(rows)), sink,
-                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return sink.getvalue()
+CSV_CHUNK_ROWS = 50_000
+"""Rows encoded as CSV at a time. A block's findings, decoded and encoded whole, held several copies of text
+that on a realistic population is ~45 times the block's input (8 MB in, 350 MB of findings out)."""
+
+
+def csv_pieces(rows: pa.Table, header: bool = False) -> Iterator[bytes]:
+    """Rows as CSV lines (after the header, when `header`), exactly as `Writer` writes them (formula cells
+    neutralised), in pieces of `CSV_CHUNK_ROWS` rows: only one piece's text is ever decoded at a time, so
+    that a worker process can encode its own block, and a large block is not held twice."""
+    rows = neutralise(rows)  # once, over each dictionary's distinct texts, not once a piece
+    for start in range(0, max(len(rows), 1), CSV_CHUNK_ROWS):
+        sink = io.BytesIO()
+        pacsv.write_csv(plain_table(rows.slice(start, CSV_CHUNK_ROWS)), sink, write_options=pacsv.WriteOptions(
+            include_header=header and start == 0, quoting_style="needed"))
+        yield sink.getvalue()
 
 
 class EncodedRows:
-    """A block of rows already encoded as CSV lines (`csv_body`), with the columns the run's
+    """A block of rows already encoded as CSV lines (`csv_pieces`), with the columns the run's
     summary counts (`status`) kept as a small table."""
 
-    def __init__(self, body: bytes, schema: pa.Schema, counted: pa.Table):
+    def __init__(self, body: list[bytes] | str, schema: pa.Schema, counted: pa.Table):
         self.body = body
+        """The CSV lines, in pieces (`csv_pieces`), or the path of a file holding them, which `Writer.write`
+        removes once it has appended it."""
         self.schema = schema
         """The columns of the encoded rows (for the header)."""
         self.counted = counted
@@ -189,14 +201,20 @@ class Writer:
             if self.format is not TableFormat.CSV:
                 raise ValueError("rows encoded as CSV can only be written to a CSV output")
             if not self._started:
-                self._write_csv(plain_table(rows.schema.empty_table()))
-            self._handle.write(rows.body)
+                self._write_csv(rows.schema.empty_table())
+            if isinstance(rows.body, str):
+                with open(rows.body, "rb") as spooled:
+                    shutil.copyfileobj(spooled, self._handle, 1 << 20)
+                os.remove(rows.body)
+            else:
+                for piece in rows.body:
+                    self._handle.write(piece)
             self._started = True
             self.rows += len(rows)
             return
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
         if self.format is TableFormat.CSV:
-            self._write_csv(plain_table(neutralise(table)))
+            self._write_csv(table)
         elif self.format is TableFormat.JSONL:
             self._write_jsonl(plain_table(table))
         else:
@@ -205,10 +223,8 @@ class Writer:
         self.rows += len(table)
 
     def _write_csv(self, table: pa.Table) -> None:
-        sink = io.BytesIO()
-        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(
-            include_header=not self._started, quoting_style="needed"))
-        self._handle.write(sink.getvalue())
+        for piece in csv_pieces(table, header=not self._started):
+            self._handle.write(piece)
 
     def _write_jsonl(self, table: pa.Table) -> None:
         if not len(table):
