@@ -1129,14 +1129,20 @@ def sparse_text(n: int, filled: np.ndarray, values: Sequence[str]) -> pa.Diction
     return _dictionary(codes, pa.array(list(seen), type=pa.string()))
 
 
+SAMPLE_TEXTS = 2_000
+"""How many of a column's texts `_encoded_text` looks at to tell whether they repeat."""
+
+
 def _encoded_text(texts: pa.Array) -> pa.Array:
-    """Texts (null: ''): mostly empty, as a dictionary array hashing only the non-null ones; mostly filled,
-    as they are. A filled column's texts are nearly all distinct (each patient's own list of entries), so
-    encoding them hashed every byte only for the writer to decode them again: a tenth of a million-patient
-    run whose patients were all incomplete."""
+    """Texts (null: ''): as a dictionary array when they repeat, hashing only the non-null ones; as they are when
+    most of a sample of them differ. The same few unclassified drugs of a claims file repeat from member to
+    member, but a varied population's lists are each the patient's own: encoding them hashed every byte only
+    for the writer to decode them again, a tenth of a million-patient run whose patients were all incomplete."""
     filled = texts.is_valid()
     if texts.null_count * 2 < len(texts):
-        return pc.fill_null(texts, "")
+        sample = texts.slice(0, SAMPLE_TEXTS)
+        if pc.count_distinct(sample).as_py() * 2 > len(sample):
+            return pc.fill_null(texts, "")
     codes = np.zeros(len(texts), dtype=np.int32)
     encoded = pc.dictionary_encode(texts.filter(filled))
     codes[np.flatnonzero(filled.to_numpy(zero_copy_only=False))] = encoded.indices.to_numpy(zero_copy_only=False) + 1
