@@ -234,24 +234,19 @@ def expand_inputs(spec: str) -> list[str]:
 
 def is_parquet(path: str) -> bool:
     """True for a Parquet file (by name or by its PAR1 magic bytes)."""
-    if path == "-":
-        return False
-    if path.lower().endswith((".parquet", ".pq")):
-        return True
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError:
-        return False
+    return path != "-" and (path.lower().endswith((".parquet", ".pq")) or _starts_with(path, b"PAR1"))
 
 
 def is_gzip(path: str) -> bool:
     """True for a gzip file (by its magic bytes, as `open_binary` tells)."""
-    if path == "-":
-        return False
+    return path != "-" and _starts_with(path, b"\x1f\x8b")
+
+
+def _starts_with(path: str, magic: bytes) -> bool:
+    """Whether the file at `path` starts with `magic` (False when it cannot be read)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(2) == b"\x1f\x8b"
+            return handle.read(len(magic)) == magic
     except OSError:
         return False
 
