@@ -6,7 +6,9 @@ import gzip
 import json
 from pathlib import Path
 
+import hypothesis.strategies as st
 import pandas as pd
+from hypothesis import given, settings
 
 from screener.cli import cli
 
@@ -68,6 +70,19 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(runner, tmp_path):
     # Parquet keeps values as they are.
     invoke(runner, src, "-o", tmp_path / "f.parquet", "--patients", tmp_path / "p.parquet")
     assert "=HYPERLINK(1)" in set(pd.read_parquet(tmp_path / "p.parquet")["patient_id"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | st.text(alphabet="=+-@\t\r' aé☃", max_size=4), max_size=30), st.booleans())
+def test_a_cell_is_neutralised_exactly_when_it_starts_like_a_formula(texts, as_dictionary):
+    import pyarrow as pa
+
+    from screener.batch.writers import FORMULA_START, neutralise
+
+    column = pa.array(texts, type=pa.string())
+    table = pa.table({"text": column.dictionary_encode() if as_dictionary else column})
+    got = neutralise(table).column("text").to_pylist()
+    assert got == [t if t is None or t[:1] not in FORMULA_START else "'" + t for t in texts]
 
 
 def test_strict_stops_at_the_first_invalid_row(runner, tmp_path):

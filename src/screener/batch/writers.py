@@ -86,13 +86,13 @@ def plain_table(rows) -> pa.Table:
     return table
 
 
-_FORMULA_PATTERN = "^[" + "".join("\\" + c if c in "-\\^]" else c for c in FORMULA_START) + "]"
-"""A regular expression matching text that starts with any of FORMULA_START."""
+_FORMULA_STARTS = pa.array(FORMULA_START, type=pa.string())
 
 
 def _risky(text) -> pa.Array:
-    """Where text starts like a spreadsheet formula."""
-    return pc.fill_null(pc.match_substring_regex(text, _FORMULA_PATTERN), False)
+    """Where text starts like a spreadsheet formula: its first character is one of FORMULA_START (a regular
+    expression anchored at the start took five times as long over a column of a million patients' texts)."""
+    return pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=_FORMULA_STARTS), False)
 
 
 def neutralise(table: pa.Table) -> pa.Table:
@@ -106,14 +106,16 @@ def neutralise(table: pa.Table) -> pa.Table:
             chunks = []
             for chunk in column.chunks:
                 texts = chunk.dictionary
-                if len(texts) and pc.any(_risky(texts)).as_py():
-                    texts = pc.if_else(_risky(texts), pc.binary_join_element_wise("'", texts, ""), texts)
+                risky = _risky(texts)
+                if len(texts) and pc.any(risky).as_py():
+                    texts = pc.if_else(risky, pc.binary_join_element_wise("'", texts, ""), texts)
                     chunk = pa.DictionaryArray.from_arrays(chunk.indices, texts)
                 chunks.append(chunk)
             column = pa.chunked_array(chunks, type=column.type) if chunks else column
         elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
-            if len(column) and pc.any(_risky(column)).as_py():
-                column = pc.if_else(_risky(column), pc.binary_join_element_wise("'", column, ""), column)
+            risky = _risky(column)
+            if len(column) and pc.any(risky).as_py():
+                column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
         else:
             continue
         table = table.set_column(i, f.name, column)
