@@ -86,13 +86,13 @@ def plain_table(rows) -> pa.Table:
     return table
 
 
-_FORMULA_STARTS = pa.array(FORMULA_START, type=pa.string())
-
-
 def _risky(text) -> pa.Array:
     """Where text starts like a spreadsheet formula: its first character is one of FORMULA_START (a regular
     expression anchored at the start took five times as long over a column of a million patients' texts)."""
-    return pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=_FORMULA_STARTS), False)
+    # The value set is made here, not when the module is imported: `pa.array` then would import pandas
+    # before the batch command defers it (`lazy_pandas`).
+    starts = pa.array(FORMULA_START, type=pa.string())
+    return pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=starts), False)
 
 
 def neutralise(table: pa.Table) -> pa.Table:
