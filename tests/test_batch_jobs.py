@@ -129,35 +129,30 @@ def test_a_smaller_input_goes_to_workers_when_its_first_block_says_so(runner, po
                                                                        pool_seconds, pooled):
     # Under four blocks (3 MB in 1 MB blocks), the default --jobs times the first block: the workers start
     # only when the rest would take AUTO_POOL_SECONDS or more in one process. Either way, the same bytes.
-    import screener.batch as batch
-
-    started = []
-    in_pool = batch._in_pool
-    monkeypatch.setattr(batch, "_in_pool", lambda *a: started.append(a[2]) or in_pool(*a))
-    monkeypatch.setattr(batch, "AUTO_POOL_SECONDS", pool_seconds)
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # two cores, here too
+    started = _pool_watched(monkeypatch, pool_seconds)
     one = run(runner, population, tmp_path / "one", "--jobs", "1")
     auto = run(runner, population, tmp_path / "auto")
     assert started == ([2] if pooled else [])
     assert one[0] == auto[0] and one[1] == auto[1]
 
 
-def _forced_pool(monkeypatch):
-    """Make the default --jobs start the workers for any input of two or three blocks; returns the calls."""
+def _pool_watched(monkeypatch, pool_seconds: float = 0.0) -> list[int]:
+    """With two cores and AUTO_POOL_SECONDS set to `pool_seconds` (0: the default --jobs starts the workers for
+    any input of two or three blocks); returns the worker counts of the pools started."""
     import screener.batch as batch
 
-    started = []
+    started: list[int] = []
     in_pool = batch._in_pool
     monkeypatch.setattr(batch, "_in_pool", lambda *a: started.append(a[2]) or in_pool(*a))
-    monkeypatch.setattr(batch, "AUTO_POOL_SECONDS", 0.0)
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(batch, "AUTO_POOL_SECONDS", pool_seconds)
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # two cores, here too
     return started
 
 
 def test_the_default_jobs_cuts_blocks_as_one_process_does(runner, tmp_path, monkeypatch):
     # Rows of one patient are merged within a block; 600 KB apart they share the first 1 MB block, as with
     # --jobs 1, so a run to stdout merges them rather than stopping (a quarter-block first block split them).
-    started = _forced_pool(monkeypatch)
+    started = _pool_watched(monkeypatch)
     filler = [f"p{i},ibuprofen 200 mg" for i in range(130_000)]
     lines = ["patient_id,medications", "p-dup,Soma 350 mg qid", *filler[:30_000], "p-dup,Xanax 0.5 mg",
              *filler[30_000:]]
@@ -177,7 +172,7 @@ def test_a_gzip_input_of_two_blocks_stays_in_one_process(runner, population, tmp
     # Its size on disk is not the size read, so the first block cannot tell how long the rest would take.
     import gzip
 
-    started = _forced_pool(monkeypatch)
+    started = _pool_watched(monkeypatch)
     path = tmp_path / "patients.csv.gz"
     path.write_bytes(gzip.compress(population.read_bytes(), compresslevel=1))
     assert path.stat().st_size > 1 << 20  # over one 1 MB block, compressed

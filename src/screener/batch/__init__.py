@@ -639,7 +639,8 @@ def _parallel_results(vocab, paths, layout, columns, block_bytes, separator, win
     tried: list[str] = []
     first_bytes = block_bytes if adaptive_total is not None else block_bytes // FIRST_BLOCK_SHARE
     # The first block is screened here before the workers start (see `_pooled`): a quarter of a block is
-    # enough to read the entries most patients share, and the workers wait for it.
+    # enough to read the entries most patients share, and the workers wait for it. When that block decides
+    # whether they start at all, it is a whole block, as one process cuts it.
     opened = [iter_raw_blocks(path, Layout(layout) if layout else None, columns, block_bytes, delimiter, encoding,
                               tried, first_bytes=first_bytes if k == 0 else None)
               for k, path in enumerate(paths)]
