@@ -76,6 +76,25 @@ def test_every_layout_and_format_runs_in_a_fresh_process_as_in_this_one(tmp_path
     assert (tmp_path / "pa.csv").read_bytes() == (tmp_path / "pb.csv").read_bytes()
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_claims_over_several_blocks_group_in_a_fresh_process_as_in_this_one(tmp_path, jobs):
+    # 2.4 MB of claims read 1 MB at a time: grouped by member across blocks (pandas is imported only then).
+    rows = ["patient_id,drug,fill_date,days_supply,quantity,strength"]
+    for i in range(40_000):
+        rows.append(f"m{i % 9000},{('carisoprodol', 'oxycodone', 'alprazolam', 'lisinopril')[i % 4]},"
+                    f"2024-{1 + i % 12:02d}-{1 + i % 28:02d},30,{60 + i % 120},{('350', '10', '1', '10')[i % 4]}")
+    src = tmp_path / "claims.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, err = fresh("batch", src, "--block-size", "1", "--jobs", jobs, "-o", tmp_path / "a.csv",
+                      "--patients", tmp_path / "pa.csv")
+    assert code == 0, err
+    assert "PANDAS=True" in err
+    assert in_process("batch", src, "--block-size", "1", "--jobs", "1", "-o", tmp_path / "b.csv",
+                      "--patients", tmp_path / "pb.csv") == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "pa.csv").read_bytes() == (tmp_path / "pb.csv").read_bytes()
+
+
 def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, kb):
     from screener.batch.synthetic import write_patients_csv
 

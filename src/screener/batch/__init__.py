@@ -23,16 +23,15 @@ reason in `error`).
 Layouts (`readers.Layout`): `patients` (one row per patient), `items` (one row
 per medication, condition, allergy or age) and `claims` (pharmacy claims with
 supply windows; see `claims.py`). For `items` and `claims`, rows of one patient
-may be anywhere in the file: inputs larger than one block are first spread over
-temporary partition files by a hash of the patient id, then each partition is
-screened whole; the outputs then come partition by partition (sort by `line` for
-input order).
+may be anywhere in the file: inputs larger than one block are first grouped by a
+hash of the patient id into partitions (in memory, or through temporary files for
+a large input: `grouping.py`), then each partition is screened whole; the outputs
+then come partition by partition (sort by `line` for input order).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -47,6 +46,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError, ScreenerError
 from .engine import FINDING_COLUMNS, PATIENT_COLUMNS, SEVERITIES, Codebook, screen_patients
+from .grouping import grouped
 from .layouts import SOURCE_SHIFT, from_items_layout, from_patients_layout
 from .lazy_pandas import pandas
 from .readers import (
@@ -69,9 +69,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..api import Knowledge
 
 __all__ = ["DEFAULT_WINDOW", "FINDING_COLUMNS", "PATIENT_COLUMNS", "Layout", "Summary", "run", "screen_frame"]
-
-PARTITIONS = 64
-"""Partition files used to group `items` and `claims` inputs larger than one block."""
 
 _CODEBOOKS: dict[int, Codebook] = {}
 
@@ -364,71 +361,6 @@ def _all_blocks(paths: list[str], layout, columns, block_bytes, delimiter: str |
             yield from blocks
 
     return first_layout, rest()
-
-
-def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS) -> Iterator[Block]:
-    """Blocks in which every patient's rows are together (items and claims layouts).
-
-    One block passes through. Larger inputs are spread over `partitions` temporary
-    files by a hash of the patient id, and the files are read back in order, as many
-    together in one block as make no more rows than the largest block read (a small
-    input is a few blocks, not `partitions` small ones; a large one a block per file).
-    """
-    blocks = iter(blocks)
-    first = next(blocks, None)
-    second = next(blocks, None)
-    if first is None:
-        return
-    if second is None:
-        yield first
-        return
-    tmp = tempfile.mkdtemp(prefix="screener-batch-")
-    try:
-        files = [open(os.path.join(tmp, f"{k}.pkl"), "wb") for k in range(partitions)]  # noqa: SIM115 - closed below
-        most = 0  # rows of the largest block read: what a block read back may hold
-        try:
-            pd = pandas()
-
-            for block in chain([first, second], blocks):
-                most = max(most, len(block.frame))
-                ids = block.frame["patient_id"].fillna("").astype("str").str.strip().to_numpy(dtype=object)
-                part = pd.util.hash_array(ids, categorize=True) % np.uint64(partitions)
-                bad_part = pd.util.hash_array(np.asarray([b.patient_id.strip() for b in block.bad], dtype=object),
-                                              categorize=True) % np.uint64(partitions) if block.bad else []
-                # One stable sort by file, then a slice per file (rows keep their order within a file).
-                order = np.argsort(part, kind="stable")
-                ends = np.searchsorted(part[order], np.arange(partitions + 1, dtype=np.uint64))
-                by_file = block.frame.take(order)
-                for k in range(partitions):
-                    rows = by_file.iloc[ends[k]:ends[k + 1]]
-                    bad = [b for b, q in zip(block.bad, bad_part) if q == k]
-                    if len(rows) or bad:
-                        pickle.dump((rows, bad, block.nbytes if k == 0 else 0), files[k], protocol=5)
-        finally:
-            for handle in files:
-                handle.close()
-        frames, bad, nbytes, held = [], [], 0, 0
-        for k in range(partitions):
-            with open(os.path.join(tmp, f"{k}.pkl"), "rb") as spilled:
-                while True:
-                    try:
-                        rows, b, size = pickle.load(spilled)
-                    except EOFError:
-                        break
-                    frames.append(rows)
-                    bad.extend(b)
-                    nbytes += size
-                    held += len(rows)
-            os.remove(os.path.join(tmp, f"{k}.pkl"))
-            # Files go together while they fit in a block: each patient is in one file, so a block of
-            # whole files holds every row of its patients.
-            if (frames or bad) and (k == partitions - 1 or held >= most):
-                pd = pandas()
-
-                yield Block(pd.concat(frames, ignore_index=True), bad, nbytes)
-                frames, bad, nbytes, held = [], [], 0, 0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(source: str, *, knowledge: Knowledge | None = None, findings_out=None, patients_out=None,
