@@ -73,6 +73,44 @@ def test_claims_of_the_same_drug_on_hand_together_add_their_units_a_day(runner, 
     assert (row["overlap_start"], row["overlap_days"]) == ("2024-01-20", "11")
 
 
+def test_a_refill_written_another_way_is_the_same_supply_not_a_duplicate(runner, tmp_path):
+    # The same NDC in two forms, the same text in another case, two packages of one product (oxycodone 10 mg
+    # tablets, 00603-4993-21 and -28): each pair is one drug refilled, with its units a day added while both
+    # are on hand, and each claim still named as the payer wrote it.
+    findings, patients = screen(runner, tmp_path,
+                                "r1,00037-2001-01,,2024-03-01,30,90,\n"
+                                "r1,00037200101,,2024-03-21,30,90,\n"
+                                "r2,,carisoprodol,2024-03-01,30,90,350 mg\n"
+                                "r2,,Carisoprodol,2024-03-21,30,90,350 mg\n"
+                                "r3,00603-4993-21,,2024-01-01,30,60,\n"
+                                "r3,00603-4993-28,,2024-01-20,30,60,\n"
+                                "r3,,alprazolam,2024-02-10,30,30,0.5 mg\n"
+                                "r3,,alprazolam,2024-03-01,30,30,0.5 mg\n"
+                                "r4,,Carisoprodol,2024-03-01,30,90,350 mg\n",
+                                "--measure", "sp=cob,stockpile=yes")
+    assert "duplicate" not in set(findings["kind"])
+    shown = findings.set_index(["patient_id", "kind"])["inputs"]
+    assert shown["r1", "dose"] == "ndc:00037-2001-01: 90 over 30 days + 90 over 30 days"
+    assert shown["r2", "dose"] == "carisoprodol 350 mg: 90 over 30 days + 90 over 30 days"
+    assert shown["r3", "dose"] == "ndc:00603-4993-21: 60 over 30 days + 60 over 30 days"
+    assert shown["r4", "duration"] == "Carisoprodol 350 mg"  # its own spelling, though r2 wrote it first
+    # Stockpiling carries the early refill over as one drug's: oxycodone is on hand 2024-01-01 to 2024-02-29,
+    # alprazolam from 2024-02-10: 20 days together (as two drugs, the refill was not carried: 9 days).
+    assert patients.loc["r3", "measure_sp"] == "not met (20 days)"
+
+
+def test_different_strengths_or_unrecognised_texts_stay_apart(runner, tmp_path):
+    # Two strengths of one drug are two entries, as `check` lists them; two unrecognised texts are never one.
+    findings, patients = screen(runner, tmp_path,
+                                "d1,,oxycodone,2024-01-01,30,60,5 mg\n"
+                                "d1,,oxycodone,2024-01-05,30,60,10 mg\n"
+                                "d2,,zzfoo,2024-01-01,30,60,5 mg\n"
+                                "d2,,zzbar,2024-01-01,30,60,5 mg\n")
+    assert findings[(findings["patient_id"] == "d1") & (findings["kind"] == "duplicate")]["inputs"].tolist() == [
+        "oxycodone 5 mg; oxycodone 10 mg"]
+    assert patients.loc["d2", "unrecognized_count"] == "2"
+
+
 def test_the_daily_dose_of_a_combination_product_counts_each_ingredient(runner, tmp_path):
     # Soma Compound (carisoprodol 200 mg + aspirin 325 mg): 8 a day is 1,600 mg of carisoprodol.
     findings, _ = screen(runner, tmp_path, "m1,,Soma Compound,2024-01-01,10,80,\n")

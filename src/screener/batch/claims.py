@@ -196,6 +196,28 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
     return out
 
 
+def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:
+    """For each entry text, the first of `texts` that reads as the same medication: the same reading in
+    every respect a rule reads ("Carisoprodol 350 mg" and "carisoprodol 350 mg"; "ndc:00037200101" and
+    "ndc:00037-2001-01"; two packages of one product). Only a medication recognised and classified
+    without a problem is matched; any other text stands for itself (so an unrecognised or unclassified
+    entry is always reported as it was written)."""
+    index = vocab.index
+    first: dict[object, int] = {}
+    out = np.arange(len(texts), dtype=np.int64)
+    for k, text in enumerate(texts.tolist()):
+        if not text:
+            continue
+        try:
+            med, problem = read_entry(index, text)
+        except InputError:
+            continue
+        if problem is None and med.concept is not None and not med.not_covered:
+            # How it was recognised and what its listing says (`via`, `note`) name the package; no rule reads them.
+            out[k] = first.setdefault(replace(med, input="", via="", note=""), k)
+    return out
+
+
 def _holds(drug: str, strength: str) -> bool:
     """Whether the drug text already holds this strength (the same number, not part of a longer one)."""
     number = re.match(r"\s*(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)", strength)
@@ -226,12 +248,15 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     display_u = (drug_text + " (" + text_u + ")").where((ndc != "") & (drug_text != ""), text_u)
     no_drug_u = ((drug_text == "") & (ndc == "")).to_numpy()
     disagree_u = _disagreeing(vocab, drugs["drug"], ndc)
-    # Entries are told apart by their text: (drug, ndc, strength) triples that read the same are one entry.
+    # Entries are told apart by their text: (drug, ndc, strength) triples that give the same text are one
+    # entry, and so are texts that read as the same medication (a refill written in another case, or by
+    # another form of its NDC or another package of its product, is the same supply, not a duplicate).
     text_code, texts = pd.factorize(pd.concat([text_u, pd.Series([""], dtype="str")], ignore_index=True))
     texts = np.asarray(texts, dtype=object)
+    text_code = same_medication(vocab, texts)[text_code]
     blank_text = int(text_code[-1])  # the entry text of an invalid row that has none
     entry = text_code[:-1][drug_of].astype(np.int64)
-    renamed_u = (display_u != text_u).to_numpy()
+    renamed_u = display_u.to_numpy(dtype=object) != texts[text_code[:-1]]
     display_u = display_u.to_numpy(dtype=object)
     start = per_distinct(frame["fill_date"], parse_dates)
     supply = per_distinct(frame["days_supply"], lambda v: pd.to_numeric(
