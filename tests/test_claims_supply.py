@@ -225,3 +225,29 @@ def test_a_measure_of_a_class_the_knowledge_lacks_is_one_line_and_exit_2(runner,
     assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: measure 'x': 'opiods' is not a class of this knowledge "
                                      "(`screener explain NAME` shows what a concept is)")
+
+
+def test_a_fill_date_without_its_day_is_not_a_date(runner, tmp_path):
+    # ISO 8601 allows "2024-03" and "2024"; a claim's supply starts on a day, and none is made up.
+    _, patients = screen(runner, tmp_path,
+                         "e1,,carisoprodol,2024-03,30,120,350\n"
+                         "e2,,carisoprodol,2024,30,120,350\n"
+                         "e3,,carisoprodol,2024-03-01 00:00:00,30,120,350\n"  # a spreadsheet's date and time
+                         "e4,,carisoprodol,20240301,30,120,350\n"
+                         "e5,,carisoprodol,3/1/2024,30,120,350\n")
+    assert patients.loc["e1", "error"] == "line 2: fill_date '2024-03' is not a date (use YYYY-MM-DD)"
+    assert patients.loc["e2", "error"] == "line 3: fill_date '2024' is not a date (use YYYY-MM-DD)"
+    assert patients.loc[["e3", "e4", "e5"], "status"].tolist() == ["findings"] * 3
+
+
+def test_a_drug_text_whose_strength_is_not_the_ndcs_makes_the_claim_invalid(runner, tmp_path):
+    # Which was dispensed, 250 mg or the NDC's 350 mg, cannot be told: no dose is computed from either.
+    findings, patients = screen(runner, tmp_path,
+                                "s1,00037-2001-01,CARISOPRODOL 250 MG TAB,2024-03-01,30,180,\n"
+                                "s2,00037-2001-01,CARISOPRODOL 350 MG TAB,2024-03-01,30,180,\n"
+                                "s3,00037-2001-01,SOMA,2024-03-01,30,180,\n")
+    assert patients.loc["s1", "error"] == ("line 2: drug 'CARISOPRODOL 250 MG TAB' and ndc 00037-2001-01 give "
+                                           "different strengths (250 mg in the text, 350 mg in the NDC's product)")
+    assert "s1" not in set(findings["patient_id"])
+    for patient in ("s2", "s3"):
+        assert dose_titles(findings, patient) == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"], patient

@@ -64,9 +64,16 @@ else:
 MAX_DAYS_SUPPLY = 366
 
 
+FULL_DATE = (r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+             r"|\d{8}|\d{1,2}/\d{1,2}/\d{4}")
+"""A fill date as claims write it: ISO (2024-03-01, a time of day allowed after it), YYYYMMDD (NCPDP) or
+M/D/YYYY. Anything shorter ("2024-03", "2024", which ISO 8601 allows) names no day, and none is made up."""
+
+
 def parse_dates(values: pd.Series) -> np.ndarray:
-    """Days since 1970-01-01 as int64, or the minimum int64 where the text is not a date."""
+    """Days since 1970-01-01 as int64, or the minimum int64 where the text is not a whole date (`FULL_DATE`)."""
     text = values.fillna("").astype("str").str.strip()
+    text = text.where(text.str.fullmatch(FULL_DATE), "")
     out = pd.to_datetime(text, format="ISO8601", errors="coerce")
     for fmt in ("%Y%m%d", "%m/%d/%Y"):
         missing = out.isna() & (text != "")
@@ -173,25 +180,35 @@ def strength_texts(strength: pd.Series) -> pd.Series:
 
 
 def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
-    """Claims whose drug text and NDC both name a drug, and different ones (by their ingredients).
+    """For claims whose drug text and NDC both name a drug, how they disagree ('' where they do not): they
+    name different drugs (by their ingredients), or the text writes a strength the NDC's product does not
+    have ("CARISOPRODOL 250 MG TAB" with the NDC of a 350 mg tablet: which was dispensed cannot be told).
 
     Each distinct (drug, NDC) pair is read once; the rows take their pair's answer by position."""
     drug = drug.fillna("").astype("str").str.strip()
     both = ((drug != "") & (ndc != "")).to_numpy()
-    out = np.zeros(len(drug), dtype=bool)
+    out = np.full(len(drug), "", dtype=object)
     if not both.any():
         return out
     pairs = drug[both] + "\x00" + ndc[both]
     codes, distinct = pd.factorize(pairs)
     index = vocab.index
 
-    def differ(pair: str) -> bool:
+    def differ(pair: str) -> str:
         text, code = pair.split("\x00", 1)
-        named = read_entry(index, text)[0].ingredients
-        coded = read_entry(index, "ndc:" + code)[0].ingredients
-        return bool(named) and bool(coded) and set(named) != set(coded)
+        named = read_entry(index, text)[0]
+        coded = read_entry(index, "ndc:" + code)[0]
+        if not named.ingredients or not coded.ingredients:
+            return ""
+        if set(named.ingredients) != set(coded.ingredients):
+            return "name different drugs"
+        if named.per_unit_from == "text" and coded.per_unit_mg and named.per_unit_mg != coded.per_unit_mg:
+            def mg(med) -> str:
+                return " + ".join(f"{format_amount(x)} mg" for x in med.per_unit_mg)
+            return f"give different strengths ({mg(named)} in the text, {mg(coded)} in the NDC's product)"
+        return ""
 
-    answers = np.fromiter((differ(p) for p in distinct), dtype=bool, count=len(distinct))
+    answers = np.asarray([differ(p) for p in distinct], dtype=object)
     out[both] = answers[codes]
     return out
 
@@ -273,8 +290,8 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
          lambda i: f"days_supply '{frame['days_supply'].iloc[i]}' is not a whole number of days "
                    f"from 1 to {MAX_DAYS_SUPPLY}"),
         (np.isnan(quantity) | (quantity < 0), lambda i: f"quantity '{frame['quantity'].iloc[i]}' is not a number"),
-        (disagree_u[drug_of],
-         lambda i: f"drug '{frame['drug'].iloc[i]}' and ndc {frame['ndc'].iloc[i]} name different drugs"),
+        (disagree_u[drug_of] != "",
+         lambda i: f"drug '{frame['drug'].iloc[i]}' and ndc {frame['ndc'].iloc[i]} {disagree_u[drug_of[i]]}"),
     ]
     for mask, message in problems:
         for i in np.flatnonzero(mask & (row_error == "")):
