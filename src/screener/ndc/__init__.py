@@ -105,6 +105,10 @@ def read_ndc(text: str) -> Ndc:
     raise NdcFormatError(f"'{code}' is not an NDC (10 digits in three hyphenated segments, or 11 digits)")
 
 
+_PER_VOLUME = re.compile(r"(mg|g|ug|mcg)/(\d+(?:\.\d+)?)?mL")
+"""A strength's unit as a mass per volume in mL ("mg/5mL", "mg/mL")."""
+
+
 @dataclass(frozen=True, slots=True)
 class Product:
     """One product of the FDA NDC Directory."""
@@ -148,6 +152,21 @@ class Product:
                 return None  # a concentration, a percentage, units: not an amount per tablet
             try:
                 out.append(float(value) * factor)
+            except ValueError:
+                return None
+        return tuple(out) if out and len(out) == len(self.substances) else None
+
+    def per_ml_mg(self) -> tuple[float, ...] | None:
+        """mg of each ingredient in one mL of a liquid ("5" "mg/5mL": 1 mg per mL), when every strength is a
+        mass per volume in mL; None otherwise (a tablet's strength is `per_unit_mg`)."""
+        factors = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
+        out = []
+        for value, unit in zip(self.strengths, self.units):
+            match = _PER_VOLUME.fullmatch(unit)
+            if match is None:
+                return None
+            try:
+                out.append(float(value) * factors[match.group(1)] / float(match.group(2) or 1))
             except ValueError:
                 return None
         return tuple(out) if out and len(out) == len(self.substances) else None

@@ -582,6 +582,11 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         # Written in the entry ("350 mg q4h"), the strength is also the dose when no count is given, as for
         # any entry; known only from the NDC, a count of units is still needed.
         per_unit, source = marketed[0], "text" if dosing.strengths else "ndc"
+    elif not dosing.strengths and (per_ml := product.per_ml_mg()) is not None and len(per_ml) == len(order):
+        # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a
+        # sig's "5 mL" measures; a dose still needs its volume, as a tablet's needs its count.
+        per_unit, source = per_ml, "ndc"
+        dosing = replace(dosing, per_ml=True)
     strength = "/".join(f"{a}" for a in product.strengths)
     unit = product.units[0] if len(set(product.units)) == 1 else ""
     described = " ".join(filter(None, (product.name, strength + (f" {unit.removesuffix('/1')}" if unit else ""),

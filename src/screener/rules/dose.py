@@ -16,7 +16,9 @@ mg, times its morphine milligram equivalent factor from `mme_factors.csv` (the C
 2022 table), is added up across entries, and a total at or above the row's value is
 one finding naming each opioid and its share. A member whose factor is per mcg/hr
 (fentanyl) counts its patch rate (`Dosing.rate_mcg_per_hr`) × the patches applied
-together (one when no count is written) × the factor; without a rate, or when the
+together × the factor: the count a sig writes ("2 patches q72h"), or for a supply (a claim:
+patches a day) the patches a day × the `PATCH_DAYS` each is worn, as the CDC's formula for
+prescription data counts them; one when neither is given; without a rate, or when the
 table gives it no factor (buprenorphine), or it has no row, it is not counted, and
 the finding says so; a member whose daily amount the entry does not say makes the
 total "at least".
@@ -58,6 +60,15 @@ factor): its MME a day is the rate read from the entry × the patches worn toget
 MME_NOT_COUNTED = "mme_not_counted"
 """In a compiled table: a member of the MME rule's class that is not counted, with (threshold, why): why is 1.0
 when its factor is per mcg/hr and the entry gives no patch rate, 0.0 when the source gives it no factor."""
+
+PATCH_DAYS = 3
+"""The days one fentanyl patch is worn (72 hours), by which a supply's patches a day become the patches worn
+together: the CDC's file for prescription data gives the fentanyl patch the factor 7.2 (this table's 2.4 per
+mcg/hr × 3 days) and the formula strength per unit × (units ÷ days supply) × factor = MME a day (National
+Center for Injury Prevention and Control, 'CDC compilation of benzodiazepines, muscle relaxants, stimulants,
+zolpidem, and opioid analgesics with oral morphine milligram equivalent conversion factors', 2017 version,
+footnote i; the same 7.2 in CMS, 'Opioid Morphine Equivalent Conversion Factors', May 2014): 10 patches of
+25 mcg/hr over 30 days are one worn at a time, 60 MME a day; 20 are two, 120."""
 
 OUD_CONDITION = "opioid-use-disorder"
 """The condition under which methadone and buprenorphine are taken as treatment of opioid use disorder."""
@@ -303,8 +314,7 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
             else:
                 rate = med.dosing.rate_mcg_per_hr
                 if rate is not None and not med.dosing.unread:
-                    # A patch rate written with no count is one patch, as an amount written with none is one dose.
-                    counted.append((x, med, rate * (med.dosing.units_per_dose or 1), "mcg/hr", factor))
+                    counted.append((x, med, rate * _patches_worn(med), "mcg/hr", factor))
                 else:
                     not_counted.append((x, med, "no rate"))
                     partial = True
@@ -339,6 +349,18 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
     inputs = tuple(med.input for _, med, *_ in counted) + tuple(
         dict.fromkeys(med.input for _, med, why in not_counted if med.input not in shown and why != "no amount"))
     return ("dose", rule_id), make_finding(index, compiled, concepts, inputs, title, path)
+
+
+def _patches_worn(med: Medication) -> float:
+    """The patches worn together: the count its sig writes; for a supply (units a day, from a claim), the
+    patches a day × `PATCH_DAYS`; else one (a rate written with no count is one patch, as an amount written
+    with none is one dose)."""
+    d = med.dosing
+    if d.units_per_dose is not None:
+        return d.units_per_dose
+    if d.daily_units is not None:
+        return d.daily_units * PATCH_DAYS
+    return 1.0
 
 
 _NOT_COUNTED_WHY = {
