@@ -111,6 +111,16 @@ def test_different_strengths_or_unrecognised_texts_stay_apart(runner, tmp_path):
     assert patients.loc["d2", "unrecognized_count"] == "2"
 
 
+def test_two_products_of_one_drug_and_strength_stay_two_supplies(runner, tmp_path):
+    # Oxycodone 10 mg: an extended-release tablet (00093-5731-01) beside an immediate-release one
+    # (00603-4993-21) is two drugs on hand, as `check` lists them, not one refilled.
+    findings, _ = screen(runner, tmp_path,
+                         "x1,00093-5731-01,,2024-01-01,30,60,\n"
+                         "x1,00603-4993-21,,2024-01-01,30,60,\n")
+    assert findings[findings["kind"] == "duplicate"]["inputs"].tolist() == [
+        "ndc:00093-5731-01; ndc:00603-4993-21"]
+
+
 def test_the_daily_dose_of_a_combination_product_counts_each_ingredient(runner, tmp_path):
     # Soma Compound (carisoprodol 200 mg + aspirin 325 mg): 8 a day is 1,600 mg of carisoprodol.
     findings, _ = screen(runner, tmp_path, "m1,,Soma Compound,2024-01-01,10,80,\n")

@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..model import Dosing, FindingKind, MedicationEntry, format_amount
+from ..ndc import NdcFormatError, read_ndc
 from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
@@ -214,11 +215,13 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
 
 
 def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:
-    """For each entry text, the first of `texts` that reads as the same medication: the same reading in
-    every respect a rule reads ("Carisoprodol 350 mg" and "carisoprodol 350 mg"; "ndc:00037200101" and
-    "ndc:00037-2001-01"; two packages of one product). Only a medication recognised and classified
-    without a problem is matched; any other text stands for itself (so an unrecognised or unclassified
-    entry is always reported as it was written)."""
+    """For each entry text, the first of `texts` that is the same medication written another way: the same
+    text but for case and spacing ("Carisoprodol 350 mg", "carisoprodol  350 mg"), or an NDC of the same
+    product (another form of it, "ndc:00037200101" and "ndc:00037-2001-01", or another package of it) —
+    and in either case read the same in every respect a rule reads. Two products of one drug stay apart
+    (an extended-release tablet beside an immediate-release one is two supplies), and only a medication
+    recognised and classified without a problem is matched: any other text stands for itself (an
+    unrecognised or unclassified entry is always reported as it was written)."""
     index = vocab.index
     first: dict[object, int] = {}
     out = np.arange(len(texts), dtype=np.int64)
@@ -231,8 +234,20 @@ def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:
             continue
         if problem is None and med.concept is not None and not med.not_covered:
             # How it was recognised and what its listing says (`via`, `note`) name the package; no rule reads them.
-            out[k] = first.setdefault(replace(med, input="", via="", note=""), k)
+            out[k] = first.setdefault((_written_as(text), replace(med, input="", via="", note="")), k)
     return out
+
+
+def _written_as(text: str) -> tuple[str, str]:
+    """What names a claim's medication, but for how it is written: the product of its NDC and the text after
+    it, or the text, each casefolded with its spaces collapsed."""
+    head, _, rest = text.partition(" ")
+    if head.startswith("ndc:"):
+        try:
+            return "ndc:" + read_ndc(head).product, " ".join(rest.casefold().split())
+        except NdcFormatError:
+            pass
+    return "text", " ".join(text.casefold().split())
 
 
 def _holds(drug: str, strength: str) -> bool:
