@@ -12,7 +12,7 @@ codebook on first use and keeps it. At most `2 × workers` blocks are in
 flight, so the client's memory stays bounded too.
 
 Items and claims are grouped by patient first (on the client, with the same
-partition files as the pandas engine), and each group of patients is a task.
+`grouping.grouped` as the pandas engine), and each group of patients is a task.
 Parquet row groups are read on the client and sent as frames.
 
 Use it when one core is the bottleneck and the input is large (hundreds of
