@@ -38,6 +38,17 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(runne
     assert (folder / "in.csv").read_text(encoding="utf-8") == PATIENTS
 
 
+@pytest.mark.parametrize("patients", ["same.csv", "./same.csv", "sub/../same.csv"])
+def test_two_outputs_that_are_one_file_are_refused_before_it_exists(runner, folder, patients, monkeypatch):
+    # Not there yet, by two paths: both would be written under one temporary name and the findings lost.
+    monkeypatch.chdir(folder)
+    (folder / "sub").mkdir()
+    result = runner.invoke(cli, ["batch", "in.csv", "-o", "same.csv", "--patients", patients])
+    assert result.exit_code == 2
+    assert "-o and --patients name the same file; give two files" in result.stderr
+    assert not (folder / "same.csv").exists() and _leftovers(folder) == []
+
+
 def test_a_failed_run_leaves_no_output_and_keeps_an_older_one(runner, folder):
     (folder / "bad.csv").write_text("patient_id,medications,age\n1,Soma,34\n2,Soma,old\n", encoding="utf-8")
     (folder / "f.csv").write_text("an older run\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from .options import InputProblem, knowledge_options, load_from_options
 from .output import OutputError, emit
 
 _WRITE_ERRORS = {errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+"""Errors only a write gives: an OSError without a file name and one of these is about an output."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C (128 + SIGINT), as shells report it."""
 EXIT_TERMINATED = 143
@@ -49,9 +50,11 @@ def _refuse_overwriting_inputs(source: str, outputs: list[str]) -> None:
             if os.path.exists(given) and os.path.samefile(out, given):
                 raise click.UsageError(f"the output {out} is the input {given}: it would be overwritten while "
                                        "it is read; write to another file")
-    if len(existing) == 2 and os.path.samefile(*existing):
+    # The same file by two paths (`same.csv`, `./same.csv`), whether or not it is there yet: both outputs
+    # would be written under one temporary name, and one would be lost.
+    if (len(existing) == 2 and os.path.samefile(*existing)) or (
+            len(outputs) == 2 and os.path.realpath(outputs[0]) == os.path.realpath(outputs[1])):
         raise click.UsageError("-o and --patients name the same file; give two files")
-"""Errors only a write gives: an OSError without a file name and one of these is about an output."""
 
 
 def _columns(ctx, param, values) -> dict[str, str]:
