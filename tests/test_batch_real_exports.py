@@ -198,11 +198,15 @@ def hostile_file(draw) -> tuple[bytes, set[str]]:
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     lines = [HEADER]
     previous = "none"
-    for pid in ids:
+    for k, pid in enumerate(ids):
         meds = draw(st.lists(st.sampled_from(MEDS), max_size=4))
         trouble = draw(st.sampled_from(["none", "quoted-newline", "quoted-comma", "escaped-quote", "stray-quote",
-                                        "unclosed-quote", "bad-byte", "blank-line", "trailing", "huge", "few-fields"]))
+                                        "unclosed-quote", "bad-byte", "blank-line", "trailing", "huge", "few-fields",
+                                        "quoted-id", "bad-byte-quoted-newline", "unclosed-quote-fragments"]))
         cell = ";".join(meds)
+        if trouble == "quoted-id":  # an id holding the delimiter, quoted as a spreadsheet writes it
+            pid = ids[k] = f"{pid}, J"
+            pid = f'"{pid}"'
         if trouble == "quoted-newline":
             cell = '"' + "\n".join(meds or ["Soma"]) + '"'
         elif trouble == "quoted-comma":
@@ -215,12 +219,19 @@ def hostile_file(draw) -> tuple[bytes, set[str]]:
             cell = '"Soma'
         elif trouble == "bad-byte":
             cell = "Caf\udcff"
+        elif trouble == "bad-byte-quoted-newline":  # a cp1252 export's Alt+Enter cell read as UTF-8
+            cell = '"Soma 350 mg\udce9\nXanax 0.5 mg"'
+        elif trouble == "unclosed-quote-fragments":
+            # The rest of the broken cell on lines of its own, some with quotes, long enough to cross blocks.
+            cell = '"Soma\n' + "\n".join(draw(st.lists(st.sampled_from(
+                ["continued note", 'note: patient says "it hurts"', "take with food", ""]), min_size=1,
+                max_size=12)))
         elif trouble == "huge":
             cell = ";".join(["Tylenol"] * (MAX_ENTRIES + 5))
         row = f"{pid},{cell},,,{draw(st.sampled_from(['', '34', '70']))}"
         if trouble == "trailing":
             row += ",,,"
-        if trouble == "few-fields" and previous != "unclosed-quote":
+        if trouble == "few-fields" and not previous.startswith("unclosed-quote"):
             # (After a quote that never closes, a short row cannot be told from the rest of
             # the broken cell: it is read as such, and named in the broken row's error.)
             row = f"{pid},{cell}"
@@ -229,7 +240,7 @@ def hostile_file(draw) -> tuple[bytes, set[str]]:
         if trouble == "blank-line":
             lines.append("")
     data = newline.join(lines) + newline
-    return data.encode("utf-8", "surrogateescape"), set(ids)
+    return data.encode("utf-8", "surrogateescape"), {pid.strip() for pid in ids}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -312,3 +323,64 @@ def test_a_column_mapping_that_maps_nothing_is_refused(runner, tmp_path, mapping
     result = batch(runner, tmp_path / "in.csv", "--column", mapping, "-o", tmp_path / "f.csv")
     assert result.exit_code == 2
     assert result.stderr == f"Error: {message}\n"
+
+
+def test_an_unreadable_row_keeps_its_quoted_id_and_joins_its_patient(tmp_path):
+    # The id holds the delimiter ("Smith, J"): read as CSV reads it, not cut at the comma.
+    data = (f'{HEADER}\n"Smith, J",soma 350 mg tid,,,30\n"Smith, J",oxycodone 10 mg,,,30,extra\n'
+            '"Doe, A",x\xffy,,,40\n').encode("utf-8", "surrogateescape")
+    _, patients, _ = screen_file(tmp_path, data.replace(b"\xc3\xbf", b"\xff"))
+    assert patients["patient_id"].tolist() == ["Smith, J", "Doe, A"]
+    assert patients["status"].tolist() == ["invalid", "invalid"]
+    assert patients["error"].iloc[0] == "line 3: 6 fields, expected 5 (patient 'Smith, J' is on lines 2, 3)"
+
+
+def test_a_bad_byte_in_a_cell_of_two_lines_makes_one_invalid_row(tmp_path):
+    # What a cp1252 export with an Alt+Enter cell gives when read as UTF-8: the second line is the same cell.
+    for cell in (b'"Soma 350 mg tid \xe9\nXanax 0.5 mg"', b'"Soma 350 mg tid\nXanax \xe9 0.5 mg"'):
+        _, patients, _ = screen_file(tmp_path, HEADER.encode() + b"\nP1," + cell + b",,,30\nP2,oxycodone,,,40\n")
+        assert patients["patient_id"].tolist() == ["P1", "P2"]
+        assert patients["error"].iloc[0].startswith("line 2: not valid UTF-8 (byte 0xe9 ")
+
+
+def test_the_rest_of_a_broken_cell_across_blocks_is_never_a_patient(tmp_path):
+    # A quote never closed, then 60 lines of its cell: blocks of 4 KB end inside them, one process or two.
+    rows = [HEADER] + [f"P{i},soma 350 mg tid; oxycodone 10 mg,,,40" for i in range(200)]
+    rows += ['PB,"soma 350 mg tid', 'note: patient says "it hurts"'] + [f"continued note line {k}" for k in range(60)]
+    rows += [f"Q{k},xanax,,,40" for k in range(200)]
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outputs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"p{jobs}.csv"
+        run(str(src), patients_out=Writer(str(out), TableFormat.CSV), findings_out=None, block_bytes=4096, jobs=jobs)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    patients = patients_of(tmp_path / "p1.csv")
+    assert len(patients) == 401
+    (error,) = patients.loc[patients["status"] == "invalid", "error"]
+    assert error == ("line 202: broken quoting: a quote is not closed where it should be (lines 203-263 read as "
+                     "the rest of its cell: too few fields to be rows)")
+
+
+def test_a_small_file_with_a_quote_never_closed_is_one_block(runner, tmp_path):
+    # Its rows of one patient meet, so even with stdout there is no "split patient" to refuse.
+    (tmp_path / "in.csv").write_text(f'{HEADER}\n2,xanax,,,40\n"2,soma\n3,ok,,,\n', encoding="utf-8")
+    result = batch(runner, tmp_path / "in.csv", "-o", "-", "--patients", tmp_path / "p.csv")
+    assert result.exit_code == 0, result.stderr
+    patients = patients_of(tmp_path / "p.csv")
+    assert patients["patient_id"].tolist() == ["2", "3"]
+    assert patients["error"].iloc[0] == "line 3: broken quoting: a quote is not closed (patient '2' is on lines 2, 3)"
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_record_by_record(tmp_path):
+    # 140,000 characters in one quoted cell with a line break; a bad byte elsewhere makes the block be read
+    # record by record, where Python's csv refused fields over 131,072 characters.
+    long_cell = '"Soma 350 mg ' + "x" * 140_000 + '\nnote: take with food, water, milk, juice, or tea"'
+    data = f"{HEADER}\nP1,{long_cell},,,30\nP2,oxycodone,,,40\nP3,x\udcffy,,,40\n".encode("utf-8", "surrogateescape")
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["patient_id"].tolist() == ["P1", "P2", "P3"]
+    # One record, read whole: too long an entry to screen (its own reason), never "broken quoting".
+    assert patients["error"].iloc[0].startswith("medication entry 'Soma 350 mg xxx")
+    assert patients["error"].iloc[0].endswith("is 140012 characters long; the limit is 200")
+    assert patients["error"].iloc[1] == "" and patients["error"].iloc[2].startswith("line 5: not valid UTF-8")

@@ -14,7 +14,9 @@ Two ways to find the boundaries, the first used whenever it can be trusted:
   is irregular. A quote that never closes into a well-formed record makes a
   *broken* record: its own first line, plus the lines after it that cannot be a
   row on their own (the lost rest of its cell), so the broken record is one
-  invalid row of its own patient and its fragments never become patients.
+  invalid row of its own patient and its fragments never become patients — across
+  the end of a block too, up to `MAX_RECORD_BYTES` of fragments (past that, each
+  further line is reported as an invalid row of its own: nothing is dropped).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ MAX_RECORD_LINES = 10_000
 """The most lines one quoted field may span; a quote still open after that is broken quoting."""
 MAX_RECORD_BYTES = 4 << 20
 """The most bytes one record may hold (an Excel cell holds at most 32,767 characters)."""
+
+# A field may be as long as a record (Python's csv refuses fields over 131,072 characters by default, which
+# made a long but valid cell "broken quoting" whenever its block was read record by record). Raised, never
+# lowered: the limit is the process's, and other readers in it only gain.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 """Delimiters detected from the header line, with the names `--delimiter` also accepts."""
@@ -160,9 +167,13 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
         if found == "more" and not final:
             return records, starts[i]
         if isinstance(found, tuple):
-            last, fields = found
-            records.append(Record(starts[i], ends[last], i, fields))
-            broken_open = False
+            last, fields, reason = found
+            if fields is None and broken_open and _too_few(reason, expected):
+                for k in range(i, last + 1):  # more of the broken cell before it, quotes and all
+                    records[-1] = _absorb(records[-1], ends[k])
+            else:
+                records.append(Record(starts[i], ends[last], i, fields, reason))
+                broken_open = False
             i = last + 1
             continue
         text, problem = _decoded(body)
@@ -178,7 +189,17 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
         records.append(Record(starts[i], ends[i], i, None, problem))
         broken_open = text is not None and problem.startswith("broken quoting")
         i += 1
+    if not final and broken_open and len(block) - records[-1].start <= MAX_RECORD_BYTES:
+        # The block ends in the fragments of a broken record's cell: more may follow, and in the next block
+        # they would be rows of their own. The record goes on with it, up to MAX_RECORD_BYTES.
+        return records[:-1], records[-1].start
     return records, len(block)
+
+
+def _too_few(reason: str, expected: int) -> bool:
+    """Whether `reason` (from `fit_fields`) says a record has fewer fields than `expected`."""
+    count, _, rest = reason.partition(" fields, expected ")
+    return count.isdigit() and rest == str(expected) and int(count) < expected
 
 
 def _absorb(record: Record, end: int) -> Record:
@@ -187,48 +208,55 @@ def _absorb(record: Record, end: int) -> Record:
 
 
 def _quoted_record(block: bytes, starts: list[int], ends: list[int], i: int, expected: int,
-                   delimiter: str) -> tuple[int, list[str]] | str:
-    """The record that starts at line `i` and holds quotes: (its last line, its fields), or why not:
-    "more" when it may go on past the block, otherwise the reason it is broken.
+                   delimiter: str) -> tuple[int, list[str] | None, str] | str:
+    """The record that starts at line `i` and holds quotes: (its last line, its fields, '') — or, for a
+    whole record that cannot be used (a byte that is not UTF-8 in it, or the wrong number of fields),
+    (its last line, None, why) — or why its quoting is broken: "more" when it may go on past the block.
 
     The `csv` module reads it, taking lines one at a time for as long as a quoted field is
     open, so a quote in the middle of an unquoted field (`So"ma`) is the letter it is, as
-    Excel and pandas read it too.
+    Excel and pandas read it too. Where the record ends is found on the bytes (a byte that is not UTF-8
+    is read as itself): a bad byte in its first line of two must not make the second a row of its own.
     """
     n = len(starts)
     taken = 0
-    problem = ""
+    bad = ""
     too_long = False
     limit = min(n, i + MAX_RECORD_LINES)
 
     def lines():
-        nonlocal taken, problem, too_long
+        nonlocal taken, bad, too_long
         for k in range(i, limit):
             if ends[k] - starts[i] > MAX_RECORD_BYTES:
                 too_long = True
                 return
-            text, bad = _decoded(block[starts[k]:ends[k]])
+            raw = block[starts[k]:ends[k]]
+            text, problem = _decoded(raw)
             if text is None:
-                # A later line that is not text ends the search: the quote did not close before it.
-                problem = bad if k == i else ""
-                return
+                where = f" in its line {k - i + 1}, column " if k > i else " at column "
+                bad = bad or problem.replace(" at column ", where, 1)
+                text = raw.decode("utf-8", "surrogateescape")
             taken += 1
             yield text
 
     try:
         fields = next(csv.reader(lines(), delimiter=delimiter, strict=True))
     except (csv.Error, StopIteration) as exc:
-        if problem:
-            return problem
-        if "end of data" not in str(exc):
+        open_at_end = "end of data" in str(exc)
+        if open_at_end and not too_long and taken < MAX_RECORD_LINES and i + taken >= n:
+            return "more"  # the block ended with the quote open: it may close in what follows
+        if bad and taken == 1:
+            return bad
+        if not open_at_end:
             return "broken quoting: a quote is not closed where it should be"
         if too_long or taken >= MAX_RECORD_LINES:
             return f"broken quoting: a quote is still open {taken:,} lines later"
-        if i + taken >= n:
-            return "more"  # the block ended with the quote open: it may close in what follows
         return "broken quoting: a quote is not closed"
+    last = i + taken - 1
+    if bad:
+        return last, None, bad
     fitted, reason = fit_fields(fields, expected)
-    return (i + taken - 1, fitted) if fitted is not None else reason
+    return (last, fitted, "") if fitted is not None else (last, None, reason)
 
 
 def record_cut(block: bytes | memoryview, delimiter: str, expected: int) -> int:

@@ -400,16 +400,20 @@ def raw_csv_blocks(handle, path, block_bytes, delimiter: str = ",", expected: in
     rest = b""
     read = 0
     try:
+        chunk = handle.read(block_bytes)
         while True:
-            chunk = handle.read(block_bytes)
             read += len(chunk)
             data = rest + chunk if rest else chunk
-            if not chunk:
+            # One read ahead: the last bytes are one block, not cut where a record might go on (a small
+            # file with a quote never closed was two blocks, and its rows of one patient "split").
+            following = handle.read(block_bytes) if chunk else b""
+            if not following:
                 if data:
                     if not data.endswith(b"\n"):
                         data += b"\n"
                     yield data, line_no, read
                 return
+            chunk = following
             last = data.rfind(b"\n")
             cut = record_cut(data[: last + 1], delimiter, expected) if last >= 0 else 0
             if cut <= 0:
@@ -722,9 +726,38 @@ def _empty_frame(layout: Layout) -> pd.DataFrame:
     return _empty_rows(layout).to_pandas()
 
 
-def _guess_id(raw: bytes, delimiter: str = ",") -> str:
-    first = raw.split(b"\n", 1)[0].split(delimiter.encode(), 1)[0].strip().strip(b'"')
-    return first.decode("utf-8", "replace").strip()
+def _guess_id(raw: bytes, delimiter: str = ",", column: int = 0) -> str:
+    """The patient id of a record that cannot be read, as far as its first line can be read: its field
+    number `column`, a quoted field read as CSV reads it (`"Smith, J"`, `""` for a quote), a quote never
+    closed ending at the next delimiter of the line; '' when the line has no such field."""
+    line = raw.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    fields: list[str] = []
+    field: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(line) and len(fields) <= column:
+        ch = line[i]
+        if quoted:
+            if ch == '"' and line.startswith('""', i):
+                field.append('"')
+                i += 1
+            elif ch == '"':
+                quoted = False
+            else:
+                field.append(ch)
+        elif ch == '"' and not "".join(field).strip():
+            quoted, field = True, []
+        elif ch == delimiter:
+            fields.append("".join(field))
+            field = []
+        else:
+            field.append(ch)
+        i += 1
+    if len(fields) <= column:
+        text = "".join(field)
+        # A quote never closed: the line's own delimiters are the best guess at where the id ends ('"2,soma').
+        fields.append(text.split(delimiter, 1)[0] if quoted else text)
+    return fields[column].strip() if column < len(fields) else ""
 
 
 def _reason(record, block: bytes, first_line: int) -> str:
@@ -742,8 +775,9 @@ def _careful(block, header, names, layout, first_line, delimiter) -> Block:
     the others bad rows naming their line and reason."""
     records, _ = split_records(block, len(header), delimiter, final=True)
     rows = [r for r in records if r.fields is not None]
-    bad = [BadRow(first_line + r.line, _guess_id(block[r.start:r.end], delimiter), _reason(r, block, first_line))
-           for r in records if r.fields is None]
+    id_column = names.index("patient_id") if "patient_id" in names else 0
+    bad = [BadRow(first_line + r.line, _guess_id(block[r.start:r.end], delimiter, id_column),
+                  _reason(r, block, first_line)) for r in records if r.fields is None]
     if not rows:
         return Block(_empty_rows(layout), bad)
     columns = {n: pa.array([r.fields[i] for r in rows], type=pa.string())  # type: ignore[index]
