@@ -261,3 +261,40 @@ def test_a_drug_text_whose_strength_is_not_the_ndcs_makes_the_claim_invalid(runn
     assert "s1" not in set(findings["patient_id"])
     for patient in ("s2", "s3"):
         assert dose_titles(findings, patient) == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"], patient
+
+
+def test_a_text_and_an_ndc_of_the_same_strengths_agree_however_written(runner, tmp_path):
+    # In another order (acetaminophen/oxycodone 325/5 with the NDC listing oxycodone first), in mcg-sized
+    # mg (0.175 mg is 175 mcg), or a liquid's mg per dose beside its mg per mL: none is a disagreement.
+    findings, patients = screen(runner, tmp_path,
+                                "a2,00228-2981,ACETAMINOPHEN/OXYCODONE 325/5 MG TAB,2024-01-01,30,120,\n"
+                                "a5,00185-0724,ASPIRIN/CARISOPRODOL 325/200 MG,2024-01-01,30,120,\n"
+                                "v1,00074-7070-19,LEVOTHYROXINE 0.175 MG TAB,2024-03-01,30,30,\n"
+                                "l3,00054-0390-41,OXYCODONE HCL 5 MG,2024-01-01,30,1500,\n")
+    assert (patients["error"] == "").all(), patients["error"].to_dict()
+    assert dose_titles(findings, "l3") == ["Opioids 75 MME a day: oxycodone 50 mg × 1.5 (threshold 50 MME a day)"]
+
+
+def test_a_drug_text_that_cannot_be_an_entry_makes_its_claim_invalid_not_the_run(runner, tmp_path):
+    _, patients = screen(runner, tmp_path,
+                                "z1,,\u200b,2024-01-01,30,10,\n"
+                                "z2,,soma,2024-01-01,30,10,350\n"
+                                f"z3,00037-2001-01,{'x' * 250},2024-01-01,30,10,\n")
+    assert patients.loc["z1", "error"] == "line 2: an empty medication entry was given; remove it or write the name"
+    assert patients.loc["z3", "error"].endswith("is 250 characters long; the limit is 200")
+    assert patients.loc["z2", "status"] == "findings"
+
+
+def test_a_fill_date_with_a_time_and_an_offset_is_the_day_written(runner, tmp_path):
+    findings, _ = screen(runner, tmp_path,
+                         "t1,00037200101,,2024-03-01T23:30:00-05:00,30,90,\n"
+                         "t2,00037200101,,2024-03-02,30,90,\n")
+    starts = findings[findings["kind"] == "duration"].set_index("patient_id")["overlap_start"]
+    assert starts.to_dict() == {"t1": "2024-03-01", "t2": "2024-03-02"}
+
+
+def test_refills_written_without_spaces_join(runner, tmp_path):
+    findings, _ = screen(runner, tmp_path,
+                         "w1,,CARISOPRODOL 350MG,2024-03-01,30,90,\n"
+                         "w1,,carisoprodol 350 mg,2024-03-21,30,90,\n")
+    assert "duplicate" not in set(findings["kind"])

@@ -233,3 +233,10 @@ def test_opioid_use_disorder_in_check_names_why_methadone_is_not_counted():
     assert titles == [
         "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; methadone not counted (opioid use "
         "disorder): the CDC factors and thresholds are not for treatment of opioid use disorder)"]
+
+
+def test_a_sigs_daily_most_of_patches_is_not_the_patches_worn():
+    # "max 1 patch/day" is a limit the sig states, not a supply: one patch worn at a time, 28.8 and 60 MME.
+    assert mme_titles("fentanyl 12 mcg/hr patch q72h, max 1 patch/day") == []
+    assert mme_titles("fentanyl 25 mcg/hr patch max 1 patch per day") == [
+        "Opioids 60 MME a day: fentanyl 25 mcg/hr × 2.4 (threshold 50 MME a day)"]

@@ -357,7 +357,10 @@ class Dosing:
     daily_mg: float | None = None
     """An amount per day the text states ("1,400 mg/day", "maximum daily dose 2 mg")."""
     daily_units: float | None = None
-    """Units per day the text states ("max 8 tabs/day")."""
+    """Units per day the text states ("max 8 tabs/day"), or a supply gives (see `supplied`)."""
+    supplied: bool = False
+    """`daily_units` are what a supply gives a day (a claim's quantity over its days supply), not a most the
+    text allows: for a patch, that is how many are worn together (`rules.dose.PATCH_DAYS`)."""
     duration_days: float | None = None
     """How long, in days."""
     quantity: float | None = None

@@ -37,6 +37,7 @@ same drug are on hand (an early refill), their units a day add up. A claim witho
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import weakref
 from dataclasses import dataclass, replace
@@ -52,6 +53,7 @@ from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
 from ..screening import read_entry
+from ..text import clean_entry
 from .engine import REPORT_CACHE_LIMIT, Codebook, Hits, Lists, Patients, lists_from_items, screen_patients
 from .layouts import SOURCE_SHIFT, bad_patients, group_ids, patient_errors, row_keys
 from .lazy_pandas import pandas
@@ -67,7 +69,7 @@ MAX_DAYS_SUPPLY = 366
 
 FULL_DATE = (r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
              r"|\d{8}|\d{1,2}/\d{1,2}/\d{4}")
-"""A fill date as claims write it: ISO (2024-03-01, a time of day allowed after it), YYYYMMDD (NCPDP) or
+"""A fill date as claims write it: ISO (2024-03-01; a time of day after it is allowed, and ignored), YYYYMMDD (NCPDP) or
 M/D/YYYY. Anything shorter ("2024-03", "2024", which ISO 8601 allows) names no day, and none is made up."""
 
 
@@ -75,6 +77,8 @@ def parse_dates(values: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 as int64, or the minimum int64 where the text is not a whole date (`FULL_DATE`)."""
     text = values.fillna("").astype("str").str.strip()
     text = text.where(text.str.fullmatch(FULL_DATE), "")
+    # The day as written: a time of day (and its UTC offset) after it moves no fill to another day.
+    text = text.where(~text.str.match(r"\d{4}-\d{2}-\d{2}[T ]"), text.str.slice(0, 10))
     out = pd.to_datetime(text, format="ISO8601", errors="coerce")
     for fmt in ("%Y%m%d", "%m/%d/%Y"):
         missing = out.isna() & (text != "")
@@ -197,16 +201,26 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
 
     def differ(pair: str) -> str:
         text, code = pair.split("\x00", 1)
-        named = read_entry(index, text)[0]
-        coded = read_entry(index, "ndc:" + code)[0]
+        try:
+            named = read_entry(index, text)[0]
+            coded = read_entry(index, "ndc:" + code)[0]
+        except InputError:
+            return ""  # a text that cannot be read at all: the screen reports it, with its reason
         if not named.ingredients or not coded.ingredients:
             return ""
         if set(named.ingredients) != set(coded.ingredients):
             return "name different drugs"
-        if named.per_unit_from == "text" and coded.per_unit_mg and named.per_unit_mg != coded.per_unit_mg:
-            def mg(med) -> str:
-                return " + ".join(f"{format_amount(x)} mg" for x in med.per_unit_mg)
-            return f"give different strengths ({mg(named)} in the text, {mg(coded)} in the NDC's product)"
+        # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
+        # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
+        if (named.per_unit_from == "text" and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
+                and len(named.per_unit_mg) == len(named.ingredients)
+                and len(coded.per_unit_mg) == len(coded.ingredients)):
+            written = dict(zip(named.ingredients, named.per_unit_mg))
+            listed = dict(zip(coded.ingredients, coded.per_unit_mg))
+            if any(not math.isclose(written[x], listed[x], rel_tol=1e-6) for x in listed):
+                def mg(amounts: dict[str, float]) -> str:
+                    return " + ".join(f"{format_amount(amounts[x])} mg" for x in coded.ingredients)
+                return f"give different strengths ({mg(written)} in the text, {mg(listed)} in the NDC's product)"
         return ""
 
     answers = np.asarray([differ(p) for p in distinct], dtype=object)
@@ -216,7 +230,7 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
 
 def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:
     """For each entry text, the first of `texts` that is the same medication written another way: the same
-    text but for case and spacing ("Carisoprodol 350 mg", "carisoprodol  350 mg"), or an NDC of the same
+    text but for case and spaces ("Carisoprodol 350 mg", "CARISOPRODOL 350MG"), or an NDC of the same
     product (another form of it, "ndc:00037200101" and "ndc:00037-2001-01", or another package of it) —
     and in either case read the same in every respect a rule reads. Two products of one drug stay apart
     (an extended-release tablet beside an immediate-release one is two supplies), and only a medication
@@ -240,14 +254,25 @@ def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:
 
 def _written_as(text: str) -> tuple[str, str]:
     """What names a claim's medication, but for how it is written: the product of its NDC and the text after
-    it, or the text, each casefolded with its spaces collapsed."""
+    it, or the text, each casefolded and without spaces ("CARISOPRODOL 350MG" is "carisoprodol 350 mg")."""
     head, _, rest = text.partition(" ")
     if head.startswith("ndc:"):
         try:
-            return "ndc:" + read_ndc(head).product, " ".join(rest.casefold().split())
+            return "ndc:" + read_ndc(head).product, "".join(rest.casefold().split())
         except NdcFormatError:
             pass
-    return "text", " ".join(text.casefold().split())
+    return "text", "".join(text.casefold().split())
+
+
+def _unreadable(text: str) -> str:
+    """Why the drug text of a claim cannot be a medication entry ('' when it can, or when there is none)."""
+    if not text:
+        return ""
+    try:
+        clean_entry(text, "medication")
+    except InputError as exc:
+        return str(exc)
+    return ""
 
 
 def _holds(drug: str, strength: str) -> bool:
@@ -279,6 +304,9 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     drug_text = drugs["drug"].fillna("").astype("str").str.strip()
     display_u = (drug_text + " (" + text_u + ")").where((ndc != "") & (drug_text != ""), text_u)
     no_drug_u = ((drug_text == "") & (ndc == "")).to_numpy()
+    # A drug text that cannot be an entry at all (too long, invisible characters only) names no claim, even
+    # beside an NDC (it would name the claim in findings).
+    unreadable_u = np.asarray([_unreadable(t) for t in drug_text.tolist()], dtype=object)
     disagree_u = _disagreeing(vocab, drugs["drug"], ndc)
     # Entries are told apart by their text: (drug, ndc, strength) triples that give the same text are one
     # entry, and so are texts that read as the same medication (a refill written in another case, or by
@@ -299,6 +327,7 @@ def screen_claims(vocab: Codebook, frame: pd.DataFrame, bad: list[BadRow],
     problems = [
         ((ids == "").to_numpy(), lambda i: "missing patient_id"),
         (no_drug_u[drug_of], lambda i: "missing drug (give the drug or its NDC)"),
+        (unreadable_u[drug_of] != "", lambda i: unreadable_u[drug_of[i]]),
         (start == np.iinfo(np.int64).min,
          lambda i: f"fill_date '{frame['fill_date'].iloc[i]}' is not a date (use YYYY-MM-DD)"),
         (np.isnan(supply) | (supply != np.floor(supply)) | (supply < 1) | (supply > MAX_DAYS_SUPPLY),
@@ -701,7 +730,7 @@ def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, Medic
         else:
             shown = f"{label}: " + " + ".join(f"{format_amount(q)} over {d} day{'s' if d != 1 else ''}"
                                               for q, d in here)
-            daily = Dosing(daily_units=sum(q / d for q, d in here))
+            daily = Dosing(daily_units=sum(q / d for q, d in here), supplied=True)
             got = (shown, MedicationEntry(text=shown, name=text, dosing=daily))
         if len(_SUPPLIES) >= REPORT_CACHE_LIMIT:
             _SUPPLIES.clear()

@@ -352,13 +352,13 @@ def _mme_finding(index: Index, table: DoseTable, daily: dict[str, list[tuple[Med
 
 
 def _patches_worn(med: Medication) -> float:
-    """The patches worn together: the count its sig writes; for a supply (units a day, from a claim), the
-    patches a day × `PATCH_DAYS`; else one (a rate written with no count is one patch, as an amount written
-    with none is one dose)."""
+    """The patches worn together: the count its sig writes; for a supply (`Dosing.supplied`: units a day
+    from a claim), the patches a day × `PATCH_DAYS`; else one (a rate written with no count is one patch,
+    as an amount written with none is one dose)."""
     d = med.dosing
     if d.units_per_dose is not None:
         return d.units_per_dose
-    if d.daily_units is not None:
+    if d.supplied and d.daily_units is not None:  # not a sig's "max 1 patch a day": that is a limit
         return d.daily_units * PATCH_DAYS
     return 1.0
 
