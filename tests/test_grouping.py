@@ -9,6 +9,7 @@ from __future__ import annotations
 import hypothesis.strategies as st
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 
 from screener.batch.grouping import group_plan, grouped
@@ -103,3 +104,27 @@ def test_a_partition_of_only_unreadable_lines_is_read_back():
     assert plan == [(0, 3, 7)]
     plan = group_plan(rows=np.array([0, 0, 0]), bad=np.array([0, 0, 0]), most=100, nbytes=7)
     assert plan == []
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_blocks_read_are_let_go_of_once_grouped(in_memory):
+    # Memory stays bounded: no input block is kept alive while the grouped blocks come out.
+    import gc
+    import weakref
+
+    def blocks():
+        for k in range(4):
+            yield Block(pa.table({"patient_id": [f"p{k}-{i}" for i in range(50)], "line": list(range(50))}), [], 10)
+
+    read = []
+
+    def watched():
+        for block in blocks():
+            read.append(weakref.ref(block))
+            yield block
+
+    out = grouped(watched(), 4, in_memory_bytes=1 << 40 if in_memory else 0)
+    first = next(out)
+    gc.collect()
+    assert len(read) == 4 and all(ref() is None for ref in read)
+    assert len(first) > 0

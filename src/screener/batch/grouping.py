@@ -41,16 +41,26 @@ def grouped(blocks: Iterator[Block], partitions: int = PARTITIONS,
     blocks = iter(blocks)
     held: list[Block] = []
     size = 0
+    block: Block | None = None
     for block in blocks:
         held.append(block)
         size += block.nbytes
         if size > in_memory_bytes and len(held) > 1:  # one block passes through, however large
-            yield from _grouped_through_files(chain(held, blocks), partitions)
+            del block  # held (and let go of) by the files from here
+            yield from _grouped_through_files(chain(_handed_over(held), blocks), partitions)
             return
+    block = None  # the last block read is in `held`, which lets go of it
     if len(held) == 1:
-        yield held[0]
+        yield held.pop()
     elif held:
         yield from _grouped_in_memory(held, partitions)
+
+
+def _handed_over(held: list[Block]) -> Iterator[Block]:
+    """The blocks of `held`, each let go of as it is taken (the list would keep them all alive)."""
+    held.reverse()
+    while held:
+        yield held.pop()
 
 
 def partition_of(ids: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
@@ -94,8 +104,9 @@ def group_plan(rows: np.ndarray, bad: np.ndarray, most: int, nbytes: int) -> lis
 
 
 def _grouped_in_memory(blocks: list[Block], partitions: int) -> Iterator[Block]:
-    """Blocks of whole patients from blocks held in memory: one stable sort by partition (rows keep their
-    order within a partition), then one `take` per block read back."""
+    """Blocks of whole patients from blocks held in memory (`blocks` is emptied: they are let go of once
+    joined): one stable sort by partition (rows keep their order within a partition), then one `take` per
+    block read back."""
     tables = [block.table for block in blocks]
     # One chunk: a take across the chunks of the blocks read was half of the grouping's time.
     table = pa.concat_tables(tables, promote_options="permissive").combine_chunks()
@@ -106,7 +117,8 @@ def _grouped_in_memory(blocks: list[Block], partitions: int) -> Iterator[Block]:
     bad_part = _bad_partitions(bad, partitions)
     plan = group_plan(np.diff(ends), np.bincount(bad_part, minlength=partitions),
                       max(len(t) for t in tables), sum(block.nbytes for block in blocks))
-    del tables, blocks
+    blocks.clear()
+    del tables
     # Unreadable lines by partition too, in input order within each (as the files hold them).
     bad_order = np.argsort(bad_part, kind="stable")
     bad = [bad[i] for i in bad_order]
@@ -143,6 +155,7 @@ def _grouped_through_files(blocks: Iterator[Block], partitions: int) -> Iterator
                         pickle.dump((mine, bad), files[k], protocol=5)
                         rows[k] += len(mine)
                         bad_rows[k] += len(bad)
+            block = table = mine = None  # type: ignore[assignment]  # the last block read, let go of too
         finally:
             for handle in files:
                 handle.close()
