@@ -180,3 +180,30 @@ def test_a_gzip_input_of_two_blocks_stays_in_one_process(runner, population, tmp
     auto = run(runner, path, tmp_path / "auto")
     assert started == []
     assert one[0] == auto[0] and one[1] == auto[1]
+
+
+STOP_WITH_HALF_A_RESULT = """
+import multiprocessing, os, struct, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from screener.batch import _stop
+
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+pool.submit(time.sleep, 0).result()  # the workers and the thread that reads their results run
+# What a worker stopped in the middle of sending its result leaves: a header saying 1,000 bytes, then 3.
+os.write(pool._result_queue._writer.fileno(), struct.pack("!i", 1000) + b"abc")
+time.sleep(0.5)  # the reading thread is now waiting for the other 997
+_stop(pool)
+print("stopped", flush=True)
+"""
+
+
+def test_stopping_the_workers_while_a_result_is_half_sent_lets_the_program_end(tmp_path):
+    # The pool's thread that reads results would wait for the rest for ever, and the interpreter would hang
+    # at exit joining it (seen after a run that read its input again).
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STOP_WITH_HALF_A_RESULT], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "stopped\n"

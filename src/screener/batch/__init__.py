@@ -681,11 +681,19 @@ def _stop(pool) -> None:
     its processes are stopped as `multiprocessing.Pool.terminate` does (each is screening a block nobody will
     read)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(5)  # gone before their folder of blocks is removed
+    # A worker stopped while it sent a result leaves half a message in the pipe, and the pool's thread that
+    # reads results waits for the rest for ever: the interpreter then hangs at exit, joining it (seen after
+    # a run that read its input again). With the workers gone, this process's end of the pipe is its last
+    # writer: closed, the read ends, the thread sees a broken pool and stops.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def _screen_whole(block: Block):
