@@ -13,7 +13,7 @@ Two ways to find the boundaries, the first used whenever it can be trusted:
 * `split_records` — record by record with the `csv` module, for blocks whose quoting
   is irregular. A quote that never closes into a well-formed record makes a
   *broken* record: its own first line, plus the lines after it that cannot be a
-  row on their own (the lost rest of its cell), so the broken record is one
+  row on their own and open no quoted field (the lost rest of its cell), so the broken record is one
   invalid row of its own patient and its fragments never become patients — across
   the end of a block too, up to `MAX_RECORD_BYTES` of fragments (past that, each
   further line is reported as an invalid row of its own: nothing is dropped).
@@ -168,7 +168,8 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
             return records, starts[i]
         if isinstance(found, tuple):
             last, fields, reason = found
-            if fields is None and broken_open and _too_few(reason, expected):
+            if fields is None and broken_open and _too_few(reason, expected) and not _opens_a_quoted_field(
+                    block[starts[i]:ends[i]].decode("utf-8", "replace"), delimiter):
                 for k in range(i, last + 1):  # more of the broken cell before it, quotes and all
                     records[-1] = _absorb(records[-1], ends[k])
             else:
@@ -177,7 +178,7 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
             i = last + 1
             continue
         text, problem = _decoded(body)
-        if text is not None and broken_open:
+        if text is not None and broken_open and not _opens_a_quoted_field(text, delimiter):
             literal = text.split(delimiter)
             if len(literal) < expected:
                 records[-1] = _absorb(records[-1], ends[i])
@@ -194,6 +195,12 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
         # they would be rows of their own. The record goes on with it, up to MAX_RECORD_BYTES.
         return records[:-1], records[-1].start
     return records, len(block)
+
+
+def _opens_a_quoted_field(line: str, delimiter: str) -> bool:
+    """Whether a line opens a quoted field (at its start or after a delimiter): the start of a record of its
+    own (`P1,"Soma`), never taken as the rest of a broken cell before it (`note: says "it hurts"` is)."""
+    return line.startswith('"') or f'{delimiter}"' in line
 
 
 def _too_few(reason: str, expected: int) -> bool:
