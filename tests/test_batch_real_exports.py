@@ -384,3 +384,30 @@ def test_a_cell_longer_than_the_csv_modules_default_limit_is_read_record_by_reco
     assert patients["error"].iloc[0].startswith("medication entry 'Soma 350 mg xxx")
     assert patients["error"].iloc[0].endswith("is 140012 characters long; the limit is 200")
     assert patients["error"].iloc[1] == "" and patients["error"].iloc[2].startswith("line 5: not valid UTF-8")
+
+
+def test_a_carriage_return_without_a_line_feed_reads_the_same_beside_any_other_row(tmp_path):
+    # The fast parser ended a row at a bare CR and the record-by-record reader did not, so patient 2 was there
+    # or not depending on an unrelated row with a bad byte. Now the line is one invalid row that says why.
+    body = f"{HEADER}\n1,soma,,,30\r2,xanax,,,40\n\n3,ibuprofen,,,50\n".encode()
+    _, alone, _ = screen_file(tmp_path, body)
+    _, beside, _ = screen_file(tmp_path, body + b"4,b\xffad,,,20\n")
+    assert alone.equals(beside.iloc[:2])
+    assert alone["patient_id"].tolist() == ["1", "3"]
+    assert alone["error"].iloc[0] == ("line 2: 9 fields, expected 5: the line holds a carriage return (CR) without a "
+                                      "line feed, so it may hold more than one row; save the file with LF or CRLF "
+                                      "line ends")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\n\npatient_id,medications\n1,soma\n", "Error: line 1 is blank: the header (the column names) must be the "
+                                             "first line; remove the blank lines before it\n"),
+    (b"patient_id,medications\r1,soma\r", "Error: the header line holds a carriage return (CR) without a line feed: "
+                                         "the file's lines end in CR only (Excel's 'CSV (Macintosh)'); save it as "
+                                         "'CSV UTF-8', or with LF or CRLF line ends\n"),
+])
+def test_a_header_that_is_not_the_first_line_or_ends_in_cr_is_one_line_and_exit_2(runner, tmp_path, data, message):
+    (tmp_path / "in.csv").write_bytes(data)
+    result = batch(runner, tmp_path / "in.csv", "-o", tmp_path / "f.csv")
+    assert result.exit_code == 2
+    assert result.stderr == message

@@ -156,6 +156,9 @@ def split_records(block: bytes, expected: int, delimiter: str, final: bool = Tru
                 elif broken_open and len(fields) < expected:
                     records[-1] = _absorb(records[-1], ends[i])
                 else:
+                    if b"\r" in body:  # an old Mac line end inside a line: say so, not only the count
+                        problem = (f"{problem}: the line holds a carriage return (CR) without a line feed, so "
+                                   "it may hold more than one row; save the file with LF or CRLF line ends")
                     records.append(Record(starts[i], ends[i], i, None, problem))
                     broken_open = False
             else:

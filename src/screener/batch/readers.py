@@ -337,8 +337,15 @@ def delimiter_for(given: str | None) -> str | None:
 
 def read_header(line: bytes, delimiter: str | None = None) -> tuple[list[str], str]:
     """(column names, delimiter) of a CSV header line; the delimiter is detected when not given."""
-    if not line.strip():
+    if not line:
         raise InputError("the input is empty: no header line")
+    if not line.strip():
+        raise InputError("line 1 is blank: the header (the column names) must be the first line; remove the "
+                         "blank lines before it")
+    if b"\r" in line.rstrip(b"\r\n"):
+        raise InputError("the header line holds a carriage return (CR) without a line feed: the file's lines "
+                         "end in CR only (Excel's 'CSV (Macintosh)'); save it as 'CSV UTF-8', or with LF or "
+                         "CRLF line ends")
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -669,10 +676,12 @@ def _arrow_rows(table, names: list[str | None], layout: Layout, lines: np.ndarra
 def _arrow_fast(block, header, names, layout, first_line, delimiter) -> Block | None:
     """Parse the block in one go; None when anything is odd (then it is read record by record).
 
-    Odd is: bytes that are not UTF-8, quoting that is not regular, a row the parser refused,
-    or rows that do not account for every line (a blank line).
+    Odd is: bytes that are not UTF-8, quoting that is not regular, a carriage return without a line
+    feed, a row the parser refused, or rows that do not account for every line (a blank line).
     """
     n_lines = block.count(b"\n")
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        return None  # a CR without a LF: pyarrow ends a row there, the line count does not (`split_records`)
     if not block.isascii():
         try:
             block.decode("utf-8")
