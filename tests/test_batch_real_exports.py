@@ -255,20 +255,26 @@ def test_every_patient_id_in_comes_out_exactly_once(tmp_path, case, block_bytes)
     assert sorted(got) == sorted(ids)
 
 
-def test_worker_processes_cut_blocks_at_record_ends_too(tmp_path):
-    # Multi-line cells everywhere, blocks of 4 KB: a block boundary inside a quoted line
-    # break would split a patient, so the worker processes must read what one process reads.
-    rows = [HEADER] + [f'{i},"Soma 350 mg qid\nXanax 0.5 mg bid",,,{20 + i % 60}' if i % 3 else f"{i},Norco,,,40"
-                       for i in range(3000)]
+def patients_in_one_and_two_processes(tmp_path: Path, rows: list[str]) -> pd.DataFrame:
+    """The patients output of these lines read 4 KB at a time, checked to be the same bytes in one process
+    as in two worker processes."""
     src = tmp_path / "in.csv"
-    src.write_text("\n".join(rows) + "\n")
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
     outputs = []
     for jobs in (1, 2):
         out = tmp_path / f"p{jobs}.csv"
         run(str(src), patients_out=Writer(str(out), TableFormat.CSV), findings_out=None, block_bytes=4096, jobs=jobs)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
-    patients = patients_of(tmp_path / "p2.csv")
+    return patients_of(tmp_path / "p1.csv")
+
+
+def test_worker_processes_cut_blocks_at_record_ends_too(tmp_path):
+    # Multi-line cells everywhere, blocks of 4 KB: a block boundary inside a quoted line
+    # break would split a patient, so the worker processes must read what one process reads.
+    rows = [HEADER] + [f'{i},"Soma 350 mg qid\nXanax 0.5 mg bid",,,{20 + i % 60}' if i % 3 else f"{i},Norco,,,40"
+                       for i in range(3000)]
+    patients = patients_in_one_and_two_processes(tmp_path, rows)
     assert len(patients) == 3000 and set(patients["error"]) == {""}
 
 
@@ -348,15 +354,7 @@ def test_the_rest_of_a_broken_cell_across_blocks_is_never_a_patient(tmp_path):
     rows = [HEADER] + [f"P{i},soma 350 mg tid; oxycodone 10 mg,,,40" for i in range(200)]
     rows += ['PB,"soma 350 mg tid', 'note: patient says "it hurts"'] + [f"continued note line {k}" for k in range(60)]
     rows += [f"Q{k},xanax,,,40" for k in range(200)]
-    src = tmp_path / "in.csv"
-    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    outputs = []
-    for jobs in (1, 2):
-        out = tmp_path / f"p{jobs}.csv"
-        run(str(src), patients_out=Writer(str(out), TableFormat.CSV), findings_out=None, block_bytes=4096, jobs=jobs)
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
-    patients = patients_of(tmp_path / "p1.csv")
+    patients = patients_in_one_and_two_processes(tmp_path, rows)
     assert len(patients) == 401
     (error,) = patients.loc[patients["status"] == "invalid", "error"]
     assert error == ("line 202: broken quoting: a quote is not closed where it should be (lines 203-263 read as "

@@ -133,18 +133,24 @@ def test_claims_of_fentanyl_patches_count_the_rate_from_the_strength_column_or_t
     assert "the text says 50 mcg/hr, the NDC's product 25 mcg/hr" in patients["f4"]["unrecognized"]
 
 
+def claims_mme_titles(tmp_path, rows: str) -> dict[str, str]:
+    """The MME finding's title for each patient of these claims (patient_id,drug,ndc,fill_date,days_supply,
+    quantity,strength rows) that has one."""
+    (tmp_path / "c.csv").write_text("patient_id,drug,ndc,fill_date,days_supply,quantity,strength\n" + rows,
+                                    encoding="utf-8")
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv")])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
+        return {r["patient_id"]: r["title"] for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"}
+
+
 def test_an_oral_liquid_named_by_its_ndc_counts_its_mg_per_ml(tmp_path):
     # Oxycodone 5 mg/5 mL (NDC 00054-0390-41): 1,500 mL over 30 days is 50 mg a day, 75 MME; methadone
     # concentrate 10 mg/mL (00054-0391-68): 90 mL over 30 days is 30 mg a day, 141 MME. A claim's quantity
     # of a liquid is its mL (NCPDP billing units); a sig's "5 mL" is one dose of it.
-    (tmp_path / "c.csv").write_text("patient_id,drug,ndc,fill_date,days_supply,quantity,strength\n"
-                                    "l1,,00054-0390-41,2024-01-01,30,1500,\n"
-                                    "l2,,00054-0391-68,2024-01-01,30,90,\n"
-                                    "l3,,00054-0390-41,2024-01-01,30,,\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv")])
-    assert result.exit_code == 0, result.output
-    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
-        titles = {r["patient_id"]: r["title"] for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"}
+    titles = claims_mme_titles(tmp_path, "l1,,00054-0390-41,2024-01-01,30,1500,\n"
+                                         "l2,,00054-0391-68,2024-01-01,30,90,\n"
+                                         "l3,,00054-0390-41,2024-01-01,30,,\n")
     assert titles == {"l1": "Opioids 75 MME a day: oxycodone 50 mg × 1.5 (threshold 50 MME a day)",
                       "l2": "Opioids 141 MME a day: methadone 30 mg × 4.7 (threshold 50 MME a day)"}
     assert mme_titles("ndc:00054-0391-68 3 mL daily") == [
@@ -155,14 +161,9 @@ def test_an_oral_liquid_named_by_its_ndc_counts_its_mg_per_ml(tmp_path):
 def test_claims_of_fentanyl_patches_count_the_patches_a_supply_keeps_on_together(tmp_path):
     # The CDC's formula for prescription data: 25 mcg/hr × (patches ÷ days supply) × 7.2 (2.4 × the 3 days a
     # patch is worn). 20 patches over 30 days are two worn together: 120 MME a day; 5 are half of one: 30.
-    (tmp_path / "c.csv").write_text("patient_id,drug,ndc,fill_date,days_supply,quantity,strength\n"
-                                    "g1,,50458-0091-05,2024-01-01,30,20,\n"
-                                    "g2,,50458-0091-05,2024-01-01,30,5,\n"
-                                    "g3,fentanyl,,2024-01-01,15,10,25 mcg/hr\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "c.csv"), "-o", str(tmp_path / "f.csv")])
-    assert result.exit_code == 0, result.output
-    with (tmp_path / "f.csv").open(encoding="utf-8") as handle:
-        titles = {r["patient_id"]: r["title"] for r in csv.DictReader(handle) if r["rule"] == "opioids-mme-50"}
+    titles = claims_mme_titles(tmp_path, "g1,,50458-0091-05,2024-01-01,30,20,\n"
+                                         "g2,,50458-0091-05,2024-01-01,30,5,\n"
+                                         "g3,fentanyl,,2024-01-01,15,10,25 mcg/hr\n")
     assert titles == {"g1": "Opioids 120 MME a day: fentanyl 50 mcg/hr × 2.4 (threshold 50 MME a day)",
                       "g3": "Opioids 120 MME a day: fentanyl 50 mcg/hr × 2.4 (threshold 50 MME a day)"}
 
