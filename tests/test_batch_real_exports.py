@@ -163,6 +163,19 @@ def test_a_patient_over_the_entry_cap_is_invalid_with_the_reason(tmp_path):
     assert patients["status"].tolist() == ["invalid", "findings"]
 
 
+def test_the_entry_cap_counts_the_entries_that_would_be_screened(tmp_path, monkeypatch):
+    # Empty pieces (a trailing ';') are no entries, and the same entry twice in a cell counts once, as it
+    # does in two rows of one patient. (A cap of 3 keeps the test quick: every entry under it is screened.)
+    import screener.batch.layouts as layouts
+
+    monkeypatch.setattr(layouts, "MAX_ENTRIES", 3)
+    data = (HEADER + "\n1,Soma;Xanax;Norco;;,,,\n2,Soma;Xanax;Norco;Soma;Xanax;Norco,,,\n"
+                     "3,Soma;Xanax;Norco;Valium,,,\n").encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["error"].tolist() == ["", "", "4 entries: at most 3 are screened for one patient (check the "
+                                                  "export for a broken row)"]
+
+
 # --- columns and outputs -----------------------------------------------------------------
 
 
@@ -227,7 +240,7 @@ def hostile_file(draw) -> tuple[bytes, set[str]]:
                 ["continued note", 'note: patient says "it hurts"', "take with food", ""]), min_size=1,
                 max_size=12)))
         elif trouble == "huge":
-            cell = ";".join(["Tylenol"] * (MAX_ENTRIES + 5))
+            cell = ";".join(f"Tylenol {n}" for n in range(MAX_ENTRIES + 5))
         row = f"{pid},{cell},,,{draw(st.sampled_from(['', '34', '70']))}"
         if trouble == "trailing":
             row += ",,,"

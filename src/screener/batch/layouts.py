@@ -8,7 +8,9 @@
   line or a row with an unknown kind makes its patient invalid.
 
 In both, a patient with more than `MAX_ENTRIES` entries is invalid with the reason,
-and its entries are not read (one cell of a million entries must not stall a run).
+and its entries are not read (one cell of a million entries must not stall a run). A cell's
+entries are counted as they would be screened: distinct and not empty; in the items layout,
+each row is one.
 
 Claims have their own module (`claims.py`).
 """
@@ -192,10 +194,11 @@ def _cap_cells(columns: dict, error: np.ndarray, sep: str) -> None:
     pieces = np.zeros(len(error), dtype=np.int64)
     at = pa.array(long)
     for name in LIST_COLUMNS:
-        cells = columns[name].take(at)
-        filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
-        splits = pc.add(pc.count_substring(cells, sep), pc.count_substring(cells, "\n"))
-        pieces[long] += np.where(filled, splits.to_numpy(zero_copy_only=False) + 1, 0)
+        # The entries that would be screened: distinct, not empty (`1000 entries;` is 1,000, and the same
+        # entry twice in a cell counts once, as it does in two rows of one patient).
+        for row, cell in zip(long.tolist(), columns[name].take(at).to_pylist()):
+            if cell:
+                pieces[row] += len({part.strip() for part in cell.replace("\n", sep).split(sep)} - {""})
     over = pieces > MAX_ENTRIES
     if not over.any():
         return
