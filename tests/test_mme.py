@@ -158,6 +158,15 @@ def test_an_oral_liquid_named_by_its_ndc_counts_its_mg_per_ml(tmp_path):
     assert mme_titles("ndc:00054-0391-68 daily") == []  # no volume: no dose, never assumed
 
 
+@pytest.mark.parametrize("entry", ["ndc:00054-0391-68 3 tabs daily", "ndc:00054-0391-68 3 daily"])
+def test_a_liquids_dose_not_given_as_a_volume_is_declared_unread(entry):
+    # Methadone 10 mg/mL: "3 tabs" or a bare "3" of it is no volume, so no 141 MME is made of it.
+    report = screener.screen([entry])
+    assert mme_titles(entry) == []
+    assert [u.reason for u in report.unrecognized] == [
+        "dose not checked for methadone: the NDC's product is a liquid (10 mg per mL): its dose is a volume in mL"]
+
+
 def test_claims_of_fentanyl_patches_count_the_patches_a_supply_keeps_on_together(tmp_path):
     # The CDC's formula for prescription data: 25 mcg/hr × (patches ÷ days supply) × 7.2 (2.4 × the 3 days a
     # patch is worn). 20 patches over 30 days are two worn together: 120 MME a day; 5 are half of one: 30.

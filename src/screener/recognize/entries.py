@@ -575,6 +575,14 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         elif dosing.rate_mcg_per_hr != rate:
             dosing = replace(dosing, unread=f"the text says {dosing.rate_mcg_per_hr:g} mcg/hr, the NDC's product "
                                             f"{rate:g} mcg/hr")
+    # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a sig's
+    # "5 mL" measures. A dose of it is a volume: "2 tabs" or a bare "5" of it is not read as mL.
+    per_ml = product.per_ml_mg() if not marketed and not dosing.strengths else None
+    if per_ml is not None and len(per_ml) != len(order):
+        per_ml = None
+    if per_ml is not None and dosing.units_per_dose is not None and dosing.unit != "mL" and not dosing.unread:
+        dosing = replace(dosing, unread=f"the NDC's product is a liquid ({'/'.join(f'{v:g}' for v in per_ml)} mg "
+                                        "per mL): its dose is a volume in mL")
     source = ""
     if dosing.unread:
         problem = _unread_problem(index, text, concept, order, dosing)
@@ -582,9 +590,7 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
         # Written in the entry ("350 mg q4h"), the strength is also the dose when no count is given, as for
         # any entry; known only from the NDC, a count of units is still needed.
         per_unit, source = marketed[0], "text" if dosing.strengths else "ndc"
-    elif not dosing.strengths and (per_ml := product.per_ml_mg()) is not None and len(per_ml) == len(order):
-        # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a
-        # sig's "5 mL" measures; a dose still needs its volume, as a tablet's needs its count.
+    elif per_ml is not None:  # a dose still needs its volume, as a tablet's needs its count
         per_unit, source = per_ml, "ndc"
         dosing = replace(dosing, per_ml=True)
     strength = "/".join(f"{a}" for a in product.strengths)
