@@ -105,8 +105,10 @@ def read_ndc(text: str) -> Ndc:
     raise NdcFormatError(f"'{code}' is not an NDC (10 digits in three hyphenated segments, or 11 digits)")
 
 
-_PER_VOLUME = re.compile(r"(mg|g|ug|mcg)/(\d+(?:\.\d+)?)?mL")
-"""A strength's unit as a mass per volume in mL ("mg/5mL", "mg/mL")."""
+_MASS_PER = re.compile(r"(mg|g|ug|mcg)/(?:1|(\d+(?:\.\d+)?)?(mL))")
+"""A strength's unit as a mass per unit ("mg/1") or per volume in mL ("mg/5mL", "mg/mL")."""
+_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
+"""mg in one of each mass unit the NDC Directory writes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,29 +146,23 @@ class Product:
 
     def per_unit_mg(self) -> tuple[float, ...] | None:
         """mg of each ingredient in one unit (tablet, capsule), when every strength is a mass per unit."""
-        factors = {"mg/1": 1.0, "g/1": 1000.0, "ug/1": 0.001, "mcg/1": 0.001}
-        out = []
-        for value, unit in zip(self.strengths, self.units):
-            factor = factors.get(unit)
-            if factor is None:
-                return None  # a concentration, a percentage, units: not an amount per tablet
-            try:
-                out.append(float(value) * factor)
-            except ValueError:
-                return None
-        return tuple(out) if out and len(out) == len(self.substances) else None
+        return self._mg_per(volume=False)
 
     def per_ml_mg(self) -> tuple[float, ...] | None:
         """mg of each ingredient in one mL of a liquid ("5" "mg/5mL": 1 mg per mL), when every strength is a
         mass per volume in mL; None otherwise (a tablet's strength is `per_unit_mg`)."""
-        factors = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
+        return self._mg_per(volume=True)
+
+    def _mg_per(self, volume: bool) -> tuple[float, ...] | None:
+        """mg of each ingredient per unit ("mg/1") or, with `volume`, per mL ("mg/5mL"), when every strength is
+        one; None for a concentration of another kind, a percentage, units, or a strength that is not a number."""
         out = []
         for value, unit in zip(self.strengths, self.units):
-            match = _PER_VOLUME.fullmatch(unit)
-            if match is None:
+            match = _MASS_PER.fullmatch(unit)
+            if match is None or (match.group(3) is not None) != volume:
                 return None
             try:
-                out.append(float(value) * factors[match.group(1)] / float(match.group(2) or 1))
+                out.append(float(value) * _MG[match.group(1)] / float(match.group(2) or 1))
             except ValueError:
                 return None
         return tuple(out) if out and len(out) == len(self.substances) else None
