@@ -737,36 +737,19 @@ def _empty_frame(layout: Layout) -> pd.DataFrame:
 
 def _guess_id(raw: bytes, delimiter: str = ",", column: int = 0) -> str:
     """The patient id of a record that cannot be read, as far as its first line can be read: its field
-    number `column`, a quoted field read as CSV reads it (`"Smith, J"`, `""` for a quote), a quote never
-    closed ending at the next delimiter of the line; '' when the line has no such field."""
+    number `column` as CSV reads it (`"Smith, J"`, `""` for a quote); a quote never closed ending at the
+    next delimiter of the line (`"2,soma` is patient 2); '' when the line has no such field."""
     line = raw.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
-    fields: list[str] = []
-    field: list[str] = []
-    quoted = False
-    i = 0
-    while i < len(line) and len(fields) <= column:
-        ch = line[i]
-        if quoted:
-            if ch == '"' and line.startswith('""', i):
-                field.append('"')
-                i += 1
-            elif ch == '"':
-                quoted = False
-            else:
-                field.append(ch)
-        elif ch == '"' and not "".join(field).strip():
-            quoted, field = True, []
-        elif ch == delimiter:
-            fields.append("".join(field))
-            field = []
-        else:
-            field.append(ch)
-        i += 1
-    if len(fields) <= column:
-        text = "".join(field)
-        # A quote never closed: the line's own delimiters are the best guess at where the id ends ('"2,soma').
-        fields.append(text.split(delimiter, 1)[0] if quoted else text)
-    return fields[column].strip() if column < len(fields) else ""
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        fields = line.split(delimiter)
+    if column >= len(fields):
+        return ""
+    field = fields[column]
+    if line.count('"') % 2 and column == len(fields) - 1:  # the quote that never closed ran to the line's end
+        field = field.split(delimiter, 1)[0]
+    return field.strip()
 
 
 def _reason(record, block: bytes, first_line: int) -> str:
