@@ -388,6 +388,8 @@ class Dosing:
     bare: tuple[float, ...] = ()
     """Per-ingredient numbers written without a unit (`Norco 10/325`): mg only if they are a marketed
     strength of the product (`resolve`)."""
+    bare_joiner: str = "/"
+    """How `bare` was written: "/" (`Norco 10/325`) or "-" (`Norco 10-325`); only for what the reading says."""
     lead: float | None = None
     """A number without a unit straight after the name (`Soma 350`, `Soma 1 qid`): mg if it is a marketed
     strength of the product, else a count of units when it stands where a count does (`resolve`)."""

@@ -28,7 +28,15 @@ from ..knowledge.index import Index
 from ..memo import memoised
 from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
-from ..text import find_name, fold_question_marks, name_starts, normalize_name, prepare, suggest
+from ..text import (
+    find_name,
+    fold_question_marks,
+    name_starts,
+    normalize_name,
+    past_salt_abbreviations,
+    prepare,
+    suggest,
+)
 from .sig import read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
@@ -459,7 +467,7 @@ def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | No
         words = " ".join(t.group() for t in tokens[:j])
         concept = index.names.get(words)
         if concept is not None and index.kinds[concept] in ("drug", "substance"):
-            return concept, at + tokens[j - 1].end()
+            return concept, past_salt_abbreviations(prepared, at + tokens[j - 1].end())
     vocab = fda_vocabulary(index)
     for j in range(min(len(tokens), 4), 0, -1):
         entry = vocab.lookup(" ".join(t.group() for t in tokens[:j])) if vocab else None
@@ -468,7 +476,7 @@ def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | No
         if entry is not None and entry.kind in ("of", "cn") and len(entry.ingredients[0]) == 1:
             ingredient = ingredient_for_unii(index, entry.ingredients[0][0])
             if ingredient is not None:
-                return ingredient, at + tokens[j - 1].end()
+                return ingredient, past_salt_abbreviations(prepared, at + tokens[j - 1].end())
     return None
 
 
@@ -624,6 +632,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     `order` is the order the entry names the ingredients in (generic names joined); otherwise the
     product's own order (its strengths' order in the knowledge) is the order strengths are read in.
     """
+    end = past_salt_abbreviations(prepared, end)
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
@@ -719,7 +728,7 @@ def join_dosing(read: Dosing, given: Dosing) -> Dosing:
         empty = (None, (), "", False)
         if theirs in empty:
             values[name] = mine
-        elif mine in empty or mine == theirs or name in ("unread", "leftover", "assumed"):
+        elif mine in empty or mine == theirs or name in ("unread", "leftover", "assumed", "bare_joiner"):
             values[name] = theirs if mine in empty else mine
         else:
             clash.append(f"the name says {name.replace('_', ' ')} {mine}, the dosage {theirs}")

@@ -191,11 +191,12 @@ def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...],
         # One amount for a combination product cannot be given to one ingredient.
         return _unread(dosing, f"{dosing.strengths[0]:g} mg for a product of {ingredients} ingredients")
     if dosing.bare:
-        written = "/".join(f"{v:g}" for v in dosing.bare)
+        written = dosing.bare_joiner.join(f"{v:g}" for v in dosing.bare)
         if dosing.bare in marketed and not dosing.strengths:
-            return replace(dosing, strengths=dosing.bare, bare=(),
-                           assumed=f"{written} read as {written} mg: a marketed strength of this product")
-        return _unread(replace(dosing, bare=()), f"{written} (no unit; give it, e.g. '{written} mg')")
+            shown = "/".join(f"{v:g}" for v in dosing.bare)
+            return replace(dosing, strengths=dosing.bare, bare=(), bare_joiner="/",
+                           assumed=f"{written} read as {shown} mg: a marketed strength of this product")
+        return _unread(replace(dosing, bare=(), bare_joiner="/"), f"{written} (no unit; give it, e.g. '{written} mg')")
     return dosing
 
 
@@ -407,6 +408,7 @@ class _Reader:
 
     def _lead(self) -> None:
         """A bare number straight after the name: a strength if the product has it, else perhaps a count."""
+        self._lead_pair()
         match = re.compile(rf"\s*({_NUM})(?=\s)").match(self.text, self.lead_at)
         if match is None:
             return
@@ -418,6 +420,26 @@ class _Reader:
             r"\s*(?:po|by mouth|orally|sl|pr|qd|bid|tid|qid|qhs|hs|qam|qpm|daily|q\s?\d|every|once|twice|"
             r"\d+\s?(?:x|times?)\b)", rest))
         self.text = self.text[:match.start(1)] + " " * len(match.group(1)) + self.text[match.end(1):]
+
+    def _lead_pair(self) -> None:
+        """`N-M` without a unit straight after the name (`Norco 5-325`, as `Norco 5/325`): per-ingredient numbers,
+        mg only if they are a marketed strength of the product (`resolve`). Not where a unit, a period or
+        another range follows (`Norco 1-2 tabs`, `q4-6h`), nor for two small rising numbers, which may count
+        units (`Norco 1-2 q6h`)."""
+        if not self.has("-"):
+            return
+        match = re.compile(rf"\s*({_NUM})\s?-\s?({_NUM})(?=\s)").match(self.text, self.lead_at)
+        if match is None:
+            return
+        low, high = float(match.group(1)), float(match.group(2))
+        if low < high <= MAX_BARE_COUNT:
+            return
+        rest = self.text[match.end():]
+        if re.match(rf"\s*(?:{self.units()}|{_MASS}|{_PERIOD}|/|-|%|to\b|or\b|x\b|times?\b|h\b|hrs?\b|hours?\b)", rest):
+            return
+        self.set("bare", (low, high), "strengths")
+        self.values["bare_joiner"] = "-"
+        self.text = self.text[:match.start(1)] + " " * (match.end() - match.start(1)) + self.text[match.end():]
 
     def _dispensing(self) -> None:
         if self.has("#"):
@@ -736,6 +758,7 @@ class _Reader:
             unread="; ".join(dict.fromkeys(self.problems)),
             leftover=" ".join(leftover),
             bare=values.get("bare", ()),
+            bare_joiner=values.get("bare_joiner", "/"),
             lead=values.get("lead"),
             lead_is_count=bool(values.get("lead_is_count")),
             dash_pair=values.get("dash_pair"),

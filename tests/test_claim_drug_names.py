@@ -1,0 +1,124 @@
+"""Drug names as pharmacy claims and pharmacists write them: salts cut short, strengths joined by a dash.
+
+The FDA NDC Directory itself lists "HYDROCODONE BIT/APAP" (NDC 45865-0411); payers' drug descriptions write
+"ZOLPIDEM TART 10 MG" and "METOPROLOL SUCC ER"; a pharmacist types "Norco 5-325" for "Norco 5/325". Each is read
+as what it names, or declared unread; a word that may name something else ("pot") is never read past.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from screener.cli import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def check(runner, *entries: str) -> tuple[int, dict]:
+    result = runner.invoke(cli, ["check", *entries, "--format", "json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def screened(report: dict) -> list[tuple[list[str], list | None]]:
+    """(ingredients, per-ingredient mg per unit) of each medication read."""
+    out = []
+    for med in report["screened"]["medications"]:
+        amounts = med.get("amounts")
+        if amounts is None and "strength_mg" in med:
+            amounts = [med["strength_mg"]]
+        elif amounts is not None:
+            amounts = [a["per_unit_mg"] for a in amounts]
+        out.append((med["concepts"], amounts))
+    return out
+
+
+@pytest.mark.parametrize(("entry", "ingredients", "strengths"), [
+    ("HYDROCODONE BIT/APAP 5-325MG TAB", ["hydrocodone", "acetaminophen"], [5, 325]),
+    ("hydrocodone bit/apap", ["hydrocodone", "acetaminophen"], None),
+    ("ZOLPIDEM TART 10 MG", ["zolpidem"], [10]),
+    ("zolpidem tart. 10 mg qhs", ["zolpidem"], [10]),
+    ("CODEINE SULF 30 MG", ["codeine"], [30]),
+    ("morphine sulf er 30 mg q12h", ["morphine"], [30]),
+])
+def test_a_salt_cut_short_after_a_substance_is_read_with_it(runner, entry, ingredients, strengths):
+    _, report = check(runner, entry)
+    assert report["unrecognized"] == []
+    assert screened(report) == [(ingredients, strengths)]
+
+
+def test_before_salts_were_read_the_combination_was_half_screened(runner):
+    # The reviewer's claim text beside Xanax: both ingredients of the combination meet the benzodiazepine.
+    code, report = check(runner, "HYDROCODONE BIT/APAP 5-325MG TAB", "Xanax")
+    assert code == 1 and report["unrecognized"] == []
+    titles = [f["title"] for f in report["findings"] if f["kind"] == "drug-drug"]
+    assert any("hydrocodone" in t and "alprazolam" in t for t in titles), titles
+
+
+@pytest.mark.parametrize(("entry", "left"), [
+    ("oxycodone pot", "pot"),                       # "pot" may be cannabis: never read as potassium
+    ("lisinopril pot chloride", "pot chloride"),    # potassium chloride is a medicine of its own
+])
+def test_a_word_that_may_name_something_else_is_not_read_past(runner, entry, left):
+    code, report = check(runner, entry)
+    assert code == 3
+    assert [u["input"] for u in report["unrecognized"]] == [entry]
+    assert f"could not read '{left}'" in report["unrecognized"][0]["reason"]
+
+
+@pytest.mark.parametrize(("entry", "ingredients", "strengths"), [
+    ("Norco 5-325", ["hydrocodone", "acetaminophen"], [5, 325]),
+    ("Norco 10-325 1 tab q6h prn", ["hydrocodone", "acetaminophen"], [10, 325]),
+    ("TRAMADOL-ACETAMINOPHEN 37.5-325", ["tramadol", "acetaminophen"], [37.5, 325]),
+    ("CODEINE/APAP 30-300", ["codeine", "acetaminophen"], [30, 300]),
+])
+def test_marketed_strengths_joined_by_a_dash_are_read_as_with_a_slash(runner, entry, ingredients, strengths):
+    _, report = check(runner, entry)
+    assert report["unrecognized"] == []
+    assert screened(report) == [(ingredients, strengths)]
+    med = report["screened"]["medications"][0]
+    written = entry.split()[1] if entry.startswith("Norco") else entry.split()[-1]
+    assert med["unit_assumed"] == (f"{written} read as {written.replace('-', '/')} mg: "
+                                   "a marketed strength of this product")
+
+
+def test_a_dashed_pair_that_is_no_marketed_strength_is_declared_unread(runner):
+    code, report = check(runner, "Norco 7-325")
+    assert code == 3
+    assert report["unrecognized"] == [{"input": "Norco 7-325", "field": "medication", "suggestions": [],
+                                       "reason": "dose not checked for Norco: 7-325 (no unit; give it, e.g. "
+                                                 "'7-325 mg')"}]
+
+
+@pytest.mark.parametrize("entry", ["Norco 1-2 q6h", "Norco 1-2 tabs q4-6h"])
+def test_two_small_rising_numbers_still_count_tablets(runner, entry):
+    _, report = check(runner, entry)
+    med = report["screened"]["medications"][0]
+    assert report["unrecognized"] == [] and med["units_per_dose"] == 2 and "amounts" not in med
+
+
+def test_a_claim_whose_text_cuts_its_salt_short_agrees_with_its_ndc(runner, tmp_path: Path):
+    source = tmp_path / "claims.csv"
+    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
+                      "1,0023-6002-01,HYDROCODONE BIT/APAP 5-325MG TAB,2024-01-02,30,120,\n"
+                      "2,0023-6002-01,HYDROCODONE BIT/APAP 10-325MG TAB,2024-01-02,30,120,\n", encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
+                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
+                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
+                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+    assert patients.loc["1", "status"] == "no-findings" and patients.loc["1", "error"] == ""
+    # The text's 10 mg is not the NDC's 5 mg tablet: which was dispensed cannot be told.
+    assert patients.loc["2", "status"] == "invalid"
+    assert patients.loc["2", "error"] == ("line 3: drug 'HYDROCODONE BIT/APAP 10-325MG TAB' and ndc 0023-6002-01 "
+                                          "give different strengths (10 mg + 325 mg in the text, 5 mg + 325 mg in "
+                                          "the NDC's product)")
