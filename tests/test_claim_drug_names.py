@@ -122,3 +122,20 @@ def test_a_claim_whose_text_cuts_its_salt_short_agrees_with_its_ndc(runner, tmp_
     assert patients.loc["2", "error"] == ("line 3: drug 'HYDROCODONE BIT/APAP 10-325MG TAB' and ndc 0023-6002-01 "
                                           "give different strengths (10 mg + 325 mg in the text, 5 mg + 325 mg in "
                                           "the NDC's product)")
+
+
+def test_a_claim_text_read_only_in_part_is_held_to_what_was_read(runner, tmp_path: Path):
+    source = tmp_path / "claims.csv"
+    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
+                      "1,0023-6002-01,HYDROCOD/APAP 5-325,2024-01-02,30,120,\n"    # 'hydrocod' is not read
+                      "2,0023-6002-01,ALPRAZOLAM 1MG XYZ,2024-01-02,30,120,\n",    # alprazolam is not in Norco
+                      encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
+                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
+                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
+                                 "-o", str(tmp_path / "f.csv"), "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+    # The NDC decides what is screened: Norco 5/325, 4 tablets a day, no finding and nothing unread.
+    assert (patients.loc["1", "status"], patients.loc["1", "error"]) == ("no-findings", "")
+    assert patients.loc["2", "error"] == "line 3: drug 'ALPRAZOLAM 1MG XYZ' and ndc 0023-6002-01 name different drugs"

@@ -186,8 +186,9 @@ def strength_texts(strength: pd.Series) -> pd.Series:
 
 def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray:
     """For claims whose drug text and NDC both name a drug, how they disagree ('' where they do not): they
-    name different drugs (by their ingredients), or the text writes a strength the NDC's product does not
-    have ("CARISOPRODOL 250 MG TAB" with the NDC of a 350 mg tablet: which was dispensed cannot be told).
+    name different drugs (by their ingredients; a text read only in part, by the ingredients read), or the
+    text writes a strength the NDC's product does not have ("CARISOPRODOL 250 MG TAB" with the NDC of a
+    350 mg tablet: which was dispensed cannot be told).
 
     Each distinct (drug, NDC) pair is read once; the rows take their pair's answer by position."""
     drug = drug.fillna("").astype("str").str.strip()
@@ -208,7 +209,10 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
             return ""  # a text that cannot be read at all: the screen reports it, with its reason
         if not named.ingredients or not coded.ingredients:
             return ""
-        if set(named.ingredients) != set(coded.ingredients):
+        written, listed = set(named.ingredients), set(coded.ingredients)
+        # A text read only in part ("HYDROCOD/APAP 5-325": a name cut short, not read) is held to what was
+        # read of it: an ingredient the NDC's product lacks is another drug; one it did not read is not.
+        if written - listed or (not named.dosing.unread and written != listed):
             return "name different drugs"
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
         # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
