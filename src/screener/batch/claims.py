@@ -209,10 +209,10 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
             return ""  # a text that cannot be read at all: the screen reports it, with its reason
         if not named.ingredients or not coded.ingredients:
             return ""
-        written, listed = set(named.ingredients), set(coded.ingredients)
+        in_text, in_product = set(named.ingredients), set(coded.ingredients)
         # A text read only in part ("HYDROCOD/APAP 5-325": a name cut short, not read) is held to what was
         # read of it: an ingredient the NDC's product lacks is another drug; one it did not read is not.
-        if written - listed or (not named.dosing.unread and written != listed):
+        if in_text - in_product or (not named.dosing.unread and in_text != in_product):
             return "name different drugs"
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
         # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
