@@ -176,6 +176,21 @@ def test_the_entry_cap_counts_the_entries_that_would_be_screened(tmp_path, monke
                                                   "export for a broken row)"]
 
 
+def test_the_entry_cap_of_the_items_layout_counts_distinct_entries_as_a_cell_does(tmp_path, monkeypatch):
+    # A value given in two rows, and an empty value, are no more entries than in one cell; an age is none.
+    import screener.batch.layouts as layouts
+
+    monkeypatch.setattr(layouts, "MAX_ENTRIES", 3)
+    rows = ["1,medication,Soma", "1,medication,Xanax", "1,medication, Soma ", "1,medication,", "1,age,40",
+            "1,condition,pregnancy",
+            "2,medication,Soma", "2,medication,Xanax", "2,condition,pregnancy", "2,allergy,Xanax"]
+    data = ("patient_id,kind,value\n" + "\n".join(rows) + "\n").encode()
+    _, patients, _ = screen_file(tmp_path, data)
+    assert patients["error"].tolist() == ["", "4 entries: at most 3 are screened for one patient (check the "
+                                              "export for a broken row)"]
+    assert patients["status"].tolist()[0] == "findings"
+
+
 # --- columns and outputs -----------------------------------------------------------------
 
 

@@ -9,8 +9,8 @@
 
 In both, a patient with more than `MAX_ENTRIES` entries is invalid with the reason,
 and its entries are not read (one cell of a million entries must not stall a run). A cell's
-entries are counted as they would be screened: distinct and not empty; in the items layout,
-each row is one.
+entries are counted as they would be screened: distinct and not empty, in a cell as in the
+rows of the items layout.
 
 Claims have their own module (`claims.py`).
 """
@@ -240,6 +240,24 @@ def group_ids(ids: pd.Series, lines: np.ndarray) -> tuple[np.ndarray, pd.Series,
     return codes.astype(np.int64), shown, first
 
 
+def _over_the_cap(patient: np.ndarray, n: int, kind: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(over `MAX_ENTRIES`, entries) per patient of the items layout, counted as they would be screened:
+    distinct (kind, value) rows, not empty, ages apart (a value given twice counts once, as in a cell)."""
+    pd = pandas()
+    entry = (kind != "age").to_numpy()
+    rows = np.bincount(patient[entry], minlength=n)
+    # Only a patient with more rows than the cap can be over it: the others are not counted again.
+    long = rows > MAX_ENTRIES
+    entries = rows.copy()
+    if long.any():
+        mine = np.flatnonzero(entry & long[patient])
+        distinct = pd.DataFrame({"patient": patient[mine], "kind": kind.to_numpy()[mine],
+                                 "value": value.iloc[mine].str.strip().to_numpy()})
+        distinct = distinct[distinct["value"] != ""].drop_duplicates()
+        entries[long] = np.bincount(distinct["patient"].to_numpy(), minlength=n)[long]
+    return entries > MAX_ENTRIES, entries
+
+
 def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
     """Group (patient_id, kind, value) rows into patients."""
     pd = pandas()
@@ -286,8 +304,7 @@ def from_items_layout(frame: pd.DataFrame, bad: list[BadRow]) -> Patients:
         firsts = per.groupby(level=0).first()
         age_values.iloc[firsts.index.to_numpy()] = firsts.to_numpy()
     age = parse_ages(age_values, error)
-    entries = np.bincount(patient[(kind != "age").to_numpy()], minlength=n)
-    over = entries > MAX_ENTRIES
+    over, entries = _over_the_cap(patient, n, kind, value)
     for p in np.flatnonzero(over & (error == "")):
         error[p] = too_many_entries(entries[p])
 
