@@ -139,3 +139,52 @@ def test_a_claim_text_read_only_in_part_is_held_to_what_was_read(runner, tmp_pat
     # The NDC decides what is screened: Norco 5/325, 4 tablets a day, no finding and nothing unread.
     assert (patients.loc["1", "status"], patients.loc["1", "error"]) == ("no-findings", "")
     assert patients.loc["2", "error"] == "line 3: drug 'ALPRAZOLAM 1MG XYZ' and ndc 0023-6002-01 name different drugs"
+
+
+# --- a strength written where a count of tablets could stand ------------------------------------------------
+
+
+@pytest.mark.parametrize(("entry", "strengths", "assumed"), [
+    ("CARISOPRODOL 350 TAB", [350], "350 read as 350 mg: a marketed strength of this product"),
+    ("Soma 350 tablet qid", [350], "350 read as 350 mg: a marketed strength of this product"),
+    ("NORCO 10-325 TAB", [10, 325], "10-325 read as 10/325 mg: a marketed strength of this product"),
+    ("SOMA COMPOUND 200-325 TAB qid", [200, 325], "200-325 read as 200/325 mg: a marketed strength of this product"),
+    ("CARISOPRODOL TAB 350MG", [350], None),
+    ("OXYCODONE HCL ORAL TAB 10 MG", [10], None),
+])
+def test_a_strength_before_or_after_the_form_is_the_strength_of_one_tablet_never_a_count(runner, entry, strengths,
+                                                                                       assumed):
+    # 'CARISOPRODOL 350 TAB' was 350 tablets a dose; 'SOMA COMPOUND 200-325 TAB qid' was 65,000 mg of
+    # carisoprodol a dose (325 tablets), a major finding of a dose nobody wrote.
+    _, report = check(runner, entry)
+    med = report["screened"]["medications"][0]
+    assert report["unrecognized"] == [] and report["findings"] == []
+    assert screened(report)[0][1] == strengths
+    assert "units_per_dose" not in med and med.get("unit_assumed") == assumed
+
+
+def test_a_number_straight_after_the_name_that_no_tablet_holds_is_declared_unread(runner):
+    code, report = check(runner, "Soma 500 tab")
+    assert code == 3
+    assert report["unrecognized"][0]["reason"] == "dose not checked for Soma: 500 (no unit; give it, e.g. '500 mg')"
+
+
+def test_a_claim_with_the_form_before_its_strength_column_gets_its_daily_dose(runner, tmp_path: Path):
+    source = tmp_path / "claims.csv"
+    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
+                      "1,,CARISOPRODOL TAB,2024-01-02,30,180,350MG\n"
+                      "2,,OXYCODONE 5MG/0ML SOLN,2024-01-02,30,300,\n"
+                      "3,,Soma 350 mg,2024-01-02,14,56,\n", encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
+                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
+                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
+                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    findings = pd.read_csv(tmp_path / "f.csv", dtype=str, keep_default_na=False)
+    assert findings[findings["kind"] == "dose"]["title"].tolist() == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"]
+    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+    # A concentration per 0 mL is declared unread: the run goes on, and every patient is in the output.
+    assert patients.index.tolist() == ["1", "2", "3"]
+    assert patients.loc["2", "status"] == "incomplete"
+    assert "a concentration per 0 mL (5 mg/0 ml)" in patients.loc["2", "unrecognized"]

@@ -121,6 +121,8 @@ _FILLER = {
     "caplets", "sig", "rx", "sig:", "rx:", "thinly", "film", "films",
 }
 """Words that carry no dosing number (what they say is read elsewhere, or needs no reading)."""
+_FORM_NOUNS = {"tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "caplet", "caplets"}
+"""What a counted unit is called, with no count: `TAB` in a claim's drug description."""
 
 _UNREAD_TRIGGERS = [
     (r"\bthen\b", ("then",), "changes dose ('then')"),
@@ -367,6 +369,11 @@ class _Reader:
         present = tuple(w for w in _UNIT_NAMES if w in self.text)
         return "(?:" + "|".join(re.escape(w) for w in present) + ")" if present else "(?!)"
 
+    def counted_units(self) -> str:
+        """`units()` of just the words that name a counted unit (a tablet, a capsule: `_COUNTED`)."""
+        present = tuple(w for w in _UNIT_NAMES if w in self.text and _UNIT_WORDS.get(w) in _COUNTED)
+        return "(?:" + "|".join(re.escape(w) for w in present) + ")" if present else "(?!)"
+
     def set(self, name: str, value, what: str) -> None:
         """Record one field; a different second value for it is a contradiction (unread)."""
         if name in self.values and self.values[name] != value:
@@ -413,7 +420,12 @@ class _Reader:
         if match is None:
             return
         rest = self.text[match.end():]
-        if re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)", rest):
+        # More units than a dose counts, straight after the name ("CARISOPRODOL 350 TAB"): the number is
+        # the tablet's strength written without its unit, never 350 tablets.
+        strength_before_a_unit = (float(match.group(1)) > MAX_BARE_COUNT and not re.match(r"\s*-", rest)
+                                  and re.match(rf"\s*{self.counted_units()}\b", rest))
+        if not strength_before_a_unit and re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)",
+                                                   rest):
             return  # a count of units, an amount, a range or a frequency: read by their rules
         self.values["lead"] = float(match.group(1))
         self.values["lead_is_count"] = bool(re.match(
@@ -435,7 +447,10 @@ class _Reader:
         if low < high <= MAX_BARE_COUNT:
             return
         rest = self.text[match.end():]
-        if re.match(rf"\s*(?:{self.units()}|{_MASS}|{_PERIOD}|/|-|%|to\b|or\b|x\b|times?\b|h\b|hrs?\b|hours?\b)", rest):
+        # Before a counted unit the pair is no count (`Norco 10-325 TAB`: not 325 tablets); before a
+        # measured one (`5-10 mL`), a period or a rate, it is what they say.
+        if not re.match(rf"\s*{self.counted_units()}\b", rest) and re.match(
+                rf"\s*(?:{self.units()}|{_MASS}|{_PERIOD}|/|-|%|to\b|or\b|x\b|times?\b|h\b|hrs?\b|hours?\b)", rest):
             return
         self.set("bare", (low, high), "strengths")
         self.values["bare_joiner"] = "-"
@@ -507,6 +522,9 @@ class _Reader:
     def _strengths(self) -> None:
         def concentration(m: re.Match) -> None:
             volume = float(m.group(3) or 1)
+            if volume <= 0:
+                self.problems.append(f"a concentration per {m.group(3)} mL ({m.group(0).strip()})")
+                return
             self.set("strengths", (float(m.group(1)) * _MASS_TO_MG[m.group(2)] / volume,), "strengths")
             self.values["per_ml"] = True
 
@@ -707,7 +725,9 @@ class _Reader:
             units, unit, _ = self.counts[0]
         counted = not self.counts or unit in _COUNTED or unit == ""
         for mg_value, at, total in self.amounts:
-            beside_name = not self.text[self.lead_at:at].strip()
+            # Only the name of the form between the name and the amount ("CARISOPRODOL TAB 350MG", as claims
+            # write it) leaves the amount beside the name: the strength of one tablet.
+            beside_name = all(w in _FORM_NOUNS for w in self.text[self.lead_at:at].split())
             if total or not counted or (not self.counts and not beside_name):
                 # Marked as the whole dose; or beside a measured unit (100 mg in 4 mL); or on its own
                 # away from the name ("take 1 mg daily"): the dose, not the strength of a unit.
