@@ -188,3 +188,80 @@ def test_a_claim_with_the_form_before_its_strength_column_gets_its_daily_dose(ru
     assert patients.index.tolist() == ["1", "2", "3"]
     assert patients.loc["2", "status"] == "incomplete"
     assert "a concentration per 0 mL (5 mg/0 ml)" in patients.loc["2", "unrecognized"]
+
+
+# --- names cut short, near matches and liquids --------------------------------------------------------------
+
+
+def claims_run(runner, tmp_path: Path, rows: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(findings, patients by id) of a claims export in the payer's own column names."""
+    source = tmp_path / "claims.csv"
+    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n" + rows, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
+                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
+                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
+                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    read = lambda name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)  # noqa: E731
+    return read("f.csv"), read("p.csv").set_index("patient_id")
+
+
+CUT_SHORT = "'cod' joined to a medicine may be a name cut short (codeine?): it is never guessed; write the name in full"
+
+
+@pytest.mark.parametrize("entry", ["APAP/COD 300-30MG TAB", "CARISOPRODOL/ASA/COD", "PROMETHAZINE/COD SYRUP"])
+def test_cod_joined_to_a_medicine_is_never_read_as_the_fish(runner, entry):
+    # The FDA vocabulary's 'cod' is the fish (an allergen extract): APAP/COD was acetaminophen with cod, and
+    # the codeine's opioid findings were lost without a word.
+    code, report = check(runner, entry, "Xanax")
+    assert code == 3
+    assert report["unrecognized"] == [{"input": entry, "field": "medication", "reason": CUT_SHORT,
+                                       "suggestions": ["codeine"]}]
+
+
+def test_two_words_apart_are_never_one_misspelt_name(runner):
+    # PROMETH/COD was read as the brand Promethacon (promethazine alone), with the screen called complete.
+    code, report = check(runner, "PROMETH/COD SYRUP")
+    assert code == 3
+    assert report["screened"]["medications"][0]["concepts"] == []
+    assert report["unrecognized"][0]["reason"] == "not found in the knowledge base or the FDA vocabulary"
+
+
+def test_a_claim_text_with_cod_beside_its_ndc_is_screened_by_the_ndc(runner, tmp_path):
+    findings, patients = claims_run(runner, tmp_path,
+                                    "1,00093-0150-01,APAP/COD 300-30MG TAB,2024-01-02,30,120,\n"
+                                    "1,,ALPRAZOLAM 1MG TAB,2024-01-02,30,60,\n")
+    assert patients.loc["1", "error"] == ""
+    pair = findings[findings["kind"] == "drug-drug"]
+    assert any("codeine" in c and "alprazolam" in c for c in pair["concepts"]), pair["concepts"].tolist()
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    ("ndc:00054-0390-41 10 mg/5 mL 10 mL q4h", "the text says 2 mg per mL, the NDC's product 1 mg per mL"),
+    ("ndc:00054-0390-41 5 mg 10 mL q4h", "the text says 5 mg in 10 mL, the NDC's product 1 mg per mL"),
+])
+def test_a_liquid_ndc_and_a_text_that_disagree_are_declared_unread(runner, entry, reason):
+    code, report = check(runner, entry)
+    assert code == 3
+    assert report["unrecognized"][0]["reason"] == f"dose not checked for oxycodone: {reason}"
+
+
+def test_a_liquid_ndc_with_its_own_concentration_written_gets_its_mme(runner):
+    # The written strength set the NDC's per-mL strength aside: no dose, and no MME finding.
+    _, report = check(runner, "ndc:00054-0390-41 5MG/5ML 10 mL q4h")
+    assert report["unrecognized"] == []
+    assert [f["title"] for f in report["findings"] if f["kind"] == "dose"] == [
+        "Opioids 90 MME a day: oxycodone 60 mg × 1.5 (threshold 50 MME a day)"]
+
+
+def test_claims_of_liquids_compare_the_written_concentration_with_the_ndc(runner, tmp_path):
+    findings, patients = claims_run(runner, tmp_path,
+                                    "1,00054-0390-41,OXYCODONE HCL 5MG/5ML SOLN,2024-01-02,30,1500,5MG/5ML\n"
+                                    "2,00054-0390-41,OXYCODONE HCL 100MG/5ML CONC,2024-01-02,30,1500,\n")
+    assert patients.loc["1", "error"] == ""
+    assert findings[(findings["patient_id"] == "1") & (findings["kind"] == "dose")]["title"].tolist() == [
+        "Opioids 75 MME a day: oxycodone 50 mg × 1.5 (threshold 50 MME a day)"]
+    assert patients.loc["2", "error"] == ("line 3: drug 'OXYCODONE HCL 100MG/5ML CONC' and ndc 00054-0390-41 give "
+                                          "different strengths (20 mg per mL in the text, 1 mg per mL in the NDC's "
+                                          "product)")

@@ -215,15 +215,20 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
         if in_text - in_product or (not named.dosing.unread and in_text != in_product):
             return "name different drugs"
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
-        # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
-        if (named.per_unit_from == "text" and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
-                and len(named.per_unit_mg) == len(named.ingredients)
+        # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg. A strength
+        # read in a text read only in part ("OXYCODONE 100MG/5ML CONCENTRAT") is compared too, for one
+        # ingredient (for more, which number is whose is not known without the rest).
+        amounts = named.per_unit_mg if named.per_unit_from == "text" else (
+            tuple(named.dosing.strengths) if len(named.ingredients) == 1 == len(named.dosing.strengths) else ())
+        if (amounts and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
+                and len(amounts) == len(named.ingredients)
                 and len(coded.per_unit_mg) == len(coded.ingredients)):
-            written = dict(zip(named.ingredients, named.per_unit_mg))
+            written = dict(zip(named.ingredients, amounts))
             listed = dict(zip(coded.ingredients, coded.per_unit_mg))
+            unit = " mg per mL" if coded.dosing.per_ml else " mg"
             if any(not math.isclose(written[x], listed[x], rel_tol=1e-6) for x in listed):
                 def mg(amounts: dict[str, float]) -> str:
-                    return " + ".join(f"{format_amount(amounts[x])} mg" for x in coded.ingredients)
+                    return " + ".join(f"{format_amount(amounts[x])}{unit}" for x in coded.ingredients)
                 return f"give different strengths ({mg(written)} in the text, {mg(listed)} in the NDC's product)"
         return ""
 

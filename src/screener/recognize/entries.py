@@ -20,6 +20,7 @@ recognised or as an `Unrecognized` with a reason.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -278,7 +279,13 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if ambiguous is not None:
         return Medication(text, None), ambiguous
     # Two names need a joiner between them; without one, the FDA vocabulary is not even opened.
-    joined = _joined_name(index, prepared) if _JOINER.search(prepared) else None
+    try:
+        joined = _joined_name(index, prepared) if _JOINER.search(prepared) else None
+    except _CutShort as cut:
+        shown = " or ".join(cut.meant)
+        return Medication(text, None), Unrecognized(
+            text, "medication", f"'{cut.written}' joined to a medicine may be a name cut short ({shown}?): it is "
+                                "never guessed; write the name in full", cut.meant)
     if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
                                    and index.kinds[found[0]] == "product"):
         concept, order, end = joined
@@ -447,6 +454,11 @@ def _joined_name(index: Index, prepared: str) -> tuple[str, tuple[str, ...], int
         if part is None:
             break
         ingredient, end = part
+        if order:
+            written = prepared[at:end].strip()
+            meant = _cut_short(index, written)
+            if meant:  # "APAP/COD": not acetaminophen with the fish the FDA vocabulary calls cod
+                raise _CutShort(written, meant)
         order.append(ingredient)
         at = end
         joiner = _JOINER.match(prepared, at)
@@ -456,6 +468,26 @@ def _joined_name(index: Index, prepared: str) -> tuple[str, tuple[str, ...], int
     if len(order) < 2 or len(set(order)) != len(order):
         return None
     return combination_concept(index, tuple(order)), tuple(order), at
+
+
+class _CutShort(Exception):
+    """A word joined to a medicine's name that may be another's name cut short (`_cut_short`)."""
+
+    def __init__(self, written: str, meant: tuple[str, ...]):
+        super().__init__(written)
+        self.written, self.meant = written, meant
+
+
+def _cut_short(index: Index, written: str) -> tuple[str, ...]:
+    """The names `written` (one short word) may be cut short from, when it is not a name of the knowledge base
+    but the start of the first word of some ("cod" of codeine, as claims write "APAP/COD"); () otherwise. Such
+    a word is read as the FDA substance it also names only where it stands alone, never joined to a medicine."""
+    if " " in written or len(written) > 6 or written in index.names:
+        return ()
+    starts = index.memo.get(("name-starts",))
+    if starts is None:
+        starts = memoised(index, ("name-starts",), name_starts, index.names)
+    return tuple(sorted(first for first in starts if first.startswith(written) and first != written))[:3]
 
 
 def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | None:
@@ -585,9 +617,21 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
                                             f"{rate:g} mcg/hr")
     # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a sig's
     # "5 mL" measures. A dose of it is a volume: "2 tabs" or a bare "5" of it is not read as mL.
-    per_ml = product.per_ml_mg() if not marketed and not dosing.strengths else None
+    per_ml = product.per_ml_mg() if not marketed else None
     if per_ml is not None and len(per_ml) != len(order):
         per_ml = None
+    if (per_ml is not None and len(per_ml) == 1 and dosing.dose_mg is not None and dosing.unit == "mL"
+            and dosing.units_per_dose and not dosing.unread
+            and not math.isclose(dosing.dose_mg, dosing.units_per_dose * per_ml[0], rel_tol=1e-6)):
+        dosing = replace(dosing, unread=f"the text says {dosing.dose_mg:g} mg in {dosing.units_per_dose:g} mL, the "
+                                        f"NDC's product {per_ml[0]:g} mg per mL")
+    if per_ml is not None and dosing.strengths and not dosing.unread and not _same_amounts(
+            dosing.strengths if dosing.per_ml else (), per_ml):
+        # A strength written beside a liquid's NDC is its concentration, or the text and the NDC disagree
+        # (which was dispensed cannot be told): never set aside for the NDC's.
+        written = "/".join(f"{v:g}" for v in dosing.strengths) + (" mg per mL" if dosing.per_ml else " mg")
+        dosing = replace(dosing, unread=f"the text says {written}, the NDC's product "
+                                        f"{'/'.join(f'{v:g}' for v in per_ml)} mg per mL")
     if per_ml is not None and dosing.units_per_dose is not None and dosing.unit != "mL" and not dosing.unread:
         dosing = replace(dosing, unread=f"the NDC's product is a liquid ({'/'.join(f'{v:g}' for v in per_ml)} mg "
                                         "per mL): its dose is a volume in mL")
@@ -609,6 +653,12 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
     med = Medication(input=text, concept=concept, ingredients=order, dosing=dosing, per_unit_mg=per_unit,
                      per_unit_from=source, via=f"NDC {ndc}: {described}", note=note, product_routes=product_routes)
     return med, problem
+
+
+def _same_amounts(written: tuple[float, ...], listed: tuple[float, ...]) -> bool:
+    """Whether two sets of per-ingredient amounts are the same, in any order (0.175 mg is 175 mcg)."""
+    return len(written) == len(listed) and all(
+        math.isclose(a, b, rel_tol=1e-6) for a, b in zip(sorted(written), sorted(listed)))
 
 
 def _vocabulary_prefix(index: Index, prepared: str):
@@ -777,9 +827,13 @@ def _near_miss(index: Index, text: str, prepared: str) -> tuple[Medication, Unre
             return Medication(text, None), Unrecognized(
                 text, "medication", "is a condition; give it as a condition (-c)")
     tokens = normalize_name(text).split()
-    # Try the first word, then the first two, as the misspelt name (the rest is dosing text).
+    spans = list(re.finditer(r"[^\W_]+", prepared))
+    # Try the first word, then the first two, as the misspelt name (the rest is dosing text). Two words with
+    # anything but a space between them are no one name ("PROMETH/COD" is not the brand Promethacon).
     for n in (2, 1):
         if len(tokens) < n:
+            continue
+        if n == 2 and len(spans) >= 2 and prepared[spans[0].end():spans[1].start()].strip():
             continue
         guess = " ".join(tokens[:n])
         accepted = _accept_near_miss(index, guess)

@@ -109,7 +109,8 @@ _FORMS = {
     "ir": "immediate-release", "odt": "orally disintegrating", "extended release": "extended-release",
     "extended-release": "extended-release", "delayed release": "delayed-release",
     "cream": "cream", "ointment": "ointment", "gel": "gel", "solution": "solution", "soln": "solution",
-    "suspension": "suspension", "susp": "suspension", "syrup": "syrup", "elixir": "elixir", "liquid": "liquid",
+    "suspension": "suspension", "susp": "suspension", "concentrate": "concentrate", "conc": "concentrate",
+    "syrup": "syrup", "elixir": "elixir", "liquid": "liquid",
     "inhaler": "inhaler", "nebulizer": "inhalation solution", "lotion": "lotion", "powder": "powder",
 }
 _FILLER = {
