@@ -298,3 +298,21 @@ def test_refills_written_without_spaces_join(runner, tmp_path):
                          "w1,,CARISOPRODOL 350MG,2024-03-01,30,90,\n"
                          "w1,,carisoprodol 350 mg,2024-03-21,30,90,\n")
     assert "duplicate" not in set(findings["kind"])
+
+
+def test_each_daily_amount_an_early_refill_reaches_is_a_finding_of_its_own(runner, tmp_path):
+    # One fill alone is over the limit; on the 11 days both are on hand the total is twice that. Kept as one
+    # finding, the first amount stood for every day: '2,100 mg a day' hid the 4,200.
+    findings, _ = screen(runner, tmp_path,
+                         "m1,,Soma 350 mg,2024-01-01,30,180,\n"
+                         "m1,,Soma 350 mg,2024-01-20,30,180,\n"
+                         "m2,,oxycodone 10 mg,2024-01-01,30,180,\n"
+                         "m2,,oxycodone 10 mg,2024-01-20,30,180,\n")
+    dose = findings[findings["kind"] == "dose"]
+    got = sorted(zip(dose["patient_id"], dose["title"], dose["overlap_start"], dose["overlap_days"]))
+    assert got == [
+        ("m1", "carisoprodol 2,100 mg a day (limit 1,400 mg)", "2024-01-01", "38"),
+        ("m1", "carisoprodol 4,200 mg a day (limit 1,400 mg)", "2024-01-20", "11"),
+        ("m2", "Opioids 180 MME a day: oxycodone 120 mg × 1.5 (threshold 50 MME a day)", "2024-01-20", "11"),
+        ("m2", "Opioids 90 MME a day: oxycodone 60 mg × 1.5 (threshold 50 MME a day)", "2024-01-01", "38"),
+    ]

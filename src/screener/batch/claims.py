@@ -29,7 +29,8 @@ Daily dose from the supply: a claim's `quantity` (units dispensed) over its `day
 supplies a day, and with the strength of one unit (from the NDC's product, else the strength column or
 the drug text, read as `check` reads it; never assumed) that is the daily amount the dose rules check:
 180 tablets of carisoprodol 350 mg over 30 days is 2,100 mg a day. On a day when several claims of the
-same drug are on hand (an early refill), their units a day add up. A claim without a quantity (blank or
+same drug are on hand (an early refill), their units a day add up, and each daily amount over a limit is
+a finding of its own, over the days it held. A claim without a quantity (blank or
 0) says no daily amount; then no daily total is computed from it. The entry then reads
 "carisoprodol 350 mg: 180 over 30 days" in the dose finding's inputs.
 """
@@ -699,9 +700,12 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
             if finding.kind is not FindingKind.DOSE and plain:
                 finding = _with_inputs(vocab, row, tuple(dict.fromkeys(plain.get(i, i) for i in finding.inputs)))
             # A combination is one finding whichever drugs filled its roles from day to day
-            # (Percocet one month, Norco the next); other findings are per pair of drugs.
+            # (Percocet one month, Norco the next); other findings are per pair of drugs, and a dose
+            # finding per amount (its title): 2,100 mg a day on one fill's days, 4,200 on the days an
+            # early refill adds to it. Kept as one, the first amount stood for every day of it.
             key = ((finding.kind, finding.rule_id) if finding.kind is FindingKind.COMBINATION
-                   else (finding.kind, finding.rule_id, finding.concepts))
+                   else (finding.kind, finding.rule_id, finding.concepts, finding.title)
+                   if finding.kind is FindingKind.DOSE else (finding.kind, finding.rule_id, finding.concepts))
             got = acc.get(key)
             if got is None:
                 acc[key] = [finding, s, e - s + 1, list(finding.inputs), row]
