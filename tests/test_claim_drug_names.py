@@ -265,3 +265,29 @@ def test_claims_of_liquids_compare_the_written_concentration_with_the_ndc(runner
     assert patients.loc["2", "error"] == ("line 3: drug 'OXYCODONE HCL 100MG/5ML CONC' and ndc 00054-0390-41 give "
                                           "different strengths (20 mg per mL in the text, 1 mg per mL in the NDC's "
                                           "product)")
+
+
+@pytest.mark.parametrize(("entry", "what"), [
+    ("SOMA 350MG 0 TAB qid", "units per dose"),
+    ("Soma 0 mg", "mg"),
+    ("Soma 350 mg qid x 0 days", "days"),
+    ("FENTANYL 0MCG/HR PATCH", "mcg/hr"),
+])
+def test_an_amount_of_zero_is_declared_unread(runner, entry, what):
+    # 0 tablets a dose made a daily total of 0 mg, which passes every limit.
+    code, report = check(runner, entry)
+    assert code == 3
+    assert report["unrecognized"][0]["reason"].endswith(f": an amount of 0 ({what})")
+
+
+@pytest.mark.parametrize(("entry", "number"), [("ACETAMINOPHEN W/CODEINE #3", "#3"), ("APAP/CODEINE #3", "#3"),
+                                               ("ACETAMINOPHEN-CODEINE #4 TAB", "#4")])
+def test_a_number_after_generic_names_is_a_numbered_product_never_a_quantity(runner, entry, number):
+    code, report = check(runner, entry, "Xanax")
+    med = report["screened"]["medications"][0]
+    assert code == 1  # the findings; the screen is incomplete all the same
+    assert med["concepts"] == ["acetaminophen", "codeine"] and "quantity" not in med
+    assert report["unrecognized"][0]["reason"] == (
+        f"dose not checked for Tylenol with Codeine: '{number}' after the names is a numbered product's strength, "
+        "not read (write the strengths, e.g. 300/30 mg)")
+    assert any("codeine" in f["concepts"] for f in report["findings"])  # its interactions are still found

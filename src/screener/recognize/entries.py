@@ -289,6 +289,9 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
                                    and index.kinds[found[0]] == "product"):
         concept, order, end = joined
+        numbered = _NUMBERED.match(prepared, end)
+        if numbered is not None:
+            return _numbered_after_names(index, text, prepared, end, numbered.end(), concept, order)
         return _with_sig(index, text, prepared, 0, end, concept, order, "generic names joined", order=order)
     vocab_hit = None
     if found is not None:
@@ -334,6 +337,19 @@ numbered combinations, never a quantity of 3 to dispense (which is "#30", "qty 3
 _NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "the", "a", "an", "of", "if", "when",
                            "until", "then", "x"})
 """Words after a product name that begin a phrase, not another product's name (their words are read as dosing)."""
+
+
+def _numbered_after_names(index: Index, text: str, prepared: str, end: int, after: int, concept: str,
+                          order: tuple[str, ...]) -> tuple[Medication, Unrecognized]:
+    """Generic names joined and a product's number ("ACETAMINOPHEN W/CODEINE #3"): the ingredients are screened,
+    and the dose is not checked. The number is the strength of a numbered product, never a quantity of 3, and
+    which strengths it stands for is not read from it."""
+    med, _ = _with_sig(index, text, prepared, 0, after, concept, order, "generic names joined", order=order)
+    written = prepared[end:after].strip()
+    unread = "; ".join(filter(None, (f"'{written}' after the names is a numbered product's strength, not read "
+                                     "(write the strengths, e.g. 300/30 mg)", med.dosing.unread)))
+    med = replace(med, dosing=replace(med.dosing, unread=unread), per_unit_mg=(), per_unit_from="")
+    return med, Unrecognized(text, "medication", f"dose not checked for {display_name(index, concept)}: {unread}")
 
 
 def _with_suffix(index: Index, text: str, prepared: str, end: int, concept: str, ingredients: tuple[str, ...],

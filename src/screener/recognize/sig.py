@@ -750,6 +750,14 @@ class _Reader:
         if values.get("dash_pair") and self.dash_at is not None and self.counts and units != 1 \
                 and self.dash_at > self.counts[0][2] and counted:
             self.problems.append("an amount after a count of more than one (per unit or in all? write 'total')")
+        # A zero never reads as a dose: 0 tablets, 0 mg, 0 mcg/hr or 0 days is a broken entry, and a
+        # daily total of 0 would pass every limit.
+        zeros = [what for what, value in (("units per dose", units), ("mg", dose_mg), ("mg", values.get("daily_mg")),
+                                          ("days", values.get("duration_days")),
+                                          ("mcg/hr", values.get("rate_mcg_per_hr")))
+                 if value == 0] + (["mg"] if any(v == 0 for v in strengths) else [])
+        if zeros:
+            self.problems.append(f"an amount of 0 ({', '.join(dict.fromkeys(zeros))})")
         max_doses = values.get("max_doses")
         doses = values.get("doses_per_day")
         if max_doses is not None:
