@@ -300,19 +300,21 @@ def test_refills_written_without_spaces_join(runner, tmp_path):
     assert "duplicate" not in set(findings["kind"])
 
 
-def test_each_daily_amount_an_early_refill_reaches_is_a_finding_of_its_own(runner, tmp_path):
-    # One fill alone is over the limit; on the 11 days both are on hand the total is twice that. Kept as one
-    # finding, the first amount stood for every day: '2,100 mg a day' hid the 4,200.
+def test_the_highest_daily_amount_an_early_refill_reaches_names_the_finding(runner, tmp_path):
+    # One fill alone is over the limit; on the 11 days both are on hand the total is twice that. The first
+    # span's amount used to name the finding: '2,100 mg a day' hid the 4,200. Monthly fills that differ a
+    # little (180 then 170 tablets) stay one finding.
     findings, _ = screen(runner, tmp_path,
                          "m1,,Soma 350 mg,2024-01-01,30,180,\n"
                          "m1,,Soma 350 mg,2024-01-20,30,180,\n"
                          "m2,,oxycodone 10 mg,2024-01-01,30,180,\n"
-                         "m2,,oxycodone 10 mg,2024-01-20,30,180,\n")
+                         "m2,,oxycodone 10 mg,2024-01-20,30,180,\n"
+                         "m3,,oxycodone 10 mg,2024-01-01,30,180,\n"
+                         "m3,,oxycodone 10 mg,2024-01-31,30,170,\n")
     dose = findings[findings["kind"] == "dose"]
     got = sorted(zip(dose["patient_id"], dose["title"], dose["overlap_start"], dose["overlap_days"]))
     assert got == [
-        ("m1", "carisoprodol 2,100 mg a day (limit 1,400 mg)", "2024-01-01", "38"),
-        ("m1", "carisoprodol 4,200 mg a day (limit 1,400 mg)", "2024-01-20", "11"),
-        ("m2", "Opioids 180 MME a day: oxycodone 120 mg × 1.5 (threshold 50 MME a day)", "2024-01-20", "11"),
-        ("m2", "Opioids 90 MME a day: oxycodone 60 mg × 1.5 (threshold 50 MME a day)", "2024-01-01", "38"),
+        ("m1", "carisoprodol 4,200 mg a day (limit 1,400 mg)", "2024-01-01", "49"),
+        ("m2", "Opioids 180 MME a day: oxycodone 120 mg × 1.5 (threshold 50 MME a day)", "2024-01-01", "49"),
+        ("m3", "Opioids 90 MME a day: oxycodone 60 mg × 1.5 (threshold 50 MME a day)", "2024-01-01", "60"),
     ]

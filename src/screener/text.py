@@ -34,22 +34,24 @@ SALT_WORDS = frozenset([
 ])
 """Words that name a salt, counter-ion or hydrate when they end a substance name."""
 
-SALT_ABBREVIATIONS = frozenset(["bit", "tart", "succ", "sod", "sulf", "phos", "cit", "mal", "fum", "mes"])
+SALT_ABBREVIATIONS = frozenset(["bit", "tart", "succ", "sod", "phos", "cit", "mal", "fum", "mes"])
 """Salt words cut short, as pharmacy drug descriptions write them after a substance's name: the FDA NDC
-directory lists "HYDROCODONE BIT/APAP" (NDC 45865-0411, hydrocodone bitartrate and acetaminophen), "Codeine
-Sulf" and "Calc phos". Each is the start of a word of `SALT_WORDS` (bitartrate, tartrate, succinate, sodium,
-sulfate, phosphate, citrate, maleate or malate, fumarate, mesylate) and of no other word an entry names a
-medicine by; "pot" (potassium) is left out, as it is also a name for cannabis."""
+directory lists "HYDROCODONE BIT/APAP" (NDC 45865-0411, hydrocodone bitartrate and acetaminophen) and "Calc
+phos". Each is the start of a word of `SALT_WORDS` (bitartrate, tartrate, succinate, sodium, phosphate,
+citrate, maleate or malate, fumarate, mesylate). Left out: "pot" (potassium), which is also a name for
+cannabis, and "sulf", which may be a sulfonamide ("trimethoprim sulf")."""
 
-_SALT_AFTER = re.compile(r"(?:\s+(?:" + "|".join(sorted(SALT_ABBREVIATIONS)) + r")\b\.?)+(?![^\W_])")
+_SALT_AFTER = re.compile(r"\s+(" + "|".join(sorted(SALT_ABBREVIATIONS)) + r")\b\.?(?![^\W_])")
 
 
-def past_salt_abbreviations(prepared: str, end: int) -> int:
-    """Where a substance's name found at `prepared[:end]` ends once the salt abbreviations right after it are
-    read with it ("hydrocodone bit/apap": the name is "hydrocodone bit"): the salt of a substance is that
-    substance, as the FDA vocabulary maps "hydrocodone bitartrate" to hydrocodone."""
+def salt_abbreviation_after(prepared: str, end: int) -> tuple[str, tuple[str, ...], int] | None:
+    """The salt abbreviation right after `prepared[:end]` ("hydrocodone bit/apap": "bit"), the salt words it may
+    stand for ("bitartrate") and where it ends; None when there is none."""
     match = _SALT_AFTER.match(prepared, end)
-    return end if match is None else match.end()
+    if match is None:
+        return None
+    short = match.group(1)
+    return short, tuple(sorted(w.lower() for w in SALT_WORDS if w.lower().startswith(short))), match.end()
 
 
 def normalize_name(text: str) -> str:

@@ -29,8 +29,8 @@ Daily dose from the supply: a claim's `quantity` (units dispensed) over its `day
 supplies a day, and with the strength of one unit (from the NDC's product, else the strength column or
 the drug text, read as `check` reads it; never assumed) that is the daily amount the dose rules check:
 180 tablets of carisoprodol 350 mg over 30 days is 2,100 mg a day. On a day when several claims of the
-same drug are on hand (an early refill), their units a day add up, and each daily amount over a limit is
-a finding of its own, over the days it held. A claim without a quantity (blank or
+same drug are on hand (an early refill), their units a day add up, and the finding names the highest daily
+amount on hand. A claim without a quantity (blank or
 0) says no daily amount; then no daily total is computed from it. The entry then reads
 "carisoprodol 350 mg: 180 over 30 days" in the dose finding's inputs.
 """
@@ -216,13 +216,20 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
         if in_text - in_product or (not named.dosing.unread and in_text != in_product):
             return "name different drugs"
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
-        # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg. A strength
-        # read in a text read only in part ("OXYCODONE 100MG/5ML CONCENTRAT") is compared too, for one
-        # ingredient (for more, which number is whose is not known without the rest).
-        amounts = named.per_unit_mg if named.per_unit_from == "text" else (
-            tuple(named.dosing.strengths) if len(named.ingredients) == 1 == len(named.dosing.strengths) else ())
+        # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
+        if named.dosing.unread and coded.per_unit_mg and not coded.dosing.per_ml:
+            # Read in part, a text's numbers cannot all be given to ingredients ("HYDROCOD/APAP 10-325" is read
+            # as acetaminophen, its '10-325' unread): each of the product's strengths must be among them (in
+            # mg, or written in mcg), or the two do not agree. A text without a number is the NDC's.
+            numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)]
+            candidates = numbers + [x / 1000 for x in numbers]
+            if numbers and not all(any(math.isclose(v, w, rel_tol=1e-6) for w in candidates)
+                                   for v in coded.per_unit_mg):
+                listed_shown = " + ".join(f"{format_amount(v)} mg" for v in coded.per_unit_mg)
+                return f"do not agree (the text is read only in part; the NDC's product is {listed_shown})"
+        amounts = named.per_unit_mg if named.per_unit_from == "text" else ()
         if (amounts and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
-                and len(amounts) == len(named.ingredients)
+                and in_text == in_product and len(amounts) == len(named.ingredients)
                 and len(coded.per_unit_mg) == len(coded.ingredients)):
             written = dict(zip(named.ingredients, amounts))
             listed = dict(zip(coded.ingredients, coded.per_unit_mg))
@@ -700,16 +707,17 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
             if finding.kind is not FindingKind.DOSE and plain:
                 finding = _with_inputs(vocab, row, tuple(dict.fromkeys(plain.get(i, i) for i in finding.inputs)))
             # A combination is one finding whichever drugs filled its roles from day to day
-            # (Percocet one month, Norco the next); other findings are per pair of drugs, and a dose
-            # finding per amount (its title): 2,100 mg a day on one fill's days, 4,200 on the days an
-            # early refill adds to it. Kept as one, the first amount stood for every day of it.
+            # (Percocet one month, Norco the next); other findings are per pair of drugs.
             key = ((finding.kind, finding.rule_id) if finding.kind is FindingKind.COMBINATION
-                   else (finding.kind, finding.rule_id, finding.concepts, finding.title)
-                   if finding.kind is FindingKind.DOSE else (finding.kind, finding.rule_id, finding.concepts))
+                   else (finding.kind, finding.rule_id, finding.concepts))
             got = acc.get(key)
             if got is None:
                 acc[key] = [finding, s, e - s + 1, list(finding.inputs), row]
             else:
+                if finding.kind is FindingKind.DOSE and _amount(finding.title) > _amount(got[0].title):
+                    # The highest daily amount on hand names the finding: 4,200 mg on the days an early
+                    # refill adds to a fill's 2,100, not the first span's amount for every day.
+                    got[0], got[4] = finding, row
                 got[1] = min(got[1], s)
                 got[2] += e - s + 1
                 got[3].extend(i for i in finding.inputs if i not in got[3])
@@ -729,6 +737,15 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
         found.append((replace(f, inputs=named) if named != f.inputs else f, s, d))
     found.sort(key=lambda item: finding_order(item[0]))
     return found
+
+
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?) (?:mg|MME)\b")
+
+
+def _amount(title: str) -> float:
+    """The amount a dose finding's title states ("carisoprodol 4,200 mg a day …", "Opioids 180 MME a day …")."""
+    found = _AMOUNT.search(title)
+    return float(found.group(1).replace(",", "")) if found else 0.0
 
 
 def _on_hand(text: str, here: list[tuple[float, int]], supplied: dict[str, MedicationEntry], label: str) -> str:

@@ -30,12 +30,13 @@ from ..memo import memoised
 from ..model import Dosing, Medication, Noted, Unrecognized, widen_routes
 from ..paths import tables_home
 from ..text import (
+    SALT_WORDS,
     find_name,
     fold_question_marks,
     name_starts,
     normalize_name,
-    past_salt_abbreviations,
     prepare,
+    salt_abbreviation_after,
     suggest,
 )
 from .sig import read_sig, resolve
@@ -289,7 +290,7 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     if joined is not None and not (found is not None and found[1] == 0 and found[2] >= joined[2]
                                    and index.kinds[found[0]] == "product"):
         concept, order, end = joined
-        numbered = _NUMBERED.match(prepared, end)
+        numbered = _NUMBERED.match(prepared, end) if "codeine" in order else None
         if numbered is not None:
             return _numbered_after_names(index, text, prepared, end, numbered.end(), concept, order)
         return _with_sig(index, text, prepared, 0, end, concept, order, "generic names joined", order=order)
@@ -340,11 +341,14 @@ _NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "th
 
 
 def _numbered_after_names(index: Index, text: str, prepared: str, end: int, after: int, concept: str,
-                          order: tuple[str, ...]) -> tuple[Medication, Unrecognized]:
-    """Generic names joined and a product's number ("ACETAMINOPHEN W/CODEINE #3"): the ingredients are screened,
-    and the dose is not checked. The number is the strength of a numbered product, never a quantity of 3, and
-    which strengths it stands for is not read from it."""
-    med, _ = _with_sig(index, text, prepared, 0, after, concept, order, "generic names joined", order=order)
+                          order: tuple[str, ...]) -> tuple[Medication, Unrecognized | None]:
+    """Generic names of a codeine combination joined, and a product's number ("ACETAMINOPHEN W/CODEINE #3", as
+    Tylenol with Codeine No. 3): the number is never a quantity of 3. With the strengths written after it
+    ("#3 300-30 MG TAB") the entry is read from them; without, the ingredients are screened and the dose is
+    not checked (which strengths a number stands for is not read from it)."""
+    med, problem = _with_sig(index, text, prepared, 0, after, concept, order, "generic names joined", order=order)
+    if med.per_unit_from == "text" or problem is not None:
+        return med, problem
     written = prepared[end:after].strip()
     unread = "; ".join(filter(None, (f"'{written}' after the names is a numbered product's strength, not read "
                                      "(write the strengths, e.g. 300/30 mg)", med.dosing.unread)))
@@ -464,17 +468,17 @@ def _joined_name(index: Index, prepared: str) -> tuple[str, tuple[str, ...], int
     """(concept, ingredients in the written order, end offset) when the entry starts with two or more
     ingredient names joined by `/`, `-`, `and`, `with`, `w/`, `+` or `&`; None otherwise."""
     order: list[str] = []
+    cut: _CutShort | None = None
     at = 0
     while True:
         part = _ingredient_at(index, prepared, at)
         if part is None:
             break
         ingredient, end = part
-        if order:
-            written = prepared[at:end].strip()
-            meant = _cut_short(index, written)
-            if meant:  # "APAP/COD": not acetaminophen with the fish the FDA vocabulary calls cod
-                raise _CutShort(written, meant)
+        written = prepared[at:end].strip()
+        meant = _cut_short(index, written)
+        if meant and cut is None:  # "APAP/COD": not acetaminophen with the fish the FDA vocabulary calls cod
+            cut = _CutShort(written, meant)
         order.append(ingredient)
         at = end
         joiner = _JOINER.match(prepared, at)
@@ -483,6 +487,8 @@ def _joined_name(index: Index, prepared: str) -> tuple[str, tuple[str, ...], int
         at = joiner.end()
     if len(order) < 2 or len(set(order)) != len(order):
         return None
+    if cut is not None:
+        raise cut
     return combination_concept(index, tuple(order)), tuple(order), at
 
 
@@ -498,12 +504,35 @@ def _cut_short(index: Index, written: str) -> tuple[str, ...]:
     """The names `written` (one short word) may be cut short from, when it is not a name of the knowledge base
     but the start of the first word of some ("cod" of codeine, as claims write "APAP/COD"); () otherwise. Such
     a word is read as the FDA substance it also names only where it stands alone, never joined to a medicine."""
-    if " " in written or len(written) > 6 or written in index.names:
+    if " " in written or not 3 <= len(written) <= 6 or written in index.names:
         return ()
-    starts = index.memo.get(("name-starts",))
-    if starts is None:
-        starts = memoised(index, ("name-starts",), name_starts, index.names)
-    return tuple(sorted(first for first in starts if first.startswith(written) and first != written))[:3]
+    key = ("cut-short", written)
+    if key not in index.memo:
+        # Only a medicine some rule here is about: "urea" does not start "urease" (a class), nor "honey" a
+        # drug the knowledge does not classify.
+        index.memo[key] = tuple(sorted({name.split(" ")[0] for name, c in index.names.items()
+                                        if name.startswith(written) and name.split(" ")[0] != written
+                                        and index.kinds.get(c) in ("drug", "product") and c in index.classified}))[:3]
+    return index.memo[key]
+
+
+def _past_salt(index: Index, prepared: str, start: int, end: int) -> int:
+    """Where the substance's name found at `prepared[start:end]` ends once a salt cut short right after it is
+    read with it ("hydrocodone bit/apap": "hydrocodone bit"): only when the FDA vocabulary or the knowledge base
+    knows the name with the salt in full ("hydrocodone bitartrate", which is hydrocodone), and never after a
+    name that is itself a salt's ("magnesium cit" is magnesium citrate, a medicine of its own)."""
+    found = salt_abbreviation_after(prepared, end)
+    if found is None:
+        return end
+    name = normalize_name(prepared[start:end])
+    if not name or name.split()[-1].upper() in SALT_WORDS:
+        return end
+    vocab = fda_vocabulary(index)
+    for full in found[1]:
+        spelled = f"{name} {full}"
+        if spelled in index.names or (vocab is not None and vocab.lookup(spelled) is not None):
+            return found[2]
+    return end
 
 
 def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | None:
@@ -515,7 +544,7 @@ def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | No
         words = " ".join(t.group() for t in tokens[:j])
         concept = index.names.get(words)
         if concept is not None and index.kinds[concept] in ("drug", "substance"):
-            return concept, past_salt_abbreviations(prepared, at + tokens[j - 1].end())
+            return concept, _past_salt(index, prepared, at, at + tokens[j - 1].end())
     vocab = fda_vocabulary(index)
     for j in range(min(len(tokens), 4), 0, -1):
         entry = vocab.lookup(" ".join(t.group() for t in tokens[:j])) if vocab else None
@@ -524,7 +553,7 @@ def _ingredient_at(index: Index, prepared: str, at: int) -> tuple[str, int] | No
         if entry is not None and entry.kind in ("of", "cn") and len(entry.ingredients[0]) == 1:
             ingredient = ingredient_for_unii(index, entry.ingredients[0][0])
             if ingredient is not None:
-                return ingredient, past_salt_abbreviations(prepared, at + tokens[j - 1].end())
+                return ingredient, _past_salt(index, prepared, at, at + tokens[j - 1].end())
     return None
 
 
@@ -633,7 +662,10 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
                                             f"{rate:g} mcg/hr")
     # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a sig's
     # "5 mL" measures. A dose of it is a volume: "2 tabs" or a bare "5" of it is not read as mL.
-    per_ml = product.per_ml_mg() if not marketed else None
+    # A written concentration of as many numbers as the product has ingredients is compared with the NDC's;
+    # an amount in mg alone is a dose of it ("20 mg daily"), read as before, without the NDC's concentration.
+    compared = dosing.per_ml and len(dosing.strengths) == len(order)
+    per_ml = product.per_ml_mg() if not marketed and (not dosing.strengths or compared) else None
     if per_ml is not None and len(per_ml) != len(order):
         per_ml = None
     if (per_ml is not None and len(per_ml) == 1 and dosing.dose_mg is not None and dosing.unit == "mL"
@@ -641,11 +673,9 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
             and not math.isclose(dosing.dose_mg, dosing.units_per_dose * per_ml[0], rel_tol=1e-6)):
         dosing = replace(dosing, unread=f"the text says {dosing.dose_mg:g} mg in {dosing.units_per_dose:g} mL, the "
                                         f"NDC's product {per_ml[0]:g} mg per mL")
-    if per_ml is not None and dosing.strengths and not dosing.unread and not _same_amounts(
-            dosing.strengths if dosing.per_ml else (), per_ml):
-        # A strength written beside a liquid's NDC is its concentration, or the text and the NDC disagree
-        # (which was dispensed cannot be told): never set aside for the NDC's.
-        written = "/".join(f"{v:g}" for v in dosing.strengths) + (" mg per mL" if dosing.per_ml else " mg")
+    if per_ml is not None and dosing.strengths and not dosing.unread and not same_amounts(dosing.strengths, per_ml):
+        # The text and the NDC disagree (which was dispensed cannot be told): never set aside for the NDC's.
+        written = "/".join(f"{v:g}" for v in dosing.strengths) + " mg per mL"
         dosing = replace(dosing, unread=f"the text says {written}, the NDC's product "
                                         f"{'/'.join(f'{v:g}' for v in per_ml)} mg per mL")
     if per_ml is not None and dosing.units_per_dose is not None and dosing.unit != "mL" and not dosing.unread:
@@ -671,7 +701,7 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
     return med, problem
 
 
-def _same_amounts(written: tuple[float, ...], listed: tuple[float, ...]) -> bool:
+def same_amounts(written: tuple[float, ...], listed: tuple[float, ...]) -> bool:
     """Whether two sets of per-ingredient amounts are the same, in any order (0.175 mg is 175 mcg)."""
     return len(written) == len(listed) and all(
         math.isclose(a, b, rel_tol=1e-6) for a, b in zip(sorted(written), sorted(listed)))
@@ -698,7 +728,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     `order` is the order the entry names the ingredients in (generic names joined); otherwise the
     product's own order (its strengths' order in the knowledge) is the order strengths are read in.
     """
-    end = past_salt_abbreviations(prepared, end)
+    end = _past_salt(index, prepared, start, end)
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))

@@ -33,6 +33,9 @@ from ..model import Dosing
 
 MAX_BARE_COUNT = 10
 """The most units a number without a unit may count (`Soma 1 qid`); `Soma 350 qid` is not 350 tablets."""
+MAX_COUNT = 10
+"""The most tablets, capsules or patches one dose is read to hold: `30 tabs` after a strength is more likely
+the quantity to dispense than a dose, and which cannot be told (unread)."""
 
 _MASS_TO_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "microgram": 0.001,
                "micrograms": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0}
@@ -195,6 +198,8 @@ def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...],
         return _unread(dosing, f"{dosing.strengths[0]:g} mg for a product of {ingredients} ingredients")
     if dosing.bare:
         written = dosing.bare_joiner.join(f"{v:g}" for v in dosing.bare)
+        if dosing.bare_joiner == "-" and dosing.bare not in marketed and dosing.bare[0] > dosing.bare[1]:
+            return _unread(replace(dosing, bare=(), bare_joiner="/"), f"a range that runs downwards ({written})")
         if dosing.bare in marketed and not dosing.strengths:
             shown = "/".join(f"{v:g}" for v in dosing.bare)
             return replace(dosing, strengths=dosing.bare, bare=(), bare_joiner="/",
@@ -424,6 +429,7 @@ class _Reader:
         # More units than a dose counts, straight after the name ("CARISOPRODOL 350 TAB"): the number is
         # the tablet's strength written without its unit, never 350 tablets.
         strength_before_a_unit = (float(match.group(1)) > MAX_BARE_COUNT and not re.match(r"\s*-", rest)
+                                  and self._as_written_after_name(match.start(1))
                                   and re.match(rf"\s*{self.counted_units()}\b", rest))
         if not strength_before_a_unit and re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)",
                                                    rest):
@@ -445,7 +451,7 @@ class _Reader:
         if match is None:
             return
         low, high = float(match.group(1)), float(match.group(2))
-        if low < high <= MAX_BARE_COUNT:
+        if (max(low, high) <= MAX_BARE_COUNT and low < high) or not self._as_written_after_name(match.start(1)):
             return
         rest = self.text[match.end():]
         # Before a counted unit the pair is no count (`Norco 10-325 TAB`: not 325 tablets); before a
@@ -456,6 +462,11 @@ class _Reader:
         self.set("bare", (low, high), "strengths")
         self.values["bare_joiner"] = "-"
         self.text = self.text[:match.start(1)] + " " * (match.end() - match.start(1)) + self.text[match.end():]
+
+    def _as_written_after_name(self, at: int) -> bool:
+        """Whether `at` is straight after the name in the text as written, not only once an amount read before
+        it was blanked ("methadone 10 mg 12 tabs": the 12 counts tablets)."""
+        return not self.original[self.lead_at:at].strip()
 
     def _dispensing(self) -> None:
         if self.has("#"):
@@ -575,6 +586,10 @@ class _Reader:
             word = m.group(3)
             if word in _SPOONS:
                 self.counts.append((high * _SPOONS[word], "mL", m.start()))
+            elif _UNIT_WORDS.get(word) in _COUNTED and high > MAX_COUNT:
+                # "Soma 350 mg 30 tabs": 30 tablets to dispense, or a dose of 10,500 mg? Never a dose.
+                self.problems.append(f"{m.group(0).strip()} a dose (more than {MAX_COUNT}: a quantity? write "
+                                     f"'#{high:g}' or 'qty {high:g}')")
             else:
                 self.counts.append((high, _UNIT_WORDS.get(word, ""), m.start()))
 
@@ -754,7 +769,9 @@ class _Reader:
         # daily total of 0 would pass every limit.
         zeros = [what for what, value in (("units per dose", units), ("mg", dose_mg), ("mg", values.get("daily_mg")),
                                           ("days", values.get("duration_days")),
-                                          ("mcg/hr", values.get("rate_mcg_per_hr")))
+                                          ("mcg/hr", values.get("rate_mcg_per_hr")),
+                                          ("doses a day", values.get("doses_per_day")),
+                                          ("doses a day", values.get("max_doses")))
                  if value == 0] + (["mg"] if any(v == 0 for v in strengths) else [])
         if zeros:
             self.problems.append(f"an amount of 0 ({', '.join(dict.fromkeys(zeros))})")
