@@ -52,6 +52,10 @@ def test_the_factor_rows_quote_the_tables_own_cautions_and_footnotes():
      "Opioids 70 MME a day: oxycodone 20 mg × 1.5 + hydrocodone 40 mg × 1 (threshold 50 MME a day)"),
     (["tramadol 50 mg q6h"], None),           # 200 mg × 0.2 = 40 MME: under 50
     (["hydromorphone 2 mg q4h"], "Opioids 60 MME a day: hydromorphone 12 mg × 5 (threshold 50 MME a day)"),
+    # Tylenol #3 is 300/30 mg and #4 300/60 mg (their label): once one product of two strengths, no MME.
+    (["Tylenol #3 2 tabs q4h"], "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
+    (["Tylenol #4 1 tab q4h"], "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
+    (["Tylenol with Codeine 2 tabs q4h"], None),   # which of the two: not known, so no total
 ])
 def test_mme_a_day_adds_each_opioids_daily_mg_times_its_cdc_factor(entries, title):
     assert mme_titles(*entries) == ([title] if title else [])
