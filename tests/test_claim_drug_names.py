@@ -40,6 +40,20 @@ def screened(report: dict) -> list[tuple[list[str], list | None]]:
     return out
 
 
+def claims_run(runner, tmp_path: Path, rows: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(findings, patients by id) of a claims export in the payer's own column names."""
+    source = tmp_path / "claims.csv"
+    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n" + rows, encoding="utf-8")
+    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
+                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
+                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
+                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
+                                 "--patients", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    read = lambda name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)  # noqa: E731
+    return read("f.csv"), read("p.csv").set_index("patient_id")
+
+
 @pytest.mark.parametrize(("entry", "ingredients", "strengths"), [
     ("HYDROCODONE BIT/APAP 5-325MG TAB", ["hydrocodone", "acetaminophen"], [5, 325]),
     ("hydrocodone bit/apap", ["hydrocodone", "acetaminophen"], None),
@@ -109,17 +123,9 @@ def test_two_small_rising_numbers_still_count_tablets(runner, entry):
 
 
 def test_a_claim_whose_text_cuts_its_salt_short_agrees_with_its_ndc(runner, tmp_path: Path):
-    source = tmp_path / "claims.csv"
-    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
-                      "1,0023-6002-01,HYDROCODONE BIT/APAP 5-325MG TAB,2024-01-02,30,120,\n"
-                      "2,0023-6002-01,HYDROCODONE BIT/APAP 10-325MG TAB,2024-01-02,30,120,\n", encoding="utf-8")
-    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
-                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
-                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
-                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
-                                 "--patients", str(tmp_path / "p.csv")])
-    assert result.exit_code == 0, result.output
-    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+    _, patients = claims_run(runner, tmp_path,
+                             "1,0023-6002-01,HYDROCODONE BIT/APAP 5-325MG TAB,2024-01-02,30,120,\n"
+                             "2,0023-6002-01,HYDROCODONE BIT/APAP 10-325MG TAB,2024-01-02,30,120,\n")
     assert patients.loc["1", "status"] == "no-findings" and patients.loc["1", "error"] == ""
     # The text's 10 mg is not the NDC's 5 mg tablet: which was dispensed cannot be told.
     assert patients.loc["2", "status"] == "invalid"
@@ -129,17 +135,9 @@ def test_a_claim_whose_text_cuts_its_salt_short_agrees_with_its_ndc(runner, tmp_
 
 
 def test_a_claim_text_read_only_in_part_is_held_to_what_was_read(runner, tmp_path: Path):
-    source = tmp_path / "claims.csv"
-    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
-                      "1,0023-6002-01,HYDROCOD/APAP 5-325,2024-01-02,30,120,\n"    # 'hydrocod' is not read
-                      "2,0023-6002-01,ALPRAZOLAM 1MG XYZ,2024-01-02,30,120,\n",    # alprazolam is not in Norco
-                      encoding="utf-8")
-    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
-                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
-                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
-                                 "-o", str(tmp_path / "f.csv"), "--patients", str(tmp_path / "p.csv")])
-    assert result.exit_code == 0, result.output
-    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+    _, patients = claims_run(runner, tmp_path,
+                             "1,0023-6002-01,HYDROCOD/APAP 5-325,2024-01-02,30,120,\n"    # 'hydrocod' is not read
+                             "2,0023-6002-01,ALPRAZOLAM 1MG XYZ,2024-01-02,30,120,\n")    # alprazolam is not in Norco
     # The NDC decides what is screened: Norco 5/325, 4 tablets a day, no finding and nothing unread.
     assert (patients.loc["1", "status"], patients.loc["1", "error"]) == ("no-findings", "")
     assert patients.loc["2", "error"] == "line 3: drug 'ALPRAZOLAM 1MG XYZ' and ndc 0023-6002-01 name different drugs"
@@ -174,20 +172,11 @@ def test_a_number_straight_after_the_name_that_no_tablet_holds_is_declared_unrea
 
 
 def test_a_claim_with_the_form_before_its_strength_column_gets_its_daily_dose(runner, tmp_path: Path):
-    source = tmp_path / "claims.csv"
-    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n"
-                      "1,,CARISOPRODOL TAB,2024-01-02,30,180,350MG\n"
-                      "2,,OXYCODONE 5MG/0ML SOLN,2024-01-02,30,300,\n"
-                      "3,,Soma 350 mg,2024-01-02,14,56,\n", encoding="utf-8")
-    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
-                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
-                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
-                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
-                                 "--patients", str(tmp_path / "p.csv")])
-    assert result.exit_code == 0, result.output
-    findings = pd.read_csv(tmp_path / "f.csv", dtype=str, keep_default_na=False)
+    findings, patients = claims_run(runner, tmp_path,
+                                    "1,,CARISOPRODOL TAB,2024-01-02,30,180,350MG\n"
+                                    "2,,OXYCODONE 5MG/0ML SOLN,2024-01-02,30,300,\n"
+                                    "3,,Soma 350 mg,2024-01-02,14,56,\n")
     assert findings[findings["kind"] == "dose"]["title"].tolist() == ["carisoprodol 2,100 mg a day (limit 1,400 mg)"]
-    patients = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False).set_index("patient_id")
     # A concentration per 0 mL is declared unread: the run goes on, and every patient is in the output.
     assert patients.index.tolist() == ["1", "2", "3"]
     assert patients.loc["2", "status"] == "incomplete"
@@ -195,20 +184,6 @@ def test_a_claim_with_the_form_before_its_strength_column_gets_its_daily_dose(ru
 
 
 # --- names cut short, near matches and liquids --------------------------------------------------------------
-
-
-def claims_run(runner, tmp_path: Path, rows: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(findings, patients by id) of a claims export in the payer's own column names."""
-    source = tmp_path / "claims.csv"
-    source.write_text("MemberID,NDC,Drug Name,Fill Date,Days Supply,Qty,Strength\n" + rows, encoding="utf-8")
-    result = runner.invoke(cli, ["batch", str(source), "--column", "patient_id=MemberID", "--column", "ndc=NDC",
-                                 "--column", "drug=Drug Name", "--column", "fill_date=Fill Date",
-                                 "--column", "days_supply=Days Supply", "--column", "quantity=Qty",
-                                 "--column", "strength=Strength", "-o", str(tmp_path / "f.csv"),
-                                 "--patients", str(tmp_path / "p.csv")])
-    assert result.exit_code == 0, result.output
-    read = lambda name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)  # noqa: E731
-    return read("f.csv"), read("p.csv").set_index("patient_id")
 
 
 CUT_SHORT = "'cod' joined to a medicine may be a name cut short (codeine?): it is never guessed; write the name in full"
@@ -272,19 +247,6 @@ def test_claims_of_liquids_compare_the_written_concentration_with_the_ndc(runner
                                           "product)")
 
 
-@pytest.mark.parametrize(("entry", "what"), [
-    ("SOMA 350MG 0 TAB qid", "units per dose"),
-    ("Soma 0 mg", "mg"),
-    ("Soma 350 mg qid x 0 days", "days"),
-    ("FENTANYL 0MCG/HR PATCH", "mcg/hr"),
-])
-def test_an_amount_of_zero_is_declared_unread(runner, entry, what):
-    # 0 tablets a dose made a daily total of 0 mg, which passes every limit.
-    code, report = check(runner, entry)
-    assert code == 3
-    assert report["unrecognized"][0]["reason"].endswith(f": an amount of 0 ({what})")
-
-
 @pytest.mark.parametrize(("entry", "number"), [("ACETAMINOPHEN W/CODEINE #3", "#3"), ("APAP/CODEINE #3", "#3"),
                                                ("ACETAMINOPHEN-CODEINE #4 TAB", "#4")])
 def test_a_number_after_codeine_combined_by_name_is_a_numbered_product_never_a_quantity(runner, entry, number):
@@ -312,13 +274,18 @@ def test_a_number_after_other_names_joined_is_still_a_quantity(runner):
 
 
 @pytest.mark.parametrize(("entry", "reason"), [
+    # 'Soma 350 mg 30 tabs' was one dose of 10,500 mg, a major finding of the quantity to dispense.
     ("methadone 10 mg 12 tabs daily", "12 tabs a dose (more than 10: a quantity? write '#12' or 'qty 12')"),
     ("Soma 350 mg 30 tabs", "30 tabs a dose (more than 10: a quantity? write '#30' or 'qty 30')"),
     ("Norco 2-1 q6h", "a range that runs downwards (2-1)"),
+    # 0 tablets a dose made a daily total of 0 mg, which passes every limit.
+    ("SOMA 350MG 0 TAB qid", "an amount of 0 (units per dose)"),
+    ("Soma 0 mg", "an amount of 0 (mg)"),
+    ("Soma 350 mg qid x 0 days", "an amount of 0 (days)"),
+    ("FENTANYL 0MCG/HR PATCH", "an amount of 0 (mcg/hr)"),
     ("Soma 350 mg 0 times a day", "an amount of 0 (doses a day)"),
 ])
-def test_a_count_no_dose_holds_is_declared_unread_never_read_as_a_dose(runner, entry, reason):
-    # 'Soma 350 mg 30 tabs' was one dose of 10,500 mg, a major finding of the quantity to dispense.
+def test_an_amount_no_dose_holds_is_declared_unread_never_read_as_a_dose(runner, entry, reason):
     code, report = check(runner, entry)
     assert code == 3
     assert report["unrecognized"][0]["reason"].endswith(f": {reason}")
