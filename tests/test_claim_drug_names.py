@@ -147,8 +147,6 @@ def test_a_claim_text_read_only_in_part_is_held_to_what_was_read(runner, tmp_pat
 
 
 @pytest.mark.parametrize(("entry", "strengths", "assumed"), [
-    ("CARISOPRODOL 350 TAB", [350], "350 read as 350 mg: a marketed strength of this product"),
-    ("Soma 350 tablet qid", [350], "350 read as 350 mg: a marketed strength of this product"),
     ("NORCO 10-325 TAB", [10, 325], "10-325 read as 10/325 mg: a marketed strength of this product"),
     ("SOMA COMPOUND 200-325 TAB qid", [200, 325], "200-325 read as 200/325 mg: a marketed strength of this product"),
     ("CARISOPRODOL TAB 350MG", [350], None),
@@ -156,19 +154,13 @@ def test_a_claim_text_read_only_in_part_is_held_to_what_was_read(runner, tmp_pat
 ])
 def test_a_strength_before_or_after_the_form_is_the_strength_of_one_tablet_never_a_count(runner, entry, strengths,
                                                                                        assumed):
-    # 'CARISOPRODOL 350 TAB' was 350 tablets a dose; 'SOMA COMPOUND 200-325 TAB qid' was 65,000 mg of
+    # 'SOMA COMPOUND 200-325 TAB qid' was 65,000 mg of
     # carisoprodol a dose (325 tablets), a major finding of a dose nobody wrote.
     _, report = check(runner, entry)
     med = report["screened"]["medications"][0]
     assert report["unrecognized"] == [] and report["findings"] == []
     assert screened(report)[0][1] == strengths
     assert "units_per_dose" not in med and med.get("unit_assumed") == assumed
-
-
-def test_a_number_straight_after_the_name_that_no_tablet_holds_is_declared_unread(runner):
-    code, report = check(runner, "Soma 500 tab")
-    assert code == 3
-    assert report["unrecognized"][0]["reason"] == "dose not checked for Soma: 500 (no unit; give it, e.g. '500 mg')"
 
 
 def test_a_claim_with_the_form_before_its_strength_column_gets_its_daily_dose(runner, tmp_path: Path):
@@ -218,6 +210,8 @@ def test_a_claim_text_with_cod_beside_its_ndc_is_screened_by_the_ndc(runner, tmp
 
 
 @pytest.mark.parametrize(("entry", "reason"), [
+    ("ndc:00054-0390-41 10 mg q4h", "10 mg beside the NDC of a liquid (1 mg per mL): give the dose as a volume in "
+                                    "mL, or the concentration"),
     ("ndc:00054-0390-41 10 mg/5 mL 10 mL q4h", "the text says 2 mg per mL, the NDC's product 1 mg per mL"),
     ("ndc:00054-0390-41 5 mg 10 mL q4h", "the text says 5 mg in 10 mL, the NDC's product 1 mg per mL"),
 ])
@@ -256,8 +250,7 @@ def test_a_number_after_codeine_combined_by_name_is_a_numbered_product_never_a_q
     assert med["concepts"] == ["acetaminophen", "codeine"] and "quantity" not in med
     reason = report["unrecognized"][0]["reason"]
     assert reason.startswith("dose not checked for ") and reason.endswith(
-        f": '{number}' after the names is a numbered product's strength, not read (write the strengths, e.g. "
-        "300/30 mg)")
+        f": '{number}' after the names is a numbered product's strength, not read (write the strengths)")
     assert any("codeine" in f["concepts"] for f in report["findings"])  # its interactions are still found
 
 
@@ -275,9 +268,19 @@ def test_a_number_after_other_names_joined_is_still_a_quantity(runner):
 
 @pytest.mark.parametrize(("entry", "reason"), [
     # 'Soma 350 mg 30 tabs' was one dose of 10,500 mg, a major finding of the quantity to dispense.
-    ("methadone 10 mg 12 tabs daily", "12 tabs a dose (more than 10: a quantity? write '#12' or 'qty 12')"),
-    ("Soma 350 mg 30 tabs", "30 tabs a dose (more than 10: a quantity? write '#30' or 'qty 30')"),
+    ("methadone 10 mg 12 tabs daily", "12 tabs a dose (more than 10: a quantity to dispense, or a strength "
+                                      "without its unit? write '#12', or the unit)"),
+    ("Soma 350 mg 30 tabs", "30 tabs a dose (more than 10: a quantity to dispense, or a strength without its unit? "
+                            "write '#30', or the unit)"),
     ("Norco 2-1 q6h", "a range that runs downwards (2-1)"),
+    # 350 tablets, or a strength without its unit? Read as either, it was a guess.
+    ("CARISOPRODOL 350 TAB", "350 tab a dose (more than 10: a quantity to dispense, or a strength without its "
+                             "unit? write '#350', or the unit)"),
+    ("oxycodone 30 tabs 1 q6h", "30 tabs a dose (more than 10: a quantity to dispense, or a strength without its "
+                                "unit? write '#30', or the unit)"),
+    # 10 patches is 30 days of fentanyl, not one application (600 MME).
+    ("fentanyl 25 mcg/hr patch q72h 10 patches", "10 patches a dose (more than 3: a quantity to dispense, or a "
+                                                 "strength without its unit? write '#10', or the unit)"),
     # 0 tablets a dose made a daily total of 0 mg, which passes every limit.
     ("SOMA 350MG 0 TAB qid", "an amount of 0 (units per dose)"),
     ("Soma 0 mg", "an amount of 0 (mg)"),
@@ -304,7 +307,27 @@ def test_a_claim_text_that_disagrees_with_its_ndc_in_part_is_invalid_not_a_crash
                              "1,0023-6002-01,HYDROCODONE 5MG XYZ,2024-01-02,30,120,\n"
                              "2,0023-6002-01,HYDROCOD/APAP 10-325,2024-01-02,30,120,\n"
                              "3,0023-6002-01,HYDROCOD/APAP 5-325,2024-01-02,30,120,\n")
-    for patient, line in (("1", 2), ("2", 3)):
-        assert patients.loc[patient, "error"].startswith(f"line {line}: drug ") and patients.loc[patient, "error"].endswith(
-            "and ndc 0023-6002-01 do not agree (the text is read only in part; the NDC's product is 5 mg + 325 mg)")
+    assert patients.loc["1", "error"] == ""    # hydrocodone 5 mg is the product's: nothing disagrees
+    assert patients.loc["2", "error"] == ("line 3: drug 'HYDROCOD/APAP 10-325' and ndc 0023-6002-01 give different "
+                                          "strengths (the text, read only in part, writes 10 mg; the NDC's product is "
+                                          "5 mg + 325 mg)")
     assert patients.loc["3", "error"] == ""
+
+
+@pytest.mark.parametrize(("ndc", "text"), [
+    ("00093015001", "ACETAMINOPHEN-CODEINE #3 TABLET"),   # '#3' is no strength
+    ("50458051360", "TYLENOL-CODEINE NO.3 TABLET"),
+    ("50458051560", "TYLENOL-CODEINE NO.4 TABLET"),
+    ("0023-6002-01", "NORCO TAB 100"),                   # 100 tablets in the package
+    ("0023-6002-01", "HYDROCODONE/APAP 5MG"),
+])
+def test_payer_texts_that_agree_with_their_ndc_are_screened(runner, tmp_path, ndc, text):
+    _, patients = claims_run(runner, tmp_path, f"1,{ndc},{text},2024-01-02,30,120,\n")
+    assert (patients.loc["1", "status"], patients.loc["1", "error"]) == ("no-findings", "")
+
+
+def test_a_numbered_product_text_beside_the_other_numbers_ndc_is_invalid(runner, tmp_path):
+    # 'TYLENOL #3' (300/30 mg) with the NDC of the No. 4 tablet (300/60): which was dispensed cannot be told.
+    _, patients = claims_run(runner, tmp_path, "1,50458051560,TYLENOL #3,2024-01-02,30,120,\n")
+    assert patients.loc["1", "error"] == ("line 2: drug 'TYLENOL #3' and ndc 50458051560 give different strengths "
+                                          "(300 mg + 30 mg in the text, 300 mg + 60 mg in the NDC's product)")

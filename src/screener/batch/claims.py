@@ -218,16 +218,18 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
         # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
         if named.dosing.unread and coded.per_unit_mg and not coded.dosing.per_ml:
-            # Read in part, a text's numbers cannot all be given to ingredients ("HYDROCOD/APAP 10-325" is read
-            # as acetaminophen, its '10-325' unread): each of the product's strengths must be among them (in
-            # mg, or written in mcg), or the two do not agree. A text without a number is the NDC's.
-            numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)]
-            candidates = numbers + [x / 1000 for x in numbers]
-            if numbers and not all(any(math.isclose(v, w, rel_tol=1e-6) for w in candidates)
-                                   for v in coded.per_unit_mg):
+            # Read in part, a text's strengths cannot all be given to ingredients ("HYDROCOD/APAP 10-325" is
+            # read as acetaminophen, its '10-325' unread): each amount it writes as a strength must be one of
+            # the product's, or the two do not agree. Counts, package sizes and product numbers are no
+            # strengths ("ALPRAZOLAM .5 MG 100 TABS", "ACETAMINOPHEN-CODEINE #3"); a text with none is the NDC's.
+            stray = [v for v in _written_strengths(text)
+                     if not any(math.isclose(v, x, rel_tol=1e-6) for x in coded.per_unit_mg)]
+            if stray:
                 listed_shown = " + ".join(f"{format_amount(v)} mg" for v in coded.per_unit_mg)
-                return f"do not agree (the text is read only in part; the NDC's product is {listed_shown})"
-        amounts = named.per_unit_mg if named.per_unit_from == "text" else ()
+                return (f"give different strengths (the text, read only in part, writes "
+                        f"{', '.join(format_amount(v) + ' mg' for v in stray)}; the NDC's product is {listed_shown})")
+        # A strength the text writes, or the one its product has ("TYLENOL #3" is 300/30 mg).
+        amounts = named.per_unit_mg if named.per_unit_from in ("text", "product") else ()
         if (amounts and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
                 and in_text == in_product and len(amounts) == len(named.ingredients)
                 and len(coded.per_unit_mg) == len(coded.ingredients)):
@@ -737,6 +739,27 @@ def _walk_patient(vocab: Codebook, entries: list[str], texts: list[str],
         found.append((replace(f, inputs=named) if named != f.inputs else f, s, d))
     found.sort(key=lambda item: finding_order(item[0]))
     return found
+
+
+_STRENGTH = re.compile(r"(?<![#\d.,])(\d[\d,]*(?:\.\d+)?|\.\d+)\s?(mg|mcg|ug|gm|g)\b"
+                       r"|(?<![#\w.])(\d+(?:\.\d+)?)\s?[-/]\s?(\d+(?:\.\d+)?)(?!\s?(?:ml|tabs?|tablets?|caps?|"
+                       r"capsules?|h|hr|hours?|days?|d|weeks?|x)\b)(?![\d./-])")
+_TO_MG = {"mg": 1.0, "mcg": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0}
+
+
+def _written_strengths(text: str) -> list[float]:
+    """The amounts in mg a claim's drug text writes as strengths: a number with a mass unit (".5 MG", "1,000MG",
+    "1GM"), or the numbers of a pair ("10-325", "5/325 MG"). A pair's unit is the mass after it, else mg."""
+    out: list[float] = []
+    for m in _STRENGTH.finditer(text.lower()):
+        if m.group(1) is not None:
+            value = m.group(1).replace(",", "")
+            out.append(float("0" + value if value.startswith(".") else value) * _TO_MG[m.group(2)])
+        else:
+            unit = re.match(r"\s?(mg|mcg|ug|gm|g)\b", text.lower()[m.end():])
+            scale = _TO_MG[unit.group(1)] if unit else 1.0
+            out.extend(float(m.group(k)) * scale for k in (3, 4))
+    return out
 
 
 _AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?) (?:mg|MME)\b")

@@ -351,7 +351,7 @@ def _numbered_after_names(index: Index, text: str, prepared: str, end: int, afte
         return med, problem
     written = prepared[end:after].strip()
     unread = "; ".join(filter(None, (f"'{written}' after the names is a numbered product's strength, not read "
-                                     "(write the strengths, e.g. 300/30 mg)", med.dosing.unread)))
+                                     "(write the strengths)", med.dosing.unread)))
     med = replace(med, dosing=replace(med.dosing, unread=unread), per_unit_mg=(), per_unit_from="")
     return med, Unrecognized(text, "medication", f"dose not checked for {display_name(index, concept)}: {unread}")
 
@@ -662,12 +662,15 @@ def ndc_medication(index: Index, text: str, code: str, rest: str) -> tuple[Medic
                                             f"{rate:g} mcg/hr")
     # A liquid (oxycodone 5 mg/5 mL): its strength is per mL, the unit a claim's quantity counts and a sig's
     # "5 mL" measures. A dose of it is a volume: "2 tabs" or a bare "5" of it is not read as mL.
-    # A written concentration of as many numbers as the product has ingredients is compared with the NDC's;
-    # an amount in mg alone is a dose of it ("20 mg daily"), read as before, without the NDC's concentration.
-    compared = dosing.per_ml and len(dosing.strengths) == len(order)
-    per_ml = product.per_ml_mg() if not marketed and (not dosing.strengths or compared) else None
+    per_ml = product.per_ml_mg() if not marketed else None
     if per_ml is not None and len(per_ml) != len(order):
         per_ml = None
+    if per_ml is not None and dosing.strengths and not dosing.per_ml and not dosing.unread:
+        # "10 mg q4h" beside a liquid's NDC: a dose in mg, or a strength per unit the liquid does not have?
+        # Which cannot be told, and reading neither would leave the dose silently unknown.
+        dosing = replace(dosing, unread=f"{'/'.join(f'{v:g}' for v in dosing.strengths)} mg beside the NDC of a "
+                                        f"liquid ({'/'.join(f'{v:g}' for v in per_ml)} mg per mL): give the dose "
+                                        "as a volume in mL, or the concentration")
     if (per_ml is not None and len(per_ml) == 1 and dosing.dose_mg is not None and dosing.unit == "mL"
             and dosing.units_per_dose and not dosing.unread
             and not math.isclose(dosing.dose_mg, dosing.units_per_dose * per_ml[0], rel_tol=1e-6)):

@@ -34,8 +34,10 @@ from ..model import Dosing
 MAX_BARE_COUNT = 10
 """The most units a number without a unit may count (`Soma 1 qid`); `Soma 350 qid` is not 350 tablets."""
 MAX_COUNT = 10
-"""The most tablets, capsules or patches one dose is read to hold: `30 tabs` after a strength is more likely
-the quantity to dispense than a dose, and which cannot be told (unread)."""
+"""The most tablets, capsules or other counted units one dose is read to hold: `30 tabs` after a strength is
+more likely the quantity to dispense than a dose, and which cannot be told (unread)."""
+_MAX_COUNT = {"patch": 3}
+"""Lower limits for some units: 10 fentanyl patches is the usual 30 days' quantity, never one application."""
 
 _MASS_TO_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "microgram": 0.001,
                "micrograms": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0}
@@ -426,13 +428,7 @@ class _Reader:
         if match is None:
             return
         rest = self.text[match.end():]
-        # More units than a dose counts, straight after the name ("CARISOPRODOL 350 TAB"): the number is
-        # the tablet's strength written without its unit, never 350 tablets.
-        strength_before_a_unit = (float(match.group(1)) > MAX_BARE_COUNT and not re.match(r"\s*-", rest)
-                                  and self._as_written_after_name(match.start(1))
-                                  and re.match(rf"\s*{self.counted_units()}\b", rest))
-        if not strength_before_a_unit and re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)",
-                                                   rest):
+        if re.match(rf"\s*(?:{self.units()}|{_MASS}|/|-|to\b|or\b|x\b|times?\b|t\s)", rest):
             return  # a count of units, an amount, a range or a frequency: read by their rules
         self.values["lead"] = float(match.group(1))
         self.values["lead_is_count"] = bool(re.match(
@@ -586,10 +582,12 @@ class _Reader:
             word = m.group(3)
             if word in _SPOONS:
                 self.counts.append((high * _SPOONS[word], "mL", m.start()))
-            elif _UNIT_WORDS.get(word) in _COUNTED and high > MAX_COUNT:
-                # "Soma 350 mg 30 tabs": 30 tablets to dispense, or a dose of 10,500 mg? Never a dose.
-                self.problems.append(f"{m.group(0).strip()} a dose (more than {MAX_COUNT}: a quantity? write "
-                                     f"'#{high:g}' or 'qty {high:g}')")
+            elif _UNIT_WORDS.get(word) in _COUNTED and high > _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT):
+                # "Soma 350 mg 30 tabs": 30 tablets to dispense, or a dose of 10,500 mg? "CARISOPRODOL 350 TAB":
+                # 350 tablets, or a strength without its unit? Which cannot be told: never a dose.
+                most = _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT)
+                self.problems.append(f"{m.group(0).strip()} a dose (more than {most}: a quantity to dispense, or a "
+                                     f"strength without its unit? write '#{high:g}', or the unit)")
             else:
                 self.counts.append((high, _UNIT_WORDS.get(word, ""), m.start()))
 
