@@ -331,3 +331,42 @@ def test_a_numbered_product_text_beside_the_other_numbers_ndc_is_invalid(runner,
     _, patients = claims_run(runner, tmp_path, "1,50458051560,TYLENOL #3,2024-01-02,30,120,\n")
     assert patients.loc["1", "error"] == ("line 2: drug 'TYLENOL #3' and ndc 50458051560 give different strengths "
                                           "(300 mg + 30 mg in the text, 300 mg + 60 mg in the NDC's product)")
+
+
+# --- typed by a pharmacist (a probe of check) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    # Another medicine after 'prn' or 'as needed' was read as what this one is for, and dropped.
+    ("Soma 350 mg tid prn spasm with Norco", "holds more than one medication (Soma, Norco); list each medication "
+                                             "separately"),
+    ("Soma 350 mg tid as needed Xanax", "holds more than one medication (Soma, Xanax); list each medication "
+                                        "separately"),
+    # 325 mg per 15 mL was read as hydrocodone's concentration (a dose of 7.5 mg where 15 mg was written).
+    ("hydrocodone 7.5 mg/325 mg per 15 mL 30 mL q4h", "dose not checked for hydrocodone: a concentration of more "
+                                                      "than one ingredient (325 mg per 15 ml)"),
+    # 30 before the frequency was 30 tablets a dose: 31,500 mg a day.
+    ("Soma 350 30 tid", "dose not checked for Soma: 30 before the frequency (more than 10 units a dose: a quantity "
+                        "to dispense? write it with its unit)"),
+])
+def test_what_a_pharmacist_types_is_read_exactly_or_declared(runner, entry, reason):
+    code, report = check(runner, entry)
+    assert code == 3
+    assert report["unrecognized"][0]["reason"] == reason
+
+
+@pytest.mark.parametrize("entry", ["APAP #3", "acetaminophen #3 1 tab q4h prn"])
+def test_a_number_after_acetaminophen_is_reported_as_a_possible_codeine_combination(runner, entry):
+    # It was a quantity of 3, and with Soma the carisoprodol and codeine finding was lost without a word.
+    code, report = check(runner, "Soma", entry)
+    assert code == 3
+    assert report["unrecognized"][0]["reason"].startswith(
+        "'#3' after acetaminophen may number a codeine combination (as in Tylenol #3, Tylenol with Codeine)")
+
+
+@pytest.mark.parametrize("entry", ["T#3", "T-3", "T 3"])
+def test_t3_written_with_a_mark_is_the_ambiguous_abbreviation_not_liothyronine(runner, entry):
+    code, report = check(runner, entry)
+    assert code == 3 and report["screened"]["medications"][0]["concepts"] == []
+    assert report["unrecognized"][0]["suggestions"] == ["liothyronine",
+                                                        "acetaminophen and codeine (Tylenol with Codeine No. 3)"]

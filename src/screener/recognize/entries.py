@@ -297,7 +297,7 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     vocab_hit = None
     if found is not None:
         concept, start, end = found
-        if start == 0 and index.kinds[concept] == "product":
+        if start == 0 and (index.kinds[concept] == "product" or _NUMBERED.match(prepared, end)):
             suffixed = _with_suffix(index, text, prepared, end, concept, index.ingredients.get(concept, ()),
                                     "knowledge base")
             if suffixed is not None:
@@ -735,6 +735,11 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
+    if dosing.indication and not dosing.unread:
+        # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
+        other = find_medication(index, prepare(dosing.indication))
+        if other is not None and other[0] != concept and other[0] not in ingredients:
+            dosing = replace(dosing, unread=f"could not read '{dosing.indication}'", leftover=dosing.indication)
     problem = _unread_problem(index, text, concept, ingredients, dosing) if dosing.unread else None
     per_unit: tuple[float, ...] = ()
     source = ""

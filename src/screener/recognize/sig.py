@@ -529,6 +529,10 @@ class _Reader:
 
     def _strengths(self) -> None:
         def concentration(m: re.Match) -> None:
+            if self.text[:m.start()].rstrip().endswith("/"):
+                # "7.5 mg/325 mg per 15 mL": a concentration of two ingredients, not 325 mg per 15 mL of one.
+                self.problems.append(f"a concentration of more than one ingredient ({m.group(0).strip()})")
+                return
             volume = float(m.group(3) or 1)
             if volume <= 0:
                 self.problems.append(f"a concentration per {m.group(3)} mL ({m.group(0).strip()})")
@@ -582,6 +586,10 @@ class _Reader:
             word = m.group(3)
             if word in _SPOONS:
                 self.counts.append((high * _SPOONS[word], "mL", m.start()))
+            elif not word and high > MAX_BARE_COUNT:
+                # "Soma 350 30 tid": 30 without a unit before the frequency is no count of a dose either.
+                self.problems.append(f"{m.group(0).strip()} before the frequency (more than {MAX_BARE_COUNT} units "
+                                     "a dose: a quantity to dispense? write it with its unit)")
             elif _UNIT_WORDS.get(word) in _COUNTED and high > _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT):
                 # "Soma 350 mg 30 tabs": 30 tablets to dispense, or a dose of 10,500 mg? "CARISOPRODOL 350 TAB":
                 # 350 tablets, or a strength without its unit? Which cannot be told: never a dose.
