@@ -171,3 +171,28 @@ def test_acetaminophen_from_norco_and_tylenol_is_summed_into_one_daily_dose_find
         ("opioids-mme-50", "moderate", "Opioids 120 MME a day: hydrocodone 120 mg × 1 (threshold 50 MME a day)")]
     assert of_kind(kb, "dose", ["Tylenol Extra Strength 500 mg 2 tabs qid"]) == []  # exactly 4,000 mg
     assert [f["rule"] for f in of_kind(kb, "dose", ["Norco 10/325 2 tabs q4h"])] == ["opioids-mme-50"]  # 3,900 mg
+
+
+# --- codeine and tramadol in children and while breastfeeding (FDA, 2017-04-20) ---------------------------------
+
+
+@pytest.mark.parametrize(("meds", "age", "rule"), [
+    (["Tylenol #3 1 tab q6h"], 8, "codeine-age-under-12"),
+    (["Soma Compound with Codeine 1 tab qid"], 10, "codeine-age-under-12"),
+    (["tramadol 50 mg q6h"], 11, "tramadol-age-under-12"),
+])
+def test_codeine_and_tramadol_are_contraindicated_under_12(kb, meds, age, rule):
+    (finding,) = [f for f in of_kind(kb, "drug-age", meds, age=age) if f["rule"] == rule]
+    assert finding["severity"] == "contraindicated" and finding["evidence"] == "regulator"
+    assert "2017-04-20" in finding["sources"][0]
+
+
+def test_at_12_and_over_the_under_12_rules_do_not_fire(kb):
+    assert not [f for f in of_kind(kb, "drug-age", ["Tylenol #3", "tramadol"], age=12)
+                if f["rule"] in ("codeine-age-under-12", "tramadol-age-under-12")]
+
+
+@pytest.mark.parametrize(("meds", "rule"), [(["Tylenol #3"], "codeine-lactation"),
+                                            (["tramadol 50 mg"], "tramadol-lactation")])
+def test_codeine_and_tramadol_while_breastfeeding_are_major(kb, meds, rule):
+    assert (rule, "major") in rules(kb, meds, conditions=["breastfeeding"])

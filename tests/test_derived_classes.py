@@ -141,8 +141,9 @@ def test_the_scope_is_said_in_data_info_and_in_every_report(runner):
     info = runner.invoke(cli, ["data", "info"]).stdout
     assert "scope: drugs       " in info and "Any other recognised medication is reported as not covered" in info
     report = json.loads(runner.invoke(cli, ["check", "Soma", "-f", "json"]).stdout)
-    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, diazepam, ketamine, "
-                                      "meprobamate, quazepam, sodium oxybate and 16 drug classes; 20 conditions;")
+    assert report["scope"].startswith("acetaminophen, alcohol, aspirin, carisoprodol, codeine, diazepam, ketamine, "
+                                      "meprobamate, quazepam, sodium oxybate, tramadol and 16 drug classes; "
+                                      "20 conditions;")
 
 
 def test_validate_checks_the_mapping_against_the_fda_indexing(derived_dir):
