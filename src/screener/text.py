@@ -160,9 +160,8 @@ def name_starts(names: dict[str, str]) -> dict[str, int]:
     return starts
 
 
-_UNIT_AFTER = re.compile(r"\s?(?:mg|mcg|g|gm|ml|milligrams?|micrograms?|grams?|%|tabs?|tablets?|caps?|capsules?|"
-                         r"caplets?|pills?)\b")
-"""What a number carries when it is an amount or a count, not part of a name ("Tylenol 3 tabs": three tablets)."""
+_UNIT_AFTER = re.compile(r"\s?(?:mg|mcg|g|gm|ml|milligrams?|micrograms?|grams?|%)\b")
+"""What a number carries when it is an amount, not part of a name ("Robaxin 750 mg": the 750 is the strength)."""
 
 
 def suggest(text: str, candidates: dict[str, str], concept_of: dict[str, str] | None = None,

@@ -228,8 +228,10 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
                 listed_shown = " + ".join(f"{format_amount(v)} mg" for v in coded.per_unit_mg)
                 return (f"give different strengths (the text, read only in part, writes "
                         f"{', '.join(format_amount(v) + ' mg' for v in stray)}; the NDC's product is {listed_shown})")
-        # A strength the text writes, or the one its product has ("TYLENOL #3" is 300/30 mg).
-        amounts = named.per_unit_mg if named.per_unit_from in ("text", "product") else ()
+        # A strength the text writes, or the one its product has ("TYLENOL #3" is 300/30 mg) when the text names
+        # no form: "ULTRAM ER" is not Ultram's 50 mg tablet.
+        amounts = named.per_unit_mg if named.per_unit_from == "text" or (
+            named.per_unit_from == "product" and not named.dosing.form) else ()
         if (amounts and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
                 and in_text == in_product and len(amounts) == len(named.ingredients)
                 and len(coded.per_unit_mg) == len(coded.ingredients)):
@@ -755,6 +757,9 @@ def _written_strengths(text: str) -> list[float]:
         if m.group(1) is not None:
             value = m.group(1).replace(",", "")
             out.append(float("0" + value if value.startswith(".") else value) * _TO_MG[m.group(2)])
+        elif float(m.group(3)) < float(m.group(4)) <= 10 and not re.match(r"\s?(?:mg|mcg|ug|gm|g)\b",
+                                                                           text.lower()[m.end():]):
+            continue  # "1/2", "1-2": half a tablet, one or two, not strengths
         else:
             unit = re.match(r"\s?(mg|mcg|ug|gm|g)\b", text.lower()[m.end():])
             scale = _TO_MG[unit.group(1)] if unit else 1.0

@@ -39,7 +39,7 @@ from ..text import (
     salt_abbreviation_after,
     suggest,
 )
-from .sig import read_sig, resolve
+from .sig import MAX_BARE_COUNT, read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
 ALLERGEN_KINDS = ("drug", "product", "substance", "class")
@@ -297,7 +297,12 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     vocab_hit = None
     if found is not None:
         concept, start, end = found
-        if start == 0 and (index.kinds[concept] == "product" or _NUMBERED.match(prepared, end)):
+        if index.kinds[concept] == "product" and _COUNT_WORD.match(prepared, end):
+            numbered = _NUMBER_ENDING.search(prepared[start:end])
+            if numbered is not None and int(numbered.group(1)) <= MAX_BARE_COUNT:
+                return _number_or_count(index, text, prepared, start, end, concept, numbered)
+        if start == 0 and (index.kinds[concept] == "product"
+                           or (concept in _NUMBERED_BASES and _NUMBERED.match(prepared, end))):
             suffixed = _with_suffix(index, text, prepared, end, concept, index.ingredients.get(concept, ()),
                                     "knowledge base")
             if suffixed is not None:
@@ -332,12 +337,36 @@ def read_medication(index: Index, text: str, given: Dosing | None = None,
     return _near_miss(index, text, prepared)
 
 
+_NUMBERED_BASES = frozenset({"acetaminophen", "aspirin"})
+"""Generic names a codeine product is numbered after (Tylenol with Codeine No. 3 is acetaminophen with codeine;
+Empirin with Codeine No. 3, aspirin with it): "APAP #3" may be one of them, never a quantity of 3."""
 _NUMBERED = re.compile(r"\s*(?:#\s?|\bno\.?\s?)\d(?!\d)")
 """A product's number right after its name ("Tylenol #3", "Fiorinal No. 3"): the codeine strength of the classic
 numbered combinations, never a quantity of 3 to dispense (which is "#30", "qty 3")."""
 _NOT_A_SUFFIX = frozenset({"for", "as", "at", "in", "on", "to", "per", "by", "the", "a", "an", "of", "if", "when",
                            "until", "then", "x"})
 """Words after a product name that begin a phrase, not another product's name (their words are read as dosing)."""
+
+
+_COUNT_WORD = re.compile(r"\s?(?:tabs?|tablets?|caps?|capsules?|caplets?|pills?)\b")
+_NUMBER_ENDING = re.compile(r"(?<![#\d.])(?<!no )(?<!no\. )(?<!no\.)\b(\d+)$")
+"""A product name's own number with nothing that marks it as one ("Tylenol 3", not "Tylenol #3", "No. 3")."""
+
+
+def _number_or_count(index: Index, text: str, prepared: str, start: int, end: int, concept: str,
+                     numbered: re.Match) -> tuple[Medication, Unrecognized]:
+    """A product named with a bare number and a tablet word after it ("TYLENOL 3 TAB", "Tylenol 3 tabs q6h"):
+    Tylenol with Codeine No. 3, or 3 tablets of Tylenol? Which cannot be told. The numbered product is
+    screened (its ingredients hold the other's, so no caution of either is lost) and the dose is not checked."""
+    ingredients = index.ingredients.get(concept, ())
+    med, _ = _with_sig(index, text, prepared, start, end, concept, ingredients, "knowledge base")
+    number = numbered.group(1)
+    base = prepared[start:end][:numbered.start()].strip()
+    shown = display_name(index, concept)
+    unread = (f"'{base} {number}' and a tablet word: {shown}, or {number} tablets of {base}? (write "
+              f"'{base} #{number}', or the count after the dose)")
+    med = replace(med, dosing=replace(med.dosing, unread=unread), per_unit_mg=(), per_unit_from="")
+    return med, Unrecognized(text, "medication", f"dose not checked for {shown}: {unread}")
 
 
 def _numbered_after_names(index: Index, text: str, prepared: str, end: int, after: int, concept: str,
@@ -735,11 +764,9 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
-    if dosing.indication and not dosing.unread:
+    if dosing.indication and not dosing.unread and _names_another(index, prepared[end:], concept, ingredients):
         # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
-        other = find_medication(index, prepare(dosing.indication))
-        if other is not None and other[0] != concept and other[0] not in ingredients:
-            dosing = replace(dosing, unread=f"could not read '{dosing.indication}'", leftover=dosing.indication)
+        dosing = replace(dosing, unread=f"could not read '{dosing.indication}'", leftover=dosing.indication)
     problem = _unread_problem(index, text, concept, ingredients, dosing) if dosing.unread else None
     per_unit: tuple[float, ...] = ()
     source = ""
@@ -755,6 +782,20 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,
                      per_unit_from=source, via=via, assumed=assumed)
     return med, problem
+
+
+_AND_ALSO = re.compile(r"(?:^|\s)(?:with|and|plus|w/?|&|\+|prn|as needed|for)\s*$")
+
+
+def _names_another(index: Index, tail: str, concept: str, ingredients: tuple[str, ...]) -> bool:
+    """Whether the words an entry's indication was read from (`tail`: the text after the name) end with another
+    medicine taken with it: straight after "prn", "as needed" or "for" ("prn oxycodone"), or after "with", "and",
+    "plus" ("prn spasm with Norco"). A medicine inside a phrase is what the phrase is about ("prn alcohol
+    withdrawal", "for pain (no Tylenol)", "instead of ibuprofen")."""
+    other = find_medication(index, tail)
+    if other is None or other[0] == concept or other[0] in ingredients or re.search(r"\w", tail[other[2]:]):
+        return False
+    return bool(_AND_ALSO.search(tail[:other[1]]))
 
 
 def _unread_problem(index: Index, text: str, concept: str, ingredients: tuple[str, ...],
