@@ -342,6 +342,11 @@ def test_a_numbered_product_text_beside_the_other_numbers_ndc_is_invalid(runner,
                                              "separately"),
     ("Soma 350 mg tid as needed Xanax", "holds more than one medication (Soma, Xanax); list each medication "
                                         "separately"),
+    # ... also where words read elsewhere follow it, or its own dose is not read.
+    ("Soma 350 mg prn spasm with Norco tid", "holds more than one medication (Soma, Norco); list each medication "
+                                             "separately"),
+    ("Soma 350 mg tid prn spasm with Norco 5/325", "holds more than one medication (Soma, Norco); list each "
+                                                   "medication separately"),
     # 325 mg per 15 mL was read as hydrocodone's concentration (a dose of 7.5 mg where 15 mg was written).
     ("hydrocodone 7.5 mg/325 mg per 15 mL 30 mL q4h", "dose not checked for hydrocodone: a concentration of more "
                                                       "than one ingredient (325 mg per 15 ml)"),

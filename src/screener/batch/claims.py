@@ -747,23 +747,24 @@ _STRENGTH = re.compile(r"(?<![#\d.,])(\d[\d,]*(?:\.\d+)?|\.\d+)\s?(mg|mcg|ug|gm|
                        r"|(?<![#\w.])(\d+(?:\.\d+)?)\s?[-/]\s?(\d+(?:\.\d+)?)(?!\s?(?:ml|tabs?|tablets?|caps?|"
                        r"capsules?|h|hr|hours?|days?|d|weeks?|x)\b)(?![\d./-])")
 _TO_MG = {"mg": 1.0, "mcg": 0.001, "ug": 0.001, "g": 1000.0, "gm": 1000.0}
+_MASS_AFTER = re.compile(r"\s?(mg|mcg|ug|gm|g)\b")
 
 
 def _written_strengths(text: str) -> list[float]:
     """The amounts in mg a claim's drug text writes as strengths: a number with a mass unit (".5 MG", "1,000MG",
     "1GM"), or the numbers of a pair ("10-325", "5/325 MG"). A pair's unit is the mass after it, else mg."""
     out: list[float] = []
-    for m in _STRENGTH.finditer(text.lower()):
+    text = text.lower()
+    for m in _STRENGTH.finditer(text):
         if m.group(1) is not None:
             value = m.group(1).replace(",", "")
             out.append(float("0" + value if value.startswith(".") else value) * _TO_MG[m.group(2)])
-        elif float(m.group(3)) < float(m.group(4)) <= 10 and not re.match(r"\s?(?:mg|mcg|ug|gm|g)\b",
-                                                                           text.lower()[m.end():]):
+            continue
+        unit = _MASS_AFTER.match(text, m.end())
+        if unit is None and float(m.group(3)) < float(m.group(4)) <= 10:
             continue  # "1/2", "1-2": half a tablet, one or two, not strengths
-        else:
-            unit = re.match(r"\s?(mg|mcg|ug|gm|g)\b", text.lower()[m.end():])
-            scale = _TO_MG[unit.group(1)] if unit else 1.0
-            out.extend(float(m.group(k)) * scale for k in (3, 4))
+        scale = _TO_MG[unit.group(1)] if unit else 1.0
+        out.extend(float(m.group(k)) * scale for k in (3, 4))
     return out
 
 

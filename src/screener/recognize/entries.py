@@ -365,8 +365,13 @@ def _number_or_count(index: Index, text: str, prepared: str, start: int, end: in
     shown = display_name(index, concept)
     unread = (f"'{base} {number}' and a tablet word: {shown}, or {number} tablets of {base}? (write "
               f"'{base} #{number}', or the count after the dose)")
+    return _dose_not_checked(index, med, concept, unread)
+
+
+def _dose_not_checked(index: Index, med: Medication, concept: str, unread: str) -> tuple[Medication, Unrecognized]:
+    """`med` with its dosing declared unread for `unread`, no strength kept, and the report that says so."""
     med = replace(med, dosing=replace(med.dosing, unread=unread), per_unit_mg=(), per_unit_from="")
-    return med, Unrecognized(text, "medication", f"dose not checked for {shown}: {unread}")
+    return med, Unrecognized(med.input, "medication", f"dose not checked for {display_name(index, concept)}: {unread}")
 
 
 def _numbered_after_names(index: Index, text: str, prepared: str, end: int, after: int, concept: str,
@@ -381,8 +386,7 @@ def _numbered_after_names(index: Index, text: str, prepared: str, end: int, afte
     written = prepared[end:after].strip()
     unread = "; ".join(filter(None, (f"'{written}' after the names is a numbered product's strength, not read "
                                      "(write the strengths)", med.dosing.unread)))
-    med = replace(med, dosing=replace(med.dosing, unread=unread), per_unit_mg=(), per_unit_from="")
-    return med, Unrecognized(text, "medication", f"dose not checked for {display_name(index, concept)}: {unread}")
+    return _dose_not_checked(index, med, concept, unread)
 
 
 def _with_suffix(index: Index, text: str, prepared: str, end: int, concept: str, ingredients: tuple[str, ...],
@@ -764,9 +768,10 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
-    if dosing.indication and not dosing.unread and _names_another(index, prepared[end:], concept, ingredients):
+    if dosing.indication and _names_another(index, prepared[end:], dosing.indication, concept, ingredients):
         # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
-        dosing = replace(dosing, unread=f"could not read '{dosing.indication}'", leftover=dosing.indication)
+        unread = "; ".join(filter(None, (dosing.unread, f"could not read '{dosing.indication}'")))
+        dosing = replace(dosing, unread=unread, leftover=dosing.indication)
     problem = _unread_problem(index, text, concept, ingredients, dosing) if dosing.unread else None
     per_unit: tuple[float, ...] = ()
     source = ""
@@ -787,13 +792,15 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
 _AND_ALSO = re.compile(r"(?:^|\s)(?:with|and|plus|w/?|&|\+|prn|as needed|for)\s*$")
 
 
-def _names_another(index: Index, tail: str, concept: str, ingredients: tuple[str, ...]) -> bool:
-    """Whether the words an entry's indication was read from (`tail`: the text after the name) end with another
-    medicine taken with it: straight after "prn", "as needed" or "for" ("prn oxycodone"), or after "with", "and",
-    "plus" ("prn spasm with Norco"). A medicine inside a phrase is what the phrase is about ("prn alcohol
-    withdrawal", "for pain (no Tylenol)", "instead of ibuprofen")."""
+def _names_another(index: Index, tail: str, indication: str, concept: str, ingredients: tuple[str, ...]) -> bool:
+    """Whether an entry's indication (read from `tail`, the text after the name) ends with another medicine taken
+    with it: straight after "prn", "as needed" or "for" ("prn oxycodone"), or after "with", "and", "plus" ("prn
+    spasm with Norco tid"). A medicine inside a phrase is what the phrase is about ("prn alcohol withdrawal",
+    "for pain (no Tylenol)")."""
     other = find_medication(index, tail)
-    if other is None or other[0] == concept or other[0] in ingredients or re.search(r"\w", tail[other[2]:]):
+    if other is None or other[0] == concept or other[0] in ingredients:
+        return False
+    if not normalize_name(indication).endswith(normalize_name(tail[other[1]:other[2]])):
         return False
     return bool(_AND_ALSO.search(tail[:other[1]]))
 

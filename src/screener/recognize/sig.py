@@ -370,16 +370,13 @@ class _Reader:
         so a rule is compiled and run only when it could match (first-sight cost of a `check` process)."""
         return any(w in self.text for w in words)
 
-    def units(self) -> str:
+    def units(self, counted: bool = False) -> str:
         """The unit-word alternative of a pattern, of just the unit words the text holds (longest first, as
         `_UNIT` orders them): a word the text lacks cannot match, and the full list costs more to compile
-        than most entries take to read. Never matches when the text holds none."""
-        present = tuple(w for w in _UNIT_NAMES if w in self.text)
-        return "(?:" + "|".join(re.escape(w) for w in present) + ")" if present else "(?!)"
-
-    def counted_units(self) -> str:
-        """`units()` of just the words that name a counted unit (a tablet, a capsule: `_COUNTED`)."""
-        present = tuple(w for w in _UNIT_NAMES if w in self.text and _UNIT_WORDS.get(w) in _COUNTED)
+        than most entries take to read. Never matches when the text holds none. With `counted`, only the
+        words that name a counted unit (a tablet, a capsule: `_COUNTED`)."""
+        present = tuple(w for w in _UNIT_NAMES if w in self.text
+                        and (not counted or _UNIT_WORDS.get(w) in _COUNTED))
         return "(?:" + "|".join(re.escape(w) for w in present) + ")" if present else "(?!)"
 
     def set(self, name: str, value, what: str) -> None:
@@ -438,9 +435,9 @@ class _Reader:
 
     def _lead_pair(self) -> None:
         """`N-M` without a unit straight after the name (`Norco 5-325`, as `Norco 5/325`): per-ingredient numbers,
-        mg only if they are a marketed strength of the product (`resolve`). Not where a unit, a period or
-        another range follows (`Norco 1-2 tabs`, `q4-6h`), nor for two small rising numbers, which may count
-        units (`Norco 1-2 q6h`)."""
+        mg only if they are a marketed strength of the product (`resolve`). Not for two small rising numbers,
+        which may count units (`Norco 1-2 q6h`, `Norco 1-2 tabs`), nor where a measured unit, a period or a
+        rate follows (`5-10 mL`, `q4-6h`); before a counted unit it is no count (`Norco 10-325 TAB`)."""
         if not self.has("-"):
             return
         match = re.compile(rf"\s*({_NUM})\s?-\s?({_NUM})(?=\s)").match(self.text, self.lead_at)
@@ -452,7 +449,7 @@ class _Reader:
         rest = self.text[match.end():]
         # Before a counted unit the pair is no count (`Norco 10-325 TAB`: not 325 tablets); before a
         # measured one (`5-10 mL`), a period or a rate, it is what they say.
-        if not re.match(rf"\s*{self.counted_units()}\b", rest) and re.match(
+        if not re.match(rf"\s*{self.units(counted=True)}\b", rest) and re.match(
                 rf"\s*(?:{self.units()}|{_MASS}|{_PERIOD}|/|-|%|to\b|or\b|x\b|times?\b|h\b|hrs?\b|hours?\b)", rest):
             return
         self.set("bare", (low, high), "strengths")
@@ -590,10 +587,9 @@ class _Reader:
                 # "Soma 350 30 tid": 30 without a unit before the frequency is no count of a dose either.
                 self.problems.append(f"{m.group(0).strip()} before the frequency (more than {MAX_BARE_COUNT} units "
                                      "a dose: a quantity to dispense? write it with its unit)")
-            elif _UNIT_WORDS.get(word) in _COUNTED and high > _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT):
+            elif _UNIT_WORDS.get(word) in _COUNTED and high > (most := _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT)):
                 # "Soma 350 mg 30 tabs": 30 tablets to dispense, or a dose of 10,500 mg? "CARISOPRODOL 350 TAB":
                 # 350 tablets, or a strength without its unit? Which cannot be told: never a dose.
-                most = _MAX_COUNT.get(_UNIT_WORDS[word], MAX_COUNT)
                 self.problems.append(f"{m.group(0).strip()} a dose (more than {most}: a quantity to dispense, or a "
                                      f"strength without its unit? write '#{high:g}', or the unit)")
             else:
