@@ -424,3 +424,29 @@ def test_claim_texts_with_a_form_or_a_fraction_agree_with_their_ndc(runner, tmp_
                              "2,0023-6002-01,HYDROCOD/APAP 5/325MG 1/2,2024-01-02,30,120,\n"
                              "3,0023-6002-01,HYDROCOD/APAP 5-325 X 1-2,2024-01-02,30,120,\n")
     assert patients["error"].tolist() == ["", "", ""]
+
+
+# --- a named combination product written with a strength it does not have ----------------------------------------
+
+
+@pytest.mark.parametrize(("entry", "ingredients", "reason"), [
+    ("Tylenol #3 300/60 mg", {"acetaminophen", "codeine"}, "dose not checked for Tylenol with Codeine No. 3: the text says 300/60 mg, which is not "
+                             "a strength of Tylenol with Codeine No. 3 (300/30 mg)"),
+    ("Norco 5/500 mg 1 tab q6h", {"hydrocodone", "acetaminophen"}, "dose not checked for Norco: the text says 5/500 mg, which is not a strength of "
+                                 "Norco (5/325, 7.5/325, 10/325 mg)"),
+])
+def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runner, entry, ingredients, reason):
+    # No. 3 is 300/30 and 300/60 is No. 4: which of the name and the numbers is wrong cannot be told, so the dose is
+    # not read at either; the ingredients are still screened.
+    code, report = check(runner, entry)
+    assert code == 3 and report["status"] == "incomplete"
+    assert [u["reason"] for u in report["unrecognized"]] == [reason]
+    assert "amounts" not in report["screened"]["medications"][0]
+    assert set(report["screened"]["medications"][0]["concepts"]) == ingredients
+
+
+@pytest.mark.parametrize("entry", ["Tylenol #3 300/30 mg", "Norco 7.5/325 mg 1 tab q6h", "Norco 5-325 2 tabs q6h",
+                                   "acetaminophen/codeine 300/60", "Soma 700 mg"])
+def test_a_marketed_strength_or_a_name_without_one_product_is_read_as_written(runner, entry):
+    _, report = check(runner, entry)
+    assert not any("not a strength of" in u["reason"] for u in report["unrecognized"])

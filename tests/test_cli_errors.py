@@ -162,6 +162,19 @@ def test_two_different_ages_are_refused_not_one_chosen():
     assert CliRunner().invoke(cli, ["check", "Soma", "--age", "70", "--age", "70"]).exit_code == 1
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_age_is_refused_not_read_as_no_age(blank):
+    # `--age "$AGE"` with AGE unset would otherwise skip every age rule (codeine under 12, carisoprodol over 65).
+    from click.testing import CliRunner
+
+    from screener.cli import cli
+
+    result = CliRunner().invoke(cli, ["check", "Soma", "--age", blank])
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2, "Error: Invalid value for '--age': the age given is blank; give the patient's age in years, "
+           "or leave --age out")
+
+
 def test_a_usage_error_is_one_line():
     from click.testing import CliRunner
 

@@ -33,6 +33,10 @@ class Years(click.ParamType):
             return value
         from ..rules.age import parse_age
 
+        if isinstance(value, str) and not value.strip():
+            # `--age "$AGE"` with the variable unset: a blank CSV cell means no age, a blank option is a mistake
+            # that would silently skip every age rule.
+            self.fail("the age given is blank; give the patient's age in years, or leave --age out", param, ctx)
         try:
             return parse_age(value)
         except InputError as exc:

@@ -768,6 +768,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
+    dosing = _held_to_product(index, concept, order, dosing)
     if dosing.indication and _names_another(index, prepared[end:], dosing.indication, concept, ingredients):
         # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
         unread = "; ".join(filter(None, (dosing.unread, f"could not read '{dosing.indication}'")))
@@ -787,6 +788,24 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,
                      per_unit_from=source, via=via, assumed=assumed)
     return med, problem
+
+
+def _held_to_product(index: Index, concept: str, order: tuple[str, ...], dosing: Dosing) -> Dosing:
+    """`dosing`, declared unread when it writes a strength for every ingredient of a named combination product
+    that is none of the product's marketed strengths ("Tylenol #3 300/60 mg": No. 3 is 300/30, 300/60 is No. 4).
+    Which of the name and the numbers is wrong cannot be told, as for an NDC and a text that disagree. A
+    single-ingredient name is not held to it: "Soma 700 mg" may be a dose, and the dose rules say so."""
+    if not dosing.strengths or dosing.unread or len(order) < 2 or len(dosing.strengths) != len(order) \
+            or concept not in index.strengths:
+        return dosing
+    marketed = marketed_strengths(index, concept, order)
+    if not marketed or any(all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(dosing.strengths, listed))
+                           for listed in marketed):
+        return dosing
+    written = "/".join(f"{v:g}" for v in dosing.strengths)
+    listed = ", ".join("/".join(f"{v:g}" for v in m) for m in marketed)
+    return replace(dosing, unread=f"the text says {written} mg, which is not a strength of "
+                                  f"{display_name(index, concept)} ({listed} mg)")
 
 
 _AND_ALSO = re.compile(r"(?:^|\s)(?:with|and|plus|w/?|&|\+|prn|as needed|for)\s*$")
