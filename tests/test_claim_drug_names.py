@@ -430,10 +430,11 @@ def test_claim_texts_with_a_form_or_a_fraction_agree_with_their_ndc(runner, tmp_
 
 
 @pytest.mark.parametrize(("entry", "ingredients", "reason"), [
-    ("Tylenol #3 300/60 mg", {"acetaminophen", "codeine"}, "dose not checked for Tylenol with Codeine No. 3: the text says 300/60 mg, which is not "
-                             "a strength of Tylenol with Codeine No. 3 (300/30 mg)"),
-    ("Norco 5/500 mg 1 tab q6h", {"hydrocodone", "acetaminophen"}, "dose not checked for Norco: the text says 5/500 mg, which is not a strength of "
-                                 "Norco (5/325, 7.5/325, 10/325 mg)"),
+    ("Tylenol #3 300/60 mg", {"acetaminophen", "codeine"},
+     "dose not checked for Tylenol with Codeine No. 3: 300/60 mg, as read, is not a strength of Tylenol with "
+     "Codeine No. 3 (300/30 mg)"),
+    ("Norco 5/500 mg 1 tab q6h", {"hydrocodone", "acetaminophen"},
+     "dose not checked for Norco: 5/500 mg, as read, is not a strength of Norco (5/325, 7.5/325, 10/325 mg)"),
 ])
 def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runner, entry, ingredients, reason):
     # No. 3 is 300/30 and 300/60 is No. 4: which of the name and the numbers is wrong cannot be told, so the dose is
@@ -450,3 +451,14 @@ def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runne
 def test_a_marketed_strength_or_a_name_without_one_product_is_read_as_written(runner, entry):
     _, report = check(runner, entry)
     assert not any("not a strength of" in u["reason"] for u in report["unrecognized"])
+
+
+def test_a_claim_text_with_a_strength_its_product_is_not_sold_in_is_compared_in_full_with_its_ndc(runner, tmp_path):
+    # Unread for its name, the text was still read in full: the reason compares every strength, and a reversed
+    # pair (325/10 for Norco's 10/325) is no agreement with the NDC's product.
+    _, patients = claims_run(runner, tmp_path, "1,50090-0006-01,TYLENOL #3 300/60 MG,2024-01-02,10,40,\n"
+                                               "2,0023-6022-01,NORCO 325/10 MG,2024-01-02,10,40,\n")
+    assert patients.loc["1", "status"] == patients.loc["2", "status"] == "invalid"
+    assert patients.loc["1", "error"].endswith(
+        "give different strengths (300 mg + 60 mg in the text, 300 mg + 30 mg in the NDC's product)")
+    assert "give different strengths (325 mg + 10 mg in the text" in patients.loc["2", "error"]

@@ -50,6 +50,7 @@ import pyarrow as pa
 from ..errors import InputError
 from ..model import Dosing, FindingKind, MedicationEntry, format_amount
 from ..ndc import NdcFormatError, read_ndc
+from ..recognize.entries import strength_order
 from ..rules.base import finding_order
 from ..rules.dose import limited
 from ..rules.duration import Duration, supply_finding
@@ -217,7 +218,8 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
             return "name different drugs"
         # Strengths of the same kind (per tablet, or per mL of a liquid), ingredient by ingredient: the text
         # may name them in another order (acetaminophen/oxycodone 325/5), and 0.175 mg is 175 mcg.
-        if named.dosing.unread and coded.per_unit_mg and not coded.dosing.per_ml:
+        in_full = _strengths_in_full(index, named)
+        if named.dosing.unread and not in_full and coded.per_unit_mg and not coded.dosing.per_ml:
             # Read in part, a text's strengths cannot all be given to ingredients ("HYDROCOD/APAP 10-325" is
             # read as acetaminophen, its '10-325' unread): each amount it writes as a strength must be one of
             # the product's, or the two do not agree. Counts, package sizes and product numbers are no
@@ -230,8 +232,8 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
                         f"{', '.join(format_amount(v) + ' mg' for v in stray)}; the NDC's product is {listed_shown})")
         # A strength the text writes, or the one its product has ("TYLENOL #3" is 300/30 mg) when the text names
         # no form: "ULTRAM ER" is not Ultram's 50 mg tablet.
-        amounts = named.per_unit_mg if named.per_unit_from == "text" or (
-            named.per_unit_from == "product" and not named.dosing.form) else ()
+        amounts = in_full or (named.per_unit_mg if named.per_unit_from == "text" or (
+            named.per_unit_from == "product" and not named.dosing.form) else ())
         if (amounts and coded.per_unit_mg and named.dosing.per_ml == coded.dosing.per_ml
                 and in_text == in_product and len(amounts) == len(named.ingredients)
                 and len(coded.per_unit_mg) == len(coded.ingredients)):
@@ -247,6 +249,20 @@ def _disagreeing(vocab: Codebook, drug: pd.Series, ndc: pd.Series) -> np.ndarray
     answers = np.asarray([differ(p) for p in distinct], dtype=object)
     out[both] = answers[codes]
     return out
+
+
+def _strengths_in_full(index, named) -> tuple[float, ...]:
+    """The strengths an entry left unread writes for every ingredient of its named product, by ingredient (`()`
+    otherwise): "TYLENOL #3 300/60 MG" is unread because No. 3 is 300/30 (`entries._held_to_product`), yet it
+    was read in full, and is compared with its NDC's product as a text read in full is."""
+    d = named.dosing
+    if not d.unread or named.per_unit_mg or not d.strengths or named.concept not in index.strengths:
+        return ()
+    order = strength_order(index, named.concept, named.ingredients)
+    if len(d.strengths) != len(order) or set(order) != set(named.ingredients):
+        return ()
+    by_name = dict(zip(order, d.strengths))
+    return tuple(by_name[x] for x in named.ingredients)
 
 
 def same_medication(vocab: Codebook, texts: np.ndarray) -> np.ndarray:

@@ -804,7 +804,8 @@ def _held_to_product(index: Index, concept: str, order: tuple[str, ...], dosing:
         return dosing
     written = "/".join(f"{v:g}" for v in dosing.strengths)
     listed = ", ".join("/".join(f"{v:g}" for v in m) for m in marketed)
-    return replace(dosing, unread=f"the text says {written} mg, which is not a strength of "
+    # "read as": a strength written in other units ("0.3 g/30 mg") is shown as it was read, in mg.
+    return replace(dosing, unread=f"{written} mg, as read, is not a strength of "
                                   f"{display_name(index, concept)} ({listed} mg)")
 
 
