@@ -435,6 +435,13 @@ def test_claim_texts_with_a_form_or_a_fraction_agree_with_their_ndc(runner, tmp_
      "Codeine No. 3 (300/30 mg)"),
     ("Norco 5/500 mg 1 tab q6h", {"hydrocodone", "acetaminophen"},
      "dose not checked for Norco: 5/500 mg, as read, is not a strength of Norco (5/325, 7.5/325, 10/325 mg)"),
+    # Two tablets written as their total: likely, and so asked, never read as such.
+    ("Tylenol #3 600/60 mg q4h", {"acetaminophen", "codeine"},
+     "dose not checked for Tylenol with Codeine No. 3: 600/60 mg, as read, is not a strength of Tylenol with "
+     "Codeine No. 3 (300/30 mg); 2 × 300/30 mg a dose? write the strength and the count ('300/30 mg, 2 tabs')"),
+    ("Norco 0.02 g/650 mg q6h", {"hydrocodone", "acetaminophen"},
+     "dose not checked for Norco: 20/650 mg, as read, is not a strength of Norco (5/325, 7.5/325, 10/325 mg); "
+     "2 × 10/325 mg a dose? write the strength and the count ('10/325 mg, 2 tabs')"),
 ])
 def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runner, entry, ingredients, reason):
     # No. 3 is 300/30 and 300/60 is No. 4: which of the name and the numbers is wrong cannot be told, so the dose is

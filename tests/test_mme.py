@@ -56,6 +56,14 @@ def test_the_factor_rows_quote_the_tables_own_cautions_and_footnotes():
     (["Tylenol #3 2 tabs q4h"], "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
     (["Tylenol #4 1 tab q4h"], "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
     (["Tylenol with Codeine 2 tabs q4h"], None),   # which of the two: not known, so no total
+    # Each number of a pair in its own unit: 0.3 g/30 mg is 300 and 30 mg, never 300 and 30,000 mg; and
+    # 10 mg/0.325 g is 10 and 325 mg, never 10 and 0.325 mg.
+    (["acetaminophen/codeine 0.3 g/60 mg q4h"], "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
+    (["acetaminophen/codeine 300 mg/0.06 g q4h"],
+     "Opioids 54 MME a day: codeine 360 mg × 0.15 (threshold 50 MME a day)"),
+    (["oxycodone/acetaminophen 10 mg/0.325 g q6h"],
+     "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"),
+    (["acetaminophen/codeine 0.3 g/30 mg q6h"], None),   # 120 mg × 0.15 = 18 MME
 ])
 def test_mme_a_day_adds_each_opioids_daily_mg_times_its_cdc_factor(entries, title):
     assert mme_titles(*entries) == ([title] if title else [])

@@ -805,8 +805,14 @@ def _held_to_product(index: Index, concept: str, order: tuple[str, ...], dosing:
     written = "/".join(f"{v:g}" for v in dosing.strengths)
     listed = ", ".join("/".join(f"{v:g}" for v in m) for m in marketed)
     # "read as": a strength written in other units ("0.3 g/30 mg") is shown as it was read, in mg.
-    return replace(dosing, unread=f"{written} mg, as read, is not a strength of "
-                                  f"{display_name(index, concept)} ({listed} mg)")
+    unread = f"{written} mg, as read, is not a strength of {display_name(index, concept)} ({listed} mg)"
+    # "Tylenol #3 600/60 mg" is likely two tablets written as their total; likely is not read, so it is asked.
+    for times, strength in ((n, m) for m in marketed for n in (2, 3, 4)):
+        if all(math.isclose(a, times * b, rel_tol=1e-6) for a, b in zip(dosing.strengths, strength)):
+            unread += (f"; {times} × {'/'.join(f'{v:g}' for v in strength)} mg a dose? write the strength and "
+                       f"the count ('{'/'.join(f'{v:g}' for v in strength)} mg, {times} tabs')")
+            break
+    return replace(dosing, unread=unread)
 
 
 _AND_ALSO = re.compile(r"(?:^|\s)(?:with|and|plus|w/?|&|\+|prn|as needed|for)\s*$")

@@ -538,12 +538,18 @@ class _Reader:
             self.values["per_ml"] = True
 
         def per_ingredient(m: re.Match) -> None:
-            unit = m.group(7) or m.group(2) or m.group(4) or m.group(6)
-            numbers = tuple(float(g) for g in (m.group(1), m.group(3), m.group(5)) if g is not None)
-            if unit is None:
-                self.set("bare", numbers, "strengths")
-            else:
-                self.set("strengths", tuple(v * _MASS_TO_MG[unit] for v in numbers), "strengths")
+            numbers = [(float(m.group(n)), m.group(n + 1)) for n in (1, 3, 5) if m.group(n) is not None]
+            units = [unit for _, unit in numbers] + [m.group(7)]
+            if not any(units):
+                self.set("bare", tuple(value for value, _ in numbers), "strengths")
+                return
+            # Each number in its own unit ("0.3 g/30 mg" is 300 and 30 mg). One without a unit takes the next
+            # unit to its right, as labels write "300/30 mg", or failing that the last one before it ("5 mg/325").
+            read = []
+            for at, (value, _) in enumerate(numbers):
+                unit = next((u for u in units[at:] if u), None) or next(u for u in reversed(units[:at]) if u)
+                read.append(value * _MASS_TO_MG[unit])
+            self.set("strengths", tuple(read), "strengths")
 
         def dash(m: re.Match) -> None:
             # "8-2 mg", or with a unit on each side, "8 mg-2 mg" (each number in its own unit).
