@@ -442,6 +442,9 @@ def test_claim_texts_with_a_form_or_a_fraction_agree_with_their_ndc(runner, tmp_
     ("Norco 0.02 g/650 mg q6h", {"hydrocodone", "acetaminophen"},
      "dose not checked for Norco: 20/650 mg, as read, is not a strength of Norco (5/325, 7.5/325, 10/325 mg); "
      "2 × 10/325 mg a dose? write the strength and the count ('10/325 mg, 2 tabs')"),
+    # Sold as a solution too (listed first): held to its tablets, not to nothing.
+    ("Roxicet 10/325 mg q6h", {"oxycodone", "acetaminophen"},
+     "dose not checked for Roxicet: 10/325 mg, as read, is not a strength of Roxicet (5/325 mg)"),
 ])
 def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runner, entry, ingredients, reason):
     # No. 3 is 300/30 and 300/60 is No. 4: which of the name and the numbers is wrong cannot be told, so the dose is
@@ -458,6 +461,15 @@ def test_a_combination_product_with_a_strength_it_is_not_sold_in_is_unread(runne
 def test_a_marketed_strength_or_a_name_without_one_product_is_read_as_written(runner, entry):
     _, report = check(runner, entry)
     assert not any("not a strength of" in u["reason"] for u in report["unrecognized"])
+
+
+@pytest.mark.parametrize("entry", ["Tylenol #3 5 mL q6h", "Tylenol #3 2 puffs q6h", "Roxicet 5 mL q6h"])
+def test_a_strength_per_tablet_is_never_given_to_a_measured_unit(runner, entry):
+    # "Tylenol #3 5 mL" was 5 tablets' worth, 150 mg of codeine a dose: a tablet's strength says nothing of a mL.
+    _, report = check(runner, entry)
+    med = report["screened"]["medications"][0]
+    assert "amounts" not in med, med
+    assert not [f for f in report["findings"] if f["kind"] == "dose"]
 
 
 def test_a_claim_text_with_a_strength_its_product_is_not_sold_in_is_compared_in_full_with_its_ndc(runner, tmp_path):

@@ -162,10 +162,16 @@ def plural_phrase(phrase: str) -> str:
 
 
 def _strength_table(tables: Tables) -> dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]]:
-    """Each product's marketed strengths, all its rows (forms) together, in the first row's ingredient order."""
+    """Each product's marketed strengths, all its rows (forms) together, in the first row's ingredient order:
+    its per-unit strengths (tablets, capsules…) where it has any, else its concentrations (mg per mL). A
+    product sold as both (Roxicet: a 1/65 mg/mL solution and 5/325 mg tablets) is held to its tablets; mixed
+    under the first row's "per mL", it was held to none ("Roxicet 10/325 mg" passed unchecked)."""
+    per_unit = {row.product for row in tables.strengths if row.unit != "mg/mL"}
     out: dict[str, tuple[tuple[str, ...], list[tuple[float, ...]], bool]] = {}
     for row in tables.strengths:
         per_ml = row.unit == "mg/mL"
+        if per_ml and row.product in per_unit:
+            continue
         order, variants, _ = out.setdefault(row.product, (row.ingredients, [], per_ml))
         for variant in row.strengths:
             by_name = dict(zip(row.ingredients, variant))

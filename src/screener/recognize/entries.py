@@ -39,7 +39,7 @@ from ..text import (
     salt_abbreviation_after,
     suggest,
 )
-from .sig import MAX_BARE_COUNT, read_sig, resolve
+from .sig import COUNTED_UNITS, MAX_BARE_COUNT, read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
 ALLERGEN_KINDS = ("drug", "product", "substance", "class")
@@ -780,7 +780,8 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
         by_name = dict(zip(order, dosing.strengths)) if len(dosing.strengths) == len(order) else {}
         if by_name:
             per_unit, source = tuple(by_name[x] for x in ingredients), "text"
-    elif not dosing.unread:
+    elif not dosing.unread and (not dosing.unit or dosing.unit in COUNTED_UNITS):
+        # A strength per tablet says nothing of a mL, a puff or a drop: "Tylenol #3 5 mL" was 5 tablets' worth.
         known = index.strengths.get(concept)
         if known is not None and len(known[1]) == 1 and not known[2]:
             by_name = dict(zip(known[0], known[1][0]))

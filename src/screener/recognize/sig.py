@@ -62,7 +62,9 @@ _UNIT_WORDS = {
     "film": "film", "films": "film",
 }
 """Words for one unit of a dose, and what each means."""
-_COUNTED = {"tablet", "capsule", "patch", "suppository", "lozenge", "film", "packet", "vial"}
+COUNTED_UNITS = frozenset({"tablet", "capsule", "patch", "suppository", "lozenge", "film", "packet", "vial"})
+"""Units that are counted, one by one; the others (mL, drops, puffs, sprays, applications) are measured."""
+_COUNTED = COUNTED_UNITS
 """Units that are counted: an amount written before their count is the strength of one."""
 _SPOONS = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
            "spoon": 5.0, "spoonful": 5.0, "spoonfuls": 5.0,
