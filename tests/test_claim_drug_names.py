@@ -463,13 +463,34 @@ def test_a_marketed_strength_or_a_name_without_one_product_is_read_as_written(ru
     assert not any("not a strength of" in u["reason"] for u in report["unrecognized"])
 
 
-@pytest.mark.parametrize("entry", ["Tylenol #3 5 mL q6h", "Tylenol #3 2 puffs q6h", "Roxicet 5 mL q6h"])
-def test_a_strength_per_tablet_is_never_given_to_a_measured_unit(runner, entry):
+@pytest.mark.parametrize("entry", [
     # "Tylenol #3 5 mL" was 5 tablets' worth, 150 mg of codeine a dose: a tablet's strength says nothing of a mL.
+    "Tylenol #3 5 mL q6h", "Tylenol #3 2 puffs q6h", "Roxicet 5 mL q6h", "Roxicet 1 packet q6h",
+    # Sold as a liquid too, a count without its unit may be mL: "Methadose 10 daily" is 10 mL of the 10 mg/mL
+    # concentrate as well as 10 tablets of 40 mg (a 1,880 MME finding), "Roxicet 5" 5 mL or 5 tablets.
+    "Methadose 10 daily", "Roxicet 5 q6h", "Tylenol PM 10 qhs", "Dilaudid 2 q4h"])
+def test_a_strength_per_unit_is_never_given_to_another_unit_or_to_a_count_that_may_be_ml(runner, entry):
     _, report = check(runner, entry)
     med = report["screened"]["medications"][0]
-    assert "amounts" not in med, med
+    assert "amounts" not in med and "dose_mg" not in med, med
     assert not [f for f in report["findings"] if f["kind"] == "dose"]
+
+
+@pytest.mark.parametrize(("entry", "per_dose"), [
+    ("Roxicet 1 tab q6h", [5, 325]), ("Tylenol #3 2 q4h", [600, 60]), ("Nayzilam 4 sprays daily", None)])
+def test_a_count_in_the_products_own_unit_takes_its_only_strength(runner, entry, per_dose):
+    _, report = check(runner, entry)
+    med = report["screened"]["medications"][0]
+    if per_dose is None:  # one ingredient: its dose in mg (5 mg a spray)
+        assert med["dose_mg"] == 20
+    else:
+        assert [a["per_dose_mg"] for a in med["amounts"]] == per_dose
+
+
+def test_a_claim_for_a_product_sold_as_a_liquid_too_gives_no_daily_dose_from_its_quantity(runner, tmp_path):
+    # 300 of Methadose over 30 days: 10 tablets of 40 mg a day, or 10 mL of the 10 mg/mL concentrate?
+    findings, _ = claims_run(runner, tmp_path, "1,,METHADOSE,2024-01-02,30,300,\n")
+    assert not [t for t in findings["title"] if "MME" in t], findings["title"].tolist()
 
 
 def test_a_claim_text_with_a_strength_its_product_is_not_sold_in_is_compared_in_full_with_its_ndc(runner, tmp_path):

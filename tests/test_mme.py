@@ -64,9 +64,20 @@ def test_the_factor_rows_quote_the_tables_own_cautions_and_footnotes():
     (["oxycodone/acetaminophen 10 mg/0.325 g q6h"],
      "Opioids 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day)"),
     (["acetaminophen/codeine 0.3 g/30 mg q6h"], None),   # 120 mg × 0.15 = 18 MME
+    # A unit for some numbers only: which unit the bare one is in cannot be told (0.3 g/30 was 30,000 mg).
+    (["acetaminophen/codeine 0.3 g/60 q4h"], None),
+    (["hydrocodone/acetaminophen 10 mg/0.325 q4h"], None),
 ])
 def test_mme_a_day_adds_each_opioids_daily_mg_times_its_cdc_factor(entries, title):
     assert mme_titles(*entries) == ([title] if title else [])
+
+
+@pytest.mark.parametrize("entry", ["acetaminophen/codeine 0.3 g/30 q4h", "hydrocodone/acetaminophen 5 mg/0.325 q6h",
+                                   "butalbital/acetaminophen/caffeine 50 mg/0.325 g/40 q4h"])
+def test_a_strength_with_a_unit_for_some_numbers_only_is_unread(entry):
+    report = screener.screen([entry])
+    assert report.medications[0].dosing.unread.startswith("a strength with a unit for some numbers only")
+    assert report.status == "incomplete"
 
 
 def test_an_opioid_whose_daily_amount_is_not_said_makes_the_total_a_lower_bound():

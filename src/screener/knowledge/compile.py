@@ -161,24 +161,39 @@ def plural_phrase(phrase: str) -> str:
     return f"{head} {last}" if head else last
 
 
-def _strength_table(tables: Tables) -> dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]]:
+_FORM_UNITS = ("tablet", "capsule", "film", "spray", "suppository", "lozenge", "patch", "packet")
+"""The unit a dose of each form is counted in, by the word its strengths.csv form names ("chewable tablet")."""
+
+
+def _form_unit(row) -> str:
+    """The unit a dose of one strengths row's form is written in: "mL" for a liquid, else the first of
+    `_FORM_UNITS` its form names, "" for none ("rectal gel")."""
+    if row.unit == "mg/mL":
+        return "mL"
+    return next((unit for unit in _FORM_UNITS if unit in row.form), "")
+
+
+def _strength_table(tables: Tables) -> dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...],
+                                                       tuple[str, ...]]]:
     """Each product's marketed strengths, all its rows (forms) together, in the first row's ingredient order:
-    its per-unit strengths (tablets, capsules…) where it has any, else its concentrations (mg per mL). A
-    product sold as both (Roxicet: a 1/65 mg/mL solution and 5/325 mg tablets) is held to its tablets; mixed
-    under the first row's "per mL", it was held to none ("Roxicet 10/325 mg" passed unchecked)."""
+    its per-unit strengths (tablets, capsules…) where it has any, else its concentrations (mg per mL), with
+    the unit of each form. A product sold as both (Roxicet: a 1/65 mg/mL solution and 5/325 mg tablets) is
+    held to its tablets; mixed under the first row's "per mL", it was held to none ("Roxicet 10/325 mg"
+    passed unchecked)."""
     per_unit = {row.product for row in tables.strengths if row.unit != "mg/mL"}
-    out: dict[str, tuple[tuple[str, ...], list[tuple[float, ...]], bool]] = {}
+    out: dict[str, tuple[tuple[str, ...], list[tuple[float, ...]], list[str]]] = {}
     for row in tables.strengths:
-        per_ml = row.unit == "mg/mL"
-        if per_ml and row.product in per_unit:
+        order, variants, units = out.setdefault(row.product, (row.ingredients, [], []))
+        if (unit := _form_unit(row)) not in units:
+            units.append(unit)
+        if row.unit == "mg/mL" and row.product in per_unit:
             continue
-        order, variants, _ = out.setdefault(row.product, (row.ingredients, [], per_ml))
         for variant in row.strengths:
             by_name = dict(zip(row.ingredients, variant))
             aligned = tuple(by_name[x] for x in order)
             if aligned not in variants:
                 variants.append(aligned)
-    return {k: (order, tuple(variants), per_ml) for k, (order, variants, per_ml) in out.items()}
+    return {k: (order, tuple(variants), tuple(units)) for k, (order, variants, units) in out.items()}
 
 
 def _compile_rule(rule: Rule, codes: tuple[tuple[str, str], ...]) -> CompiledRule:

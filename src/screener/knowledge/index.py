@@ -82,9 +82,12 @@ class Index:
     """"system:code" → concept id, for the codes in concepts.csv (rxnorm:2101 → carisoprodol)."""
     condition_codes: dict[str, tuple[str, str]]
     """"system:code" → (condition id, exact|prefix), from condition_codes.csv."""
-    strengths: dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], bool]] = field(default_factory=dict)
-    """Product or drug id → (its ingredients in the order the strengths list them, the marketed strengths
-    per unit in mg, whether they are per mL), from strengths.csv."""
+    strengths: dict[str, tuple[tuple[str, ...], tuple[tuple[float, ...], ...], tuple[str, ...]]] = field(
+        default_factory=dict)
+    """Product or drug id → (its ingredients in the order the strengths list them, its marketed strengths in mg
+    per unit, or per mL when it is sold only as liquids, and the unit of each of its forms: "tablet",
+    "capsule", "spray"…, "mL" for a liquid, "" for one counted in no unit a dose is written in), from
+    strengths.csv."""
     condition_names: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Normalised common name or abbreviation → (ICD-10-CM code, the name as written), condition_names.csv."""
     allergens: dict[str, tuple[str, str]] = field(default_factory=dict)

@@ -39,7 +39,7 @@ from ..text import (
     salt_abbreviation_after,
     suggest,
 )
-from .sig import COUNTED_UNITS, MAX_BARE_COUNT, read_sig, resolve
+from .sig import MAX_BARE_COUNT, read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
 ALLERGEN_KINDS = ("drug", "product", "substance", "class")
@@ -767,7 +767,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     end = _past_salt(index, prepared, start, end)
     dosing = read_sig(prepared[end:], before=prepared[:start])
     order = order or strength_order(index, concept, ingredients)
-    dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order))
+    dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order, liquids=False))
     dosing = _held_to_product(index, concept, order, dosing)
     if dosing.indication and _names_another(index, prepared[end:], dosing.indication, concept, ingredients):
         # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
@@ -780,10 +780,13 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
         by_name = dict(zip(order, dosing.strengths)) if len(dosing.strengths) == len(order) else {}
         if by_name:
             per_unit, source = tuple(by_name[x] for x in ingredients), "text"
-    elif not dosing.unread and (not dosing.unit or dosing.unit in COUNTED_UNITS):
-        # A strength per tablet says nothing of a mL, a puff or a drop: "Tylenol #3 5 mL" was 5 tablets' worth.
+    elif not dosing.unread:
+        # The product's only strength per unit, for a dose counted in its form's unit: never a tablet's for a
+        # mL ("Tylenol #3 5 mL" was 5 tablets' worth). A count without a unit is in the form's, unless the
+        # product is sold as a liquid too ("Methadose 10 daily": 10 tablets of 40 mg, or 10 mL of 10 mg/mL?).
         known = index.strengths.get(concept)
-        if known is not None and len(known[1]) == 1 and not known[2]:
+        if known is not None and len(known[1]) == 1 and dosing.unit != "mL" \
+                and (dosing.unit in known[2] if dosing.unit or "mL" in known[2] else True):
             by_name = dict(zip(known[0], known[1][0]))
             per_unit, source = tuple(by_name[x] for x in ingredients), "product"
     med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,
@@ -861,15 +864,17 @@ def _products_with_strengths(index: Index) -> dict[frozenset, list[str]]:
     return out
 
 
-def marketed_strengths(index: Index, concept: str, order: tuple[str, ...]) -> tuple[tuple[float, ...], ...]:
-    """The marketed strengths of `concept` (or, for a combination named by its ingredients, of every
-    product with those ingredients), each as amounts in `order`."""
+def marketed_strengths(index: Index, concept: str, order: tuple[str, ...],
+                       liquids: bool = True) -> tuple[tuple[float, ...], ...]:
+    """The marketed strengths per unit of `concept` (or, for a combination named by its ingredients, of every
+    product with those ingredients), each as amounts in `order`. Without `liquids`, none of a product sold as
+    a liquid too: for a number written without its unit ("Dilaudid 2": 2 mg, 2 tablets or 2 mL?)."""
     sources = [concept] if concept in index.strengths else \
         memoised(index, ("products-with-strengths",), _products_with_strengths, index).get(frozenset(order), [])
     out: list[tuple[float, ...]] = []
     for source in sources:
-        names, variants, per_ml = index.strengths[source]
-        if per_ml or set(names) != set(order):
+        names, variants, units = index.strengths[source]
+        if set(units) == {"mL"} or (not liquids and "mL" in units) or set(names) != set(order):
             continue
         for variant in variants:
             by_name = dict(zip(names, variant))

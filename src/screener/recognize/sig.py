@@ -62,9 +62,7 @@ _UNIT_WORDS = {
     "film": "film", "films": "film",
 }
 """Words for one unit of a dose, and what each means."""
-COUNTED_UNITS = frozenset({"tablet", "capsule", "patch", "suppository", "lozenge", "film", "packet", "vial"})
-"""Units that are counted, one by one; the others (mL, drops, puffs, sprays, applications) are measured."""
-_COUNTED = COUNTED_UNITS
+_COUNTED = {"tablet", "capsule", "patch", "suppository", "lozenge", "film", "packet", "vial"}
 """Units that are counted: an amount written before their count is the strength of one."""
 _SPOONS = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
            "spoon": 5.0, "spoonful": 5.0, "spoonfuls": 5.0,
@@ -545,13 +543,19 @@ class _Reader:
             if not any(units):
                 self.set("bare", tuple(value for value, _ in numbers), "strengths")
                 return
-            # Each number in its own unit ("0.3 g/30 mg" is 300 and 30 mg). One without a unit takes the next
-            # unit to its right, as labels write "300/30 mg", or failing that the last one before it ("5 mg/325").
-            read = []
-            for at, (value, _) in enumerate(numbers):
-                unit = next((u for u in units[at:] if u), None) or next(u for u in reversed(units[:at]) if u)
-                read.append(value * _MASS_TO_MG[unit])
-            self.set("strengths", tuple(read), "strengths")
+            written = [u for u in units if u]
+            if all(numbers[i][1] for i in range(len(numbers))):
+                # Each number in its own unit: "0.3 g/30 mg" is 300 and 30 mg, never 300 and 30,000.
+                read = tuple(value * _MASS_TO_MG[unit] for value, unit in numbers)
+            elif len(written) == 1 and (m.group(7) or numbers[-1][1]):
+                # One unit, at the end, for every number: "300/30 mg", as labels write it.
+                read = tuple(value * _MASS_TO_MG[written[0]] for value, _ in numbers)
+            else:
+                # "0.3 g/30", "5 mg/0.325", "50 mg/0.325 g/40": which unit a bare number is in cannot be told.
+                self.problems.append(f"a strength with a unit for some numbers only ({m.group(0).strip()}; give "
+                                     "each number its unit, or one unit after all of them)")
+                return
+            self.set("strengths", read, "strengths")
 
         def dash(m: re.Match) -> None:
             # "8-2 mg", or with a unit on each side, "8 mg-2 mg" (each number in its own unit).
