@@ -87,6 +87,31 @@ def test_postpartum_is_never_pregnancy_or_lactation(runner):
         ("postpartum depression", "ICD-10-CM F53.0 Postpartum depression")]
 
 
+@pytest.mark.parametrize("written", ["postpartum", "Post-partum", "postnatal"])
+def test_postpartum_alone_asks_whether_she_breastfeeds(runner, written):
+    code, report = check(runner, ["Soma"], [written])
+    assert code == 3 and condition_findings(report) == []
+    assert report["unrecognized"] == [{"input": written, "field": "condition", "reason": (
+        "the time after childbirth is neither pregnancy nor lactation here, and whether she breastfeeds is not "
+        "guessed: give 'breastfeeding' if she does, or the condition she has"), "suggestions": ["breastfeeding"]}]
+
+
+@pytest.mark.parametrize(("written", "reading"), [
+    ("suicidal ideation", "ICD-10-CM R45.851 Suicidal ideations"),
+    ("favism", "ICD-10-CM D55.0 Anemia due to glucose-6-phosphate dehydrogenase [G6PD] deficiency"),
+])
+def test_more_everyday_names_are_their_icd10cm_code(runner, written, reading):
+    code, report = check(runner, ["Soma"], [written])
+    assert readings(report) == [(written, reading)] and code == 0
+
+
+def test_g6pd_deficiency_is_either_of_its_codes_never_one_guessed(runner):
+    # With anaemia (D55.0) or without (D75.A, new in FY2023): no rule here is about either, so it is recognised.
+    code, report = check(runner, ["Soma"], ["G6PD deficiency"])
+    assert code == 0 and not report["unrecognized"]
+    assert "D55.0" in readings(report)[0][1] and "D75.A" in readings(report)[0][1]
+
+
 def test_degenerative_disc_disease_without_its_region_is_not_guessed(runner):
     # The region decides the category (M50.3- cervical, M51.3- thoracic to lumbosacral): never guessed.
     code, report = check(runner, ["Soma"], ["degenerative disc disease"])

@@ -80,6 +80,19 @@ def test_a_strength_with_a_unit_for_some_numbers_only_is_unread(entry):
     assert report.status == "incomplete"
 
 
+@pytest.mark.parametrize(("entry", "reason"), [
+    ("acetaminophen/codeine 12 mg/5 mL 10 mL q4h", "one concentration (2.4 mg/mL, as read) for a product of 2 "
+                                                   "ingredients; give each ingredient's"),
+    ("Roxicet 5 mg/5 mL 30 mL q6h", "one concentration (1 mg/mL, as read) for a product of 2 ingredients; give "
+                                    "each ingredient's"),
+])
+def test_one_concentration_for_a_combination_is_unread_never_dropped(entry, reason):
+    # The codeine's, as labels write it, or the acetaminophen's? It was dropped without a word, the screen complete.
+    report = screener.screen([entry])
+    assert report.medications[0].dosing.unread == reason
+    assert report.status == "incomplete"
+
+
 def test_an_opioid_whose_daily_amount_is_not_said_makes_the_total_a_lower_bound():
     assert mme_titles("oxycodone 10 mg q6h", "morphine") == [
         "Opioids at least 60 MME a day: oxycodone 40 mg × 1.5 (threshold 50 MME a day; morphine not counted: its "

@@ -39,6 +39,7 @@ from ..text import (
     salt_abbreviation_after,
     suggest,
 )
+from .measures import Measured, read_measured
 from .sig import MAX_BARE_COUNT, read_sig, resolve
 
 MEDICATION_KINDS = ("drug", "product", "substance")
@@ -1158,6 +1159,26 @@ _POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\
 pregnancy nor lactation (`_read_postpartum`)."""
 
 
+_POSTPARTUM_ALONE = re.compile(r"^\s*(?:post[\s\-]?partum|post[\s\-]?natal|puerperium)\s*$", re.IGNORECASE)
+""""postpartum" on its own: no condition, and not lactation (`_read_postpartum` for "postpartum X")."""
+
+
+def _as_measured(index: Index, text: str, measured: Measured,
+                 unrecognised: Unrecognized) -> tuple[str, str] | Noted | Unrecognized:
+    """A condition written as a measurement or a grade (`measures.read_measured`), as the knowledge base reads
+    the name or code it stands for; `unrecognised` when the knowledge base has no such condition (a layer)."""
+    if measured.problem:
+        return Unrecognized(text, "condition", measured.problem)
+    if measured.recognised_as:
+        return Noted(text, "condition", measured.recognised_as)
+    inner = _read_named(index, measured.as_written, "condition")
+    if isinstance(inner, tuple) and len(inner) == 2:
+        return (text, inner[1])
+    if isinstance(inner, Noted):
+        return replace(inner, input=text)
+    return unrecognised
+
+
 def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[()] | Noted | Unrecognized:
     """(text, concept) for a recognised condition or allergy, () for "no known allergies", `Noted` for one
     recognised that no rule here is about, or an Unrecognized.
@@ -1174,7 +1195,9 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
     - "postpartum" before it ("postpartum back pain"): the condition, never pregnancy or lactation;
     - a negation with a treatment qualifier, in either order ("no OSA, on CPAP", "OSA ruled out, on CPAP"):
       contradictory, never absent nor screened (`_contradicted`);
-    - a result sign ("OSA (-)", "OSA +/-"): unrecognised (`_SIGN_MARK`).
+    - a result sign ("OSA (-)", "OSA +/-"): unrecognised (`_SIGN_MARK`);
+    - a measurement or a grade ("pregnant 12 weeks", "eGFR 25", "Child-Pugh B"): by its scale
+      (`measures.read_measured`).
     """
     if field == "condition" and (sign := _SIGN_MARK.search(text)) is not None:
         if sign.group("equivocal"):
@@ -1190,6 +1213,12 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
         return Unrecognized(text, field, "a '?' makes a condition uncertain: it is never read as the condition; "
                                          "write it without '?' if the patient has it")
     hit = _read_named(index, text, field)
+    if field == "condition" and isinstance(hit, Unrecognized) and (measured := read_measured(text)) is not None:
+        hit = _as_measured(index, text, measured, hit)
+    if field == "condition" and isinstance(hit, Unrecognized) and _POSTPARTUM_ALONE.match(text):
+        return Unrecognized(text, field, "the time after childbirth is neither pregnancy nor lactation here, and "
+                                         "whether she breastfeeds is not guessed: give 'breastfeeding' if she "
+                                         "does, or the condition she has", ("breastfeeding",))
     if field == "condition" and isinstance(hit, Unrecognized):
         for pattern, uncertain in ((_NEGATED, False), (_UNCERTAIN, True)):
             match = pattern.match(text)

@@ -195,8 +195,12 @@ def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...],
             return _unread(replace(dosing, dash_pair=None), f"{low:g}-{high:g} mg")
     if dosing.strengths and len(dosing.strengths) not in (1, ingredients):
         return _unread(dosing, f"{len(dosing.strengths)} strengths for {ingredients} ingredients")
-    if dosing.strengths and len(dosing.strengths) == 1 and ingredients > 1 and not dosing.per_ml:
-        # One amount for a combination product cannot be given to one ingredient.
+    if dosing.strengths and len(dosing.strengths) == 1 and ingredients > 1:
+        # One amount for a combination product cannot be given to one ingredient; nor one concentration
+        # ("acetaminophen/codeine 12 mg/5 mL": the codeine's, as labels write it, or the acetaminophen's?).
+        if dosing.per_ml:
+            return _unread(dosing, f"one concentration ({dosing.strengths[0]:g} mg/mL, as read) for a product of "
+                                   f"{ingredients} ingredients; give each ingredient's")
         return _unread(dosing, f"{dosing.strengths[0]:g} mg for a product of {ingredients} ingredients")
     if dosing.bare:
         written = dosing.bare_joiner.join(f"{v:g}" for v in dosing.bare)
