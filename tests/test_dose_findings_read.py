@@ -13,6 +13,7 @@ import csv
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,3 +133,20 @@ def test_the_text_report_shows_each_reading():
         '  medication "Soma Compound 1 tab qid x 2 weeks" → carisoprodol, aspirin; carisoprodol 200 mg +',
     ]
     assert "alprazolam 0.125 mg tid\" → alprazolam; 0.125 mg/dose; 3×/day; 0.375 mg/day" in result.output
+
+
+@pytest.mark.parametrize(("entry", "dose_mg", "daily_mg"), [
+    ("Soma 350 mg ⅓ tab tid", 350 / 3, 350.0),       # was 116.66655 and 349.99965: a third to 6 digits
+    ("Soma 350 1/2 tab tid", 175.0, 525.0),          # was '350.5 tab a dose', unread
+    ("Soma 350 mg 1 1/2 tab tid", 525.0, 1575.0),
+])
+def test_a_fraction_of_a_tablet_is_read_in_full_and_never_joined_to_a_strength(entry, dose_mg, daily_mg):
+    med = screener.screen([entry]).medications[0]
+    assert not med.dosing.unread
+    assert med.per_dose_mg(0) == pytest.approx(dose_mg, rel=1e-12)
+    assert med.per_day_mg(0) == pytest.approx(daily_mg, rel=1e-12)
+
+
+def test_a_combinations_strength_before_half_a_tablet_is_its_strength():
+    med = screener.screen(["Norco 10/325 1/2 tab q6h"]).medications[0]   # was 10/325.5, unread
+    assert med.per_unit_mg == (10.0, 325.0) and med.dosing.units_per_dose == 0.5

@@ -227,7 +227,9 @@ _THOUSANDS = r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])"
 _LEADING_DOT = r"(?<![\d.])\.(\d)"
 _DOTTED = r"\b(?:[a-z]\.){1,3}[a-z]\b\.?|\b(?:[a-z]\.){2,4}"
 """A dotted abbreviation (t.i.d., p.o., q.h.s.): no spaces inside, so "t.i.d. p.o." is two of them."""
-_MIXED_FRACTION = r"\b(\d+)(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])"
+_MIXED_FRACTION = r"(?<![\d/.,])\b(\d{1,2})(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])"
+"""A whole number of one or two digits and a fraction: "1 1/2 tabs". Never a strength before a fraction: "Soma 350
+1/2 tab" is half a tablet of 350 mg, not 350.5; "Norco 10/325 1/2 tab" not 10/325.5."""
 _FRACTION = r"(?<![\d/.])([1-3])/([2-4])(?![\d/])"
 _HALF_PHRASES = [
     (r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b", 0.5),
@@ -279,9 +281,10 @@ def _normalise(text: str) -> str:
         text = re.sub(_WORD_NUMBER, lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
     text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)", r"\1", text)
     if "/" in text:
-        text = re.sub(_MIXED_FRACTION, lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}"
+        # In full (repr), not to 6 digits: "1/3 tab" of 350 mg was 116.66655 mg, 0.333333 tablets.
+        text = re.sub(_MIXED_FRACTION, lambda m: repr(int(m.group(1)) + int(m.group(2)) / int(m.group(3)))
                       if int(m.group(2)) < int(m.group(3)) else m.group(0), text)
-        text = re.sub(_FRACTION, lambda m: f"{int(m.group(1)) / int(m.group(2)):g}"
+        text = re.sub(_FRACTION, lambda m: repr(int(m.group(1)) / int(m.group(2)))
                       if int(m.group(1)) < int(m.group(2)) else m.group(0), text)
     return " " + " ".join(text.split()) + " "
 
