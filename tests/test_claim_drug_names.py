@@ -502,3 +502,16 @@ def test_a_claim_text_with_a_strength_its_product_is_not_sold_in_is_compared_in_
     assert patients.loc["1", "error"].endswith(
         "give different strengths (300 mg + 60 mg in the text, 300 mg + 30 mg in the NDC's product)")
     assert "give different strengths (325 mg + 10 mg in the text" in patients.loc["2", "error"]
+
+
+@pytest.mark.parametrize(("entry", "strengths"), [
+    ("FIORICET 50-300-40 MG CAP", [50, 300, 40]),    # a claim text: a strength for each of three ingredients
+    ("Fioricet 50-300-40 q4h", [50, 300, 40]),       # without a unit: read as a marketed strength of Fioricet
+    ("Fioricet 50-325-40 q4h", None),                # not one of them (Esgic's): the unit is asked, not assumed
+])
+def test_three_strengths_joined_by_dashes_are_read_for_a_three_ingredient_product(runner, entry, strengths):
+    _, report = check(runner, entry)
+    med = report["screened"]["medications"][0]
+    assert [a["per_unit_mg"] for a in med.get("amounts", [])] == (strengths or [])
+    assert any("could not read" in u["reason"] or "no unit" in u["reason"]
+               for u in report["unrecognized"]) == (strengths is None)

@@ -87,7 +87,7 @@ def test_postpartum_is_never_pregnancy_or_lactation(runner):
         ("postpartum depression", "ICD-10-CM F53.0 Postpartum depression")]
 
 
-@pytest.mark.parametrize("written", ["postpartum", "Post-partum", "postnatal"])
+@pytest.mark.parametrize("written", ["postpartum", "Post-partum", "postnatal", "6 weeks postpartum", "postpartum 6 weeks"])
 def test_postpartum_alone_asks_whether_she_breastfeeds(runner, written):
     code, report = check(runner, ["Soma"], [written])
     assert code == 3 and condition_findings(report) == []

@@ -33,8 +33,8 @@ def rules(report: dict) -> set[str]:
 
 
 @pytest.mark.parametrize("written", ["pregnant 12 weeks", "12 weeks pregnant", "12 wks pregnant", "pregnant (12 weeks)",
-                                     "28+3 weeks gestation", "GA 30w", "IUP at 8 weeks", "pregnant, 2nd trimester",
-                                     "first trimester", "5 weeks pregnant", "43 weeks gestation"])
+                                     "pregnant 28+3 weeks gestation", "IUP at 8 weeks", "pregnant, 2nd trimester",
+                                     "first trimester", "5 weeks pregnant", "43 weeks gestation pregnant"])
 def test_weeks_of_gestation_or_a_trimester_are_pregnancy(runner, written):
     code, report = check(runner, written)
     assert screened_as(report) == ["pregnancy"] and "carisoprodol-pregnancy" in rules(report)
@@ -42,7 +42,7 @@ def test_weeks_of_gestation_or_a_trimester_are_pregnancy(runner, written):
 
 
 @pytest.mark.parametrize("written", ["eGFR 25", "GFR: 48 mL/min/1.73 m2", "CrCl < 30 mL/min", "creatinine clearance 40",
-                                     "eGFR 75", "eGFR 89.9", "eGFR < 90"])
+                                     "eGFR 75", "eGFR 89.9", "eGFR < 90", "eGFR 60-89", "eGFR ~40", "eGFR 1.6 mL/min"])
 def test_a_kidney_function_under_90_is_renal_impairment(runner, written):
     # KDIGO 2012 G2-G5 (decreased); CKD stage 2 (N18.2, 60-89) already reads as renal impairment here.
     code, report = check(runner, written)
@@ -50,7 +50,7 @@ def test_a_kidney_function_under_90_is_renal_impairment(runner, written):
     assert code == 1 and not report["unrecognized"]
 
 
-@pytest.mark.parametrize("written", ["eGFR 95", "eGFR >90", "CrCl 120 mL/min"])
+@pytest.mark.parametrize("written", ["eGFR 95", "eGFR >90", "CrCl 120 mL/min", "eGFR about 120"])
 def test_a_kidney_function_of_90_or_more_is_recognised_and_meets_no_renal_rule(runner, written):
     _, report = check(runner, written)
     assert not report["unrecognized"] and "carisoprodol-renal-impairment" not in rules(report)
@@ -61,6 +61,10 @@ def test_a_kidney_function_of_90_or_more_is_recognised_and_meets_no_renal_rule(r
 @pytest.mark.parametrize(("written", "condition"), [("Child-Pugh B", "hepatic-impairment"),
                                                     ("child pugh class C", "hepatic-impairment"),
                                                     ("Child-Pugh score 8", "hepatic-impairment"),
+                                                    ("Child–Pugh B", "hepatic-impairment"),
+                                                    ("Child-Turcotte-Pugh B", "hepatic-impairment"),
+                                                    ("CTP C", "hepatic-impairment"),
+                                                    ("Child-Pugh B7", "hepatic-impairment"),
                                                     ("Child-Pugh A cirrhosis", "cirrhosis")])
 def test_a_child_pugh_class_or_score_is_hepatic_impairment(runner, written, condition):
     code, report = check(runner, written)
@@ -70,9 +74,20 @@ def test_a_child_pugh_class_or_score_is_hepatic_impairment(runner, written, cond
 
 @pytest.mark.parametrize(("written", "reason"), [
     ("eGFR > 30", ">30 mL/min does not say whether the kidney function is under 90 mL/min"),
-    ("CrCl 300", "300 is not a kidney function in mL/min"),
+    ("CrCl 300", "300 mL/min is outside the range of a kidney function"),
     ("pregnant 50 weeks", "50 weeks is not a week of a pregnancy (1 to 45)"),
     ("Child-Pugh score 3", "a Child-Pugh score of 3 is outside the scale (5 to 15)"),
+    ("Child-Pugh A9", "Child-Pugh class A is not 9 points"),
+    # About 90 is on neither side of 90; 80-100 neither.
+    ("eGFR ~90", "~90 mL/min does not say whether the kidney function is under 90 mL/min"),
+    ("eGFR 80-100", "80-100 mL/min does not say whether the kidney function is under 90 mL/min"),
+    # Without a unit, 1.6 may be mL/s (SI): about 96 mL/min.
+    ("eGFR 1.6", "1.6 without a unit may be mL/s (SI), not mL/min"),
+    # A newborn's chart gives the patient's own gestational age at birth: never read as pregnancy.
+    ("GA 30w", "a gestational age without 'pregnant' may be the patient's own at birth"),
+    ("28 weeks gestation", "a gestational age without 'pregnant' may be the patient's own at birth"),
+    # A result once is not the patient's state now.
+    ("eGFR was 95", "not recognised as a condition"),
 ])
 def test_a_measurement_off_its_scale_or_on_both_sides_of_it_is_unread(runner, written, reason):
     code, report = check(runner, written)
@@ -81,7 +96,16 @@ def test_a_measurement_off_its_scale_or_on_both_sides_of_it_is_unread(runner, wr
     assert not screened_as(report)
 
 
-@pytest.mark.parametrize("written", ["no eGFR 25", "eGFR 25?", "r/o Child-Pugh B"])
+@pytest.mark.parametrize("written", ["no eGFR 25", "eGFR 25?", "r/o Child-Pugh B", "no pregnancy 12 weeks"])
 def test_a_measurement_negated_or_uncertain_is_never_read_as_the_condition(runner, written):
+    code, report = check(runner, written)
+    assert not screened_as(report) and code == 3
+
+
+@pytest.mark.parametrize("written", ["no eGFR 25", "r/o Child-Pugh B", "no pregnancy 12 weeks"])
+def test_a_negated_measurement_says_it_is_read_neither_way(runner, written):
     _, report = check(runner, written)
-    assert not screened_as(report)
+    # Never "did you mean renal impairment?" for what the chart negated.
+    assert report["unrecognized"] == [{"input": written, "field": "condition", "reason": (
+        "a measurement written as absent, ruled out or uncertain is not read either way; give the patient's value"),
+        "suggestions": []}]

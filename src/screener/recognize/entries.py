@@ -1159,8 +1159,12 @@ _POSTPARTUM = re.compile(r"^\s*(?P<cue>post[\s\-]?partum|post[\s\-]?natal)\s*:?\
 pregnancy nor lactation (`_read_postpartum`)."""
 
 
-_POSTPARTUM_ALONE = re.compile(r"^\s*(?:post[\s\-]?partum|post[\s\-]?natal|puerperium)\s*$", re.IGNORECASE)
-""""postpartum" on its own: no condition, and not lactation (`_read_postpartum` for "postpartum X")."""
+_SINCE = r"(?:\d{1,2}\s*(?:days?|d|weeks?|wks?|w|months?|mos?)\s*)"
+_POSTPARTUM_ALONE = re.compile(
+    rf"^\s*{_SINCE}?(?:post[\s\-]?partum|post[\s\-]?natal|puerperium|puerperal)(?:\s*[,(\-]?\s*{_SINCE}\)?)?\s*$",
+    re.IGNORECASE)
+""""postpartum" on its own, or with the time since childbirth ("6 weeks postpartum"): no condition, and not
+lactation (`_read_postpartum` for "postpartum X")."""
 
 
 def _as_measured(index: Index, text: str, measured: Measured,
@@ -1223,6 +1227,11 @@ def read_named(index: Index, text: str, field: str) -> tuple[str, str] | tuple[(
         for pattern, uncertain in ((_NEGATED, False), (_UNCERTAIN, True)):
             match = pattern.match(text)
             if match is not None:
+                measured = read_measured(match.group("rest") or match.group("rest2") or "")
+                if measured is not None and measured.as_written:
+                    # "no eGFR 25": a result is not absent; it is read neither as the condition nor as none.
+                    return Unrecognized(text, field, "a measurement written as absent, ruled out or uncertain is "
+                                                     "not read either way; give the patient's value")
                 return _read_hedged(index, text, match, uncertain)
         # The qualifier first: "history of DVT, stable" is a history of DVT (Z86.718), not DVT now.
         match = _QUALIFIER.match(text)

@@ -199,12 +199,13 @@ def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...],
         # One amount for a combination product cannot be given to one ingredient; nor one concentration
         # ("acetaminophen/codeine 12 mg/5 mL": the codeine's, as labels write it, or the acetaminophen's?).
         if dosing.per_ml:
-            return _unread(dosing, f"one concentration ({dosing.strengths[0]:g} mg/mL, as read) for a product of "
-                                   f"{ingredients} ingredients; give each ingredient's")
+            return _unread(dosing, f"one concentration for a product of {ingredients} ingredients: whose it is, or "
+                                   "how it divides among them, cannot be told")
         return _unread(dosing, f"{dosing.strengths[0]:g} mg for a product of {ingredients} ingredients")
     if dosing.bare:
         written = dosing.bare_joiner.join(f"{v:g}" for v in dosing.bare)
-        if dosing.bare_joiner == "-" and dosing.bare not in marketed and dosing.bare[0] > dosing.bare[1]:
+        if dosing.bare_joiner == "-" and len(dosing.bare) == 2 and dosing.bare not in marketed \
+                and dosing.bare[0] > dosing.bare[1]:
             return _unread(replace(dosing, bare=(), bare_joiner="/"), f"a range that runs downwards ({written})")
         if dosing.bare in marketed and not dosing.strengths:
             shown = "/".join(f"{v:g}" for v in dosing.bare)
@@ -580,8 +581,20 @@ class _Reader:
             total = bool(m.group(3))
             self.amounts.append((float(m.group(1)) * _MASS_TO_MG[m.group(2)], m.start(), total))
 
+        def dashed_three(m: re.Match) -> None:
+            # "Fioricet 50-300-40", "FIORICET 50-300-40 MG CAP": a strength for each of three ingredients.
+            numbers = tuple(float(m.group(n)) for n in (1, 2, 3))
+            if m.group(4):
+                self.set("strengths", tuple(v * _MASS_TO_MG[m.group(4)] for v in numbers), "strengths")
+            else:
+                self.set("bare", numbers, "strengths")
+                self.values["bare_joiner"] = "-"
+
         if self.has("ml", "cc"):
             self.take(re.compile(rf"\b({_NUM})\s?({_MASS})\s?(?:/|per)\s?({_NUM})?\s?(?:ml|mls|cc)\b"), concentration)
+        if self.has("-"):
+            self.take(re.compile(rf"(?<![\w./-])({_NUM})\s?-\s?({_NUM})\s?-\s?({_NUM})(?:\s?({_MASS})\b)?(?![\w./-])"),
+                      dashed_three)
         if self.has("/"):
             self.take(re.compile(rf"\b({_NUM})\s?({_MASS})?\s?/\s?({_NUM})\s?({_MASS})?(?:\s?/\s?({_NUM})\s?({_MASS})?)?"
                                  rf"(?:\s?({_MASS})\b)?(?!\s?(?:ml|mls|cc)\b)"), per_ingredient)
