@@ -150,3 +150,33 @@ def test_a_fraction_of_a_tablet_is_read_in_full_and_never_joined_to_a_strength(e
 def test_a_combinations_strength_before_half_a_tablet_is_its_strength():
     med = screener.screen(["Norco 10/325 1/2 tab q6h"]).medications[0]   # was 10/325.5, unread
     assert med.per_unit_mg == (10.0, 325.0) and med.dosing.units_per_dose == 0.5
+
+
+@pytest.mark.parametrize(("entry", "units", "quantity"), [
+    ("Soma 350 mg #30 1/2 tab qhs", 0.5, 30),      # was '#30' and '.5 tab': 5 tablets, a 1,750 mg/day finding
+    ("Norco 10/325 #30 1/2 tab q6h", 0.5, 30),     # was 5 tablets: 200 MME and 6,500 mg acetaminophen
+    ("Soma 350 mg qty 30 1/2 tab qhs", 0.5, 30),   # was a quantity of 30.5, and the half tablet lost
+    ("Soma 350 mg RF0 1/2 tab qhs", 0.5, None),
+    ("Soma 350 mg refills 2 1/2 tab qhs", 0.5, None),
+    ("Soma 350 mg 1½ tab tid", 1.5, None),         # NFKC wrote it '11⁄2': unread as 11/2
+])
+def test_a_number_to_dispense_or_refill_is_never_the_whole_part_of_a_mixed_number(entry, units, quantity):
+    med = screener.screen([entry]).medications[0]
+    assert not med.dosing.unread
+    assert med.dosing.units_per_dose == units and med.dosing.quantity == quantity
+
+
+@pytest.mark.parametrize("entry", ["Roxicet 5 1/2 tab q6h", "Roxicet 5½ tab q6h", "Valium 2 1/2 tab",
+                                   "Tranxene 7 1/2 tab", "Xanax 1 1/2 tab"])
+def test_a_mixed_number_after_the_name_that_may_be_a_strength_is_unread(entry):
+    # 5 1/2 tablets, or half a tablet of 5 mg (Roxicet 5/325)? Read as a count it raised a 7,150 mg
+    # acetaminophen finding; Tranxene 7 1/2 may be one tablet of 7.5 mg.
+    report = screener.screen([entry])
+    assert "right after the name: a count of units, or a strength?" in report.medications[0].dosing.unread
+    assert report.status == "incomplete"
+    assert not [f for f in report.findings if f.kind == FindingKind.DOSE]
+
+
+@pytest.mark.parametrize("entry", ["Soma 1 1/2 tab tid", "Methadose 5 1/2 tab daily"])
+def test_a_mixed_number_after_the_name_that_is_no_strength_is_a_count(entry):
+    assert not screener.screen([entry]).medications[0].dosing.unread

@@ -770,6 +770,7 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
     order = order or strength_order(index, concept, ingredients)
     dosing = resolve(dosing, len(ingredients), marketed_strengths(index, concept, order, liquids=False))
     dosing = _held_to_product(index, concept, order, dosing)
+    dosing = _mixed_number_after_name(index, concept, order, prepared[end:], dosing)
     if dosing.indication and _names_another(index, prepared[end:], dosing.indication, concept, ingredients):
         # "prn spasm with Norco": another medicine read as what this one is for would be dropped unseen.
         unread = "; ".join(filter(None, (dosing.unread, f"could not read '{dosing.indication}'")))
@@ -818,6 +819,28 @@ def _held_to_product(index: Index, concept: str, order: tuple[str, ...], dosing:
                        f"the count ('{'/'.join(f'{v:g}' for v in strength)} mg, {times} tabs')")
             break
     return replace(dosing, unread=unread)
+
+
+_MIXED_AFTER_NAME = re.compile(r"^\s*(\d{1,2}?)(?:(?:\s+|\s*-\s*)([1-3])\s*/|([1-3])\u2044)([2-4])(?![\d/])")
+"""A mixed number straight after the name: "5 1/2", "5-1/2", or "5½" (NFKC: "51⁄2")."""
+
+
+def _mixed_number_after_name(index: Index, concept: str, order: tuple[str, ...], rest: str,
+                             dosing: Dosing) -> Dosing:
+    """`dosing`, declared unread when a mixed number straight after the name may be a strength: its whole part
+    is a marketed strength of the product ("Roxicet 5 1/2 tab", "Valium 2 1/2 tab": five and a half tablets, or
+    half a tablet of 5 mg?), or the whole number is ("Tranxene 7 1/2 tab": seven and a half tablets, or one of
+    7.5 mg?). Which cannot be told; read as a count, "Roxicet 5 1/2" raised a 7,150 mg acetaminophen finding."""
+    match = _MIXED_AFTER_NAME.match(rest)
+    if match is None or dosing.unread or concept not in index.strengths:
+        return dosing
+    whole, numerator, denominator = int(match.group(1)), int(match.group(2) or match.group(3)), int(match.group(4))
+    firsts = [strength[0] for strength in marketed_strengths(index, concept, order)]
+    if not any(math.isclose(first, value) for first in firsts for value in (whole, whole + numerator / denominator)):
+        return dosing
+    written = f"{whole} {numerator}/{denominator}"
+    return replace(dosing, unread=f"'{written}' right after the name: a count of units, or a strength? write the "
+                                  "strength with its unit, and the count ('1/2 tab')")
 
 
 _AND_ALSO = re.compile(r"(?:^|\s)(?:with|and|plus|w/?|&|\+|prn|as needed|for)\s*$")

@@ -211,6 +211,11 @@ def resolve(dosing: Dosing, ingredients: int, marketed: tuple[tuple[float, ...],
             shown = "/".join(f"{v:g}" for v in dosing.bare)
             return replace(dosing, strengths=dosing.bare, bare=(), bare_joiner="/",
                            assumed=f"{written} read as {shown} mg: a marketed strength of this product")
+        if len(dosing.bare) == 3 and dosing.bare_joiner == "-":
+            # "1-0-1" may be a morning-noon-evening schedule as well as three strengths: never 'give it in mg'.
+            return _unread(replace(dosing, bare=(), bare_joiner="/"),
+                           f"{written} (no unit: three strengths, or doses morning-noon-evening? write the unit, "
+                           "or the doses a day)")
         return _unread(replace(dosing, bare=(), bare_joiner="/"), f"{written} (no unit; give it, e.g. '{written} mg')")
     return dosing
 
@@ -231,6 +236,9 @@ _DOTTED = r"\b(?:[a-z]\.){1,3}[a-z]\b\.?|\b(?:[a-z]\.){2,4}"
 _MIXED_FRACTION = r"(?<![\d/.,])\b(\d{1,2})(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])/([2-4])\b(?![/\d])"
 """A whole number of one or two digits and a fraction: "1 1/2 tabs". Never a strength before a fraction: "Soma 350
 1/2 tab" is half a tablet of 350 mg, not 350.5; "Norco 10/325 1/2 tab" not 10/325.5."""
+_COUNTED_BEFORE = re.compile(r"(?:#|\b(?:qty|quantity|disp|dispense|dispensed|rf|refills?|daw))\s*[:#x]?\s*$")
+"""What a number may follow that makes it no whole part of a mixed number: "#30 1/2 tab" is 30 dispensed and half
+a tablet, never 30.5 (then read as '#30' and '.5 tab', 5 tablets)."""
 _FRACTION = r"(?<![\d/.])([1-3])/([2-4])(?![\d/])"
 _HALF_PHRASES = [
     (r"\b(one|two|three|four|\d+) and (?:a half|one half|one-half|1/2)\b", 0.5),
@@ -250,6 +258,8 @@ def _normalise(text: str) -> str:
     for char, spelled in _FRACTION_CHARS.items():
         text = text.replace(char, spelled)
     text = unicodedata.normalize("NFKC", text).casefold()
+    if "\u2044" in text:  # NFKC writes "1½" as "11⁄2" (text.prepare has done it before): one and a half
+        text = re.sub(r"(\d)([1-3])\u2044([2-4])(?!\d)", r"\1 \2/\3", text)
     text = text.replace("\u2044", "/").replace("×", " x ").replace("µ", "u").replace("μ", "u")
     text = text.translate(_DASHES)
     text = _APOSTROPHES.sub("", text)
@@ -284,7 +294,8 @@ def _normalise(text: str) -> str:
     if "/" in text:
         # In full (repr), not to 6 digits: "1/3 tab" of 350 mg was 116.66655 mg, 0.333333 tablets.
         text = re.sub(_MIXED_FRACTION, lambda m: repr(int(m.group(1)) + int(m.group(2)) / int(m.group(3)))
-                      if int(m.group(2)) < int(m.group(3)) else m.group(0), text)
+                      if int(m.group(2)) < int(m.group(3)) and not _COUNTED_BEFORE.search(m.string, 0, m.start())
+                      else m.group(0), text)
         text = re.sub(_FRACTION, lambda m: repr(int(m.group(1)) / int(m.group(2)))
                       if int(m.group(1)) < int(m.group(2)) else m.group(0), text)
     return " " + " ".join(text.split()) + " "
