@@ -159,6 +159,8 @@ def test_a_combinations_strength_before_half_a_tablet_is_its_strength():
     ("Soma 350 mg RF0 1/2 tab qhs", 0.5, None),
     ("Soma 350 mg refills 2 1/2 tab qhs", 0.5, None),
     ("Soma 350 mg 1½ tab tid", 1.5, None),         # NFKC wrote it '11⁄2': unread as 11/2
+    ("Soma 350 mg RF 1 1 1/2 tab tid", 1.5, None),  # 'RF 1 1' was one number written twice: half a tablet
+    ("Soma 350 mg RF: 2 2 1/2 tab tid", 2.5, None),
 ])
 def test_a_number_to_dispense_or_refill_is_never_the_whole_part_of_a_mixed_number(entry, units, quantity):
     med = screener.screen([entry]).medications[0]
@@ -167,7 +169,8 @@ def test_a_number_to_dispense_or_refill_is_never_the_whole_part_of_a_mixed_numbe
 
 
 @pytest.mark.parametrize("entry", ["Roxicet 5 1/2 tab q6h", "Roxicet 5½ tab q6h", "Valium 2 1/2 tab",
-                                   "Tranxene 7 1/2 tab", "Xanax 1 1/2 tab"])
+                                   "Tranxene 7 1/2 tab", "Xanax 1 1/2 tab", "Roxicet 5 and 1/2 tab q6h",
+                                   "Roxicet 5 and a half tab q6h"])
 def test_a_mixed_number_after_the_name_that_may_be_a_strength_is_unread(entry):
     # 5 1/2 tablets, or half a tablet of 5 mg (Roxicet 5/325)? Read as a count it raised a 7,150 mg
     # acetaminophen finding; Tranxene 7 1/2 may be one tablet of 7.5 mg.
@@ -180,3 +183,16 @@ def test_a_mixed_number_after_the_name_that_may_be_a_strength_is_unread(entry):
 @pytest.mark.parametrize("entry", ["Soma 1 1/2 tab tid", "Methadose 5 1/2 tab daily"])
 def test_a_mixed_number_after_the_name_that_is_no_strength_is_a_count(entry):
     assert not screener.screen([entry]).medications[0].dosing.unread
+
+
+@pytest.mark.parametrize(("entry", "strength"), [("Tranxene 7 1/2 mg tid", 7.5), ("Valium 2 1/2 mg bid", 2.5)])
+def test_a_mixed_number_with_its_unit_after_the_name_is_a_strength(entry, strength):
+    med = screener.screen([entry]).medications[0]
+    assert not med.dosing.unread and med.dosing.strengths == (strength,)
+
+
+def test_a_daw_code_before_a_fraction_is_unread():
+    # DAW code 1 and half a tablet, or DAW and one and a half tablets?
+    report = screener.screen(["Soma 350 mg DAW 1 1/2 tab tid"])
+    assert report.medications[0].dosing.unread.startswith("DAW 1 before a fraction")
+    assert report.status == "incomplete"

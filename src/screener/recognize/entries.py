@@ -821,8 +821,12 @@ def _held_to_product(index: Index, concept: str, order: tuple[str, ...], dosing:
     return replace(dosing, unread=unread)
 
 
-_MIXED_AFTER_NAME = re.compile(r"^\s*(\d{1,2}?)(?:(?:\s+|\s*-\s*)([1-3])\s*/|([1-3])\u2044)([2-4])(?![\d/])")
-"""A mixed number straight after the name: "5 1/2", "5-1/2", or "5½" (NFKC: "51⁄2")."""
+_MIXED_AFTER_NAME = re.compile(
+    r"^\s*(\d{1,2}?)(?:(?:\s+|\s*-\s*|\s+and\s+(?:a\s+)?)([1-3])\s*/|([1-3])\u2044)([2-4])(?![\d/])"
+    r"(?!\s*(?:mg|mcg|ug|gm?|grams?|milligrams?|micrograms?)\b|\s*/)"
+    r"|^\s*(\d{1,2})\s+and\s+a\s+half\b", re.IGNORECASE)
+"""A mixed number straight after the name, not followed by a unit of mass: "5 1/2", "5-1/2", "5 and 1/2", "5½"
+(NFKC: "51⁄2"), "5 and a half" ("Tranxene 7 1/2 mg" is a strength as written)."""
 
 
 def _mixed_number_after_name(index: Index, concept: str, order: tuple[str, ...], rest: str,
@@ -834,7 +838,10 @@ def _mixed_number_after_name(index: Index, concept: str, order: tuple[str, ...],
     match = _MIXED_AFTER_NAME.match(rest)
     if match is None or dosing.unread or concept not in index.strengths:
         return dosing
-    whole, numerator, denominator = int(match.group(1)), int(match.group(2) or match.group(3)), int(match.group(4))
+    if match.group(5):  # "and a half"
+        whole, numerator, denominator = int(match.group(5)), 1, 2
+    else:
+        whole, numerator, denominator = int(match.group(1)), int(match.group(2) or match.group(3)), int(match.group(4))
     firsts = [strength[0] for strength in marketed_strengths(index, concept, order)]
     if not any(math.isclose(first, value) for first in firsts for value in (whole, whole + numerator / denominator)):
         return dosing

@@ -290,7 +290,8 @@ def _normalise(text: str) -> str:
             text = re.sub(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\s*/\s*(?:" + "|".join(_NUMBER_WORDS) + r")\b",
                           " wordslash ", text)  # one/two: alternatives, not a fraction
         text = re.sub(_WORD_NUMBER, lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
-    text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)", r"\1", text)
+    # Not before a fraction: "RF 1 1 1/2 tab" is one refill and one and a half tablets, never "RF 1 1/2".
+    text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)(?!\s+[1-3]/[2-4]\b)", r"\1", text)
     if "/" in text:
         # In full (repr), not to 6 digits: "1/3 tab" of 350 mg was 116.66655 mg, 0.333333 tablets.
         text = re.sub(_MIXED_FRACTION, lambda m: repr(int(m.group(1)) + int(m.group(2)) / int(m.group(3)))
@@ -488,6 +489,10 @@ class _Reader:
                                  rf"(?:\s?{self.units()})?"), lambda m: self.set("quantity", float(m.group(1)),
                                                                                 "quantities"))
         if self.has("daw", "dispense as written", "no substitution"):
+            # "DAW 1 1/2 tab": DAW code 1 and half a tablet, or DAW and one and a half? Which cannot be told.
+            self.take(re.compile(r"\bdaw\s?(\d)\s(0\.\d+)(?=\s)"), lambda m: self.problems.append(
+                f"DAW {m.group(1)} before a fraction (DAW code {m.group(1)} and {float(m.group(2)):g} of a unit, or "
+                f"{int(m.group(1)) + float(m.group(2)):g} units? write the DAW code apart)"))
             self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
                       lambda m: self.values.__setitem__("daw", True))
         if self.has("rf", "refill"):
