@@ -196,3 +196,16 @@ def test_a_daw_code_before_a_fraction_is_unread():
     report = screener.screen(["Soma 350 mg DAW 1 1/2 tab tid"])
     assert report.medications[0].dosing.unread.startswith("DAW 1 before a fraction")
     assert report.status == "incomplete"
+
+
+@pytest.mark.parametrize("entry", ["Soma 350 mg DAW 2 tab tid", "Soma 350 mg DAW 1 tab tid"])
+def test_a_daw_code_before_a_unit_is_unread(entry):
+    # DAW code 2 and a tablet, or DAW and two tablets? Read as the code, the dose was one tablet (350 mg).
+    report = screener.screen([entry])
+    assert "before a unit (DAW code" in report.medications[0].dosing.unread and report.status == "incomplete"
+
+
+@pytest.mark.parametrize(("entry", "units"), [("Soma 350 mg DAW1 1 tab tid", 1), ("Soma 350 mg DAW1 2 tab tid", 2)])
+def test_a_glued_daw_code_then_a_count_is_both(entry, units):
+    med = screener.screen([entry]).medications[0]
+    assert not med.dosing.unread and med.dosing.daw and med.dosing.units_per_dose == units

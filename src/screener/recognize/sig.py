@@ -291,7 +291,9 @@ def _normalise(text: str) -> str:
                           " wordslash ", text)  # one/two: alternatives, not a fraction
         text = re.sub(_WORD_NUMBER, lambda m: str(_NUMBER_WORDS[m.group(1)]), text)
     # Not before a fraction: "RF 1 1 1/2 tab" is one refill and one and a half tablets, never "RF 1 1/2".
-    text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)(?!\s+[1-3]/[2-4]\b)", r"\1", text)
+    # Nor after a code or a count to dispense: "DAW1 1 tab" is DAW code 1 and one tablet.
+    text = re.sub(r"\b(\d+)\s+\1\b(?!\s*/)(?!\s+[1-3]/[2-4]\b)",
+                  lambda m: m.group(0) if _COUNTED_BEFORE.search(m.string, 0, m.start()) else m.group(1), text)
     if "/" in text:
         # In full (repr), not to 6 digits: "1/3 tab" of 350 mg was 116.66655 mg, 0.333333 tablets.
         text = re.sub(_MIXED_FRACTION, lambda m: repr(int(m.group(1)) + int(m.group(2)) / int(m.group(3)))
@@ -493,6 +495,10 @@ class _Reader:
             self.take(re.compile(r"\bdaw\s?(\d)\s(0\.\d+)(?=\s)"), lambda m: self.problems.append(
                 f"DAW {m.group(1)} before a fraction (DAW code {m.group(1)} and {float(m.group(2)):g} of a unit, or "
                 f"{int(m.group(1)) + float(m.group(2)):g} units? write the DAW code apart)"))
+            # "DAW 2 tab": DAW code 2 and a tablet, or DAW and two tablets? Read as the code, 2 tablets were 1.
+            self.take(re.compile(rf"\bdaw\s?(\d)\s(?={self.units(counted=True)}\b)"), lambda m: self.problems.append(
+                f"DAW {m.group(1)} before a unit (DAW code {m.group(1)}, or DAW and {m.group(1)} "
+                f"unit{'' if m.group(1) == '1' else 's'}? write the DAW code apart)"))
             self.take(re.compile(r"\bdaw\s?\d?\b|\bdispense as written\b|\bno substitution\b"),
                       lambda m: self.values.__setitem__("daw", True))
         if self.has("rf", "refill"):
