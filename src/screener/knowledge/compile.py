@@ -22,7 +22,7 @@ from ..rules.compiling import CompileContext
 from ..text import normalize_name
 from .graph import build_graph, is_a_view
 from .index import CompiledRule, Index
-from .tables import Rule, Tables
+from .tables import Rule, Strengths, Tables
 
 
 def compile_index(tables: Tables, version: str, directory: str, ties: list | None = None,
@@ -165,7 +165,7 @@ _FORM_UNITS = ("tablet", "capsule", "film", "spray", "suppository", "lozenge", "
 """The unit a dose of each form is counted in, by the word its strengths.csv form names ("chewable tablet")."""
 
 
-def _form_unit(row) -> str:
+def _form_unit(row: Strengths) -> str:
     """The unit a dose of one strengths row's form is written in: "mL" for a liquid, else the first of
     `_FORM_UNITS` its form names, "" for none ("rectal gel")."""
     if row.unit == "mg/mL":

@@ -787,8 +787,9 @@ def _with_sig(index: Index, text: str, prepared: str, start: int, end: int, conc
         # mL ("Tylenol #3 5 mL" was 5 tablets' worth). A count without a unit is in the form's, unless the
         # product is sold as a liquid too ("Methadose 10 daily": 10 tablets of 40 mg, or 10 mL of 10 mg/mL?).
         known = index.strengths.get(concept)
-        if known is not None and len(known[1]) == 1 and dosing.unit != "mL" \
-                and (dosing.unit in known[2] if dosing.unit or "mL" in known[2] else True):
+        fits = known is not None and (dosing.unit in known[2] and dosing.unit != "mL" if dosing.unit
+                                      else "mL" not in known[2])
+        if known is not None and len(known[1]) == 1 and fits:
             by_name = dict(zip(known[0], known[1][0]))
             per_unit, source = tuple(by_name[x] for x in ingredients), "product"
     med = Medication(input=text, concept=concept, ingredients=ingredients, dosing=dosing, per_unit_mg=per_unit,

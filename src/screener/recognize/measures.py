@@ -119,13 +119,14 @@ def _kidney(value: float, bound: str, high: str | None, unit: bool) -> Measured:
     """A kidney function in mL/min, read against `KIDNEY_NORMAL`: a value, a range ("60-89"), or a bound or an
     approximate value only when it is on one side of it ("eGFR ~90" is not)."""
     approximate = bound in ("~", "≈", "about", "approx", "approx.", "approximately", "ca", "ca.")
-    shown = f"{'~' if approximate else bound}{value:g}{f'-{high}' if high else ''} mL/min"
+    written = f"{'~' if approximate else bound}{value:g}{f'-{high}' if high else ''}"
+    shown = f"{written} mL/min"
     top = float(high) if high else value
     if top > 250 or top < value:
         return Measured(problem=f"{shown} is outside the range of a kidney function; give the eGFR or CrCl in "
                                 "mL/min")
     if not unit and top < 3:
-        return Measured(problem=f"{shown[:-7]} without a unit may be mL/s (SI), not mL/min; give the unit")
+        return Measured(problem=f"{written} without a unit may be mL/s (SI), not mL/min; give the unit")
     below: bool | None
     if approximate:  # within a tenth of the threshold, about N does not say which side it is on
         below = True if value * 1.1 < KIDNEY_NORMAL else False if value * 0.9 >= KIDNEY_NORMAL else None
